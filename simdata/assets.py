@@ -1,0 +1,252 @@
+"""Find and load object meshes from the layouts users have, in metres, with clear errors.
+
+Accepted layouts (see :func:`discover_models`):
+- a folder of mesh files (``.obj .ply .stl .glb``), one object per file;
+- one folder per object (our ``assets/ycb`` and ``../shared/ycb``: ``textured*.obj`` plus an
+  optional ``collision*.obj`` convex decomposition and ``model.urdf`` with the mass);
+- the official YCB layout ``NNN_name/google_16k/textured.obj``;
+- BOP ``models/`` (``obj_NNNNNN.ply`` in millimetres + ``models_info.json``).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SimdataError
+from .types import ObjectModel
+
+log = logging.getLogger(__name__)
+
+MESH_EXTS = (".obj", ".ply", ".stl", ".glb", ".gltf")
+UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+# Tabletop objects measure between these bounds (largest side, metres).
+MIN_SIZE_M, MAX_SIZE_M = 0.005, 3.0
+_VISUAL_NAMES = ("google_16k/textured.obj", "textured_simple_reoriented.obj", "textured.obj",
+                 "tsdf/textured.obj", "poisson/textured.obj")
+_COLLISION_NAMES = ("collision_vhacd.obj", "collision.obj", "google_16k/collision.obj")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where one object's files are. ``unit`` is known for BOP models (mm), else None."""
+
+    name: str
+    visual: Path
+    collision: Path | None = None
+    urdf: Path | None = None
+    unit: str | None = None
+    obj_id: int | None = None
+
+
+def _is_mesh(p: Path) -> bool:
+    return p.is_file() and p.suffix.lower() in MESH_EXTS and not p.name.startswith("collision")
+
+
+def _bop_models_dir(root: Path) -> Path | None:
+    for d in (root, root / "models"):
+        if (d / "models_info.json").is_file() and any(d.glob("obj_*.ply")):
+            return d
+    return None
+
+
+def discover_models(root: str | Path) -> list[ModelSource]:
+    """List the objects under ``root`` (a folder or one mesh file), sorted by name."""
+    root = Path(root)
+    if not root.exists():
+        raise SimdataError(f"mesh path {root} does not exist; pass --meshes a folder of meshes "
+                           f"(e.g. assets/ycb)")
+    if root.is_file():
+        if root.suffix.lower() not in MESH_EXTS:
+            raise SimdataError(f"{root} is not a mesh file; use one of {', '.join(MESH_EXTS)}")
+        return [ModelSource(root.stem, root)]
+    bop = _bop_models_dir(root)
+    if bop is not None:
+        out = []
+        for p in sorted(bop.glob("obj_*.ply")):
+            m = re.fullmatch(r"obj_(\d+)", p.stem)
+            if m:
+                out.append(ModelSource(p.stem, p, unit="mm", obj_id=int(m.group(1))))
+        return out
+    sources = [ModelSource(p.stem, p) for p in sorted(root.iterdir()) if _is_mesh(p)]
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        src = _object_folder(d)
+        if src is not None:
+            sources.append(src)
+    if not sources:
+        raise SimdataError(f"no meshes found in {root}: expected {'/'.join(MESH_EXTS)} files, "
+                           f"one folder per object, or BOP models/ (see `simdata assets list`)")
+    names = [s.name for s in sources]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise SimdataError(f"object names {sorted(dup)} occur twice in {root}; rename one of each")
+    return sorted(sources, key=lambda s: s.name)
+
+
+def _object_folder(d: Path) -> ModelSource | None:
+    visual = next((d / n for n in _VISUAL_NAMES if (d / n).is_file()), None)
+    if visual is None:
+        meshes = sorted(p for p in d.iterdir() if _is_mesh(p))
+        if not meshes:
+            return None
+        if len(meshes) > 1:
+            raise SimdataError(f"{d} holds several meshes ({', '.join(p.name for p in meshes)}); "
+                               f"keep one per object folder or name the visual one textured.obj")
+        visual = meshes[0]
+    collision = next((d / n for n in _COLLISION_NAMES if (d / n).is_file()), None)
+    urdfs = sorted(d.glob("*.urdf"))
+    urdf = d / "model.urdf" if (d / "model.urdf").is_file() else (urdfs[0] if urdfs else None)
+    return ModelSource(d.name, visual, collision, urdf)
+
+
+def detect_unit(max_extent: float, path: Path) -> str:
+    """Guess the unit of a tabletop object mesh from its largest side (in file units)."""
+    if MIN_SIZE_M <= max_extent <= MAX_SIZE_M:
+        return "m"
+    if MIN_SIZE_M * 1000 <= max_extent <= MAX_SIZE_M * 1000:
+        return "mm"
+    raise SimdataError(
+        f"mesh {path} is absurdly scaled (largest side {max_extent:.4g} file units): neither "
+        f"metres nor millimetres gives an object of {MIN_SIZE_M * 1000:.0f} mm to "
+        f"{MAX_SIZE_M:.0f} m; rescale the file or pass --units m|cm|mm")
+
+
+def missing_textures(visual: Path) -> list[Path]:
+    """Texture images named by an OBJ's material files that do not exist on disk."""
+    if visual.suffix.lower() != ".obj":
+        return []
+    missing = []
+    text = visual.read_text(errors="replace")
+    for mtl_name in re.findall(r"^\s*mtllib\s+(.+?)\s*$", text, flags=re.M):
+        mtl = visual.parent / mtl_name
+        if not mtl.is_file():
+            continue
+        for line in mtl.read_text(errors="replace").splitlines():
+            parts = line.split()
+            if parts and parts[0].lower().startswith("map_"):
+                tex = mtl.parent / parts[-1]
+                if not tex.is_file():
+                    missing.append(tex)
+    return missing
+
+
+def read_urdf_inertial(urdf: Path) -> tuple[float | None, np.ndarray | None, np.ndarray | None]:
+    """(mass kg, COM xyz in metres, inertia diagonal kg m^2) of a URDF's first link."""
+    try:
+        root = ET.parse(urdf).getroot()
+    except ET.ParseError as e:
+        raise SimdataError(f"cannot parse {urdf}: {e}; fix the XML or remove the URDF") from None
+    inertial = root.find(".//link/inertial")
+    if inertial is None:
+        return None, None, None
+    mass_el, origin_el, inertia_el = (inertial.find(t) for t in ("mass", "origin", "inertia"))
+    mass = float(mass_el.get("value")) if mass_el is not None else None
+    com = (np.array([float(v) for v in origin_el.get("xyz", "0 0 0").split()])
+           if origin_el is not None else None)
+    inertia = (np.array([float(inertia_el.get(k, 0.0)) for k in ("ixx", "iyy", "izz")])
+               if inertia_el is not None else None)
+    if mass is not None and not mass > 0:
+        raise SimdataError(f"{urdf} gives a non-positive mass ({mass}); fix <mass value=...>")
+    return mass, com, inertia
+
+
+def _load_trimesh(path: Path):
+    import trimesh
+
+    try:
+        loaded = trimesh.load(str(path), force="mesh", process=True)
+    except Exception as e:  # trimesh raises many types on bad files
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SimdataError(f"cannot read mesh {path}: {msg}; check the file or re-export it "
+                           f"as OBJ/PLY") from None
+    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
+        raise SimdataError(f"mesh {path} is degenerate (no triangles); re-export it with faces")
+    if not np.isfinite(loaded.vertices).all():
+        raise SimdataError(f"mesh {path} has NaN/inf vertices; repair or re-export it")
+    if loaded.area <= 0 or np.min(loaded.extents) <= 0 and np.count_nonzero(loaded.extents) < 2:
+        raise SimdataError(f"mesh {path} is degenerate (zero area or collapsed to a line); "
+                           f"re-export it")
+    return loaded
+
+
+def _plain_material(mesh, name: str, reason: str):
+    """Replace a textured visual that lacks its image with the material's diffuse colour."""
+    import trimesh
+
+    color = np.array([160, 160, 160, 255], np.uint8)
+    mat = getattr(mesh.visual, "material", None)
+    for attr in ("diffuse", "main_color"):
+        c = getattr(mat, attr, None)
+        if c is not None and len(np.atleast_1d(c)) >= 3:
+            color = np.asarray(c, np.uint8).ravel()[:4]
+            if color.size == 3:
+                color = np.append(color, 255)
+            break
+    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(color, (len(mesh.vertices), 1)))
+    log.warning("%s: %s; using a plain material (rgb %s) instead", name, reason, color[:3].tolist())
+    return mesh
+
+
+def file_fingerprint(*paths: Path | None) -> str:
+    """sha256 over the bytes of the given files (None entries skipped), hex, 16 chars."""
+    h = hashlib.sha256()
+    for p in paths:
+        if p is not None:
+            h.update(p.name.encode())
+            h.update(Path(p).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def load_model(src: ModelSource, obj_id: int, units: str = "auto") -> ObjectModel:
+    """Load one object in metres, check it, and report unit and texture problems."""
+    mesh = _load_trimesh(src.visual)
+    max_extent = float(np.max(mesh.extents))
+    if units == "auto":
+        unit = src.unit or detect_unit(max_extent, src.visual)
+    elif units in UNIT_SCALES:
+        unit = units
+    else:
+        raise SimdataError(f"unknown --units {units!r}; use auto, m, cm or mm")
+    scale = UNIT_SCALES[unit]
+    size_m = max_extent * scale
+    if not MIN_SIZE_M <= size_m <= MAX_SIZE_M:
+        raise SimdataError(f"mesh {src.visual} measures {size_m:.4g} m in {unit}; that is no "
+                           f"tabletop object; fix --units or rescale the file")
+    if unit != "m":
+        mesh.apply_scale(scale)
+        log.info("%s: units detected as %s (largest side %.1f mm)", src.name, unit, size_m * 1e3)
+    warnings = []
+    missing = missing_textures(src.visual)
+    textured = getattr(mesh.visual, "kind", None) == "texture"
+    if missing:
+        reason = f"texture {missing[0]} is missing"
+        mesh = _plain_material(mesh, src.name, reason)
+        warnings.append(reason)
+        textured = False
+    elif textured and getattr(mesh.visual.material, "image", None) is None \
+            and getattr(mesh.visual.material, "baseColorTexture", None) is None:
+        mesh = _plain_material(mesh, src.name, "material has no texture image")
+        textured = False
+    mass = com = inertia = None
+    if src.urdf is not None:
+        mass, com, inertia = read_urdf_inertial(src.urdf)
+    return ObjectModel(obj_id=obj_id, name=src.name, mesh=mesh, source=src.visual, scale=scale,
+                       unit=unit, collision_path=src.collision, mass_kg=mass, com_m=com,
+                       inertia_diag=inertia, textured=textured, warnings=warnings)
+
+
+def load_models(root: str | Path, units: str = "auto") -> list[ObjectModel]:
+    """Discover and load every object under ``root``; obj ids are 1..N in name order
+    (BOP models keep their own ids)."""
+    sources = discover_models(root)
+    return [load_model(s, s.obj_id or i + 1, units) for i, s in enumerate(sources)]
+
+
+def models_fingerprint(root: str | Path) -> dict[str, str]:
+    """name -> fingerprint of each object's files, to tell whether a dataset's meshes changed."""
+    return {s.name: file_fingerprint(s.visual, s.collision, s.urdf) for s in discover_models(root)}

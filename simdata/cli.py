@@ -1,0 +1,224 @@
+"""`simdata` command line: render, info, preview, assets."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from .errors import SimdataError
+
+BUNDLED_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "ycb"
+
+
+def parse_range(text: str, cast=float) -> tuple:
+    """'3:8' -> (3, 8); '5' -> (5, 5). Raises SimdataError on malformed input."""
+    parts = str(text).split(":")
+    try:
+        if len(parts) == 1:
+            v = cast(parts[0])
+            return (v, v)
+        if len(parts) == 2:
+            return (cast(parts[0]), cast(parts[1]))
+    except ValueError:
+        pass
+    kind = "integers" if cast is int else "numbers"
+    raise SimdataError(f"cannot read range {text!r}: write MIN:MAX with {kind} (e.g. 3:8); "
+                       f"for a negative MIN use --option=-15:15")
+
+
+def _add_render(sub):
+    p = sub.add_parser(
+        "render", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="drop meshes on a table, render views, write a BOP dataset",
+        description="Drop K objects on a table with pybullet, let them settle, render --views "
+                    "cameras per scene headless with pyrender and write RGB, depth, full and "
+                    "visible masks, normals, poses and boxes in BOP format. Rerunning into the "
+                    "same --out resumes; finished scenes are kept. Ranges are MIN:MAX (for a "
+                    "negative MIN write --roll=-15:15).")
+    p.add_argument("--meshes", required=True, help="folder of meshes (.obj/.ply/.stl/.glb, one "
+                   "folder per object, YCB google_16k layout, or BOP models/)")
+    p.add_argument("--out", required=True, help="dataset folder to create or resume")
+    p.add_argument("--scenes", type=int, default=20, help="number of physics scenes")
+    p.add_argument("--views", type=int, default=4, help="camera views rendered per scene")
+    p.add_argument("--objects", default="3:8", help="objects dropped per scene, MIN:MAX")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed; scene i uses (seed, i)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="parallel rendering processes (output does not depend on it)")
+    p.add_argument("--units", default="auto", choices=["auto", "m", "cm", "mm"],
+                   help="mesh units; auto detects metres vs millimetres from the object size")
+    p.add_argument("--width", type=int, default=640, help="image width in pixels")
+    p.add_argument("--height", type=int, default=480, help="image height in pixels")
+    p.add_argument("--fx", type=float, help="focal length x in pixels [PrimeSense 572.4 at 640 px]")
+    p.add_argument("--fy", type=float, help="focal length y in pixels [PrimeSense 573.6 at 480 px]")
+    p.add_argument("--cx", type=float, help="principal point x in pixels [PrimeSense, scaled]")
+    p.add_argument("--cy", type=float, help="principal point y in pixels [PrimeSense, scaled]")
+    p.add_argument("--distance", default="0.55:1.0", help="camera distance to the objects, m")
+    p.add_argument("--elevation", default="25:75", help="camera elevation above the table, deg")
+    p.add_argument("--roll", default="-15:15", help="camera roll about its axis, deg")
+    p.add_argument("--table-size", default="0.8:1.2", help="table side lengths, m")
+    p.add_argument("--rgb-format", default="jpg", choices=["jpg", "png"],
+                   help="RGB file type (bop_toolkit reads train_pbr RGB as jpg)")
+    p.add_argument("--depth-scale", type=float, default=0.1,
+                   help="millimetres per unit of the uint16 depth PNGs")
+    p.add_argument("--extras", default="normals,depth_m",
+                   help="privileged extras: comma list of normals, depth_m, or 'none'")
+    p.add_argument("--collision", default="auto", choices=["auto", "vhacd", "hull"],
+                   help="collision shapes: provided decomposition else VHACD (auto), VHACD, "
+                        "or convex hull")
+    p.add_argument("--cache-dir", default="",
+                   help="VHACD cache folder [$SIMDATA_CACHE or ~/.cache/simdata]")
+    p.add_argument("--max-steps", type=int, default=2400,
+                   help="physics step cap per scene (240 steps = 1 s)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_render)
+
+
+def cmd_render(args) -> int:
+    from .pipeline import RenderConfig, render_dataset
+    from .physics import PhysicsConfig
+    from .sampling import SceneConfig
+    from .types import PRIMESENSE
+
+    base = PRIMESENSE.resized(args.width, args.height)
+    intr = replace(base, **{k: getattr(args, k) for k in ("fx", "fy", "cx", "cy")
+                            if getattr(args, k) is not None})
+    extras = () if args.extras.strip() in ("", "none") else \
+        tuple(e.strip() for e in args.extras.split(",") if e.strip())
+    cfg = RenderConfig(
+        meshes=args.meshes, out=args.out, scenes=args.scenes, seed=args.seed, units=args.units,
+        rgb_format=args.rgb_format, depth_scale=args.depth_scale, extras=extras,
+        workers=args.workers,
+        scene=SceneConfig(
+            objects=parse_range(args.objects, int), views=args.views,
+            distance=parse_range(args.distance), elevation_deg=parse_range(args.elevation),
+            roll_deg=parse_range(args.roll), table_size=parse_range(args.table_size),
+            intrinsics=intr,
+            physics=PhysicsConfig(collision=args.collision, cache_dir=args.cache_dir,
+                                  max_steps=args.max_steps)))
+    summary = render_dataset(cfg, progress=not args.no_progress)
+    t = summary.timings
+    total = sum(t.values()) or 1.0
+    print(summary.line())
+    if summary.images:
+        print("time split: " + ", ".join(f"{k} {v / total:.0%}" for k, v in t.items()))
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .info import dataset_info, format_info
+
+    info = dataset_info(args.dataset, args.split, check_images=not args.quick)
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return 1 if info["problems"] else 0
+
+
+def cmd_preview(args) -> int:
+    from .preview import contact_sheet
+
+    out = contact_sheet(args.dataset, args.out, n=args.rows, width=args.tile_width, split=args.split)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_assets_list(args) -> int:
+    from .assets import load_models
+    from .physics import mass_properties
+
+    root = Path(args.meshes) if args.meshes else BUNDLED_ASSETS
+    models = load_models(root, args.units)
+    print(f"{len(models)} objects in {root}")
+    for m in models:
+        mass = mass_properties(m, 500.0)[0]
+        size = " x ".join(f"{e * 1000:.0f}" for e in m.extents_m)
+        coll = "provided" if m.collision_path else "VHACD at render"
+        print(f"  {m.obj_id:4d}  {m.name:<28} {size:>17} mm  unit {m.unit:<2}  "
+              f"{'textured' if m.textured else 'plain':<8}  {mass:.3f} kg  collision {coll}")
+    return 0
+
+
+def cmd_assets_download(args) -> int:
+    from .download import download_ycb
+
+    if args.dataset != "ycb":
+        raise SimdataError(f"unknown asset set {args.dataset!r}; only 'ycb' can be downloaded")
+    objects = [o.strip() for o in args.objects.split(",")] if args.objects else None
+    done = download_ycb(args.dest, objects, kind=args.kind, timeout=args.timeout,
+                        progress=not args.no_progress)
+    print(f"{len(done)} YCB objects in {args.dest}; render them with "
+          f"`simdata render --meshes {args.dest} --out DIR`")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="simdata", description="Synthetic RGB-D datasets of object meshes in BOP format: "
+        "physics placement (pybullet), headless rendering (pyrender), ground truth for 6D pose "
+        "and segmentation.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="show warnings and errors only")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_render(sub)
+
+    p = sub.add_parser("info", formatter_class=fmt, help="counts, objects and validation of a dataset",
+                       description="Print counts, objects and image size of a BOP dataset and "
+                       "validate it (every image, mask and JSON entry). Exit code 1 if invalid.")
+    p.add_argument("dataset", help="dataset root (holds camera.json and the split folder)")
+    p.add_argument("--split", default="train_pbr", help="split folder")
+    p.add_argument("--quick", action="store_true", help="check files exist; do not open images")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("preview", formatter_class=fmt, help="contact sheet: rgb | depth | masks | normals",
+                       description="Write a PNG contact sheet of a dataset: one row per image, "
+                       "columns RGB, depth, visible masks and normals.")
+    p.add_argument("dataset", help="dataset root")
+    p.add_argument("--out", default="preview.png", help="output PNG")
+    p.add_argument("--rows", type=int, default=6, help="images shown, spread over the dataset")
+    p.add_argument("--tile-width", type=int, default=320, help="width of each tile in pixels")
+    p.add_argument("--split", default="train_pbr", help="split folder")
+    p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser("assets", help="list or download object models",
+                       description="List the objects of a mesh folder, or download YCB models.")
+    asub = p.add_subparsers(dest="assets_command", metavar="ACTION", required=True)
+    q = asub.add_parser("list", formatter_class=fmt, help="objects, sizes, units, textures, masses",
+                        description="Load every object of a mesh folder and print what the "
+                        "renderer will use: size, detected unit, texture, mass, collision shape.")
+    q.add_argument("--meshes", default="", help="mesh folder [the bundled assets/ycb]")
+    q.add_argument("--units", default="auto", choices=["auto", "m", "cm", "mm"], help="mesh units")
+    q.set_defaults(func=cmd_assets_list)
+    q = asub.add_parser("download", formatter_class=fmt, help="fetch the official YCB models (online)",
+                        description="Download YCB object models into --dest (needs a network). "
+                        "Interrupted downloads resume.")
+    q.add_argument("dataset", choices=["ycb"], help="asset set")
+    q.add_argument("--dest", required=True, help="destination folder")
+    q.add_argument("--objects", default="", help="comma list like 003_cracker_box [all]")
+    q.add_argument("--kind", default="google_16k", help="model kind: google_16k, google_64k, ...")
+    q.add_argument("--timeout", type=float, default=60, help="network timeout per request, s")
+    q.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    q.set_defaults(func=cmd_assets_download)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("simdata").setLevel(level)
+    try:
+        return args.func(args)
+    except SimdataError as e:
+        print(f"simdata: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("simdata: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

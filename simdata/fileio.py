@@ -1,0 +1,74 @@
+"""Atomic file writes: write to a temporary name in the same folder, then rename.
+
+A crash or a full disk never leaves a half-written file under its final name.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import SimdataError
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def disk_error(path: Path, e: OSError) -> SimdataError:
+    """Turn an OSError while writing ``path`` into a one-line error with the fix."""
+    if e.errno == errno.ENOSPC:
+        return SimdataError(f"disk full while writing {path}; free space and rerun the same "
+                            f"command: finished work is kept and it resumes")
+    if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        return SimdataError(f"cannot write {path} ({e.strerror}); choose a writable --out")
+    return SimdataError(f"cannot write {path} ({e.strerror or e}); check the path and rerun")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    path = Path(path)
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise disk_error(path, e) from None
+
+
+def write_json_atomic(path: Path, obj, indent: int | None = 2) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=indent, sort_keys=False) + "\n").encode())
+
+
+def encode_image(path: Path, image: np.ndarray, jpeg_quality: int = 95) -> bytes:
+    """Encode an RGB(uint8)/gray(uint8|uint16) image for ``path``'s extension."""
+    ext = Path(path).suffix.lower()
+    img = image
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if ext in (".jpg", ".jpeg") else \
+        [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    ok, buf = cv2.imencode(ext, img, params)
+    if not ok:
+        raise SimdataError(f"OpenCV could not encode {path}")
+    return buf.tobytes()
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """Write an image (RGB order for colour) atomically; PNG or JPEG by extension."""
+    write_bytes_atomic(path, encode_image(path, image))
+
+
+def read_image(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """Read an image; colour comes back RGB. Raises SimdataError naming an unreadable file."""
+    img = cv2.imread(str(path), flags)
+    if img is None:
+        raise SimdataError(f"cannot read image {path}: missing or corrupt; regenerate or remove it")
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img

@@ -1,0 +1,101 @@
+"""Contact sheets of a BOP dataset: one row per image, RGB | depth | visible masks | normals."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import SimdataError
+from .fileio import read_image, write_image
+
+_PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+                     [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60],
+                     [250, 190, 212], [0, 128, 128], [220, 190, 255]], np.uint8)
+
+
+def colorize_depth(depth: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """(H,W) depth (any unit, 0 = none) -> (H,W,3) uint8 turbo colours, black where 0."""
+    valid = depth > 0
+    if not valid.any():
+        return np.zeros((*depth.shape, 3), np.uint8)
+    lo = np.percentile(depth[valid], 1) if lo is None else lo
+    hi = np.percentile(depth[valid], 99) if hi is None else hi
+    norm = np.clip((depth - lo) / max(hi - lo, 1e-9), 0, 1)
+    colored = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_TURBO)[..., ::-1]
+    return np.where(valid[..., None], colored, 0).astype(np.uint8)
+
+
+def overlay_masks(rgb: np.ndarray, masks: list[np.ndarray], alpha: float = 0.6) -> np.ndarray:
+    """Blend each (H,W) bool mask over ``rgb`` in its own palette colour, with outlines."""
+    out = (rgb.astype(np.float32) * 0.35)
+    for i, m in enumerate(masks):
+        c = _PALETTE[i % len(_PALETTE)].astype(np.float32)
+        out[m] = (1 - alpha) * out[m] + alpha * c
+    out = out.astype(np.uint8)
+    for i, m in enumerate(masks):
+        contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(out, contours, -1, tuple(int(v) for v in _PALETTE[i % len(_PALETTE)]), 1)
+    return out
+
+
+def _label(img: np.ndarray, text: str) -> np.ndarray:
+    img = img.copy()
+    cv2.putText(img, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(img, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return img
+
+
+def list_images(root: Path, split: str = "train_pbr") -> list[tuple[Path, int]]:
+    """(scene folder, image id) of every image in a BOP split, in order."""
+    items = []
+    for scene in sorted(p for p in (root / split).glob("[0-9]*") if p.is_dir()):
+        cams = json.loads((scene / "scene_camera.json").read_text())
+        items += [(scene, int(k)) for k in sorted(cams, key=int)]
+    return items
+
+
+def _find_rgb(scene: Path, im_id: int) -> Path:
+    for ext in ("jpg", "png"):
+        p = scene / "rgb" / f"{im_id:06d}.{ext}"
+        if p.exists():
+            return p
+    raise SimdataError(f"no rgb image {im_id:06d} in {scene}/rgb; the dataset is incomplete")
+
+
+def contact_sheet(root: str | Path, out: str | Path, n: int = 6, width: int = 320,
+                  split: str = "train_pbr") -> Path:
+    """Write a PNG grid: rows are ``n`` images spread over the dataset; columns are RGB,
+    depth, visible masks and (if present) normals. Returns the output path."""
+    root = Path(root)
+    if not (root / split).is_dir():
+        raise SimdataError(f"{root} has no {split}/ folder; is it a BOP dataset? "
+                           f"(render one with `simdata render`)")
+    items = list_images(root, split)
+    if not items:
+        raise SimdataError(f"{root}/{split} holds no finished scenes yet")
+    pick = [items[i] for i in np.unique(np.linspace(0, len(items) - 1, min(n, len(items))).astype(int))]
+    rows = []
+    for scene, im_id in pick:
+        rgb = read_image(_find_rgb(scene, im_id))
+        depth = read_image(scene / "depth" / f"{im_id:06d}.png").astype(np.float32)
+        gts = json.loads((scene / "scene_gt.json").read_text())[str(im_id)]
+        masks = [read_image(scene / "mask_visib" / f"{im_id:06d}_{k:06d}.png") > 0
+                 for k in range(len(gts))]
+        tiles = [_label(rgb, f"{scene.name}/{im_id:06d} rgb"),
+                 _label(colorize_depth(depth), "depth"),
+                 _label(overlay_masks(rgb, masks), f"visible masks ({len(gts)})")]
+        normals = scene / "normals" / f"{im_id:06d}.png"
+        if normals.exists():
+            tiles.append(_label(read_image(normals), "normals"))
+        h = int(round(rgb.shape[0] * width / rgb.shape[1]))
+        rows.append(np.concatenate([cv2.resize(t, (width, h), interpolation=cv2.INTER_AREA)
+                                    for t in tiles], axis=1))
+    ncol = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, ncol - r.shape[1]), (0, 0))) for r in rows]
+    sheet = np.concatenate(rows, axis=0)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_image(out, sheet)
+    return out

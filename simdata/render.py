@@ -1,0 +1,242 @@
+"""Headless rendering of a settled scene with pyrender: RGB, depth, masks and normals.
+
+Per view the renderer draws (all with back-face culling off, so bad winding leaves no holes):
+1. the lit, antialiased colour pass;
+2. one segmentation pass of all objects -> visible masks (mask_visib) and metric z-depth;
+3. one segmentation pass per object alone -> full silhouettes (mask);
+4. a normals pass with our own shader -> camera-frame unit normals (optional).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from .errors import SimdataError
+from .transforms import opencv_to_opengl_camera
+from .types import Frame, Intrinsics, Lighting, ObjectModel, PlacedObject, Table
+
+log = logging.getLogger(__name__)
+
+_PROBE = ("import pyrender, trimesh; r = pyrender.OffscreenRenderer(8, 8); s = pyrender.Scene();"
+          "s.add(pyrender.Mesh.from_trimesh(trimesh.creation.box()));"
+          "s.add(pyrender.PerspectiveCamera(1.0), pose=[[1,0,0,0],[0,1,0,0],[0,0,1,3],[0,0,0,1]]);"
+          "r.render(s); r.delete()")
+
+
+def choose_gl_platform() -> str:
+    """Pick the headless OpenGL platform: $PYOPENGL_PLATFORM if set, else EGL, else OSMesa.
+
+    The choice has to be made before OpenGL is first imported, so each candidate is probed
+    in a subprocess; the winner is written to $PYOPENGL_PLATFORM for this process and the
+    worker processes it starts.
+    """
+    current = os.environ.get("PYOPENGL_PLATFORM")
+    if current:
+        return current
+    for platform in ("egl", "osmesa"):
+        env = dict(os.environ, PYOPENGL_PLATFORM=platform)
+        try:
+            ok = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
+                                timeout=120).returncode == 0
+        except subprocess.TimeoutExpired:
+            ok = False
+        if ok:
+            os.environ["PYOPENGL_PLATFORM"] = platform
+            return platform
+        log.info("OpenGL platform %s is not usable here", platform)
+    raise SimdataError("no headless OpenGL found (tried EGL and OSMesa); install Mesa with "
+                       "`apt-get install libegl1 libgl1-mesa-dri libosmesa6` or run `make setup`")
+
+
+_NORMAL_VERT = """#version 330 core
+layout(location = 0) in vec3 position;
+layout(location = 1) in vec3 normal;
+uniform mat4 M;
+uniform mat4 V;
+uniform mat4 P;
+out vec3 n_cam;
+void main() {
+    gl_Position = P * V * M * vec4(position, 1.0);
+    n_cam = mat3(V) * mat3(M) * normal;  // rigid poses only, so no inverse-transpose
+}
+"""
+_NORMAL_FRAG = """#version 330 core
+in vec3 n_cam;
+out vec4 frag_color;
+void main() {
+    vec3 n = normalize(n_cam);
+    if (!gl_FrontFacing) n = -n;  // the side we see faces the camera
+    frag_color = vec4(0.5 * n + 0.5, 1.0);
+}
+"""
+
+
+class _NormalShaderCache:
+    """Stands in for pyrender's shader cache during the normals pass: one program for all."""
+
+    def __init__(self):
+        from pyrender.shader_program import ShaderProgram
+        import tempfile
+
+        # pyrender's ShaderProgram reads shader sources from files.
+        self._dir = tempfile.TemporaryDirectory(prefix="simdata-shaders-")
+        vert, frag = (os.path.join(self._dir.name, n) for n in ("n.vert", "n.frag"))
+        with open(vert, "w") as f:
+            f.write(_NORMAL_VERT)
+        with open(frag, "w") as f:
+            f.write(_NORMAL_FRAG)
+        self.program = ShaderProgram(vert, frag)
+
+    def get_program(self, *args, **kwargs):
+        return self.program
+
+    def clear(self):
+        self.program.delete()
+        self._dir.cleanup()
+
+
+@functools.lru_cache(maxsize=None)
+def _pyrender():
+    import pyrender
+
+    return pyrender
+
+
+def table_mesh(table: Table):
+    """Box mesh of the table, top face at z = 0, with one vertex set per face (flat normals)."""
+    import trimesh
+
+    box = trimesh.creation.box((table.size_xy[0], table.size_xy[1], table.thickness))
+    box.apply_translation([0, 0, -table.thickness / 2])
+    box.unmerge_vertices()
+    return box
+
+
+class SceneRenderer:
+    """Renders scenes of ``models`` through one camera. Reuse it: GL buffers of a model are
+    uploaded once and kept while consecutive scenes use it.
+
+    Use as a context manager (or call :meth:`close`) to free the OpenGL context.
+    """
+
+    def __init__(self, models: list[ObjectModel], intrinsics: Intrinsics, znear: float = 0.01,
+                 zfar: float = 20.0):
+        choose_gl_platform()
+        pr = _pyrender()
+        self.models = models
+        self.intrinsics = intrinsics
+        # pyrender's projection works in pixel-edge coordinates: shift by half a pixel so that
+        # the written cam_K follows OpenCV's pixel-centre convention exactly.
+        self._camera = pr.IntrinsicsCamera(intrinsics.fx, intrinsics.fy, intrinsics.cx + 0.5,
+                                           intrinsics.cy + 0.5, znear=znear, zfar=zfar)
+        try:
+            self._renderer = pr.OffscreenRenderer(intrinsics.width, intrinsics.height)
+        except Exception as e:
+            raise SimdataError(f"cannot create an OpenGL context ({type(e).__name__}: {e}); "
+                               f"check PYOPENGL_PLATFORM or run `make setup`") from None
+        self._meshes: dict[int, object] = {}
+        self._normal_cache = None
+        self._scene = None
+        self._object_nodes: list = []
+        self._camera_node = None
+
+    def _mesh(self, index: int):
+        if index not in self._meshes:
+            self._meshes[index] = _pyrender().Mesh.from_trimesh(self.models[index].mesh, smooth=True)
+        return self._meshes[index]
+
+    def set_scene(self, placed: list[PlacedObject], table: Table, lighting: Lighting):
+        """Build the scene to render: table, placed objects (poses T_world_obj) and lights."""
+        pr = _pyrender()
+        scene = pr.Scene(ambient_light=np.asarray(lighting.ambient), bg_color=[0.0, 0.0, 0.0, 1.0])
+        material = pr.MetallicRoughnessMaterial(baseColorFactor=[*table.color_rgb, 1.0],
+                                                metallicFactor=0.0, roughnessFactor=0.9)
+        self._table_node = scene.add(pr.Mesh.from_trimesh(table_mesh(table), material=material,
+                                                          smooth=False))
+        self._object_nodes = [scene.add(self._mesh(p.model_index), pose=p.T_world_obj)
+                              for p in placed]
+        for direction, intensity in zip(lighting.directions, lighting.intensities):
+            scene.add(pr.DirectionalLight(color=np.ones(3), intensity=float(intensity)),
+                      pose=_light_pose(np.asarray(direction, float)))
+        self._camera_node = scene.add(self._camera, pose=np.eye(4))
+        self._scene = scene
+
+    def render(self, T_world_cam: np.ndarray, normals: bool = True) -> Frame:
+        """Render the current scene from an OpenCV camera pose T_world_cam (4,4), metres."""
+        pr = _pyrender()
+        if self._scene is None:
+            raise RuntimeError("set_scene() first")
+        self._scene.set_pose(self._camera_node, opencv_to_opengl_camera(T_world_cam))
+        flags = pr.RenderFlags.SKIP_CULL_FACES
+        rgb, _ = self._renderer.render(self._scene, flags=flags)
+        seg_flags = flags | pr.RenderFlags.SEG
+        # Instance i is drawn with id i+1. SEG passes skip unmapped nodes, so the table gets
+        # the reserved id 255: it must still occlude objects seen from below its top.
+        seg_map = {node: _id_color(i + 1) for i, node in enumerate(self._object_nodes)}
+        seg_map[self._table_node] = _id_color(255)
+        # Depth comes from this pass, not the colour pass: the colour pass is multisampled and
+        # its resolved depth is one sample, up to 3/8 pixel off the pixel centre.
+        ids, depth = self._renderer.render(self._scene, flags=seg_flags, seg_node_map=seg_map)
+        ids = ids[..., 0]
+        n = len(self._object_nodes)
+        masks_visib = np.stack([ids == i + 1 for i in range(n)]) if n else \
+            np.zeros((0, *ids.shape), bool)
+        masks = np.zeros_like(masks_visib)
+        for i, node in enumerate(self._object_nodes):
+            alone = self._renderer.render(self._scene, flags=seg_flags,
+                                          seg_node_map={node: _id_color(1)})[0]
+            masks[i] = alone[..., 0] > 0
+        normal_img = self._render_normals(seg_flags, seg_map) if normals else None
+        return Frame(rgb=np.ascontiguousarray(rgb), depth_m=np.ascontiguousarray(depth),
+                     masks=masks, masks_visib=masks_visib, normals=normal_img,
+                     T_world_cam=T_world_cam.copy())
+
+    def _render_normals(self, seg_flags, seg_map) -> np.ndarray:
+        inner = self._renderer._renderer  # pyrender has no public hook for custom shaders
+        if self._normal_cache is None:
+            self._normal_cache = _NormalShaderCache()
+        saved = inner._program_cache
+        inner._program_cache = self._normal_cache
+        try:
+            img = self._renderer.render(self._scene, flags=seg_flags, seg_node_map=seg_map)[0]
+        finally:
+            inner._program_cache = saved
+        n_gl = img.astype(np.float32) / 127.5 - 1.0
+        hit = img.any(axis=-1)
+        n_cv = n_gl * np.array([1.0, -1.0, -1.0], np.float32)  # OpenGL -> OpenCV camera axes
+        norm = np.linalg.norm(n_cv, axis=-1, keepdims=True)
+        n_cv = np.where(hit[..., None], n_cv / np.maximum(norm, 1e-6), 0.0)
+        return n_cv.astype(np.float32)
+
+    def close(self):
+        if self._normal_cache is not None:
+            self._normal_cache.clear()
+            self._normal_cache = None
+        if self._renderer is not None:
+            self._renderer.delete()
+            self._renderer = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _id_color(i: int) -> np.ndarray:
+    return np.array([i, 0, 0], np.float64)
+
+
+def _light_pose(direction: np.ndarray) -> np.ndarray:
+    """Pose of a directional light shining along ``direction`` (world frame; light looks down -z)."""
+    z = -direction / np.linalg.norm(direction)
+    x = np.cross([0.0, 1.0, 0.0] if abs(z[1]) < 0.9 else [1.0, 0.0, 0.0], z)
+    x /= np.linalg.norm(x)
+    pose = np.eye(4)
+    pose[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
+    return pose

@@ -1,0 +1,103 @@
+"""Plain data passed between the stages: sample -> settle -> render -> write."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics in pixels (OpenCV convention) for a width x height image."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    @property
+    def K(self) -> np.ndarray:
+        """(3,3) camera matrix."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    def resized(self, width: int, height: int) -> "Intrinsics":
+        """The same camera at another resolution (focal lengths and centre scaled)."""
+        sx, sy = width / self.width, height / self.height
+        return Intrinsics(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5,
+                          (self.cy + 0.5) * sy - 0.5, width, height)
+
+
+# A PrimeSense/Kinect-class camera at 640x480: the LineMOD/Occlusion intrinsics.
+PRIMESENSE = Intrinsics(572.4114, 573.57043, 325.2611, 242.04899, 640, 480)
+
+
+@dataclass
+class ObjectModel:
+    """One object: its visual mesh (in metres, model frame) and what physics needs.
+
+    ``mesh`` is a ``trimesh.Trimesh`` already scaled to metres. ``collision_path`` points at a
+    convex decomposition (one convex part per OBJ object) in the *source* units; multiply by
+    ``scale`` to get metres. ``mass_kg``/``inertia_diag`` come from a URDF when one exists.
+    """
+
+    obj_id: int
+    name: str
+    mesh: object
+    source: Path
+    scale: float = 1.0
+    unit: str = "m"
+    collision_path: Path | None = None
+    mass_kg: float | None = None
+    com_m: np.ndarray | None = None
+    inertia_diag: np.ndarray | None = None
+    textured: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def extents_m(self) -> np.ndarray:
+        return np.asarray(self.mesh.extents)
+
+
+@dataclass
+class PlacedObject:
+    """An object instance in a scene: which model, and its pose T_world_obj (4,4), metres."""
+
+    model_index: int
+    T_world_obj: np.ndarray
+
+
+@dataclass
+class Table:
+    """A rectangular table top centred at the world origin, top surface at z = 0 (metres)."""
+
+    size_xy: tuple[float, float]
+    color_rgb: tuple[float, float, float]
+    thickness: float = 0.05
+
+
+@dataclass
+class Lighting:
+    """Lights of one scene: ambient RGB in [0,1] and directional lights (direction, intensity)."""
+
+    ambient: tuple[float, float, float]
+    directions: list[np.ndarray]
+    intensities: list[float]
+
+
+@dataclass
+class Frame:
+    """One rendered view. Images are (H,W[,C]); masks are bool; depth is metres (0 = none).
+
+    ``masks``/``masks_visib`` are (N,H,W) for the N placed objects, in scene order;
+    ``normals`` are unit camera-frame normals (H,W,3), zero where nothing was hit.
+    """
+
+    rgb: np.ndarray
+    depth_m: np.ndarray
+    masks: np.ndarray
+    masks_visib: np.ndarray
+    normals: np.ndarray | None
+    T_world_cam: np.ndarray

@@ -1,0 +1,198 @@
+"""BOP writer: the layout and JSON fields that bop_toolkit reads.
+
+Dataset root::
+
+    camera.json                    fx, fy, cx, cy, width, height, depth_scale
+    models/obj_NNNNNN.ply          model meshes in millimetres (+ models_info.json)
+    objects.json                   simdata extra: obj_id -> name, source file, unit
+    train_pbr/NNNNNN/              one folder per scene
+        rgb/NNNNNN.{jpg,png}       uint8 RGB
+        depth/NNNNNN.png           uint16, depth_mm = value * depth_scale
+        mask/NNNNNN_MMMMMM.png     full silhouette of GT instance MMMMMM (0/255)
+        mask_visib/...             visible part of it
+        scene_camera.json          cam_K, depth_scale, cam_R_w2c, cam_t_w2c (mm)
+        scene_gt.json              cam_R_m2c, cam_t_m2c (mm), obj_id
+        scene_gt_info.json         bbox_obj, bbox_visib, px_count_*, visib_fract
+        normals/NNNNNN.png         simdata extra: camera-frame normals, RGB=(n+1)/2*255
+        depth_m/NNNNNN.npy         simdata extra: float32 z-depth in metres (0 = none)
+        scene_simdata.json         simdata extra: table, lights, dropped objects
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from ..fileio import disk_error, write_bytes_atomic, write_image, write_json_atomic
+from ..transforms import M_TO_MM, invert_transform, project_points, transform_points
+from ..types import Frame, Intrinsics, ObjectModel, PlacedObject
+
+SPLIT = "train_pbr"
+
+
+def ply_bytes(vertices_mm: np.ndarray, normals: np.ndarray, colors: np.ndarray,
+              faces: np.ndarray) -> bytes:
+    """Binary little-endian PLY with x y z nx ny nz red green blue and vertex_indices faces."""
+    n, m = len(vertices_mm), len(faces)
+    header = (
+        "ply\nformat binary_little_endian 1.0\ncomment simdata model, millimetres\n"
+        f"element vertex {n}\nproperty float x\nproperty float y\nproperty float z\n"
+        "property float nx\nproperty float ny\nproperty float nz\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\n"
+        f"element face {m}\nproperty list uchar int vertex_indices\nend_header\n"
+    ).encode()
+    vdt = np.dtype([("p", "<f4", 3), ("n", "<f4", 3), ("c", "u1", 3)])
+    v = np.empty(n, vdt)
+    v["p"], v["n"], v["c"] = vertices_mm, normals, colors[:, :3]
+    fdt = np.dtype([("k", "u1"), ("i", "<i4", 3)])
+    f = np.empty(m, fdt)
+    f["k"], f["i"] = 3, faces
+    return header + v.tobytes() + f.tobytes()
+
+
+def model_info(vertices_mm: np.ndarray) -> dict:
+    """BOP models_info entry: diameter (max vertex distance), min_* and size_* (mm)."""
+    import trimesh
+
+    try:
+        pts = trimesh.points.PointCloud(vertices_mm).convex_hull.vertices
+    except Exception:  # flat or degenerate point sets
+        pts = vertices_mm
+    if len(pts) > 4000:
+        pts = pts[np.linspace(0, len(pts) - 1, 4000).astype(int)]
+    d = np.sqrt(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1)).max()
+    lo, hi = vertices_mm.min(0), vertices_mm.max(0)
+    info = {"diameter": float(d)}
+    for i, ax in enumerate("xyz"):
+        info[f"min_{ax}"] = float(lo[i])
+        info[f"size_{ax}"] = float(hi[i] - lo[i])
+    return info
+
+
+def write_models(root: Path, models: list[ObjectModel]) -> None:
+    """models/obj_NNNNNN.ply (mm) + models_info.json, and objects.json with names."""
+    mdir = root / "models"
+    mdir.mkdir(parents=True, exist_ok=True)
+    infos, names = {}, {}
+    for m in models:
+        mesh = m.mesh
+        colors = np.asarray(mesh.visual.to_color().vertex_colors if mesh.visual.kind == "texture"
+                            else mesh.visual.vertex_colors, np.uint8)
+        vmm = np.asarray(mesh.vertices) * M_TO_MM
+        write_bytes_atomic(mdir / f"obj_{m.obj_id:06d}.ply",
+                           ply_bytes(vmm, np.asarray(mesh.vertex_normals), colors,
+                                     np.asarray(mesh.faces)))
+        infos[str(m.obj_id)] = model_info(vmm)
+        names[str(m.obj_id)] = {"name": m.name, "source": str(m.source), "unit": m.unit,
+                                "textured": m.textured, "warnings": m.warnings}
+    write_json_atomic(mdir / "models_info.json", infos)
+    write_json_atomic(root / "objects.json", names)
+
+
+def write_dataset_header(root: Path, intrinsics: Intrinsics, depth_scale: float) -> None:
+    write_json_atomic(root / "camera.json", {
+        "cx": intrinsics.cx, "cy": intrinsics.cy, "depth_scale": depth_scale,
+        "fx": intrinsics.fx, "fy": intrinsics.fy, "height": intrinsics.height,
+        "width": intrinsics.width})
+
+
+def _bbox(mask: np.ndarray) -> list[int]:
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return [-1, -1, -1, -1]
+    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+
+
+def _flat(a) -> list[float]:
+    return [float(x) for x in np.asarray(a).ravel()]
+
+
+class BopSceneWriter:
+    """Writes one scene into a hidden temporary folder; :meth:`commit` renames it into place.
+
+    A scene folder under its final name is therefore always complete.
+    """
+
+    def __init__(self, split_dir: Path, scene_id: int, intrinsics: Intrinsics,
+                 depth_scale: float = 0.1, rgb_ext: str = "jpg", extras=("normals", "depth_m")):
+        self.final = Path(split_dir) / f"{scene_id:06d}"
+        self.tmp = Path(split_dir) / f".tmp-{scene_id:06d}-{os.getpid()}"
+        self.K, self.intrinsics = intrinsics.K, intrinsics
+        self.depth_scale, self.rgb_ext, self.extras = depth_scale, rgb_ext, tuple(extras)
+        self.scene_camera, self.scene_gt, self.scene_gt_info = {}, {}, {}
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        dirs = ["rgb", "depth", "mask", "mask_visib", *self.extras]
+        try:
+            for d in dirs:
+                (self.tmp / d).mkdir(parents=True)
+        except OSError as e:
+            raise disk_error(self.tmp, e) from None
+
+    def add_frame(self, im_id: int, frame: Frame, placed: list[PlacedObject],
+                  models: list[ObjectModel]) -> None:
+        t, name = self.tmp, f"{im_id:06d}"
+        T_cam_world = invert_transform(frame.T_world_cam)
+        write_image(t / "rgb" / f"{name}.{self.rgb_ext}", frame.rgb)
+        depth_mm = frame.depth_m.astype(np.float64) * M_TO_MM
+        depth_u16 = np.round(depth_mm / self.depth_scale)
+        depth_u16[(depth_u16 > 65535) | (depth_u16 < 0)] = 0  # out of range: no reading
+        write_image(t / "depth" / f"{name}.png", depth_u16.astype(np.uint16))
+        if "normals" in self.extras and frame.normals is not None:
+            enc = np.where(frame.normals.any(-1, keepdims=True),
+                           np.round((frame.normals + 1.0) * 127.5), 0).astype(np.uint8)
+            write_image(t / "normals" / f"{name}.png", enc)
+        if "depth_m" in self.extras:
+            import io
+            buf = io.BytesIO()
+            np.save(buf, frame.depth_m.astype(np.float32))
+            write_bytes_atomic(t / "depth_m" / f"{name}.npy", buf.getvalue())
+        self.scene_camera[str(im_id)] = {
+            "cam_K": _flat(self.K), "depth_scale": self.depth_scale,
+            "cam_R_w2c": _flat(T_cam_world[:3, :3]),
+            "cam_t_w2c": _flat(T_cam_world[:3, 3] * M_TO_MM)}
+        gts, infos = [], []
+        valid = frame.depth_m > 0
+        for gt_id, p in enumerate(placed):
+            model = models[p.model_index]
+            T_cam_obj = T_cam_world @ p.T_world_obj
+            gts.append({"cam_R_m2c": _flat(T_cam_obj[:3, :3]),
+                        "cam_t_m2c": _flat(T_cam_obj[:3, 3] * M_TO_MM), "obj_id": model.obj_id})
+            full, visib = frame.masks[gt_id], frame.masks_visib[gt_id]
+            write_image(t / "mask" / f"{name}_{gt_id:06d}.png", full.astype(np.uint8) * 255)
+            write_image(t / "mask_visib" / f"{name}_{gt_id:06d}.png", visib.astype(np.uint8) * 255)
+            infos.append(self._gt_info(model, T_cam_obj, full, visib, valid))
+        self.scene_gt[str(im_id)] = gts
+        self.scene_gt_info[str(im_id)] = infos
+
+    def _gt_info(self, model, T_cam_obj, full, visib, valid) -> dict:
+        pts = transform_points(T_cam_obj, np.asarray(model.mesh.vertices))
+        pts = pts[pts[:, 2] > 1e-6]
+        if len(pts):
+            uv = project_points(pts, self.K)
+            lo, hi = np.floor(uv.min(0)), np.floor(uv.max(0))
+            bbox_obj = [int(lo[0]), int(lo[1]), int(hi[0] - lo[0] + 1), int(hi[1] - lo[1] + 1)]
+        else:
+            bbox_obj = [-1, -1, -1, -1]
+        n_all, n_visib = int(full.sum()), int(visib.sum())
+        return {"bbox_obj": bbox_obj, "bbox_visib": _bbox(visib), "px_count_all": n_all,
+                "px_count_valid": int((full & valid).sum()), "px_count_visib": n_visib,
+                "visib_fract": float(n_visib / n_all) if n_all else 0.0}
+
+    def commit(self, scene_info: dict) -> Path:
+        """Write the scene's JSON files and move the folder to its final name."""
+        write_json_atomic(self.tmp / "scene_camera.json", self.scene_camera)
+        write_json_atomic(self.tmp / "scene_gt.json", self.scene_gt)
+        write_json_atomic(self.tmp / "scene_gt_info.json", self.scene_gt_info)
+        write_json_atomic(self.tmp / "scene_simdata.json", scene_info)
+        try:
+            os.rename(self.tmp, self.final)
+        except OSError as e:
+            raise disk_error(self.final, e) from None
+        return self.final
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,0 +1,94 @@
+"""Helpers shared by the tests: small render configs and geometry checks of written GT."""
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import trimesh
+
+REPO = Path(__file__).resolve().parent.parent
+ASSETS = REPO / "assets" / "ycb"
+
+
+def small_config(out, **kw):
+    from simdata.pipeline import RenderConfig
+    from simdata.sampling import SceneConfig
+    from simdata.types import PRIMESENSE
+
+    scene_kw = {k: kw.pop(k) for k in list(kw) if k in ("views", "objects", "intrinsics")}
+    scene_kw.setdefault("intrinsics", PRIMESENSE.resized(320, 240))
+    scene_kw.setdefault("views", 2)
+    scene_kw.setdefault("objects", (3, 5))
+    kw.setdefault("meshes", str(ASSETS))
+    kw.setdefault("scenes", 2)
+    kw.setdefault("seed", 7)
+    return RenderConfig(out=str(out), scene=SceneConfig(**scene_kw), **kw)
+
+
+def load_image_gt(root: Path, scene: str, im_id: int):
+    d = Path(root) / "train_pbr" / scene
+    cam = json.loads((d / "scene_camera.json").read_text())[str(im_id)]
+    gts = json.loads((d / "scene_gt.json").read_text())[str(im_id)]
+    infos = json.loads((d / "scene_gt_info.json").read_text())[str(im_id)]
+    depth_mm = cv2.imread(str(d / "depth" / f"{im_id:06d}.png"), cv2.IMREAD_UNCHANGED) * cam["depth_scale"]
+    return d, cam, gts, infos, depth_mm
+
+
+def load_model_mm(root: Path, obj_id: int) -> trimesh.Trimesh:
+    return trimesh.load(Path(root) / "models" / f"obj_{obj_id:06d}.ply", process=False)
+
+
+def mask_agreement(model, K, R, t_mm, mask, n=4000, dilate=1) -> float:
+    """Fraction of surface points (projected with K, R, t) that land on the (dilated) mask,
+    among those inside the image."""
+    pts = model.sample(n, seed=0) if len(model.faces) else model.vertices
+    pc = pts @ R.T + t_mm
+    uv = pc[:, :2] / pc[:, 2:] * [K[0, 0], K[1, 1]] + K[:2, 2]
+    ui = np.round(uv).astype(int)
+    h, w = mask.shape
+    ok = (ui[:, 0] >= 0) & (ui[:, 0] < w) & (ui[:, 1] >= 0) & (ui[:, 1] < h)
+    m = cv2.dilate(mask.astype(np.uint8), np.ones((2 * dilate + 1,) * 2, np.uint8)) > 0
+    return float(m[ui[ok, 1], ui[ok, 0]].mean()) if ok.any() else 1.0
+
+
+def depth_surface_distance(model, K, R, t_mm, depth_mm, mask):
+    """Distances (mm) from back-projected depth pixels of ``mask`` (eroded by one pixel, to
+    skip anti-aliased edges) to the posed model surface."""
+    import open3d as o3d
+
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    v, u = np.nonzero(inner & (depth_mm > 0))
+    z = depth_mm[v, u]
+    P = np.stack([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z], 1)
+    P_model = (P - t_mm) @ R  # camera -> model frame
+    scene = o3d.t.geometry.RaycastingScene()
+    legacy = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(model.vertices),
+                                       o3d.utility.Vector3iVector(model.faces))
+    scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(legacy))
+    return scene.compute_distance(o3d.core.Tensor(P_model.astype(np.float32))).numpy()
+
+
+def check_dataset_geometry(root: Path, min_px=60):
+    """Assert projection/mask agreement and depth/surface agreement for every visible instance.
+    Returns the number of instances checked."""
+    checked = 0
+    for scene in sorted(p.name for p in (Path(root) / "train_pbr").glob("[0-9]*")):
+        cams = json.loads((Path(root) / "train_pbr" / scene / "scene_camera.json").read_text())
+        for im_id in map(int, cams):
+            d, cam, gts, infos, depth_mm = load_image_gt(root, scene, im_id)
+            K = np.array(cam["cam_K"]).reshape(3, 3)
+            for k, (gt, info) in enumerate(zip(gts, infos)):
+                if info["px_count_visib"] < min_px:
+                    continue
+                model = load_model_mm(root, gt["obj_id"])
+                R, t = np.array(gt["cam_R_m2c"]).reshape(3, 3), np.array(gt["cam_t_m2c"])
+                full = cv2.imread(str(d / "mask" / f"{im_id:06d}_{k:06d}.png"), 0) > 0
+                visib = cv2.imread(str(d / "mask_visib" / f"{im_id:06d}_{k:06d}.png"), 0) > 0
+                agree = mask_agreement(model, K, R, t, full)
+                assert agree > 0.99, f"{scene}/{im_id} gt {k}: only {agree:.3f} of points on mask"
+                dist = depth_surface_distance(model, K, R, t, depth_mm, visib)
+                if len(dist) > 20:
+                    assert np.median(dist) < 0.2, f"{scene}/{im_id} gt {k}: median {np.median(dist):.2f} mm"
+                    assert np.percentile(dist, 95) < 0.5, f"{scene}/{im_id} gt {k}: p95 {np.percentile(dist, 95):.2f} mm"
+                checked += 1
+    return checked

@@ -1,0 +1,114 @@
+import logging
+import shutil
+
+import numpy as np
+import pytest
+import trimesh
+
+from simdata.assets import detect_unit, discover_models, load_models, missing_textures
+from simdata.errors import SimdataError
+
+
+def test_bundled_proxies_load_in_metres_with_textures_collision_and_mass(assets_dir):
+    models = load_models(assets_dir)
+    names = [m.name for m in models]
+    assert len(models) >= 8
+    for must in ("003_cracker_box", "004_sugar_box", "005_tomato_soup_can", "006_mustard_bottle",
+                 "010_potted_meat_can", "011_banana", "024_bowl", "025_mug"):
+        assert must in names
+    cracker = models[names.index("003_cracker_box")]
+    assert np.allclose(sorted(cracker.extents_m), sorted([0.060, 0.158, 0.210]), atol=1e-3)
+    for m in models:
+        assert m.unit == "m" and m.textured and m.collision_path is not None
+        assert m.mass_kg and 0.01 < m.mass_kg < 2 and not m.warnings
+        assert m.mesh.visual.uv is not None
+    assert [m.obj_id for m in models] == list(range(1, len(models) + 1))
+
+
+def test_loose_mesh_folder_in_any_format_and_units(tmp_path):
+    box = trimesh.creation.box((0.1, 0.05, 0.04))
+    box.export(tmp_path / "box_m.obj")
+    mm = box.copy()
+    mm.apply_scale(1000)
+    mm.export(tmp_path / "box_mm.ply")
+    trimesh.creation.cylinder(0.03, 0.1).export(tmp_path / "cyl.stl")
+    trimesh.creation.icosphere(radius=0.04).export(tmp_path / "ball.glb")
+    models = {m.name: m for m in load_models(tmp_path)}
+    assert set(models) == {"box_m", "box_mm", "cyl", "ball"}
+    assert models["box_mm"].unit == "mm" and models["box_m"].unit == "m"
+    assert np.allclose(models["box_mm"].extents_m, [0.1, 0.05, 0.04], atol=1e-6)
+    assert np.allclose(models["ball"].extents_m, 0.08, atol=2e-3)
+
+
+def test_ycb_google16k_layout(tmp_path):
+    d = tmp_path / "003_cracker_box" / "google_16k"
+    d.mkdir(parents=True)
+    trimesh.creation.box((0.06, 0.158, 0.21)).export(d / "textured.obj")
+    (src,) = discover_models(tmp_path)
+    assert src.name == "003_cracker_box" and src.visual == d / "textured.obj"
+
+
+def test_shared_ycb_layout_warns_on_missing_textures(shared_ycb, caplog):
+    with caplog.at_level(logging.WARNING, logger="simdata"):
+        models = {m.name: m for m in load_models(shared_ycb)}
+    assert len(models) == 10
+    assert models["YcbBanana"].textured and models["YcbScissors"].textured
+    assert not models["YcbCrackerBox"].textured
+    assert "texture" in models["YcbCrackerBox"].warnings[0]
+    assert any("YcbCrackerBox" in r.getMessage() and "missing" in r.getMessage() for r in caplog.records)
+    assert models["YcbCrackerBox"].mass_kg == pytest.approx(0.411)
+    assert models["YcbCrackerBox"].collision_path.name == "collision_vhacd.obj"
+    assert all(m.unit == "m" for m in models.values())
+
+
+def test_missing_texture_in_copied_proxy_falls_back(assets_dir, tmp_path, caplog):
+    d = tmp_path / "mug"
+    shutil.copytree(assets_dir / "025_mug", d)
+    (d / "texture_map.png").unlink()
+    assert missing_textures(d / "textured.obj") == [d / "texture_map.png"]
+    with caplog.at_level(logging.WARNING, logger="simdata"):
+        (m,) = load_models(tmp_path)
+    assert not m.textured and m.warnings
+    assert any("texture_map.png" in r.getMessage() for r in caplog.records)
+
+
+def test_bop_models_folder_keeps_ids_and_millimetres(small_dataset, assets_dir):
+    models = load_models(small_dataset / "models")
+    src = load_models(assets_dir)
+    assert [m.obj_id for m in models] == [m.obj_id for m in src]
+    for a, b in zip(models, src):
+        assert a.unit == "mm"
+        assert np.allclose(a.extents_m, b.extents_m, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e-5, 1e5])
+def test_absurd_scale_is_refused(tmp_path, scale):
+    trimesh.creation.box((scale, scale, scale)).export(tmp_path / "odd.obj")
+    with pytest.raises(SimdataError, match=r"odd\.obj is absurdly scaled"):
+        load_models(tmp_path)
+
+
+def test_corrupt_mesh_is_named(tmp_path):
+    (tmp_path / "broken.ply").write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 99\ngarbage")
+    with pytest.raises(SimdataError, match=r"cannot read mesh .*broken\.ply"):
+        load_models(tmp_path)
+
+
+def test_degenerate_mesh_is_refused(tmp_path):
+    (tmp_path / "flat.obj").write_text("v 0 0 0\nv 0.1 0 0\nv 0.2 0 0\nf 1 2 3\n")
+    with pytest.raises(SimdataError, match=r"flat\.obj.*(degenerate|no triangles|cannot read)"):
+        load_models(tmp_path)
+
+
+def test_no_meshes_and_missing_folder(tmp_path):
+    with pytest.raises(SimdataError, match="no meshes found"):
+        discover_models(tmp_path)
+    with pytest.raises(SimdataError, match="does not exist"):
+        discover_models(tmp_path / "nope")
+
+
+def test_unit_detection_bounds(tmp_path):
+    assert detect_unit(0.2, tmp_path) == "m"
+    assert detect_unit(200.0, tmp_path) == "mm"
+    with pytest.raises(SimdataError):
+        detect_unit(4.0, tmp_path)  # 4 m is no tabletop object, 4 mm a crumb

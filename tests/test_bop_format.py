@@ -1,0 +1,79 @@
+"""Field names, shapes and units of the BOP files, and the torch reader."""
+import json
+
+import numpy as np
+import torch
+
+from simdata import BopDataset
+
+
+def load(p):
+    return json.loads(p.read_text())
+
+
+def test_dataset_level_files(small_dataset, assets_dir):
+    cam = load(small_dataset / "camera.json")
+    assert set(cam) == {"cx", "cy", "depth_scale", "fx", "fy", "height", "width"}
+    assert (cam["width"], cam["height"], cam["depth_scale"]) == (320, 240, 0.1)
+    info = load(small_dataset / "models" / "models_info.json")
+    names = load(small_dataset / "objects.json")
+    assert set(info) == set(names) and len(info) == len(list(assets_dir.iterdir()))
+    for oid, mi in info.items():
+        assert set(mi) == {"diameter", "min_x", "min_y", "min_z", "size_x", "size_y", "size_z"}
+        ply = small_dataset / "models" / f"obj_{int(oid):06d}.ply"
+        header = ply.read_bytes().split(b"end_header")[0].decode()
+        for prop in ("property float x", "property float nx", "property uchar red",
+                     "property list uchar int vertex_indices", "binary_little_endian"):
+            assert prop in header
+        # millimetres: a tomato soup can is 66 x 66 x 101 mm
+        if names[oid]["name"] == "005_tomato_soup_can":
+            assert np.allclose([mi["size_x"], mi["size_y"], mi["size_z"]], [66, 66, 101], atol=1)
+            assert 115 < mi["diameter"] < 125  # the can's diagonal, sqrt(66^2 + 101^2)
+
+
+def test_scene_files_fields_and_units(small_dataset):
+    scene = small_dataset / "train_pbr" / "000000"
+    cams, gts, infos = (load(scene / n) for n in ("scene_camera.json", "scene_gt.json",
+                                                   "scene_gt_info.json"))
+    assert set(cams) == set(gts) == set(infos) == {"0", "1"}
+    for im in cams:
+        c = cams[im]
+        assert set(c) == {"cam_K", "depth_scale", "cam_R_w2c", "cam_t_w2c"}
+        R = np.array(c["cam_R_w2c"]).reshape(3, 3)
+        assert np.allclose(R @ R.T, np.eye(3), atol=1e-6)
+        cam_pos_mm = -R.T @ np.array(c["cam_t_w2c"])
+        assert 300 < np.linalg.norm(cam_pos_mm) < 1400  # 0.55-1.0 m away from objects, in mm
+        assert cam_pos_mm[2] > 0  # above the table
+        for gt, info in zip(gts[im], infos[im]):
+            assert set(gt) == {"cam_R_m2c", "cam_t_m2c", "obj_id"}
+            assert 300 < gt["cam_t_m2c"][2] < 1400
+            assert set(info) == {"bbox_obj", "bbox_visib", "px_count_all", "px_count_valid",
+                                 "px_count_visib", "visib_fract"}
+        assert (scene / "rgb" / f"{int(im):06d}.jpg").exists()
+    simdata = load(scene / "scene_simdata.json")
+    assert {"table", "lighting", "objects", "dropped", "settle_steps"} <= set(simdata)
+
+
+def test_bop_dataset_reader_shapes_and_units(small_dataset):
+    ds = BopDataset(small_dataset)
+    assert len(ds) == 4
+    s = ds[0]
+    n = len(s["obj_ids"])
+    assert s["rgb"].shape == (3, 240, 320) and s["rgb"].dtype == torch.float32
+    assert 0 <= s["rgb"].min() and s["rgb"].max() <= 1
+    assert s["depth"].shape == (1, 240, 320) and 0.2 < s["depth"][s["depth"] > 0].median() < 2.0
+    assert s["R"].shape == (n, 3, 3) and s["t"].shape == (n, 3)
+    assert (0.2 < s["t"][:, 2]).all() and (s["t"][:, 2] < 1.5).all()  # metres
+    assert s["masks_visib"].shape == (n, 240, 320) and s["masks"].dtype == torch.bool
+    assert s["normals"].shape == (3, 240, 320)
+    gt = load(small_dataset / "train_pbr" / "000000" / "scene_gt.json")["0"]
+    assert s["obj_ids"].tolist() == [g["obj_id"] for g in gt]
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=BopDataset.collate)
+    batch = next(iter(loader))
+    assert batch["rgb"].shape == (2, 3, 240, 320) and len(batch["R"]) == 2
+
+
+def test_bop_dataset_filters_by_visibility(small_dataset):
+    all_ = sum(len(BopDataset(small_dataset)[i]["obj_ids"]) for i in range(4))
+    strict = sum(len(BopDataset(small_dataset, min_visib_fract=0.999)[i]["obj_ids"]) for i in range(4))
+    assert strict <= all_

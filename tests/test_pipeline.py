@@ -1,0 +1,163 @@
+"""Reliability of `simdata render`: determinism, worker independence, resume, bad input."""
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import ASSETS, small_config
+from simdata.errors import SimdataError
+from simdata.info import dataset_info
+from simdata.pipeline import render_dataset
+
+TINY = dict(scenes=4, views=1, objects=(2, 3), seed=11)
+TINY_ARGS = ["--scenes", "4", "--views", "1", "--objects", "2:3", "--seed", "11",
+             "--width", "160", "--height", "120", "--no-progress"]
+
+
+def tiny(out, **kw):
+    from simdata.types import PRIMESENSE
+
+    return small_config(out, intrinsics=PRIMESENSE.resized(160, 120), **{**TINY, **kw})
+
+
+def file_hashes(root: Path) -> dict:
+    """Hash of every file, except the settings file that records the --out path."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "simdata_settings.json"}
+
+
+def run_cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "simdata.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=600, **kw)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "ds"
+    render_dataset(tiny(out), progress=False)
+    return out
+
+
+def test_same_seed_gives_identical_files_and_workers_do_not_matter(reference, tmp_path):
+    render_dataset(tiny(tmp_path / "again", workers=2), progress=False)
+    a, b = file_hashes(reference), file_hashes(tmp_path / "again")
+    assert len(a) > 20 and a == b
+
+
+def test_other_seed_gives_other_data(reference, tmp_path):
+    render_dataset(tiny(tmp_path / "other", seed=12, scenes=1), progress=False)
+    a, b = file_hashes(reference), file_hashes(tmp_path / "other")
+    assert a["train_pbr/000000/scene_gt.json"] != b["train_pbr/000000/scene_gt.json"]
+
+
+def test_killed_run_resumes_to_the_same_dataset(reference, tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "simdata.cli", "render", "--meshes", ASSETS,
+                             "--out", out, *TINY_ARGS], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (out / "train_pbr" / "000000").is_dir() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = sorted(p.name for p in (out / "train_pbr").iterdir() if not p.name.startswith("."))
+    assert 1 <= len(finished) < 4, finished  # killed mid-run
+    for name in finished:  # what is there under a final name is complete
+        assert (out / "train_pbr" / name / "scene_gt_info.json").is_file()
+    r = run_cli("render", "--meshes", ASSETS, "--out", out, *TINY_ARGS)
+    assert r.returncode == 0, r.stderr
+    assert f"skipped {len(finished)} finished scenes" in r.stdout
+    assert not list((out / "train_pbr").glob(".tmp-*"))
+    assert file_hashes(out) == file_hashes(reference)
+    assert dataset_info(out)["problems"] == []
+
+
+def test_more_scenes_extend_and_other_settings_are_refused(reference, tmp_path):
+    import shutil
+
+    out = tmp_path / "grow"
+    shutil.copytree(reference, out)
+    summary = render_dataset(tiny(out, scenes=5), progress=False)
+    assert (summary.scenes_skipped, summary.scenes_done) == (4, 1)
+    with pytest.raises(SimdataError, match=r"other settings \(config\.scene\.views: 1 -> 2"):
+        render_dataset(tiny(out, views=2), progress=False)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--objects", "8:3"], "--objects 8:3 is empty"),
+    (["--objects", "three"], "cannot read range 'three'"),
+    (["--views", "0"], "--views 0 must be at least 1"),
+    (["--workers", "0"], "--workers 0 must be at least 1"),
+    (["--distance", "2:1"], "--distance 2.0:1.0 is empty"),
+    (["--extras", "normals,thermal"], "unknown --extras ['thermal']"),
+])
+def test_bad_cli_values_give_one_clear_line(tmp_path, args, message):
+    r = run_cli("render", "--meshes", ASSETS, "--out", tmp_path / "x", *args)
+    assert r.returncode == 2
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()  # nothing written
+
+
+def test_bad_meshes_give_one_clear_line(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run_cli("render", "--meshes", empty, "--out", tmp_path / "o1")
+    assert r.returncode == 2 and "no meshes found in" in r.stderr
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "junk.obj").write_text("v nan nan nan\nf 1 1 1\n")
+    r = run_cli("render", "--meshes", bad, "--out", tmp_path / "o2")
+    assert r.returncode == 2 and "junk.obj" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_output_is_refused(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    r = run_cli("render", "--meshes", ASSETS, "--out", blocker / "out", *TINY_ARGS)
+    assert r.returncode == 2 and "cannot write" in r.stderr and str(blocker) in r.stderr
+    r = run_cli("render", "--meshes", ASSETS, "--out", blocker, *TINY_ARGS)
+    assert r.returncode == 2 and "is a file" in r.stderr
+
+
+def test_foreign_folder_is_not_overwritten(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    r = run_cli("render", "--meshes", ASSETS, "--out", tmp_path / "mine", *TINY_ARGS)
+    assert r.returncode == 2 and "not empty" in r.stderr
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+@pytest.mark.parametrize("cmd", [[], ["render"], ["info"], ["preview"], ["assets"],
+                                 ["assets", "list"], ["assets", "download"]])
+def test_every_command_has_help(cmd):
+    r = run_cli(*cmd, "--help")
+    assert r.returncode == 0 and "usage: simdata" in r.stdout
+
+
+def test_info_reports_and_detects_damage(reference, tmp_path):
+    import shutil
+
+    r = run_cli("info", reference)
+    assert r.returncode == 0 and "valid" in r.stdout and "002_master_chef_can" in r.stdout
+    broken = tmp_path / "broken"
+    shutil.copytree(reference, broken)
+    next((broken / "train_pbr" / "000000" / "mask_visib").glob("*.png")).unlink()
+    r = run_cli("info", broken)
+    assert r.returncode == 1 and "INVALID" in r.stdout and "missing" in r.stdout
+
+
+def test_preview_writes_a_contact_sheet(reference, tmp_path):
+    import cv2
+
+    r = run_cli("preview", reference, "--out", tmp_path / "p.png", "--rows", "3",
+                "--tile-width", "160")
+    assert r.returncode == 0, r.stderr
+    img = cv2.imread(str(tmp_path / "p.png"))
+    assert img.shape == (3 * 120, 4 * 160, 3)  # rgb | depth | masks | normals
+    assert img.std() > 10

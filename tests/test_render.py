@@ -1,0 +1,77 @@
+"""The written ground truth against the written models: projection, depth, masks, normals."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from helpers import check_dataset_geometry, load_image_gt
+
+
+def test_model_points_land_on_masks_and_depth_matches_surface(small_dataset):
+    assert check_dataset_geometry(small_dataset) >= 6
+
+
+def test_visible_masks_are_inside_full_masks_and_counts_match(small_dataset):
+    for scene in ("000000", "000001"):
+        for im_id in (0, 1):
+            d, cam, gts, infos, depth_mm = load_image_gt(small_dataset, scene, im_id)
+            owner = np.zeros(depth_mm.shape, int)
+            for k, info in enumerate(infos):
+                full = cv2.imread(str(d / "mask" / f"{im_id:06d}_{k:06d}.png"), 0)
+                visib = cv2.imread(str(d / "mask_visib" / f"{im_id:06d}_{k:06d}.png"), 0)
+                assert set(np.unique(full)) <= {0, 255} and set(np.unique(visib)) <= {0, 255}
+                full, visib = full > 0, visib > 0
+                assert not (visib & ~full).any()
+                assert info["px_count_all"] == full.sum()
+                assert info["px_count_visib"] == visib.sum()
+                assert info["px_count_valid"] == (full & (depth_mm > 0)).sum()
+                assert info["visib_fract"] == pytest.approx(visib.sum() / max(full.sum(), 1))
+                if visib.any():
+                    ys, xs = np.nonzero(visib)
+                    assert info["bbox_visib"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1,
+                                                  ys.max() - ys.min() + 1]
+                assert not (owner[visib] > 0).any()  # visible masks never overlap
+                owner[visib] = k + 1
+            # every object pixel has depth
+            assert (depth_mm[owner > 0] > 0).all()
+
+
+def test_table_normals_point_up_and_depth_extras_agree(small_dataset):
+    d, cam, gts, infos, depth_mm = load_image_gt(small_dataset, "000000", 0)
+    R_w2c = np.array(cam["cam_R_w2c"]).reshape(3, 3)
+    enc = cv2.imread(str(d / "normals" / "000000.png"))[..., ::-1].astype(float)
+    n = enc / 127.5 - 1
+    objects = np.zeros(depth_mm.shape, bool)
+    for k in range(len(gts)):
+        objects |= cv2.imread(str(d / "mask" / f"000000_{k:06d}.png"), 0) > 0
+    K = np.array(cam["cam_K"]).reshape(3, 3)
+    v, u = np.indices(depth_mm.shape)
+    P = np.stack([(u - K[0, 2]) * depth_mm / K[0, 0], (v - K[1, 2]) * depth_mm / K[1, 1], depth_mm], -1)
+    z_world_mm = ((P - np.array(cam["cam_t_w2c"])) @ R_w2c)[..., 2]
+    top = np.abs(z_world_mm) < 2.0  # the table top (its sides are visible too)
+    # away from silhouette edges, where one-pixel rasterisation differences between passes live
+    top = cv2.erode((top & (depth_mm > 0)).astype(np.uint8), np.ones((5, 5))).astype(bool)
+    table = top & ~cv2.dilate(objects.astype(np.uint8), np.ones((5, 5))).astype(bool)
+    assert table.sum() > 1000
+    up_cam = R_w2c @ [0, 0, 1]
+    cos = (n[table] / np.linalg.norm(n[table], axis=1, keepdims=True)) @ up_cam
+    assert np.median(cos) > 0.999 and cos.min() > 0.99
+    # background (no surface) has no normal; depth_m extra equals the PNG depth to its unit
+    assert not enc[depth_mm == 0].any()
+    depth_m = np.load(d / "depth_m" / "000000.npy")
+    assert depth_m.dtype == np.float32
+    assert np.abs(depth_m * 1000 - depth_mm).max() <= cam["depth_scale"] / 2 + 1e-3
+
+
+def test_real_ycb_meshes_render_with_correct_geometry(shared_ycb, tmp_path):
+    from helpers import small_config
+    from simdata.pipeline import render_dataset
+
+    out = tmp_path / "shared"
+    summary = render_dataset(small_config(out, meshes=str(shared_ycb), scenes=1, views=2,
+                                          objects=(4, 4)), progress=False)
+    assert summary.images == 2
+    objects = json.loads((out / "objects.json").read_text())
+    assert sum(bool(o["warnings"]) for o in objects.values()) == 8  # eight textures missing
+    assert check_dataset_geometry(out) >= 2
