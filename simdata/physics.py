@@ -31,6 +31,7 @@ class PhysicsConfig:
     rest_checks: int = 3            # consecutive checks (every 24 steps) all at rest
     density: float = 500.0          # kg/m^3, for meshes without a URDF mass
     friction: float = 0.6
+    rolling_friction: float = 0.002  # keeps cans from rolling for ever on a frictionless-ish top
     penetration_m: float = 0.005    # deeper contacts than this count as interpenetration
     collision: str = "auto"         # auto (provided, else VHACD) | vhacd | hull
     cache_dir: str = ""             # VHACD cache; "" = $SIMDATA_CACHE or ~/.cache/simdata
@@ -152,8 +153,8 @@ def settle(models: list[ObjectModel], drops: list[PlacedObject], table: Table,
             body = client.createMultiBody(mass, shapes[drop.model_index], basePosition=pos.tolist(),
                                           baseOrientation=matrix_to_quat_xyzw(R).tolist())
             client.changeDynamics(body, -1, lateralFriction=cfg.friction,
-                                  localInertiaDiagonal=inertia.tolist(), rollingFriction=1e-4,
-                                  spinningFriction=1e-4)
+                                  localInertiaDiagonal=inertia.tolist(), rollingFriction=cfg.rolling_friction,
+                                  spinningFriction=cfg.rolling_friction)
             bodies.append(body)
             coms.append(com)
         steps, calm, at_rest = 0, 0, False
@@ -161,8 +162,10 @@ def settle(models: list[ObjectModel], drops: list[PlacedObject], table: Table,
             for _ in range(24):
                 client.stepSimulation()
             steps += 24
+            # bodies below the table top have fallen off: they are dropped, so do not wait for them
+            moving = [b for b in bodies if client.getBasePositionAndOrientation(b)[0][2] > -0.02]
             resting = all(np.linalg.norm(v) < cfg.rest_linear and np.linalg.norm(w) < cfg.rest_angular
-                          for v, w in (client.getBaseVelocity(b) for b in bodies))
+                          for v, w in (client.getBaseVelocity(b) for b in moving))
             calm = calm + 1 if resting else 0
             if calm >= cfg.rest_checks:
                 at_rest = True
