@@ -41,11 +41,8 @@ def bare_render_rate(models, cfg, scenes: int) -> float:
             r.set_scene(kept, table, sample_lighting(rng, cfg.scene))
             target = np.mean([p.T_world_obj[:3, 3] for p in kept], axis=0) if kept else np.zeros(3)
             for T in sample_cameras(rng, target, cfg.scene):
-                import pyrender
-                from simdata.transforms import opencv_to_opengl_camera
-                r._scene.set_pose(r._camera_node, opencv_to_opengl_camera(T))
                 t0 = time.perf_counter()
-                r._renderer.render(r._scene, flags=pyrender.RenderFlags.SKIP_CULL_FACES)
+                r.render_rgb(T)
                 seconds += time.perf_counter() - t0
                 n += 1
     return n / seconds

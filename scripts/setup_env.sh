@@ -51,6 +51,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$PIP" install -q -e ".[dev]"
   touch "$stamp"
 fi
+# pyrender pins PyOpenGL 3.1.0, whose OSMesa binding lacks OSMesaCreateContextAttribs: the
+# OSMesa fallback needs 3.1.7 (EGL works with both). Installed over the pin on purpose.
+if ! "$VENV/bin/python" -c "import OpenGL, sys; sys.exit(OpenGL.__version__ != '3.1.7')" 2>/dev/null; then
+  "$PIP" install -q --no-deps "PyOpenGL==3.1.7" 2>&1 | grep -v "dependency conflicts\|requires PyOpenGL" || true
+fi
 "$VENV/bin/python" -c "import open3d, pybullet, pyrender, trimesh, cv2, torch" \
   || { echo "setup: an import failed after installation; see the error above" >&2; exit 1; }
 echo "setup: ready ($VENV)"

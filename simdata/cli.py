@@ -125,13 +125,13 @@ def cmd_preview(args) -> int:
 
 def cmd_assets_list(args) -> int:
     from .assets import load_models
-    from .physics import mass_properties
+    from .physics import PhysicsConfig, mass_properties
 
     root = Path(args.meshes) if args.meshes else BUNDLED_ASSETS
     models = load_models(root, args.units)
     print(f"{len(models)} objects in {root}")
     for m in models:
-        mass = mass_properties(m, 500.0)[0]
+        mass = mass_properties(m, PhysicsConfig().density)[0]
         size = " x ".join(f"{e * 1000:.0f}" for e in m.extents_m)
         coll = "provided" if m.collision_path else "VHACD at render"
         print(f"  {m.obj_id:4d}  {m.name:<28} {size:>17} mm  unit {m.unit:<2}  "

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .bop_layout import find_rgb, list_images
 from .errors import SimdataError
 from .fileio import read_image
-from .preview import _find_rgb, list_images
 
 
 class BopDataset(Dataset):
@@ -66,7 +66,7 @@ class BopDataset(Dataset):
         cams, gts, infos = self._json(scene)
         cam, gt, info = cams[str(im_id)], gts.get(str(im_id), []), infos.get(str(im_id), [])
         name = f"{im_id:06d}"
-        rgb = read_image(_find_rgb(scene, im_id))
+        rgb = read_image(find_rgb(scene, im_id))
         depth_mm = read_image(scene / "depth" / f"{name}.png").astype(np.float32) * cam["depth_scale"]
         keep = [k for k in range(len(gt))
                 if not info or info[k]["visib_fract"] >= self.min_visib_fract]

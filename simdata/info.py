@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .bop_layout import find_rgb, scene_dirs
 from .errors import SimdataError
 from .fileio import read_image
-from .preview import _find_rgb
 
 
 def _load(path: Path, problems: list[str]):
@@ -39,7 +39,7 @@ def dataset_info(root: str | Path, split: str = "train_pbr", check_images: bool 
         if not (root / "models" / f"obj_{int(oid):06d}.ply").exists():
             problems.append(f"models_info.json lists obj {oid} but models/obj_{int(oid):06d}.ply is missing")
     size = (camera.get("width"), camera.get("height"))
-    scenes = sorted(p for p in (root / split).glob("[0-9]*") if p.is_dir())
+    scenes = scene_dirs(root, split)
     n_images, per_obj, visib = 0, Counter(), []
     for scene in scenes:
         cams = _load(scene / "scene_camera.json", problems)
@@ -60,7 +60,7 @@ def dataset_info(root: str | Path, split: str = "train_pbr", check_images: bool 
                 problems.append(f"{scene.name}/{name}: scene_gt and scene_gt_info differ in length")
                 continue
             try:
-                rgb_path = _find_rgb(scene, int(im))
+                rgb_path = find_rgb(scene, int(im))
             except SimdataError as e:
                 problems.append(str(e))
                 continue

@@ -20,6 +20,27 @@ from .types import ObjectModel, PlacedObject, Table
 log = logging.getLogger(__name__)
 
 
+class quiet_stdout:
+    """Silence C-level stdout (pybullet prints banners like 'argv[0]=' on every connect)."""
+
+    def __enter__(self):
+        import sys
+
+        sys.stdout.flush()
+        self._saved = os.dup(1)
+        self._null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(self._null, 1)
+        return self
+
+    def __exit__(self, *exc):
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)  # C stdio buffers what pybullet printed: drop it now
+        os.dup2(self._saved, 1)
+        os.close(self._saved)
+        os.close(self._null)
+
+
 @dataclass
 class PhysicsConfig:
     """Simulation settings. Lengths in metres, times in seconds."""
@@ -194,23 +215,3 @@ def _reject_reason(client, body, bodies, table_id, com_pos, table: Table, cfg: P
                 return f"interpenetrates by {-c[8] * 1000:.1f} mm"
     return None
 
-
-class quiet_stdout:
-    """Silence C-level stdout (pybullet prints banners like 'argv[0]=' on every connect)."""
-
-    def __enter__(self):
-        import sys
-
-        sys.stdout.flush()
-        self._saved = os.dup(1)
-        self._null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(self._null, 1)
-        return self
-
-    def __exit__(self, *exc):
-        import ctypes
-
-        ctypes.CDLL(None).fflush(None)  # C stdio buffers what pybullet printed: drop it now
-        os.dup2(self._saved, 1)
-        os.close(self._saved)
-        os.close(self._null)

@@ -24,7 +24,8 @@ from .render import SceneRenderer, choose_gl_platform
 from .sampling import SceneConfig, sample_cameras, sample_drops, sample_lighting, sample_table, \
     scene_rng
 from .types import ObjectModel
-from .writers.bop import SPLIT, BopSceneWriter, write_dataset_header, write_models
+from .bop_layout import SPLIT
+from .writers.bop import BopSceneWriter, write_dataset_header, write_models
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +134,10 @@ def prepare_output(cfg: RenderConfig, models: list[ObjectModel], fingerprint: di
         if existing or any((out / SPLIT).iterdir()):
             raise SimdataError(f"--out {out} is not empty and holds no simdata dataset; "
                                f"choose an empty or new folder")
+    # settings first: a run killed right after this is recognised (and resumed) by the next
+    write_json_atomic(path, settings)
     write_dataset_header(out, cfg.scene.intrinsics, cfg.depth_scale)
     write_models(out, models)
-    settings["config"]["scenes"] = max(cfg.scenes, settings["config"]["scenes"])
-    write_json_atomic(path, settings)
     for stale in (out / SPLIT).glob(".tmp-*"):  # left by a killed run
         shutil.rmtree(stale, ignore_errors=True)
     return out

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .bop_layout import find_rgb, list_images
 from .errors import SimdataError
 from .fileio import read_image, write_image
 
@@ -47,23 +48,6 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
     return img
 
 
-def list_images(root: Path, split: str = "train_pbr") -> list[tuple[Path, int]]:
-    """(scene folder, image id) of every image in a BOP split, in order."""
-    items = []
-    for scene in sorted(p for p in (root / split).glob("[0-9]*") if p.is_dir()):
-        cams = json.loads((scene / "scene_camera.json").read_text())
-        items += [(scene, int(k)) for k in sorted(cams, key=int)]
-    return items
-
-
-def _find_rgb(scene: Path, im_id: int) -> Path:
-    for ext in ("jpg", "png"):
-        p = scene / "rgb" / f"{im_id:06d}.{ext}"
-        if p.exists():
-            return p
-    raise SimdataError(f"no rgb image {im_id:06d} in {scene}/rgb; the dataset is incomplete")
-
-
 def contact_sheet(root: str | Path, out: str | Path, n: int = 6, width: int = 320,
                   split: str = "train_pbr") -> Path:
     """Write a PNG grid: rows are ``n`` images spread over the dataset; columns are RGB,
@@ -78,7 +62,7 @@ def contact_sheet(root: str | Path, out: str | Path, n: int = 6, width: int = 32
     pick = [items[i] for i in np.unique(np.linspace(0, len(items) - 1, min(n, len(items))).astype(int))]
     rows = []
     for scene, im_id in pick:
-        rgb = read_image(_find_rgb(scene, im_id))
+        rgb = read_image(find_rgb(scene, im_id))
         depth = read_image(scene / "depth" / f"{im_id:06d}.png").astype(np.float32)
         gts = json.loads((scene / "scene_gt.json").read_text())[str(im_id)]
         masks = [read_image(scene / "mask_visib" / f"{im_id:06d}_{k:06d}.png") > 0

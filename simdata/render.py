@@ -166,6 +166,11 @@ class SceneRenderer:
         self._camera_node = scene.add(self._camera, pose=np.eye(4))
         self._scene = scene
 
+    def render_rgb(self, T_world_cam: np.ndarray) -> np.ndarray:
+        """Only the lit colour pass (H,W,3) uint8: what a plain pyrender script costs."""
+        self._scene.set_pose(self._camera_node, opencv_to_opengl_camera(T_world_cam))
+        return self._renderer.render(self._scene, flags=_pyrender().RenderFlags.SKIP_CULL_FACES)[0]
+
     def render(self, T_world_cam: np.ndarray, normals: bool = True) -> Frame:
         """Render the current scene from an OpenCV camera pose T_world_cam (4,4), metres."""
         pr = _pyrender()

@@ -33,7 +33,7 @@ def test_objects_come_to_rest_on_the_table(models):
 def test_a_box_falls_flat_and_keeps_its_footprint(models):
     i = [m.name for m in models].index("003_cracker_box")
     drop = PlacedObject(i, make_transform(np.eye(3), [0.0, 0.0, 0.3]))
-    (p,), _ = settle(models, [drop], TABLE, PhysicsConfig()).kept, None
+    (p,) = settle(models, [drop], TABLE, PhysicsConfig()).kept
     assert abs(lowest_point(models[i], p.T_world_obj)) < 0.003
     assert np.allclose(p.T_world_obj[:3, :3], np.eye(3), atol=0.02)  # landed upright
     assert np.linalg.norm(p.T_world_obj[:2, 3]) < 0.01

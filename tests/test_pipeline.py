@@ -161,3 +161,33 @@ def test_preview_writes_a_contact_sheet(reference, tmp_path):
     img = cv2.imread(str(tmp_path / "p.png"))
     assert img.shape == (3 * 120, 4 * 160, 3)  # rgb | depth | masks | normals
     assert img.std() > 10
+
+
+def test_osmesa_fallback_renders_the_same_geometry(tmp_path):
+    from helpers import check_dataset_geometry
+
+    out = tmp_path / "osmesa"
+    env = dict(os.environ, PYOPENGL_PLATFORM="osmesa")
+    r = run_cli("render", "--meshes", ASSETS, "--out", out, *TINY_ARGS[:-1], "--scenes", "1",
+                "--width", "320", "--height", "240", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "GL osmesa" in r.stdout
+    assert check_dataset_geometry(out) >= 1
+
+
+def test_gl_platform_is_probed_when_unset():
+    code = ("import os; os.environ.pop('PYOPENGL_PLATFORM', None);"
+            "from simdata.render import choose_gl_platform; print(choose_gl_platform())")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() in ("egl", "osmesa")
+
+
+def test_full_disk_and_permission_errors_name_the_file_and_the_fix(tmp_path):
+    import errno
+
+    from simdata.fileio import disk_error
+
+    full = disk_error(tmp_path / "x.png", OSError(errno.ENOSPC, "No space left on device"))
+    assert "disk full while writing" in str(full) and "x.png" in str(full) and "resumes" in str(full)
+    ro = disk_error(tmp_path / "x.png", OSError(errno.EROFS, "Read-only file system"))
+    assert "choose a writable --out" in str(ro)

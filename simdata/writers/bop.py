@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,6 @@ from ..fileio import disk_error, write_bytes_atomic, write_image, write_json_ato
 from ..transforms import M_TO_MM, invert_transform, project_points, transform_points
 from ..types import Frame, Intrinsics, ObjectModel, PlacedObject
 
-SPLIT = "train_pbr"
 
 
 def ply_bytes(vertices_mm: np.ndarray, normals: np.ndarray, colors: np.ndarray,
