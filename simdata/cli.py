@@ -59,6 +59,9 @@ def _add_render(sub):
     p.add_argument("--elevation", default="25:75", help="camera elevation above the table, deg")
     p.add_argument("--roll", default="-15:15", help="camera roll about its axis, deg")
     p.add_argument("--table-size", default="0.8:1.2", help="table side lengths, m")
+    p.add_argument("--table-textures", default="plain,checker,stripes,noise",
+                   help="table-top textures drawn from, comma list of plain, checker, stripes, "
+                        "noise (colours and tile size are random)")
     p.add_argument("--rgb-format", default="jpg", choices=["jpg", "png"],
                    help="RGB file type (bop_toolkit reads train_pbr RGB as jpg)")
     p.add_argument("--depth-scale", type=float, default=0.1,
@@ -95,6 +98,7 @@ def cmd_render(args) -> int:
             objects=parse_range(args.objects, int), views=args.views,
             distance=parse_range(args.distance), elevation_deg=parse_range(args.elevation),
             roll_deg=parse_range(args.roll), table_size=parse_range(args.table_size),
+            table_textures=tuple(t.strip() for t in args.table_textures.split(",") if t.strip()),
             intrinsics=intr,
             physics=PhysicsConfig(collision=args.collision, cache_dir=args.cache_dir,
                                   max_steps=args.max_steps)))

@@ -178,7 +178,8 @@ def render_scene(models: list[ObjectModel], cfg: RenderConfig, renderer: SceneRe
         writer.commit({
             "scene_index": scene_index, "seed": cfg.seed, "attempts": attempt + 1,
             "settle_steps": result.steps, "at_rest": result.at_rest,
-            "table": {"size_xy_m": list(table.size_xy), "color_rgb": list(table.color_rgb)},
+            "table": {"size_xy_m": list(table.size_xy), "color_rgb": list(table.color_rgb),
+                      "texture": table.texture},
             "lighting": {"ambient": list(lighting.ambient),
                          "directions": [list(map(float, d)) for d in lighting.directions],
                          "intensities": lighting.intensities},

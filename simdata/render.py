@@ -107,13 +107,44 @@ def _pyrender():
     return pyrender
 
 
+def table_texture_image(table: Table, size: int = 256) -> np.ndarray:
+    """(size,size,3) uint8 tile of the table's procedural texture; one tile spans tile_m metres."""
+    tex = table.texture or {"kind": "plain"}
+    c1 = np.asarray(table.color_rgb) * 255
+    c2 = np.asarray(tex.get("color2_rgb", table.color_rgb)) * 255
+    y, x = np.mgrid[0:size, 0:size] / size
+    kind = tex["kind"]
+    if kind == "checker":
+        w = ((x < 0.5) ^ (y < 0.5)).astype(float)
+    elif kind == "stripes":
+        w = (np.sin(2 * np.pi * 4 * x) > 0).astype(float)
+    elif kind == "noise":  # smooth value noise, tileable (wraps around)
+        rng = np.random.default_rng(tex.get("seed", 0))
+        coarse = rng.random((8, 8))
+        w = np.kron(coarse, np.ones((size // 8, size // 8)))
+        k = np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None] ** 2
+        w = np.real(np.fft.ifft2(np.fft.fft2(w) * np.exp(-k * 4000)))
+        w = (w - w.min()) / max(np.ptp(w), 1e-9)
+    else:
+        w = np.zeros_like(x)
+    img = (1 - w[..., None]) * c1 + w[..., None] * c2
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
 def table_mesh(table: Table):
-    """Box mesh of the table, top face at z = 0, with one vertex set per face (flat normals)."""
+    """Box mesh of the table, top face at z = 0, one vertex set per face (flat normals), with
+    UVs in tiles of the texture (tile_m metres per tile, repeated)."""
     import trimesh
+    from PIL import Image
 
     box = trimesh.creation.box((table.size_xy[0], table.size_xy[1], table.thickness))
     box.apply_translation([0, 0, -table.thickness / 2])
     box.unmerge_vertices()
+    tile = (table.texture or {}).get("tile_m", 0.2)
+    uv = np.asarray(box.vertices)[:, :2] / tile
+    material = trimesh.visual.material.SimpleMaterial(image=Image.fromarray(table_texture_image(table)),
+                                                      diffuse=[255, 255, 255, 255])
+    box.visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
     return box
 
 
@@ -154,10 +185,7 @@ class SceneRenderer:
         """Build the scene to render: table, placed objects (poses T_world_obj) and lights."""
         pr = _pyrender()
         scene = pr.Scene(ambient_light=np.asarray(lighting.ambient), bg_color=[0.0, 0.0, 0.0, 1.0])
-        material = pr.MetallicRoughnessMaterial(baseColorFactor=[*table.color_rgb, 1.0],
-                                                metallicFactor=0.0, roughnessFactor=0.9)
-        self._table_node = scene.add(pr.Mesh.from_trimesh(table_mesh(table), material=material,
-                                                          smooth=False))
+        self._table_node = scene.add(pr.Mesh.from_trimesh(table_mesh(table), smooth=False))
         self._object_nodes = [scene.add(self._mesh(p.model_index), pose=p.T_world_obj)
                               for p in placed]
         for direction, intensity in zip(lighting.directions, lighting.intensities):

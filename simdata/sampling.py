@@ -15,6 +15,7 @@ from .transforms import look_at, make_transform, random_rotation
 from .types import PRIMESENSE, Intrinsics, Lighting, ObjectModel, PlacedObject, Table
 
 Range = tuple[float, float]
+TABLE_TEXTURES = ("plain", "checker", "stripes", "noise")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class SceneConfig:
     ambient: Range = (0.15, 0.4)
     light_intensity: Range = (2.0, 5.0)
     lights: tuple[int, int] = (1, 2)
+    table_textures: tuple[str, ...] = TABLE_TEXTURES  # kinds drawn from for the table top
     intrinsics: Intrinsics = field(default_factory=lambda: PRIMESENSE)
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)
 
@@ -48,6 +50,10 @@ class SceneConfig:
         check_range("roll", self.roll_deg, -180.0, 180.0)
         check_range("table-size", self.table_size, 0.1, 20.0)
         check_range("lights", self.lights, 0, 8)
+        bad = set(self.table_textures) - set(TABLE_TEXTURES)
+        if bad or not self.table_textures:
+            raise SimdataError(f"--table-textures {','.join(self.table_textures)}: choose from "
+                               f"{', '.join(TABLE_TEXTURES)}")
         if self.views < 1:
             raise SimdataError(f"--views {self.views} must be at least 1")
         K = self.intrinsics
@@ -87,7 +93,10 @@ def sample_drops(rng, models: list[ObjectModel], cfg: SceneConfig) -> list[Place
 def sample_table(rng, cfg: SceneConfig) -> Table:
     size = (_uniform(rng, cfg.table_size), _uniform(rng, cfg.table_size))
     color = tuple(float(c) for c in rng.uniform(0.25, 0.85, size=3))
-    return Table(size_xy=size, color_rgb=color)
+    texture = {"kind": str(rng.choice(cfg.table_textures)), "tile_m": float(rng.uniform(0.05, 0.3)),
+               "color2_rgb": [float(c) for c in rng.uniform(0.1, 0.9, size=3)],
+               "seed": int(rng.integers(2**31))}
+    return Table(size_xy=size, color_rgb=color, texture=texture)
 
 
 def sample_lighting(rng, cfg: SceneConfig) -> Lighting:

@@ -76,6 +76,9 @@ class Table:
     size_xy: tuple[float, float]
     color_rgb: tuple[float, float, float]
     thickness: float = 0.05
+    # procedural texture of the top: {"kind": plain|checker|stripes|noise, "tile_m": period in
+    # metres, "color2_rgb": second colour, "seed": int}; None = plain colour
+    texture: dict | None = None
 
 
 @dataclass
