@@ -95,6 +95,7 @@ def test_more_scenes_extend_and_other_settings_are_refused(reference, tmp_path):
     (["--workers", "0"], "--workers 0 must be at least 1"),
     (["--distance", "2:1"], "--distance 2.0:1.0 is empty"),
     (["--extras", "normals,thermal"], "unknown --extras ['thermal']"),
+    (["--table-textures", "marble"], "--table-textures marble: choose from"),
 ])
 def test_bad_cli_values_give_one_clear_line(tmp_path, args, message):
     r = run_cli("render", "--meshes", ASSETS, "--out", tmp_path / "x", *args)

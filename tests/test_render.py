@@ -75,3 +75,18 @@ def test_real_ycb_meshes_render_with_correct_geometry(shared_ycb, tmp_path):
     objects = json.loads((out / "objects.json").read_text())
     assert sum(bool(o["warnings"]) for o in objects.values()) == 8  # eight textures missing
     assert check_dataset_geometry(out) >= 2
+
+
+def test_table_textures_are_procedural_and_deterministic():
+    from simdata.render import table_texture_image
+    from simdata.types import Table
+
+    def table(kind):
+        return Table((1.0, 1.0), (0.2, 0.4, 0.6), texture={"kind": kind, "tile_m": 0.1,
+                                                           "color2_rgb": [0.9, 0.8, 0.1], "seed": 3})
+    plain, checker = table_texture_image(table("plain")), table_texture_image(table("checker"))
+    assert len(np.unique(plain.reshape(-1, 3), axis=0)) == 1
+    assert len(np.unique(checker.reshape(-1, 3), axis=0)) == 2
+    noise = table_texture_image(table("noise"))
+    assert noise.std() > 10 and np.array_equal(noise, table_texture_image(table("noise")))
+    assert not np.array_equal(table_texture_image(table("stripes")), checker)
