@@ -56,10 +56,10 @@ def depth_surface_distance(model, K, R, t_mm, depth_mm, mask):
     skip anti-aliased edges) to the posed model surface."""
     import open3d as o3d
 
+    from simdata.transforms import backproject_depth
+
     inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    v, u = np.nonzero(inner & (depth_mm > 0))
-    z = depth_mm[v, u]
-    P = np.stack([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z], 1)
+    P = backproject_depth(depth_mm, K, inner)
     P_model = (P - t_mm) @ R  # camera -> model frame
     scene = o3d.t.geometry.RaycastingScene()
     legacy = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(model.vertices),
