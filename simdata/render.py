@@ -173,6 +173,7 @@ class SceneRenderer:
         self._meshes: dict[int, object] = {}
         self._normal_cache = None
         self._scene = None
+        self._table_node = None
         self._object_nodes: list = []
         self._camera_node = None
 
@@ -196,18 +197,16 @@ class SceneRenderer:
 
     def render_rgb(self, T_world_cam: np.ndarray) -> np.ndarray:
         """Only the lit colour pass (H,W,3) uint8: what a plain pyrender script costs."""
+        if self._scene is None:
+            raise RuntimeError("set_scene() first")
         self._scene.set_pose(self._camera_node, opencv_to_opengl_camera(T_world_cam))
         return self._renderer.render(self._scene, flags=_pyrender().RenderFlags.SKIP_CULL_FACES)[0]
 
     def render(self, T_world_cam: np.ndarray, normals: bool = True) -> Frame:
         """Render the current scene from an OpenCV camera pose T_world_cam (4,4), metres."""
         pr = _pyrender()
-        if self._scene is None:
-            raise RuntimeError("set_scene() first")
-        self._scene.set_pose(self._camera_node, opencv_to_opengl_camera(T_world_cam))
-        flags = pr.RenderFlags.SKIP_CULL_FACES
-        rgb, _ = self._renderer.render(self._scene, flags=flags)
-        seg_flags = flags | pr.RenderFlags.SEG
+        rgb = self.render_rgb(T_world_cam)
+        seg_flags = pr.RenderFlags.SKIP_CULL_FACES | pr.RenderFlags.SEG
         # Instance i is drawn with id i+1. SEG passes skip unmapped nodes, so the table gets
         # the reserved id 255: it must still occlude objects seen from below its top.
         seg_map = {node: _id_color(i + 1) for i, node in enumerate(self._object_nodes)}
