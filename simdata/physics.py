@@ -184,7 +184,8 @@ def settle(models: list[ObjectModel], drops: list[PlacedObject], table: Table,
                 client.stepSimulation()
             steps += 24
             # bodies below the table top have fallen off: they are dropped, so do not wait for them
-            moving = [b for b in bodies if client.getBasePositionAndOrientation(b)[0][2] > -0.02]
+            moving = [b for b in bodies
+                      if not _fell_off(client.getBasePositionAndOrientation(b)[0], table)]
             resting = all(np.linalg.norm(v) < cfg.rest_linear and np.linalg.norm(w) < cfg.rest_angular
                           for v, w in (client.getBaseVelocity(b) for b in moving))
             calm = calm + 1 if resting else 0
@@ -206,8 +207,14 @@ def settle(models: list[ObjectModel], drops: list[PlacedObject], table: Table,
         client.disconnect()
 
 
+def _fell_off(com_pos, table: Table) -> bool:
+    """A body whose centre of mass is below the top or outside the table's outline."""
+    return (com_pos[2] < 0 or abs(com_pos[0]) > table.size_xy[0] / 2
+            or abs(com_pos[1]) > table.size_xy[1] / 2)
+
+
 def _reject_reason(client, body, bodies, table_id, com_pos, table: Table, cfg: PhysicsConfig):
-    if com_pos[2] < 0 or abs(com_pos[0]) > table.size_xy[0] / 2 or abs(com_pos[1]) > table.size_xy[1] / 2:
+    if _fell_off(com_pos, table):
         return "fell off the table"
     for other in [table_id] + [b for b in bodies if b != body]:
         for c in client.getContactPoints(bodyA=body, bodyB=other):

@@ -19,6 +19,7 @@ Dataset root::
 """
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
@@ -144,7 +145,6 @@ class BopSceneWriter:
                            np.round((frame.normals + 1.0) * 127.5), 0).astype(np.uint8)
             write_image(t / "normals" / f"{name}.png", enc)
         if "depth_m" in self.extras:
-            import io
             buf = io.BytesIO()
             np.save(buf, frame.depth_m.astype(np.float32))
             write_bytes_atomic(t / "depth_m" / f"{name}.npy", buf.getvalue())
