@@ -27,20 +27,15 @@ sys.path.insert(0, str(REPO))
 
 def bare_render_rate(models, cfg, scenes: int) -> float:
     """Images/s of a plain pyrender colour pass over the same settled scenes (one process)."""
-    from simdata.physics import settle
+    from simdata.pipeline import layout_scene
     from simdata.render import SceneRenderer
-    from simdata.sampling import sample_cameras, sample_drops, sample_lighting, sample_table, scene_rng
-    import numpy as np
 
     n, seconds = 0, 0.0
     with SceneRenderer(models, cfg.scene.intrinsics) as r:
         for i in range(scenes):
-            rng = scene_rng(cfg.seed, i)
-            table = sample_table(rng, cfg.scene)
-            kept = settle(models, sample_drops(rng, models, cfg.scene), table, cfg.scene.physics).kept
-            r.set_scene(kept, table, sample_lighting(rng, cfg.scene))
-            target = np.mean([p.T_world_obj[:3, 3] for p in kept], axis=0) if kept else np.zeros(3)
-            for T in sample_cameras(rng, target, cfg.scene):
+            layout = layout_scene(models, cfg, i)
+            r.set_scene(layout.settled.kept, layout.table, layout.lighting)
+            for T in layout.cameras:
                 t0 = time.perf_counter()
                 r.render_rgb(T)
                 seconds += time.perf_counter() - t0

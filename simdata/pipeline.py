@@ -19,11 +19,11 @@ from . import __version__
 from .assets import load_models, models_fingerprint
 from .errors import SimdataError
 from .fileio import disk_error, write_json_atomic
-from .physics import settle
+from .physics import SettleResult, settle
 from .render import SceneRenderer, choose_gl_platform
 from .sampling import SceneConfig, sample_cameras, sample_drops, sample_lighting, sample_table, \
     scene_rng
-from .types import ObjectModel
+from .types import Lighting, ObjectModel, Table
 from .bop_layout import SPLIT
 from .writers.bop import BopSceneWriter, write_dataset_header, write_models
 
@@ -143,11 +143,20 @@ def prepare_output(cfg: RenderConfig, models: list[ObjectModel], fingerprint: di
     return out
 
 
-def render_scene(models: list[ObjectModel], cfg: RenderConfig, renderer: SceneRenderer,
-                 scene_index: int) -> dict:
-    """Simulate, render and write scene ``scene_index``; returns counts and timings (s)."""
+@dataclass
+class SceneLayout:
+    """A settled scene ready to render: what physics kept, the table, lights and cameras."""
+
+    settled: SettleResult
+    table: Table
+    lighting: Lighting
+    cameras: list[np.ndarray]
+    attempts: int
+
+
+def layout_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: int) -> SceneLayout:
+    """Draw and settle scene ``scene_index`` from the generator of (seed, scene_index)."""
     rng = scene_rng(cfg.seed, scene_index)
-    t0 = time.perf_counter()
     for attempt in range(cfg.max_attempts):
         table = sample_table(rng, cfg.scene)
         drops = sample_drops(rng, models, cfg.scene)
@@ -160,7 +169,15 @@ def render_scene(models: list[ObjectModel], cfg: RenderConfig, renderer: SceneRe
     else:
         target = np.zeros(3)
     target = target + np.array([*rng.normal(0, 0.02, 2), 0.0])
-    cameras = sample_cameras(rng, target, cfg.scene)
+    return SceneLayout(result, table, lighting, sample_cameras(rng, target, cfg.scene), attempt + 1)
+
+
+def render_scene(models: list[ObjectModel], cfg: RenderConfig, renderer: SceneRenderer,
+                 scene_index: int) -> dict:
+    """Simulate, render and write scene ``scene_index``; returns counts and timings (s)."""
+    t0 = time.perf_counter()
+    layout = layout_scene(models, cfg, scene_index)
+    result, table, lighting, cameras = layout.settled, layout.table, layout.lighting, layout.cameras
     t1 = time.perf_counter()
     writer = BopSceneWriter(Path(cfg.out) / SPLIT, scene_index, cfg.scene.intrinsics,
                             cfg.depth_scale, cfg.rgb_format, cfg.extras)
@@ -176,7 +193,7 @@ def render_scene(models: list[ObjectModel], cfg: RenderConfig, renderer: SceneRe
             t_write += time.perf_counter() - b
         a = time.perf_counter()
         writer.commit({
-            "scene_index": scene_index, "seed": cfg.seed, "attempts": attempt + 1,
+            "scene_index": scene_index, "seed": cfg.seed, "attempts": layout.attempts,
             "settle_steps": result.steps, "at_rest": result.at_rest,
             "table": {"size_xy_m": list(table.size_xy), "color_rgb": list(table.color_rgb),
                       "texture": table.texture},
