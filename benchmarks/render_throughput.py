@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 def bare_render_rate(models, cfg, scenes: int) -> float:
     """Images/s of a plain pyrender colour pass over the same settled scenes (one process)."""
-    from simdata.pipeline import layout_scene
+    from simdata.scene import layout_scene
     from simdata.render import SceneRenderer
 
     n, seconds = 0, 0.0

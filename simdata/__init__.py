@@ -5,12 +5,12 @@ from .errors import SimdataError  # noqa: E402
 
 
 def __getattr__(name):
-    # BopDataset pulls in torch: import it only when asked for.
-    if name == "BopDataset":
-        from .datasets import BopDataset
+    # the datasets pull in torch: import them only when asked for.
+    if name in ("BopDataset", "CropsDataset", "ImageFolder"):
+        from . import datasets
 
-        return BopDataset
+        return getattr(datasets, name)
     raise AttributeError(name)
 
 
-__all__ = ["BopDataset", "SimdataError", "__version__"]
+__all__ = ["BopDataset", "CropsDataset", "ImageFolder", "SimdataError", "__version__"]

@@ -38,6 +38,12 @@ def _add_render(sub):
                     "visible masks, normals, poses and boxes in BOP format. Rerunning into the "
                     "same --out resumes; finished scenes are kept. Ranges are MIN:MAX (for a "
                     "negative MIN write --roll=-15:15).")
+    p.add_argument("--mode", default="scenes", choices=["scenes", "crops"],
+                   help="scenes: physics scenes in BOP format; crops: single objects centred "
+                        "in --size crops in random rotations (PixelDA's Synthetic Cropped "
+                        "LineMOD), written as a crops folder")
+    p.add_argument("--count", type=int, default=1000, help="crops to render in --mode crops")
+    p.add_argument("--size", type=int, default=64, help="crop side in pixels in --mode crops")
     p.add_argument("--meshes", required=True, help="folder of meshes (.obj/.ply/.stl/.glb, one "
                    "folder per object, YCB google_16k layout, or BOP models/)")
     p.add_argument("--out", required=True, help="dataset folder to create or resume")
@@ -62,6 +68,20 @@ def _add_render(sub):
     p.add_argument("--table-textures", default="plain,checker,stripes,noise",
                    help="table-top textures drawn from, comma list of plain, checker, stripes, "
                         "noise (colours and tile size are random)")
+    p.add_argument("--randomize", default="none",
+                   help="domain randomizers to switch on: comma list of materials, lights, "
+                        "backgrounds, distractors, camera; or all / none")
+    p.add_argument("--randomize-config", default="",
+                   help="JSON file of randomization ranges (fields of "
+                        "simdata.randomize.RandomizationConfig); --randomize still switches")
+    p.add_argument("--texture-dir", default="", help="images used as random object textures")
+    p.add_argument("--background-dir", default="",
+                   help="images used as backgrounds [procedural backgrounds]")
+    p.add_argument("--distractors", default="2:5",
+                   help="unlabelled primitives per scene when distractors are on, MIN:MAX")
+    p.add_argument("--sensor", default="clean", choices=["clean", "primesense", "realsense"],
+                   help="sensor model applied after rendering (noise, blur, depth holes ...); "
+                        "the clean render is kept in rgb_clean/ and depth_m/")
     p.add_argument("--rgb-format", default="jpg", choices=["jpg", "png"],
                    help="RGB file type (bop_toolkit reads train_pbr RGB as jpg)")
     p.add_argument("--depth-scale", type=float, default=0.1,
@@ -79,6 +99,36 @@ def _add_render(sub):
     p.set_defaults(func=cmd_render)
 
 
+RANDOMIZERS = ("materials", "lights", "backgrounds", "distractors", "camera")
+
+
+def randomization_from_args(args):
+    """RandomizationConfig from --randomize (switches) over --randomize-config (ranges)."""
+    from .randomize import RandomizationConfig
+
+    names = [n.strip() for n in args.randomize.split(",") if n.strip()]
+    if names == ["all"]:
+        names = list(RANDOMIZERS)
+    elif names == ["none"]:
+        names = []
+    bad = set(names) - set(RANDOMIZERS)
+    if bad:
+        raise SimdataError(f"unknown --randomize {sorted(bad)}; choose from "
+                           f"{', '.join(RANDOMIZERS)}, all or none")
+    base = (RandomizationConfig.from_file(args.randomize_config) if args.randomize_config
+            else RandomizationConfig())
+    jitter_m = base.camera_jitter_m or 0.01
+    jitter_deg = base.camera_jitter_deg or 2.0
+    return replace(
+        base, materials="materials" in names, lights="lights" in names,
+        backgrounds="backgrounds" in names,
+        texture_dir=args.texture_dir or base.texture_dir,
+        background_dir=args.background_dir or base.background_dir,
+        distractors=parse_range(args.distractors, int) if "distractors" in names else (0, 0),
+        camera_jitter_m=jitter_m if "camera" in names else 0.0,
+        camera_jitter_deg=jitter_deg if "camera" in names else 0.0)
+
+
 def cmd_render(args) -> int:
     from .pipeline import RenderConfig, render_dataset
     from .physics import PhysicsConfig
@@ -91,6 +141,7 @@ def cmd_render(args) -> int:
     extras = () if args.extras.strip() in ("", "none") else \
         tuple(e.strip() for e in args.extras.split(",") if e.strip())
     cfg = RenderConfig(
+        randomize=randomization_from_args(args), sensor=args.sensor,
         meshes=args.meshes, out=args.out, scenes=args.scenes, seed=args.seed, units=args.units,
         rgb_format=args.rgb_format, depth_scale=args.depth_scale, extras=extras,
         workers=args.workers,
@@ -102,12 +153,35 @@ def cmd_render(args) -> int:
             intrinsics=intr,
             physics=PhysicsConfig(collision=args.collision, cache_dir=args.cache_dir,
                                   max_steps=args.max_steps)))
+    if args.mode == "crops":
+        from .crop_render import render_crops
+
+        if args.count < 1:
+            raise SimdataError(f"--count {args.count} must be at least 1")
+        if not 8 <= args.size <= 1024:
+            raise SimdataError(f"--size {args.size} must be within 8..1024 pixels")
+        res = render_crops(cfg, args.count, args.size, progress=not args.no_progress)
+        print(f"rendered {res['crops']} crops of {args.size}x{args.size} in {res['seconds']:.1f} s "
+              f"= {res['crops'] / res['seconds']:.1f} crops/s; out: {res['out']}")
+        return 0
     summary = render_dataset(cfg, progress=not args.no_progress)
     t = summary.timings
     total = sum(t.values()) or 1.0
     print(summary.line())
     if summary.images:
         print("time split: " + ", ".join(f"{k} {v / total:.0%}" for k, v in t.items()))
+    return 0
+
+
+def cmd_crops(args) -> int:
+    from .crops import CropsConfig, crops_from_dataset
+
+    cfg = CropsConfig(size=args.size, background=args.background, pad=args.pad,
+                      min_visib_fract=args.min_visib, min_px=args.min_px)
+    out = crops_from_dataset(args.dataset, args.out, cfg, split=args.split,
+                             progress=not args.no_progress)
+    count = sum(1 for _ in open(out / "labels.jsonl"))
+    print(f"wrote {count} crops of {args.size}x{args.size} to {out}")
     return 0
 
 
@@ -122,7 +196,13 @@ def cmd_info(args) -> int:
 def cmd_preview(args) -> int:
     from .preview import contact_sheet
 
-    out = contact_sheet(args.dataset, args.out, n=args.rows, width=args.tile_width, split=args.split)
+    if (Path(args.dataset) / "labels.jsonl").exists():
+        from .preview import crops_sheet
+
+        out = crops_sheet(args.dataset, args.out, n=args.rows * 8)
+    else:
+        out = contact_sheet(args.dataset, args.out, n=args.rows, width=args.tile_width,
+                            split=args.split)
     print(f"wrote {out}")
     return 0
 
@@ -167,6 +247,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_render(sub)
 
+    p = sub.add_parser("crops", formatter_class=fmt, help="object-centred crops of a BOP dataset",
+                       description="Cut one square crop per visible object instance of a BOP "
+                       "dataset (padded silhouette box, resized) with RGB, metric depth, mask, "
+                       "object id and name, rotation quaternion (wxyz, model-to-camera, w >= 0), "
+                       "translation and the crop's own intrinsics. See simdata/crops.py for the "
+                       "format; simdata.CropsDataset reads it.")
+    p.add_argument("dataset", help="BOP dataset root")
+    p.add_argument("--out", required=True, help="new crops folder")
+    p.add_argument("--size", type=int, default=64, help="crop side in pixels")
+    p.add_argument("--background", default="black", choices=["black", "scene"],
+                   help="black: zero outside the object's visible mask; scene: keep the scene")
+    p.add_argument("--pad", type=float, default=1.2, help="crop side / silhouette box side")
+    p.add_argument("--min-visib", type=float, default=0.3, help="skip less visible instances")
+    p.add_argument("--min-px", type=int, default=64, help="skip instances with fewer visible pixels")
+    p.add_argument("--split", default="train_pbr", help="split folder")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_crops)
+
     p = sub.add_parser("info", formatter_class=fmt, help="counts, objects and validation of a dataset",
                        description="Print counts, objects and image size of a BOP dataset and "
                        "validate it (every image, mask and JSON entry). Exit code 1 if invalid.")
@@ -178,10 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("preview", formatter_class=fmt, help="contact sheet: rgb | depth | masks | normals",
                        description="Write a PNG contact sheet of a dataset: one row per image, "
-                       "columns RGB, depth, visible masks and normals.")
-    p.add_argument("dataset", help="dataset root")
+                       "columns RGB (and clean RGB when a sensor model was used), depth (and "
+                       "clean depth), visible masks and normals. Given a crops folder, a grid "
+                       "of crops (rgb over depth) labelled with object name and rotation.")
+    p.add_argument("dataset", help="dataset root or crops folder")
     p.add_argument("--out", default="preview.png", help="output PNG")
-    p.add_argument("--rows", type=int, default=6, help="images shown, spread over the dataset")
+    p.add_argument("--rows", type=int, default=6,
+                   help="images shown, spread over the dataset (crops: rows of 8 crops)")
     p.add_argument("--tile-width", type=int, default=320, help="width of each tile in pixels")
     p.add_argument("--split", default="train_pbr", help="split folder")
     p.set_defaults(func=cmd_preview)

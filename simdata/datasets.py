@@ -115,3 +115,209 @@ class BopDataset(Dataset):
             else:
                 out[key] = values
         return out
+
+
+class CropsDataset(Dataset):
+    """Crops written by `simdata crops` or `simdata render --mode crops` (see simdata.crops).
+
+    ``dataset[i]`` is a dict: ``rgb`` (3,S,S) float32 in [0,1], ``depth`` (1,S,S) float32
+    metres, ``mask`` (1,S,S) bool, ``label`` int64 class index (into :attr:`names`),
+    ``obj_id`` int64, ``quat`` (4,) float32 wxyz model->camera, ``t`` (3,) float32 metres,
+    ``K`` (3,3) float32 crop intrinsics; ``depth_clean`` (1,S,S) and ``rgb_clean`` (3,S,S)
+    when the crops hold them.
+    """
+
+    def __init__(self, root: str | Path, cache_shards: int = 2):
+        self.root = Path(root)
+        labels, info = self.root / "labels.jsonl", self.root / "crops_info.json"
+        if not labels.is_file() or not info.is_file():
+            raise SimdataError(f"{self.root} is no crops folder (labels.jsonl and crops_info.json "
+                               f"missing); make one with `simdata crops` or `render --mode crops`")
+        self.info = json.loads(info.read_text())
+        self.labels = [json.loads(line) for line in labels.read_text().splitlines() if line]
+        self.names: list[str] = self.info["names"]
+        self._cache: dict[int, dict] = {}
+        self._cache_size = cache_shards
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def _shard(self, k: int) -> dict:
+        if k not in self._cache:
+            if len(self._cache) >= self._cache_size:
+                self._cache.pop(next(iter(self._cache)))
+            path = self.root / f"shard_{k:06d}.npz"
+            try:
+                with np.load(path) as z:
+                    self._cache[k] = {name: z[name] for name in z.files}
+            except (OSError, ValueError) as e:
+                raise SimdataError(f"cannot read {path} ({e}); the crops folder is damaged, "
+                                   f"make it again") from None
+        return self._cache[k]
+
+    def raw(self, index: int) -> tuple[dict, dict]:
+        """The crop's numpy arrays (rgb uint8 HWC, depth, mask, ...) and its label line."""
+        label = self.labels[index]
+        shard = self._shard(label["shard"])
+        return {k: v[label["index"]] for k, v in shard.items()}, label
+
+    def __getitem__(self, index: int) -> dict:
+        arrays, label = self.raw(index)
+        out = {"rgb": torch.from_numpy(arrays["rgb"]).permute(2, 0, 1).float() / 255.0,
+               "depth": torch.from_numpy(arrays["depth"])[None],
+               "mask": torch.from_numpy(arrays["mask"])[None],
+               "label": torch.tensor(label["label"]), "obj_id": torch.tensor(label["obj_id"]),
+               "quat": torch.tensor(label["quat_wxyz"], dtype=torch.float32),
+               "t": torch.tensor(label["t_m"], dtype=torch.float32),
+               "K": torch.tensor(label["K"], dtype=torch.float32).reshape(3, 3)}
+        if "depth_clean" in arrays:
+            out["depth_clean"] = torch.from_numpy(arrays["depth_clean"])[None]
+        if "rgb_clean" in arrays:
+            out["rgb_clean"] = torch.from_numpy(arrays["rgb_clean"]).permute(2, 0, 1).float() / 255.0
+        return out
+
+
+_IMAGE_EXTS = (".png", ".jpg", ".jpeg")
+_NOT_RGB_DIRS = {"depth", "mask", "mask_visib", "normals", "depth_m", "rgb_clean"}
+
+
+def _read_intrinsics_yaml(path: Path) -> np.ndarray | None:
+    """3x3 K from a meta.yml with ``INTRINSICS: [9 numbers]`` (the YCB-Video demo layout)."""
+    import re
+
+    text = path.read_text(errors="replace")
+    m = re.search(r"INTRINSICS:\s*\[([^\]]*)\]", text, flags=re.S)
+    if not m:
+        return None
+    vals = [float(v) for v in re.findall(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?", m.group(1))]
+    return np.array(vals).reshape(3, 3) if len(vals) == 9 else None
+
+
+class ImageFolder(Dataset):
+    """Unlabelled real images (the target domain), with depth where it can be found.
+
+    Finds ``.png/.jpg`` images under ``root`` (recursively) and pairs depth by layout:
+    ``X-color.png`` + ``X-depth.png`` (uint16 millimetres), ``X.png`` + ``depth_X.npy``
+    (float metres), or a BOP split (``rgb/`` + ``depth/`` + ``scene_camera.json``). Intrinsics
+    come from ``meta.yml`` (``INTRINSICS: [...]``) or ``scene_camera.json`` when present.
+
+    ``dataset[i]``: ``rgb`` (3,H,W) float32 [0,1]; ``depth`` (1,H,W) float32 metres (zeros
+    when there is none, see ``has_depth``); ``K`` (3,3) float32 (NaN when unknown);
+    ``path`` str. With ``crop_size`` every item is a square window of that size: ``crops=
+    "random"`` (seeded by (seed, index)), ``"center"``, or ``"mask"`` (around a random
+    visible object; needs BOP ``mask_visib/``). ``resize`` first scales the shorter side.
+    """
+
+    def __init__(self, root: str | Path, crop_size: int | None = None, crops: str = "random",
+                 resize: int | None = None, seed: int = 0, pad: float = 1.2):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise SimdataError(f"image folder {self.root} does not exist")
+        if crops not in ("random", "center", "mask"):
+            raise SimdataError(f"crops={crops!r}: use random, center or mask")
+        self.crop_size, self.crops, self.resize, self.seed, self.pad = crop_size, crops, resize, seed, pad
+        self.items = self._scan()
+        if not self.items:
+            raise SimdataError(f"no images (.png/.jpg) found in {self.root}")
+        if crops == "mask" and crop_size and not any(it["masks"] for it in self.items):
+            raise SimdataError(f"crops='mask' needs object masks (a BOP layout with mask_visib/) "
+                               f"and {self.root} has none; use crops='random'")
+
+    def _scan(self) -> list[dict]:
+        items = []
+        metas = {}
+        for p in sorted(self.root.rglob("*")):
+            if p.suffix.lower() not in _IMAGE_EXTS or p.parent.name in _NOT_RGB_DIRS:
+                continue
+            stem = p.stem
+            if stem.endswith("-depth") or stem.startswith("depth_"):
+                continue
+            item = {"rgb": p, "depth": None, "depth_unit_m": None, "K": None, "masks": []}
+            if p.parent.name == "rgb" and (p.parent.parent / "scene_camera.json").exists():
+                scene = p.parent.parent  # BOP layout
+                cam = json.loads((scene / "scene_camera.json").read_text()).get(str(int(stem)), {})
+                d = scene / "depth" / f"{stem}.png"
+                if d.exists():
+                    item.update(depth=d, depth_unit_m=cam.get("depth_scale", 1.0) / 1000.0)
+                if "cam_K" in cam:
+                    item["K"] = np.array(cam["cam_K"]).reshape(3, 3)
+                item["masks"] = sorted((scene / "mask_visib").glob(f"{stem}_*.png"))
+            else:
+                base = stem[:-len("-color")] if stem.endswith("-color") else stem
+                for cand, unit in ((p.with_name(f"{base}-depth.png"), 1e-3),
+                                   (p.with_name(f"depth_{base}.npy"), None),
+                                   (p.with_name(f"depth_{base.removeprefix('rgb_')}.npy"), None)):
+                    if cand.exists():
+                        item.update(depth=cand, depth_unit_m=unit)
+                        break
+                meta = p.parent / "meta.yml"
+                if meta.exists():
+                    if meta not in metas:
+                        metas[meta] = _read_intrinsics_yaml(meta)
+                    item["K"] = metas[meta]
+            items.append(item)
+        return items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _depth_m(self, item, shape) -> np.ndarray | None:
+        if item["depth"] is None:
+            return None
+        if item["depth"].suffix == ".npy":
+            try:
+                d = np.load(item["depth"]).astype(np.float32)
+            except (OSError, ValueError) as e:
+                raise SimdataError(f"cannot read depth {item['depth']} ({e}); fix or remove it") from None
+        else:
+            d = read_image(item["depth"]).astype(np.float32) * item["depth_unit_m"]
+        if d.shape != shape:
+            raise SimdataError(f"depth {item['depth']} is {d.shape[::-1]} but its image is "
+                               f"{shape[::-1]}; pair files of the same size")
+        return d
+
+    def __getitem__(self, index: int) -> dict:
+        import cv2
+
+        item = self.items[index]
+        rgb = read_image(item["rgb"], cv2.IMREAD_COLOR)
+        depth = self._depth_m(item, rgb.shape[:2])
+        K = item["K"].copy() if item["K"] is not None else np.full((3, 3), np.nan)
+        masks = item["masks"]
+        if self.resize:
+            s = self.resize / min(rgb.shape[:2])
+            size = (int(round(rgb.shape[1] * s)), int(round(rgb.shape[0] * s)))
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            depth = None if depth is None else cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
+            K[:2] *= s
+            K[0, 2], K[1, 2] = K[0, 2] + 0.5 * (s - 1), K[1, 2] + 0.5 * (s - 1)  # pixel centres
+        if self.crop_size:
+            rgb, depth, K = self._crop(index, rgb, depth, K, masks)
+        h, w = rgb.shape[:2]
+        return {"rgb": torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0,
+                "depth": torch.from_numpy(depth if depth is not None else np.zeros((h, w), np.float32))[None],
+                "has_depth": depth is not None, "K": torch.tensor(K, dtype=torch.float32),
+                "path": str(item["rgb"])}
+
+    def _crop(self, index, rgb, depth, K, masks):
+        import cv2
+
+        from .crops import crop_intrinsics, cut, square_box
+
+        h, w = rgb.shape[:2]
+        size = self.crop_size
+        rng = np.random.default_rng([self.seed, index])
+        if self.crops == "mask" and masks:
+            mask = read_image(masks[int(rng.integers(len(masks)))]) > 0
+            if mask.shape != (h, w):
+                mask = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+            box = square_box(mask, self.pad) or (0, 0, min(h, w))
+        else:
+            side = min(size, h, w)
+            if self.crops == "center":
+                box = ((w - side) // 2, (h - side) // 2, side)
+            else:
+                box = (int(rng.integers(w - side + 1)), int(rng.integers(h - side + 1)), side)
+        out_rgb = cut(rgb, box, size, cv2.INTER_AREA)
+        out_depth = None if depth is None else cut(depth, box, size, cv2.INTER_NEAREST)
+        return out_rgb, out_depth, crop_intrinsics(K, box, size)

@@ -54,7 +54,7 @@ class PhysicsConfig:
     friction: float = 0.6
     rolling_friction: float = 0.002  # keeps cans from rolling for ever on a frictionless-ish top
     penetration_m: float = 0.005    # deeper contacts than this count as interpenetration
-    collision: str = "auto"         # auto (provided, else VHACD) | vhacd | hull
+    collision: str = "auto"         # auto (provided, else hull if convex, else VHACD) | vhacd | hull
     cache_dir: str = ""             # VHACD cache; "" = $SIMDATA_CACHE or ~/.cache/simdata
 
 
@@ -116,7 +116,7 @@ def _collision_shape(client, model: ObjectModel, cfg: PhysicsConfig, com: np.nda
         raise SimdataError(f"unknown collision mode {mode!r}; use auto, vhacd or hull")
     if mode == "auto" and model.collision_path is not None:
         path, scale = model.collision_path, model.scale
-    elif mode in ("auto", "vhacd"):
+    elif mode == "vhacd" or mode == "auto" and not model.mesh.is_convex:
         path, scale = vhacd_decomposition(model, default_cache_dir(cfg)), 1.0
     else:
         hull = model.mesh.convex_hull

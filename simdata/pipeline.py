@@ -13,58 +13,22 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from . import __version__
 from .assets import load_models, models_fingerprint
 from .errors import SimdataError
 from .fileio import disk_error, write_json_atomic
-from .physics import SettleResult, settle
-from .render import SceneRenderer, choose_gl_platform
-from .sampling import SceneConfig, sample_cameras, sample_drops, sample_lighting, sample_table, \
-    scene_rng
-from .types import Lighting, ObjectModel, Table
 from .bop_layout import SPLIT
-from .writers.bop import BopSceneWriter, write_dataset_header, write_models
+from .config import EXTRAS, RenderConfig
+from .render import SceneRenderer, choose_gl_platform
+from .scene import render_scene
+from .types import ObjectModel
+from .writers.bop import write_dataset_header, write_models
 
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "simdata_settings.json"
-EXTRAS = ("normals", "depth_m")
 # Settings that may change between runs into the same --out without changing its content.
 _FREE_KEYS = {"scenes", "workers", "out", "meshes", "scene.physics.cache_dir"}
-
-
-@dataclass
-class RenderConfig:
-    """Everything that decides the content of a dataset (plus where and how fast to make it)."""
-
-    meshes: str = "assets/ycb"
-    out: str = "data/syn"
-    scenes: int = 20
-    seed: int = 0
-    units: str = "auto"
-    rgb_format: str = "jpg"          # bop_toolkit reads train_pbr RGB as .jpg
-    depth_scale: float = 0.1         # depth PNG unit in mm (0.1 mm, as BOP's PBR data)
-    extras: tuple[str, ...] = EXTRAS
-    workers: int = 1
-    max_attempts: int = 5            # re-drops when every object of a scene fell off
-    scene: SceneConfig = field(default_factory=SceneConfig)
-
-    def validate(self) -> "RenderConfig":
-        if self.scenes < 1:
-            raise SimdataError(f"--scenes {self.scenes} must be at least 1")
-        if self.workers < 1:
-            raise SimdataError(f"--workers {self.workers} must be at least 1")
-        if self.rgb_format not in ("jpg", "png"):
-            raise SimdataError(f"--rgb-format {self.rgb_format!r}: use jpg or png")
-        if not 0 < self.depth_scale <= 10:
-            raise SimdataError(f"--depth-scale {self.depth_scale} must be in (0, 10] mm per unit")
-        bad = set(self.extras) - set(EXTRAS)
-        if bad:
-            raise SimdataError(f"unknown --extras {sorted(bad)}; choose from {', '.join(EXTRAS)}")
-        self.scene.validate()
-        return self
 
 
 @dataclass
@@ -141,74 +105,6 @@ def prepare_output(cfg: RenderConfig, models: list[ObjectModel], fingerprint: di
     for stale in (out / SPLIT).glob(".tmp-*"):  # left by a killed run
         shutil.rmtree(stale, ignore_errors=True)
     return out
-
-
-@dataclass
-class SceneLayout:
-    """A settled scene ready to render: what physics kept, the table, lights and cameras."""
-
-    settled: SettleResult
-    table: Table
-    lighting: Lighting
-    cameras: list[np.ndarray]
-    attempts: int
-
-
-def layout_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: int) -> SceneLayout:
-    """Draw and settle scene ``scene_index`` from the generator of (seed, scene_index)."""
-    rng = scene_rng(cfg.seed, scene_index)
-    for attempt in range(cfg.max_attempts):
-        table = sample_table(rng, cfg.scene)
-        drops = sample_drops(rng, models, cfg.scene)
-        result = settle(models, drops, table, cfg.scene.physics)
-        if result.kept:
-            break
-    lighting = sample_lighting(rng, cfg.scene)
-    if result.kept:
-        target = np.mean([p.T_world_obj[:3, 3] for p in result.kept], axis=0)
-    else:
-        target = np.zeros(3)
-    target = target + np.array([*rng.normal(0, 0.02, 2), 0.0])
-    return SceneLayout(result, table, lighting, sample_cameras(rng, target, cfg.scene), attempt + 1)
-
-
-def render_scene(models: list[ObjectModel], cfg: RenderConfig, renderer: SceneRenderer,
-                 scene_index: int) -> dict:
-    """Simulate, render and write scene ``scene_index``; returns counts and timings (s)."""
-    t0 = time.perf_counter()
-    layout = layout_scene(models, cfg, scene_index)
-    result, table, lighting, cameras = layout.settled, layout.table, layout.lighting, layout.cameras
-    t1 = time.perf_counter()
-    writer = BopSceneWriter(Path(cfg.out) / SPLIT, scene_index, cfg.scene.intrinsics,
-                            cfg.depth_scale, cfg.rgb_format, cfg.extras)
-    t_render = t_write = 0.0
-    try:
-        renderer.set_scene(result.kept, table, lighting)
-        for im_id, T_world_cam in enumerate(cameras):
-            a = time.perf_counter()
-            frame = renderer.render(T_world_cam, normals="normals" in cfg.extras)
-            b = time.perf_counter()
-            writer.add_frame(im_id, frame, result.kept, models)
-            t_render += b - a
-            t_write += time.perf_counter() - b
-        a = time.perf_counter()
-        writer.commit({
-            "scene_index": scene_index, "seed": cfg.seed, "attempts": layout.attempts,
-            "settle_steps": result.steps, "at_rest": result.at_rest,
-            "table": {"size_xy_m": list(table.size_xy), "color_rgb": list(table.color_rgb),
-                      "texture": table.texture},
-            "lighting": {"ambient": list(lighting.ambient),
-                         "directions": [list(map(float, d)) for d in lighting.directions],
-                         "intensities": lighting.intensities},
-            "objects": [models[p.model_index].name for p in result.kept],
-            "dropped": [{"object": models[i].name, "reason": r} for i, r in result.dropped]})
-        t_write += time.perf_counter() - a
-    except BaseException:
-        writer.abort()
-        raise
-    return {"scene": scene_index, "images": len(cameras), "instances": len(result.kept) * len(cameras),
-            "dropped": len(result.dropped), "physics": t1 - t0, "render": t_render,
-            "write": t_write}
 
 
 # Per-process state of pool workers (set once by the pool initializer, never in the parent).

@@ -48,10 +48,15 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
     return img
 
 
+def _depth_scale(scene: Path, im_id: int) -> float:
+    return json.loads((scene / "scene_camera.json").read_text())[str(im_id)]["depth_scale"]
+
+
 def contact_sheet(root: str | Path, out: str | Path, n: int = 6, width: int = 320,
                   split: str = "train_pbr") -> Path:
-    """Write a PNG grid: rows are ``n`` images spread over the dataset; columns are RGB,
-    depth, visible masks and (if present) normals. Returns the output path."""
+    """Write a PNG grid: rows are ``n`` images spread over the dataset; columns are RGB (and
+    the clean RGB when a sensor model was applied), depth (and clean depth), visible masks
+    and (if present) normals. Returns the output path."""
     root = Path(root)
     if not (root / split).is_dir():
         raise SimdataError(f"{root} has no {split}/ folder; is it a BOP dataset? "
@@ -67,9 +72,17 @@ def contact_sheet(root: str | Path, out: str | Path, n: int = 6, width: int = 32
         gts = json.loads((scene / "scene_gt.json").read_text())[str(im_id)]
         masks = [read_image(scene / "mask_visib" / f"{im_id:06d}_{k:06d}.png") > 0
                  for k in range(len(gts))]
-        tiles = [_label(rgb, f"{scene.name}/{im_id:06d} rgb"),
-                 _label(colorize_depth(depth), "depth"),
-                 _label(overlay_masks(rgb, masks), f"visible masks ({len(gts)})")]
+        clean_rgb = scene / "rgb_clean" / f"{im_id:06d}.png"
+        clean_depth = scene / "depth_m" / f"{im_id:06d}.npy"
+        tiles = [_label(rgb, f"{scene.name}/{im_id:06d} rgb")]
+        if clean_rgb.exists():  # a sensor model was applied: show the clean render beside it
+            tiles.append(_label(read_image(clean_rgb), "rgb clean"))
+        lo_hi = np.percentile(depth[depth > 0], [1, 99]) if (depth > 0).any() else (None, None)
+        tiles.append(_label(colorize_depth(depth, *lo_hi), "depth"))
+        if clean_rgb.exists() and clean_depth.exists():
+            tiles.append(_label(colorize_depth(np.load(clean_depth) * 1000 / _depth_scale(scene, im_id),
+                                               *lo_hi), "depth clean"))
+        tiles.append(_label(overlay_masks(rgb, masks), f"visible masks ({len(gts)})"))
         normals = scene / "normals" / f"{im_id:06d}.png"
         if normals.exists():
             tiles.append(_label(read_image(normals), "normals"))
@@ -82,4 +95,35 @@ def contact_sheet(root: str | Path, out: str | Path, n: int = 6, width: int = 32
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_image(out, sheet)
+    return out
+
+
+def crops_sheet(crops: str | Path, out: str | Path, n: int = 48, scale: int = 2) -> Path:
+    """Grid of ``n`` crops spread over a crops folder: RGB above colourised depth, captioned
+    with the object name and the rotation angle (degrees) of quat_wxyz."""
+    from .datasets import CropsDataset
+
+    ds = CropsDataset(crops)
+    if len(ds) == 0:
+        raise SimdataError(f"{crops} holds no crops")
+    picks = np.unique(np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int))
+    tiles = []
+    for i in picks:
+        item, label = ds.raw(int(i))
+        s = item["rgb"].shape[0] * scale
+        rgb = cv2.resize(item["rgb"], (s, s), interpolation=cv2.INTER_NEAREST)
+        depth = cv2.resize(colorize_depth(item["depth"]), (s, s), interpolation=cv2.INTER_NEAREST)
+        angle = np.degrees(2 * np.arccos(np.clip(label["quat_wxyz"][0], -1, 1)))
+        caption = np.zeros((28, s, 3), np.uint8)
+        for row, text in enumerate((label["name"][:18], f"id {label['obj_id']} rot {angle:.0f}deg")):
+            cv2.putText(caption, text, (2, 11 + 13 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.33,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(np.concatenate([rgb, depth, caption], 0))
+    cols = 8
+    while len(tiles) % cols:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[r:r + cols], 1) for r in range(0, len(tiles), cols)]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_image(out, np.concatenate(rows, 0))
     return out

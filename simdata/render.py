@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 from .errors import SimdataError
+from .randomize import pattern_image, vertex_pattern
 from .transforms import opencv_to_opengl_camera
 from .types import Frame, Intrinsics, Lighting, ObjectModel, PlacedObject, Table
 
@@ -110,25 +111,8 @@ def _pyrender():
 def table_texture_image(table: Table, size: int = 256) -> np.ndarray:
     """(size,size,3) uint8 tile of the table's procedural texture; one tile spans tile_m metres."""
     tex = table.texture or {"kind": "plain"}
-    c1 = np.asarray(table.color_rgb) * 255
-    c2 = np.asarray(tex.get("color2_rgb", table.color_rgb)) * 255
-    y, x = np.mgrid[0:size, 0:size] / size
-    kind = tex["kind"]
-    if kind == "checker":
-        w = ((x < 0.5) ^ (y < 0.5)).astype(float)
-    elif kind == "stripes":
-        w = (np.sin(2 * np.pi * 4 * x) > 0).astype(float)
-    elif kind == "noise":  # smooth value noise, tileable (wraps around)
-        rng = np.random.default_rng(tex.get("seed", 0))
-        coarse = rng.random((8, 8))
-        w = np.kron(coarse, np.ones((size // 8, size // 8)))
-        k = np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None] ** 2
-        w = np.real(np.fft.ifft2(np.fft.fft2(w) * np.exp(-k * 4000)))
-        w = (w - w.min()) / max(np.ptp(w), 1e-9)
-    else:
-        w = np.zeros_like(x)
-    img = (1 - w[..., None]) * c1 + w[..., None] * c2
-    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+    return pattern_image(tex["kind"], table.color_rgb, tex.get("color2_rgb", table.color_rgb),
+                         tex.get("seed", 0), size)
 
 
 def table_mesh(table: Table):
@@ -175,6 +159,7 @@ class SceneRenderer:
         self._scene = None
         self._table_node = None
         self._object_nodes: list = []
+        self._occluder_nodes: list = []
         self._camera_node = None
 
     def _mesh(self, index: int):
@@ -182,18 +167,65 @@ class SceneRenderer:
             self._meshes[index] = _pyrender().Mesh.from_trimesh(self.models[index].mesh, smooth=True)
         return self._meshes[index]
 
-    def set_scene(self, placed: list[PlacedObject], table: Table, lighting: Lighting):
-        """Build the scene to render: table, placed objects (poses T_world_obj) and lights."""
+    def set_scene(self, placed: list[PlacedObject], table: Table | None, lighting: Lighting,
+                  materials: list[dict] | None = None, distractors: list | None = None):
+        """Build the scene to render: table (or none), placed objects (poses T_world_obj),
+        lights, optional material overrides per placed object (see randomize.draw_material)
+        and unlabelled distractors [(ObjectModel, T_world_obj), ...] that only occlude."""
         pr = _pyrender()
         scene = pr.Scene(ambient_light=np.asarray(lighting.ambient), bg_color=[0.0, 0.0, 0.0, 1.0])
-        self._table_node = scene.add(pr.Mesh.from_trimesh(table_mesh(table), smooth=False))
-        self._object_nodes = [scene.add(self._mesh(p.model_index), pose=p.T_world_obj)
-                              for p in placed]
-        for direction, intensity in zip(lighting.directions, lighting.intensities):
-            scene.add(pr.DirectionalLight(color=np.ones(3), intensity=float(intensity)),
+        self._table_node = (scene.add(pr.Mesh.from_trimesh(table_mesh(table), smooth=False))
+                            if table is not None else None)
+        materials = materials or [{"kind": "keep"}] * len(placed)
+        self._object_nodes = [scene.add(self._instance_mesh(p.model_index, m), pose=p.T_world_obj)
+                              for p, m in zip(placed, materials)]
+        self._occluder_nodes = [scene.add(pr.Mesh.from_trimesh(model.mesh, smooth=False), pose=T)
+                                for model, T in (distractors or [])]
+        colors = lighting.colors or [np.ones(3)] * len(lighting.directions)
+        for direction, intensity, color in zip(lighting.directions, lighting.intensities, colors):
+            scene.add(pr.DirectionalLight(color=np.asarray(color, float), intensity=float(intensity)),
                       pose=_light_pose(np.asarray(direction, float)))
+        for light in lighting.points:
+            pose = np.eye(4)
+            pose[:3, 3] = light["position"]
+            scene.add(pr.PointLight(color=np.asarray(light["color"]), intensity=light["intensity"]),
+                      pose=pose)
         self._camera_node = scene.add(self._camera, pose=np.eye(4))
         self._scene = scene
+
+    def _instance_mesh(self, index: int, material: dict):
+        """The model's own mesh, or a copy wearing a randomized material."""
+        if material.get("kind", "keep") == "keep":
+            return self._mesh(index)
+        import trimesh
+
+        pr = _pyrender()
+        src = self.models[index].mesh
+        mesh = trimesh.Trimesh(src.vertices, src.faces, vertex_normals=src.vertex_normals, process=False)
+        uv = getattr(src.visual, "uv", None)
+        pbr = dict(metallicFactor=material["metallic"], roughnessFactor=material["roughness"])
+        kind = material["kind"]
+        if kind == "color":
+            mat = pr.MetallicRoughnessMaterial(baseColorFactor=[*material["color"], 1.0], **pbr)
+        elif uv is not None:  # a 2D texture through the model's own UVs
+            if kind == "image":
+                from .fileio import read_image
+                import cv2
+
+                img = cv2.resize(read_image(material["image"], cv2.IMREAD_COLOR), (256, 256),
+                                 interpolation=cv2.INTER_AREA)
+            else:
+                img = pattern_image(kind, material["color"], material["color2"], material["seed"])
+            mesh.visual = trimesh.visual.TextureVisuals(uv=uv)
+            mat = pr.MetallicRoughnessMaterial(
+                baseColorTexture=pr.Texture(source=img, source_channels="RGB"), **pbr)
+        else:  # no UVs: the pattern lives in 3D, on the vertices
+            kind = kind if kind != "image" else "noise"
+            mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=vertex_pattern(
+                mesh.vertices, kind, material["color"], material["color2"], material["period_m"],
+                material["seed"]))
+            mat = pr.MetallicRoughnessMaterial(baseColorFactor=[1.0, 1.0, 1.0, 1.0], **pbr)
+        return pr.Mesh.from_trimesh(mesh, material=mat, smooth=True)
 
     def render_rgb(self, T_world_cam: np.ndarray) -> np.ndarray:
         """Only the lit colour pass (H,W,3) uint8: what a plain pyrender script costs."""
@@ -207,10 +239,12 @@ class SceneRenderer:
         pr = _pyrender()
         rgb = self.render_rgb(T_world_cam)
         seg_flags = pr.RenderFlags.SKIP_CULL_FACES | pr.RenderFlags.SEG
-        # Instance i is drawn with id i+1. SEG passes skip unmapped nodes, so the table gets
-        # the reserved id 255: it must still occlude objects seen from below its top.
+        # Instance i is drawn with id i+1. SEG passes skip unmapped nodes, so the table and the
+        # distractors get the reserved id 255: they must still occlude objects.
         seg_map = {node: _id_color(i + 1) for i, node in enumerate(self._object_nodes)}
-        seg_map[self._table_node] = _id_color(255)
+        for node in [self._table_node, *self._occluder_nodes]:
+            if node is not None:
+                seg_map[node] = _id_color(255)
         # Depth comes from this pass, not the colour pass: the colour pass is multisampled and
         # its resolved depth is one sample, up to 3/8 pixel off the pixel centre.
         ids, depth = self._renderer.render(self._scene, flags=seg_flags, seg_node_map=seg_map)

@@ -79,15 +79,29 @@ def sample_drops(rng, models: list[ObjectModel], cfg: SceneConfig) -> list[Place
     k = int(rng.integers(cfg.objects[0], cfg.objects[1] + 1))
     replace = k > len(models)
     chosen = rng.choice(len(models), size=k, replace=replace)
-    drops, z = [], 0.02
-    for index in chosen:
+    return stack_drops(rng, models, chosen, cfg.drop_radius)
+
+
+def stack_drops(rng, models: list[ObjectModel], indices, drop_radius: float,
+                start_z: float = 0.02) -> list[PlacedObject]:
+    """Random orientations and positions within ``drop_radius``, each model in its own height
+    slab (bounding sphere about its origin) starting at ``start_z``: no initial overlap."""
+    drops, z = [], start_z
+    for index in indices:
         radius = float(np.linalg.norm(models[index].mesh.vertices, axis=1).max())
-        r, phi = cfg.drop_radius * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
-        z += radius  # each object gets its own height slab: no initial interpenetration
+        r, phi = drop_radius * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
+        z += radius
         drops.append(PlacedObject(int(index), make_transform(random_rotation(rng),
                                                              [r * np.cos(phi), r * np.sin(phi), z])))
         z += radius + 0.01
     return drops
+
+
+def top_of_stack(models: list[ObjectModel], drops: list[PlacedObject]) -> float:
+    """Height above which new drops cannot touch ``drops`` (metres)."""
+    return max((d.T_world_obj[2, 3] + float(np.linalg.norm(models[d.model_index].mesh.vertices,
+                                                            axis=1).max()) for d in drops),
+               default=0.0) + 0.01
 
 
 def sample_table(rng, cfg: SceneConfig) -> Table:

@@ -126,3 +126,18 @@ def matrix_to_quat_xyzw(R: np.ndarray) -> np.ndarray:
         q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
     q = np.array(q) / np.linalg.norm(q)
     return q if q[3] >= 0 else -q
+
+
+def matrix_to_quat_wxyz(R: np.ndarray) -> np.ndarray:
+    """(3,3) rotation -> unit quaternion (w, x, y, z), sign fixed so that w > 0, or when w == 0
+    the first non-zero of x, y, z is positive (q and -q are the same rotation)."""
+    x, y, z, w = matrix_to_quat_xyzw(R)
+    q = np.array([w, x, y, z])
+    nz = q[np.abs(q) > 1e-12]
+    return q if nz[0] > 0 else -q
+
+
+def quat_wxyz_to_matrix(q) -> np.ndarray:
+    """Unit quaternion (w, x, y, z) -> (3,3) rotation."""
+    w, x, y, z = q
+    return quat_xyzw_to_matrix([x, y, z, w])

@@ -88,6 +88,8 @@ class Lighting:
     ambient: tuple[float, float, float]
     directions: list[np.ndarray]
     intensities: list[float]
+    colors: list | None = None                       # RGB per directional light (None = white)
+    points: list[dict] = field(default_factory=list)  # {"position", "color", "intensity"}
 
 
 @dataclass
@@ -96,6 +98,8 @@ class Frame:
 
     ``masks``/``masks_visib`` are (N,H,W) for the N placed objects, in scene order;
     ``normals`` are unit camera-frame normals (H,W,3), zero where nothing was hit.
+    ``rgb``/``depth_m`` are what the modelled sensor returns; the clean render is kept in
+    ``rgb_clean``/``depth_clean_m`` when a sensor model changed them.
     """
 
     rgb: np.ndarray
@@ -104,3 +108,6 @@ class Frame:
     masks_visib: np.ndarray
     normals: np.ndarray | None
     T_world_cam: np.ndarray
+    # the render before sensor effects (privileged); None = rgb/depth_m are clean already
+    rgb_clean: np.ndarray | None = None
+    depth_clean_m: np.ndarray | None = None

@@ -14,7 +14,8 @@ Dataset root::
         scene_gt.json              cam_R_m2c, cam_t_m2c (mm), obj_id
         scene_gt_info.json         bbox_obj, bbox_visib, px_count_*, visib_fract
         normals/NNNNNN.png         simdata extra: camera-frame normals, RGB=(n+1)/2*255
-        depth_m/NNNNNN.npy         simdata extra: float32 z-depth in metres (0 = none)
+        depth_m/NNNNNN.npy         simdata extra: clean float32 z-depth in metres (0 = none)
+        rgb_clean/NNNNNN.png       simdata extra: RGB before the sensor model (when one is set)
         scene_simdata.json         simdata extra: table, lights, dropped objects
 """
 from __future__ import annotations
@@ -116,7 +117,8 @@ class BopSceneWriter:
     """
 
     def __init__(self, split_dir: Path, scene_id: int, intrinsics: Intrinsics,
-                 depth_scale: float = 0.1, rgb_ext: str = "jpg", extras=("normals", "depth_m")):
+                 depth_scale: float = 0.1, rgb_ext: str = "jpg", extras=("normals", "depth_m"),
+                 keep_clean_rgb: bool = False):
         self.final = Path(split_dir) / f"{scene_id:06d}"
         self.tmp = Path(split_dir) / f".tmp-{scene_id:06d}-{os.getpid()}"
         self.K, self.intrinsics = intrinsics.K, intrinsics
@@ -124,7 +126,9 @@ class BopSceneWriter:
         self.scene_camera, self.scene_gt, self.scene_gt_info = {}, {}, {}
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
-        dirs = ["rgb", "depth", "mask", "mask_visib", *self.extras]
+        self.keep_clean_rgb = keep_clean_rgb
+        dirs = ["rgb", "depth", "mask", "mask_visib", *self.extras] + \
+            (["rgb_clean"] if keep_clean_rgb else [])
         try:
             for d in dirs:
                 (self.tmp / d).mkdir(parents=True)
@@ -144,9 +148,12 @@ class BopSceneWriter:
             enc = np.where(frame.normals.any(-1, keepdims=True),
                            np.round((frame.normals + 1.0) * 127.5), 0).astype(np.uint8)
             write_image(t / "normals" / f"{name}.png", enc)
-        if "depth_m" in self.extras:
+        if self.keep_clean_rgb:
+            write_image(t / "rgb_clean" / f"{name}.png", frame.rgb_clean)
+        if "depth_m" in self.extras:  # privileged: always the clean render
+            clean = frame.depth_clean_m if frame.depth_clean_m is not None else frame.depth_m
             buf = io.BytesIO()
-            np.save(buf, frame.depth_m.astype(np.float32))
+            np.save(buf, clean.astype(np.float32))
             write_bytes_atomic(t / "depth_m" / f"{name}.npy", buf.getvalue())
         self.scene_camera[str(im_id)] = {
             "cam_K": _flat(self.K), "depth_scale": self.depth_scale,

@@ -1,0 +1,51 @@
+"""RenderConfig: everything that decides the content of a rendered dataset."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import SimdataError
+from .randomize import RandomizationConfig
+from .sampling import SceneConfig
+from .sensors import SensorModel, get_sensor
+
+EXTRAS = ("normals", "depth_m")
+
+
+@dataclass
+class RenderConfig:
+    """Everything that decides the content of a dataset (plus where and how fast to make it)."""
+
+    meshes: str = "assets/ycb"
+    out: str = "data/syn"
+    scenes: int = 20
+    seed: int = 0
+    units: str = "auto"
+    rgb_format: str = "jpg"          # bop_toolkit reads train_pbr RGB as .jpg
+    depth_scale: float = 0.1         # depth PNG unit in mm (0.1 mm, as BOP's PBR data)
+    extras: tuple[str, ...] = EXTRAS
+    workers: int = 1
+    max_attempts: int = 5            # re-drops when every object of a scene fell off
+    sensor: str = "clean"            # sensor model preset (simdata.sensors.SENSOR_PRESETS)
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    randomize: RandomizationConfig = field(default_factory=RandomizationConfig)
+
+    def validate(self) -> "RenderConfig":
+        if self.scenes < 1:
+            raise SimdataError(f"--scenes {self.scenes} must be at least 1")
+        if self.workers < 1:
+            raise SimdataError(f"--workers {self.workers} must be at least 1")
+        if self.rgb_format not in ("jpg", "png"):
+            raise SimdataError(f"--rgb-format {self.rgb_format!r}: use jpg or png")
+        if not 0 < self.depth_scale <= 10:
+            raise SimdataError(f"--depth-scale {self.depth_scale} must be in (0, 10] mm per unit")
+        bad = set(self.extras) - set(EXTRAS)
+        if bad:
+            raise SimdataError(f"unknown --extras {sorted(bad)}; choose from {', '.join(EXTRAS)}")
+        get_sensor(self.sensor)
+        self.scene.validate()
+        self.randomize.validate()
+        return self
+
+    @property
+    def sensor_model(self) -> SensorModel:
+        return get_sensor(self.sensor)

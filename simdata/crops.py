@@ -1,0 +1,213 @@
+"""Object-centred crops: cut from a rendered BOP dataset, or rendered directly one object at a
+time (the Synthetic Cropped LineMOD protocol of PixelDA).
+
+Crops folder format::
+
+    crops_info.json          size, background, object names (class index = position), source
+    shard_NNNNNN.npz         rgb (N,S,S,3) uint8, depth (N,S,S) float32 metres (0 = none),
+                             mask (N,S,S) bool (visible part of the object);
+                             privileged, when known: depth_clean (N,S,S) float32 metres
+                             (before the sensor model), rgb_clean (N,S,S,3) uint8
+    labels.jsonl             one JSON object per crop, in order:
+      id, shard, index       where the crop's arrays are
+      obj_id, name, label    BOP object id, object name, class index
+      quat_wxyz              rotation model -> camera, unit, w >= 0 (see transforms)
+      t_m                    translation model -> camera, metres
+      K                      3x3 intrinsics *of the crop* (row-major), so that projecting the
+                             model with quat_wxyz, t_m and K lands on the crop's pixels
+      box_xywh               the square cut from the source image, source pixels
+      visib_fract, source    visibility in the source image; {scene, im_id, gt_id} or null
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .bop_layout import SPLIT, find_rgb, list_images
+from .errors import SimdataError
+from .fileio import read_image, write_bytes_atomic, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+def square_box(mask: np.ndarray, pad: float) -> tuple[int, int, int] | None:
+    """Square (x0, y0, side) around a mask's bounding box, ``pad`` times its longer side."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    cx, cy = (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2
+    side = int(np.ceil(max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) * pad))
+    return int(round(cx - side / 2 + 0.5)), int(round(cy - side / 2 + 0.5)), max(side, 2)
+
+
+def cut(image: np.ndarray, box, size: int, interpolation) -> np.ndarray:
+    """Cut the square ``box`` (zero outside the image) and resize it to size x size."""
+    x0, y0, side = box
+    h, w = image.shape[:2]
+    out = np.zeros((side, side, *image.shape[2:]), image.dtype)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    src = out.astype(np.uint8) if out.dtype == bool else out
+    res = cv2.resize(src, (size, size), interpolation=interpolation)
+    return res.astype(bool) if out.dtype == bool else res
+
+
+def crop_intrinsics(K: np.ndarray, box, size: int) -> np.ndarray:
+    """Intrinsics of the crop ``box`` resized to ``size`` (pixel-centre convention)."""
+    x0, y0, side = box
+    s = size / side
+    return np.array([[K[0, 0] * s, 0.0, (K[0, 2] - x0 + 0.5) * s - 0.5],
+                     [0.0, K[1, 1] * s, (K[1, 2] - y0 + 0.5) * s - 0.5],
+                     [0.0, 0.0, 1.0]])
+
+
+class CropWriter:
+    """Collects crops and writes them as shards plus labels.jsonl into a temporary folder that
+    is renamed to ``out`` by :meth:`close` (so a crops folder is always complete)."""
+
+    def __init__(self, out: Path, info: dict, shard_size: int = 1024):
+        self.out = Path(out)
+        if self.out.exists():
+            raise SimdataError(f"--out {self.out} exists; crops are written to a new folder")
+        self.tmp = self.out.with_name(f".tmp-{self.out.name}")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True)
+        self.info, self.shard_size = info, shard_size
+        self.labels: list[dict] = []
+        self._buf: dict[str, list] = {"rgb": []}
+        self._shard = 0
+
+    def add(self, rgb, depth_m, mask, label: dict, **privileged) -> None:
+        """Add one crop; ``privileged`` arrays (e.g. depth_clean, rgb_clean) are stored beside
+        the sensor-like ones under their own keys."""
+        arrays = {"rgb": rgb, "depth": depth_m.astype(np.float32), "mask": mask.astype(bool),
+                  **{k: (v.astype(np.float32) if k.startswith("depth") else v)
+                     for k, v in privileged.items()}}
+        for k, v in arrays.items():
+            self._buf.setdefault(k, []).append(v)
+        self.labels.append({"id": len(self.labels), "shard": self._shard,
+                            "index": len(self._buf["rgb"]) - 1, **label})
+        if len(self._buf["rgb"]) >= self.shard_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buf["rgb"]:
+            return
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.stack(v) for k, v in self._buf.items()})
+        write_bytes_atomic(self.tmp / f"shard_{self._shard:06d}.npz", buf.getvalue())
+        self._buf = {k: [] for k in self._buf}
+        self._shard += 1
+
+    def close(self) -> Path:
+        self._flush()
+        lines = "".join(json.dumps(lb) + "\n" for lb in self.labels)
+        write_bytes_atomic(self.tmp / "labels.jsonl", lines.encode())
+        write_json_atomic(self.tmp / "crops_info.json", {**self.info, "count": len(self.labels),
+                                                         "shards": self._shard})
+        self.tmp.rename(self.out)
+        return self.out
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@dataclass
+class CropsConfig:
+    size: int = 64                  # crop side, pixels
+    background: str = "black"       # black: zero outside the object's visible mask; scene: keep
+    pad: float = 1.2                # square side / longer side of the object's silhouette box
+    min_visib_fract: float = 0.3    # skip instances less visible than this
+    min_px: int = 64                # ... or with fewer visible pixels
+    shard_size: int = 1024
+
+    def validate(self) -> "CropsConfig":
+        if not 8 <= self.size <= 1024:
+            raise SimdataError(f"--size {self.size} must be within 8..1024 pixels")
+        if self.background not in ("black", "scene"):
+            raise SimdataError(f"--background {self.background!r}: use black or scene")
+        if self.pad < 1.0:
+            raise SimdataError(f"--pad {self.pad} must be at least 1 (the crop holds the object)")
+        return self
+
+
+def object_names(root: Path) -> dict[int, str]:
+    objects = root / "objects.json"
+    if objects.exists():
+        return {int(k): v["name"] for k, v in json.loads(objects.read_text()).items()}
+    info = json.loads((root / "models" / "models_info.json").read_text())
+    return {int(k): f"obj_{int(k):06d}" for k in info}
+
+
+def label_for(obj_id, names: dict, R, t_m, K_crop, box, visib, source) -> dict:
+    from .transforms import matrix_to_quat_wxyz
+
+    ids = sorted(names)
+    return {"obj_id": int(obj_id), "name": names[obj_id], "label": ids.index(obj_id),
+            "quat_wxyz": matrix_to_quat_wxyz(np.asarray(R)).tolist(),
+            "t_m": [float(v) for v in t_m], "K": np.asarray(K_crop).ravel().tolist(),
+            "box_xywh": [box[0], box[1], box[2], box[2]], "visib_fract": float(visib),
+            "source": source}
+
+
+def crops_from_dataset(dataset: str | Path, out: str | Path, cfg: CropsConfig,
+                       split: str = SPLIT, progress: bool = True) -> Path:
+    """Cut one crop per visible instance of a BOP dataset into a crops folder."""
+    from tqdm import tqdm
+
+    cfg.validate()
+    root = Path(dataset)
+    if not (root / split).is_dir():
+        raise SimdataError(f"{root} has no {split}/ folder; pass the root of a BOP dataset")
+    names = object_names(root)
+    writer = CropWriter(Path(out), {"size": cfg.size, "background": cfg.background,
+                                    "names": [names[k] for k in sorted(names)],
+                                    "obj_ids": sorted(names), "source": str(root),
+                                    "config": asdict(cfg)}, cfg.shard_size)
+    try:
+        for scene, im_id in tqdm(list_images(root, split), unit="img", desc="crops",
+                                 disable=not progress):
+            _crop_image(writer, scene, im_id, names, cfg)
+        return writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _crop_image(writer: CropWriter, scene: Path, im_id: int, names: dict, cfg: CropsConfig):
+    name = f"{im_id:06d}"
+    cam = json.loads((scene / "scene_camera.json").read_text())[str(im_id)]
+    gts = json.loads((scene / "scene_gt.json").read_text())[str(im_id)]
+    infos = json.loads((scene / "scene_gt_info.json").read_text())[str(im_id)]
+    K = np.array(cam["cam_K"]).reshape(3, 3)
+    rgb = read_image(find_rgb(scene, im_id), cv2.IMREAD_COLOR)
+    depth = read_image(scene / "depth" / f"{name}.png").astype(np.float32) * cam["depth_scale"] / 1000.0
+    clean_path = scene / "depth_m" / f"{name}.npy"
+    clean = np.load(clean_path) if clean_path.exists() else None
+    for k, (gt, info) in enumerate(zip(gts, infos)):
+        if info["visib_fract"] < cfg.min_visib_fract or info["px_count_visib"] < cfg.min_px:
+            continue
+        full = read_image(scene / "mask" / f"{name}_{k:06d}.png") > 0
+        visib = read_image(scene / "mask_visib" / f"{name}_{k:06d}.png") > 0
+        box = square_box(full, cfg.pad)
+        c_rgb = cut(rgb, box, cfg.size, cv2.INTER_AREA)
+        c_depth = cut(depth, box, cfg.size, cv2.INTER_NEAREST)
+        c_mask = cut(visib, box, cfg.size, cv2.INTER_NEAREST)
+        extra = {} if clean is None else {"depth_clean": cut(clean, box, cfg.size, cv2.INTER_NEAREST)}
+        if cfg.background == "black":
+            c_rgb = np.where(c_mask[..., None], c_rgb, 0).astype(np.uint8)
+            c_depth = np.where(c_mask, c_depth, 0.0)
+            extra = {key: np.where(c_mask, v, 0.0) for key, v in extra.items()}
+        R = np.array(gt["cam_R_m2c"]).reshape(3, 3)
+        t_m = np.array(gt["cam_t_m2c"]) / 1000.0
+        writer.add(c_rgb, c_depth, c_mask, label_for(
+            gt["obj_id"], names, R, t_m, crop_intrinsics(K, box, cfg.size), box,
+            info["visib_fract"], {"scene": scene.name, "im_id": im_id, "gt_id": k}), **extra)

@@ -1,0 +1,261 @@
+"""Domain randomization: seeded draws of how a scene looks (not where things are).
+
+Everything here is drawn from the scene's *style* generator, separate from the layout
+generator, so switching a randomizer on changes appearance without moving objects (except
+distractors, which take part in physics). Every draw is returned as plain data and stored in
+the dataset (scene_simdata.json), so each image's settings can be read back.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SimdataError
+
+Range = tuple[float, float]
+PATTERNS = ("plain", "checker", "stripes", "noise")
+MATERIAL_KINDS = ("color", "checker", "stripes", "noise", "image")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+@dataclass
+class RandomizationConfig:
+    """Switches and ranges of the randomizers. All off by default (``enabled()`` is empty)."""
+
+    materials: bool = False              # replace object materials
+    material_prob: float = 0.8           # share of instances whose material is replaced
+    material_kinds: tuple[str, ...] = MATERIAL_KINDS
+    texture_dir: str = ""                # images for kind "image" ("" = that kind is skipped)
+    roughness: Range = (0.2, 1.0)
+    metallic: Range = (0.0, 0.4)
+    lights: bool = False                 # light colours and extra point lights
+    light_temperature_k: Range = (2700.0, 7500.0)
+    point_lights: tuple[int, int] = (1, 3)
+    point_intensity: Range = (0.5, 4.0)  # pyrender point light intensity (candela-like)
+    backgrounds: bool = False            # images behind the table where nothing is hit
+    background_dir: str = ""             # "" = procedural backgrounds
+    distractors: tuple[int, int] = (0, 0)   # primitives dropped with the objects, not labelled
+    distractor_size_m: Range = (0.02, 0.09)
+    camera_jitter_m: float = 0.0         # look-at point jitter (std, metres)
+    camera_jitter_deg: float = 0.0       # extra rotation of each camera (std, degrees)
+
+    def enabled(self) -> list[str]:
+        on = [n for n in ("materials", "lights", "backgrounds") if getattr(self, n)]
+        if self.distractors[1] > 0:
+            on.append("distractors")
+        if self.camera_jitter_m > 0 or self.camera_jitter_deg > 0:
+            on.append("camera")
+        return on
+
+    def validate(self) -> "RandomizationConfig":
+        bad = set(self.material_kinds) - set(MATERIAL_KINDS)
+        if bad or not self.material_kinds:
+            raise SimdataError(f"material kinds {sorted(bad) or '[]'} unknown; choose from "
+                               f"{', '.join(MATERIAL_KINDS)}")
+        if self.distractors[0] > self.distractors[1] or self.distractors[0] < 0:
+            raise SimdataError(f"--distractors {self.distractors[0]}:{self.distractors[1]} is "
+                               f"empty; write MIN:MAX")
+        for name in ("texture_dir", "background_dir"):
+            folder = getattr(self, name)
+            if folder and not list_images_in(folder):
+                raise SimdataError(f"{name.replace('_', '-')} {folder} holds no images "
+                                   f"({'/'.join(IMAGE_EXTS)}); give a folder of pictures")
+        return self
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides) -> "RandomizationConfig":
+        """Read a JSON file of field -> value (lists for ranges); unknown keys are an error."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise SimdataError(f"cannot read randomization config {path}: {e}") from None
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise SimdataError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**{**data, **overrides})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def style_rng(seed: int, scene_index: int) -> np.random.Generator:
+    """Generator of a scene's appearance, independent of its layout generator."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, scene_index, 1])))
+
+
+def list_images_in(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+
+
+# ----------------------------------------------------------------------------- patterns
+def pattern_image(kind: str, color1, color2, seed: int = 0, size: int = 256) -> np.ndarray:
+    """(size,size,3) uint8 tileable pattern mixing two RGB colours in [0,1]."""
+    c1, c2 = np.asarray(color1, float) * 255, np.asarray(color2, float) * 255
+    y, x = np.mgrid[0:size, 0:size] / size
+    if kind == "checker":
+        w = ((x < 0.5) ^ (y < 0.5)).astype(float)
+    elif kind == "stripes":
+        w = (np.sin(2 * np.pi * 4 * x) > 0).astype(float)
+    elif kind == "noise":  # smooth value noise, tileable (filtered in the Fourier domain)
+        coarse = np.random.default_rng(seed).random((8, 8))
+        w = np.kron(coarse, np.ones((size // 8, size // 8)))
+        k = np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None] ** 2
+        w = np.real(np.fft.ifft2(np.fft.fft2(w) * np.exp(-k * 4000)))
+        w = (w - w.min()) / max(np.ptp(w), 1e-9)
+    elif kind == "plain":
+        w = np.zeros_like(x)
+    else:
+        raise ValueError(f"unknown pattern {kind!r}")
+    img = (1 - w[..., None]) * c1 + w[..., None] * c2
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def vertex_pattern(vertices: np.ndarray, kind: str, color1, color2, period_m: float,
+                   seed: int = 0) -> np.ndarray:
+    """(N,4) uint8 vertex colours of a 3D pattern, for meshes without UV coordinates."""
+    rng = np.random.default_rng(seed)
+    v = np.asarray(vertices) / period_m
+    if kind == "checker":
+        w = (np.floor(v).sum(1) % 2).astype(float)
+    elif kind == "stripes":
+        axis = rng.normal(size=3)
+        w = (np.sin(2 * np.pi * v @ (axis / np.linalg.norm(axis))) > 0).astype(float)
+    elif kind == "noise":
+        dirs, phases = rng.normal(size=(6, 3)), rng.uniform(0, 2 * np.pi, 6)
+        w = np.sin(v @ dirs.T * 2 + phases).sum(1)
+        w = (w - w.min()) / max(np.ptp(w), 1e-9)
+    else:
+        w = np.zeros(len(v))
+    rgb = (1 - w[:, None]) * np.asarray(color1) + w[:, None] * np.asarray(color2)
+    return np.concatenate([np.round(rgb * 255), np.full((len(v), 1), 255)], 1).astype(np.uint8)
+
+
+def random_image_patch(rng, folder_images: list[Path], size: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """A random crop of a random image from a folder, resized to size (h, w). Returns the
+    image (uint8 RGB) and the file used."""
+    import cv2
+
+    from .fileio import read_image
+
+    path = folder_images[int(rng.integers(len(folder_images)))]
+    img = read_image(path, cv2.IMREAD_COLOR)
+    h, w = img.shape[:2]
+    ch, cw = size
+    scale = max(ch / h, cw / w) * rng.uniform(1.0, 1.6)
+    img = cv2.resize(img, (max(cw, int(round(w * scale))), max(ch, int(round(h * scale)))),
+                     interpolation=cv2.INTER_AREA)
+    y0 = int(rng.integers(img.shape[0] - ch + 1))
+    x0 = int(rng.integers(img.shape[1] - cw + 1))
+    return np.ascontiguousarray(img[y0:y0 + ch, x0:x0 + cw]), str(path)
+
+
+def procedural_background(rng, height: int, width: int) -> np.ndarray:
+    """A cluttered-looking background: a colour gradient, random shapes and soft noise."""
+    import cv2
+
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    c1, c2 = rng.uniform(0, 1, 3), rng.uniform(0, 1, 3)
+    a = rng.uniform(0, 2 * np.pi)
+    t = (np.cos(a) * x + np.sin(a) * y)
+    t = (t - t.min()) / max(np.ptp(t), 1e-9)
+    img = ((1 - t[..., None]) * c1 + t[..., None] * c2) * 255
+    img = img.astype(np.uint8).copy()
+    for _ in range(int(rng.integers(5, 20))):
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
+        cx, cy = int(rng.integers(width)), int(rng.integers(height))
+        r = int(rng.integers(max(height, width) // 30 + 1, max(height, width) // 5 + 2))
+        if rng.random() < 0.5:
+            cv2.circle(img, (cx, cy), r, color, -1)
+        else:
+            cv2.rectangle(img, (cx - r, cy - r // 2), (cx + r, cy + r // 2), color, -1)
+    noise = cv2.GaussianBlur(rng.normal(0, 12, (height, width, 3)), (0, 0), 3)
+    return np.clip(img + noise, 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- draws
+def kelvin_to_rgb(kelvin: float) -> np.ndarray:
+    """Approximate RGB (max 1) of a black body at ``kelvin`` (Tanner Helland's fit)."""
+    t = kelvin / 100.0
+    r = 255.0 if t <= 66 else 329.698727446 * (t - 60) ** -0.1332047592
+    g = 99.4708025861 * np.log(t) - 161.1195681661 if t <= 66 else 288.1221695283 * (t - 60) ** -0.0755148492
+    b = 255.0 if t >= 66 else (0.0 if t <= 19 else 138.5177312231 * np.log(t - 10) - 305.0447927307)
+    rgb = np.clip([r, g, b], 0, 255) / 255.0
+    return rgb / rgb.max()
+
+
+def draw_material(rng, cfg: RandomizationConfig, textures: list[Path]) -> dict:
+    """One material: {"kind", "color", "color2", "roughness", "metallic", "seed", "period_m"}."""
+    kinds = [k for k in cfg.material_kinds if k != "image" or textures]
+    if rng.random() >= cfg.material_prob or not kinds:
+        return {"kind": "keep"}
+    kind = str(rng.choice(kinds))
+    m = {"kind": kind, "color": rng.uniform(0, 1, 3).tolist(), "color2": rng.uniform(0, 1, 3).tolist(),
+         "roughness": float(rng.uniform(*cfg.roughness)), "metallic": float(rng.uniform(*cfg.metallic)),
+         "seed": int(rng.integers(2**31)), "period_m": float(rng.uniform(0.01, 0.05))}
+    if kind == "image":
+        m["image"] = str(textures[int(rng.integers(len(textures)))])
+    return m
+
+
+def draw_point_lights(rng, cfg: RandomizationConfig) -> list[dict]:
+    lights = []
+    for _ in range(int(rng.integers(cfg.point_lights[0], cfg.point_lights[1] + 1))):
+        r, a = rng.uniform(0.3, 1.0), rng.uniform(0, 2 * np.pi)
+        lights.append({"position": [r * np.cos(a), r * np.sin(a), float(rng.uniform(0.4, 1.5))],
+                       "color": kelvin_to_rgb(rng.uniform(*cfg.light_temperature_k)).tolist(),
+                       "intensity": float(rng.uniform(*cfg.point_intensity))})
+    return lights
+
+
+def randomize_lighting(rng, cfg: RandomizationConfig, lighting, point_lights: bool = True) -> None:
+    """Give the directional lights random colour temperatures and add point lights (in place)."""
+    lighting.colors = [kelvin_to_rgb(rng.uniform(*cfg.light_temperature_k)).tolist()
+                       for _ in lighting.directions]
+    if point_lights:
+        lighting.points = draw_point_lights(rng, cfg)
+
+
+def draw_distractor(rng, cfg: RandomizationConfig, index: int):
+    """A random primitive (box, cylinder, sphere or capsule) as an ObjectModel, metres."""
+    import trimesh
+
+    from .types import ObjectModel
+
+    s = rng.uniform(*cfg.distractor_size_m, size=3)
+    kind = str(rng.choice(["box", "cylinder", "sphere", "capsule"]))
+    if kind == "box":
+        mesh = trimesh.creation.box(s)
+    elif kind == "cylinder":
+        mesh = trimesh.creation.cylinder(s[0] / 2, s[1], sections=24)
+    elif kind == "sphere":
+        mesh = trimesh.creation.icosphere(subdivisions=2, radius=s[0] / 2)
+    else:
+        mesh = trimesh.creation.capsule(height=s[1], radius=s[0] / 3, count=[12, 12])
+    color = np.append(rng.uniform(0, 1, 3) * 255, 255).astype(np.uint8)
+    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(color, (len(mesh.vertices), 1)))
+    return ObjectModel(obj_id=0, name=f"distractor_{index}_{kind}", mesh=mesh,
+                       source=Path(f"<{kind}>")), {"kind": kind, "size_m": s.tolist(),
+                                                  "color": (color[:3] / 255).tolist()}
+
+
+def jitter_camera(rng, T_world_cam: np.ndarray, cfg: RandomizationConfig) -> np.ndarray:
+    """Rotate a camera pose by a random small rotation (std camera_jitter_deg)."""
+    from .transforms import make_transform
+
+    if cfg.camera_jitter_deg <= 0:
+        return T_world_cam
+    axis = rng.normal(size=3)
+    angle = np.radians(rng.normal(0, cfg.camera_jitter_deg))
+    axis /= np.linalg.norm(axis)
+    K = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    R = np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K
+    return T_world_cam @ make_transform(R, np.zeros(3))

@@ -1,0 +1,151 @@
+"""One scene, start to finish: layout (objects, physics, table, lights, cameras), style
+(randomized appearance), rendering, sensor model, and writing.
+
+Three independent generators per scene keep switches orthogonal: the layout generator
+(seed, i), the style generator (seed, i, 1), and per image (seed, i, 2|3, image) for the
+background and the sensor noise.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .bop_layout import SPLIT
+from .config import RenderConfig
+from .physics import SettleResult, settle
+from .randomize import (draw_distractor, draw_material, jitter_camera, list_images_in,
+                        procedural_background, random_image_patch, randomize_lighting, style_rng)
+from .render import SceneRenderer
+from .sampling import (sample_cameras, sample_drops, sample_lighting, sample_table, scene_rng,
+                       stack_drops, top_of_stack)
+from .sensors import apply_sensor
+from .types import Lighting, ObjectModel, Table
+from .writers.bop import BopSceneWriter
+
+
+@dataclass
+class SceneLayout:
+    """A settled scene ready to render. ``settled.kept`` holds labelled objects only;
+    ``distractors`` are unlabelled occluders [(model, T_world_obj)]."""
+
+    settled: SettleResult
+    table: Table
+    lighting: Lighting
+    cameras: list[np.ndarray]
+    attempts: int
+    materials: list[dict] = field(default_factory=list)
+    distractors: list[tuple[ObjectModel, np.ndarray]] = field(default_factory=list)
+    style: dict = field(default_factory=dict)
+
+
+def image_rng(seed: int, scene_index: int, stream: int, im_id: int) -> np.random.Generator:
+    """Per-image generator: stream 2 draws backgrounds, stream 3 sensor noise."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, scene_index, stream, im_id])))
+
+
+def layout_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: int) -> SceneLayout:
+    """Draw and settle scene ``scene_index``; appearance draws come from the style generator."""
+    rng, srng, dr = scene_rng(cfg.seed, scene_index), style_rng(cfg.seed, scene_index), cfg.randomize
+    for attempt in range(cfg.max_attempts):
+        table = sample_table(rng, cfg.scene)
+        drops = sample_drops(rng, models, cfg.scene)
+        n_dist = int(srng.integers(dr.distractors[0], dr.distractors[1] + 1)) if dr.distractors[1] else 0
+        extra = [draw_distractor(srng, dr, k) for k in range(n_dist)]
+        all_models = models + [m for m, _ in extra]
+        drops += stack_drops(srng, all_models, range(len(models), len(all_models)),
+                             cfg.scene.drop_radius * 1.5, top_of_stack(models, drops))
+        result = settle(all_models, drops, table, cfg.scene.physics)
+        kept = [p for p in result.kept if p.model_index < len(models)]
+        if kept:
+            break
+    distractors = [(all_models[p.model_index], p.T_world_obj) for p in result.kept
+                   if p.model_index >= len(models)]
+    settled = SettleResult(kept, [(i, r) for i, r in result.dropped if i < len(models)],
+                           result.steps, result.at_rest)
+    lighting = sample_lighting(rng, cfg.scene)
+    target = np.mean([p.T_world_obj[:3, 3] for p in kept], axis=0) if kept else np.zeros(3)
+    target = target + np.array([*rng.normal(0, 0.02, 2), 0.0])
+    cameras = sample_cameras(rng, target, cfg.scene)
+
+    style: dict = {"randomizers": dr.enabled()}
+    textures = list_images_in(dr.texture_dir) if dr.texture_dir else []
+    materials = [draw_material(srng, dr, textures) if dr.materials else {"kind": "keep"}
+                 for _ in kept]
+    if dr.lights:
+        randomize_lighting(srng, dr, lighting)
+    if dr.camera_jitter_m > 0 or dr.camera_jitter_deg > 0:
+        for T in cameras:
+            T[:3, 3] += srng.normal(0, dr.camera_jitter_m, 3)
+        cameras = [jitter_camera(srng, T, dr) for T in cameras]
+    style["materials"] = materials
+    style["distractors"] = [spec for _, spec in extra]
+    style["distractors_kept"] = len(distractors)
+    return SceneLayout(settled, table, lighting, cameras, attempt + 1, materials, distractors, style)
+
+
+def image_background(rng, images: list, shape) -> tuple[np.ndarray, str]:
+    """Background of one image, (h, w) = shape: a random patch of one of ``images``, else
+    procedural. Returns the image and what it came from."""
+    if images:
+        return random_image_patch(rng, images, shape)
+    return procedural_background(rng, *shape), "procedural"
+
+
+def render_scene(models: list[ObjectModel], cfg: RenderConfig, renderer: SceneRenderer,
+                 scene_index: int) -> dict:
+    """Simulate, render and write scene ``scene_index``; returns counts and timings (s)."""
+    t0 = time.perf_counter()
+    layout = layout_scene(models, cfg, scene_index)
+    result, table, lighting = layout.settled, layout.table, layout.lighting
+    t1 = time.perf_counter()
+    sensor = cfg.sensor_model
+    writer = BopSceneWriter(Path(cfg.out) / SPLIT, scene_index, cfg.scene.intrinsics,
+                            cfg.depth_scale, cfg.rgb_format, cfg.extras,
+                            keep_clean_rgb=not sensor.is_clean)
+    t_render = t_write = 0.0
+    per_image = []
+    bg_images = list_images_in(cfg.randomize.background_dir) if cfg.randomize.background_dir else []
+    try:
+        renderer.set_scene(result.kept, table, lighting, layout.materials, layout.distractors)
+        for im_id, T_world_cam in enumerate(layout.cameras):
+            a = time.perf_counter()
+            frame = renderer.render(T_world_cam, normals="normals" in cfg.extras or not sensor.is_clean)
+            info: dict = {}
+            if cfg.randomize.backgrounds:
+                bg, info["background"] = image_background(
+                    image_rng(cfg.seed, scene_index, 2, im_id), bg_images, frame.rgb.shape[:2])
+                frame.rgb = np.where((frame.depth_m > 0)[..., None], frame.rgb, bg)
+            if not sensor.is_clean:
+                rgb, depth, info["sensor"] = apply_sensor(
+                    sensor, image_rng(cfg.seed, scene_index, 3, im_id), frame.rgb, frame.depth_m,
+                    frame.normals)
+                frame.rgb_clean, frame.depth_clean_m = frame.rgb, frame.depth_m
+                frame.rgb, frame.depth_m = rgb, depth
+            per_image.append(info)
+            b = time.perf_counter()
+            writer.add_frame(im_id, frame, result.kept, models)
+            t_render += b - a
+            t_write += time.perf_counter() - b
+        a = time.perf_counter()
+        writer.commit({
+            "scene_index": scene_index, "seed": cfg.seed, "attempts": layout.attempts,
+            "settle_steps": result.steps, "at_rest": result.at_rest,
+            "table": {"size_xy_m": list(table.size_xy), "color_rgb": list(table.color_rgb),
+                      "texture": table.texture},
+            "lighting": {"ambient": list(lighting.ambient),
+                         "directions": [list(map(float, d)) for d in lighting.directions],
+                         "intensities": lighting.intensities, "colors": lighting.colors,
+                         "points": lighting.points},
+            "objects": [models[p.model_index].name for p in result.kept],
+            "dropped": [{"object": models[i].name, "reason": r} for i, r in result.dropped],
+            "style": layout.style, "sensor": sensor.name, "images": per_image})
+        t_write += time.perf_counter() - a
+    except BaseException:
+        writer.abort()
+        raise
+    return {"scene": scene_index, "images": len(layout.cameras),
+            "instances": len(result.kept) * len(layout.cameras), "dropped": len(result.dropped),
+            "physics": t1 - t0, "render": t_render, "write": t_write}
