@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .errors import SimdataError
+from .sensors import SENSOR_PRESETS
 
 BUNDLED_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "ycb"
 
@@ -79,7 +80,7 @@ def _add_render(sub):
                    help="images used as backgrounds [procedural backgrounds]")
     p.add_argument("--distractors", default="2:5",
                    help="unlabelled primitives per scene when distractors are on, MIN:MAX")
-    p.add_argument("--sensor", default="clean", choices=["clean", "primesense", "realsense"],
+    p.add_argument("--sensor", default="clean", choices=list(SENSOR_PRESETS),
                    help="sensor model applied after rendering (noise, blur, depth holes ...); "
                         "the clean render is kept in rgb_clean/ and depth_m/")
     p.add_argument("--rgb-format", default="jpg", choices=["jpg", "png"],
@@ -89,8 +90,8 @@ def _add_render(sub):
     p.add_argument("--extras", default="normals,depth_m",
                    help="privileged extras: comma list of normals, depth_m, or 'none'")
     p.add_argument("--collision", default="auto", choices=["auto", "vhacd", "hull"],
-                   help="collision shapes: provided decomposition else VHACD (auto), VHACD, "
-                        "or convex hull")
+                   help="collision shapes: auto = the provided decomposition, else the hull "
+                        "of a convex mesh, else VHACD; or always VHACD; or always the hull")
     p.add_argument("--cache-dir", default="",
                    help="VHACD cache folder [$SIMDATA_CACHE or ~/.cache/simdata]")
     p.add_argument("--max-steps", type=int, default=2400,

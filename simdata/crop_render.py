@@ -68,9 +68,10 @@ def render_crops(cfg: RenderConfig, count: int, size: int = 64, progress: bool =
                 renderer.set_scene([PlacedObject(index, T_world_obj)], None, lighting, [material])
                 frame = renderer.render(T_world_cam, normals=not sensor.is_clean)
                 mask = frame.masks_visib[0]
-                if dr.backgrounds:
-                    bg, _ = image_background(image_rng(cfg.seed, i, 2, 0), bg_images, (size, size))
-                    frame.rgb = np.where(mask[..., None], frame.rgb, bg)
+                # exactly black (or the background) outside the mask, antialiased fringe included
+                bg = (image_background(image_rng(cfg.seed, i, 2, 0), bg_images, (size, size))[0]
+                      if dr.backgrounds else 0)
+                frame.rgb = np.where(mask[..., None], frame.rgb, bg).astype(np.uint8)
                 extra = {}
                 if not sensor.is_clean:
                     rgb, depth, _ = apply_sensor(sensor, image_rng(cfg.seed, i, 3, 0), frame.rgb,

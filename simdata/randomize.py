@@ -34,7 +34,7 @@ class RandomizationConfig:
     lights: bool = False                 # light colours and extra point lights
     light_temperature_k: Range = (2700.0, 7500.0)
     point_lights: tuple[int, int] = (1, 3)
-    point_intensity: Range = (0.5, 4.0)  # pyrender point light intensity (candela-like)
+    point_intensity: Range = (1.0, 6.0)  # pyrender point light intensity (candela-like)
     backgrounds: bool = False            # images behind the table where nothing is hit
     background_dir: str = ""             # "" = procedural backgrounds
     distractors: tuple[int, int] = (0, 0)   # primitives dropped with the objects, not labelled

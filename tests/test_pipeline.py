@@ -96,6 +96,10 @@ def test_more_scenes_extend_and_other_settings_are_refused(reference, tmp_path):
     (["--distance", "2:1"], "--distance 2.0:1.0 is empty"),
     (["--extras", "normals,thermal"], "unknown --extras ['thermal']"),
     (["--table-textures", "marble"], "--table-textures marble: choose from"),
+    (["--randomize", "glitter"], "unknown --randomize ['glitter']"),
+    (["--randomize", "distractors", "--distractors", "4:1"], "--distractors 4:1 is empty"),
+    (["--randomize", "backgrounds", "--background-dir", "/nonexistent"], "holds no images"),
+    (["--mode", "crops", "--count", "0"], "--count 0 must be at least 1"),
 ])
 def test_bad_cli_values_give_one_clear_line(tmp_path, args, message):
     r = run_cli("render", "--meshes", ASSETS, "--out", tmp_path / "x", *args)
@@ -134,7 +138,7 @@ def test_foreign_folder_is_not_overwritten(tmp_path):
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
 
-@pytest.mark.parametrize("cmd", [[], ["render"], ["info"], ["preview"], ["assets"],
+@pytest.mark.parametrize("cmd", [[], ["render"], ["crops"], ["info"], ["preview"], ["assets"],
                                  ["assets", "list"], ["assets", "download"]])
 def test_every_command_has_help(cmd):
     r = run_cli(*cmd, "--help")
