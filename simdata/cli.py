@@ -66,6 +66,9 @@ def _add_render(sub):
     p.add_argument("--elevation", default="25:75", help="camera elevation above the table, deg")
     p.add_argument("--roll", default="-15:15", help="camera roll about its axis, deg")
     p.add_argument("--table-size", default="0.8:1.2", help="table side lengths, m")
+    p.add_argument("--lights", default="1:2", help="directional lights per scene, MIN:MAX")
+    p.add_argument("--light-intensity", default="2:5", help="directional light intensity, MIN:MAX")
+    p.add_argument("--ambient", default="0.15:0.4", help="ambient light level (0-1), MIN:MAX")
     p.add_argument("--table-textures", default="plain,checker,stripes,noise",
                    help="table-top textures drawn from, comma list of plain, checker, stripes, "
                         "noise (colours and tile size are random)")
@@ -150,6 +153,8 @@ def cmd_render(args) -> int:
             objects=parse_range(args.objects, int), views=args.views,
             distance=parse_range(args.distance), elevation_deg=parse_range(args.elevation),
             roll_deg=parse_range(args.roll), table_size=parse_range(args.table_size),
+            lights=parse_range(args.lights, int), light_intensity=parse_range(args.light_intensity),
+            ambient=parse_range(args.ambient),
             table_textures=tuple(t.strip() for t in args.table_textures.split(",") if t.strip()),
             intrinsics=intr,
             physics=PhysicsConfig(collision=args.collision, cache_dir=args.cache_dir,

@@ -172,21 +172,25 @@ def crops_from_dataset(dataset: str | Path, out: str | Path, cfg: CropsConfig,
                                     "names": [names[k] for k in sorted(names)],
                                     "obj_ids": sorted(names), "source": str(root),
                                     "config": asdict(cfg)}, cfg.shard_size)
+    scene_json: dict[Path, tuple] = {}
     try:
         for scene, im_id in tqdm(list_images(root, split), unit="img", desc="crops",
                                  disable=not progress):
-            _crop_image(writer, scene, im_id, names, cfg)
+            if scene not in scene_json:  # read each scene's ground truth once
+                scene_json = {scene: tuple(json.loads((scene / n).read_text()) for n in (
+                    "scene_camera.json", "scene_gt.json", "scene_gt_info.json"))}
+            cams, gts, infos = scene_json[scene]
+            _crop_image(writer, scene, im_id, names, cfg, cams[str(im_id)], gts[str(im_id)],
+                        infos[str(im_id)])
         return writer.close()
     except BaseException:
         writer.abort()
         raise
 
 
-def _crop_image(writer: CropWriter, scene: Path, im_id: int, names: dict, cfg: CropsConfig):
+def _crop_image(writer: CropWriter, scene: Path, im_id: int, names: dict, cfg: CropsConfig,
+                cam: dict, gts: list, infos: list):
     name = f"{im_id:06d}"
-    cam = json.loads((scene / "scene_camera.json").read_text())[str(im_id)]
-    gts = json.loads((scene / "scene_gt.json").read_text())[str(im_id)]
-    infos = json.loads((scene / "scene_gt_info.json").read_text())[str(im_id)]
     K = np.array(cam["cam_K"]).reshape(3, 3)
     rgb = read_image(find_rgb(scene, im_id), cv2.IMREAD_COLOR)
     depth = read_image(scene / "depth" / f"{name}.png").astype(np.float32) * cam["depth_scale"] / 1000.0

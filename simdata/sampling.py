@@ -50,6 +50,8 @@ class SceneConfig:
         check_range("roll", self.roll_deg, -180.0, 180.0)
         check_range("table-size", self.table_size, 0.1, 20.0)
         check_range("lights", self.lights, 0, 8)
+        check_range("light-intensity", self.light_intensity, 0.0, 100.0)
+        check_range("ambient", self.ambient, 0.0, 1.0)
         bad = set(self.table_textures) - set(TABLE_TEXTURES)
         if bad or not self.table_textures:
             raise SimdataError(f"--table-textures {','.join(self.table_textures)}: choose from "

@@ -100,6 +100,7 @@ def test_more_scenes_extend_and_other_settings_are_refused(reference, tmp_path):
     (["--randomize", "distractors", "--distractors", "4:1"], "--distractors 4:1 is empty"),
     (["--randomize", "backgrounds", "--background-dir", "/nonexistent"], "holds no images"),
     (["--mode", "crops", "--count", "0"], "--count 0 must be at least 1"),
+    (["--ambient", "0.5:2"], "--ambient 0.5:2.0 is outside [0.0, 1.0]"),
 ])
 def test_bad_cli_values_give_one_clear_line(tmp_path, args, message):
     r = run_cli("render", "--meshes", ASSETS, "--out", tmp_path / "x", *args)

@@ -182,3 +182,18 @@ def test_pattern_helpers_and_config_file(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SimdataError, match="holds no images"):
         RandomizationConfig(texture_dir=str(tmp_path / "empty")).validate()
+
+
+def test_texture_and_background_folders_are_used(tmp_path):
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(pics / f"photo_{i}.jpg"), rng.integers(0, 255, (90, 120, 3), dtype=np.uint8))
+    dr = RandomizationConfig(materials=True, material_prob=1.0, material_kinds=("image",),
+                             texture_dir=str(pics), backgrounds=True, background_dir=str(pics))
+    out = render(tmp_path, "folders", randomize=dr)
+    info = json.loads((out / "train_pbr/000000/scene_simdata.json").read_text())
+    assert {m["kind"] for m in info["style"]["materials"]} == {"image"}
+    assert all(m["image"].startswith(str(pics)) for m in info["style"]["materials"])
+    assert info["images"][0]["background"].startswith(str(pics))
