@@ -1,0 +1,45 @@
+"""Run configuration: one dataclass for the trainer, one per method; printed and saved."""
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+
+@dataclass
+class TrainConfig:
+    method: str = field(default="pixelda", metadata={"help": "method name (see `adapt train --help`)"})
+    source: str = field(default="", metadata={"help": "labelled synthetic crops folder"})
+    target: str = field(default="", metadata={"help": "target domain: crops folder or image folder"})
+    target_labelled: str = field(default="", metadata={"help": "labelled target crops (semi-supervised / target-only)"})
+    out: str = field(default="runs/run", metadata={"help": "run folder"})
+    steps: int = field(default=20000, metadata={"help": "training iterations"})
+    batch: int = field(default=32, metadata={"help": "batch size per domain"})
+    size: int = field(default=64, metadata={"help": "crop size the nets see"})
+    channels: str = field(default="rgb", metadata={"help": "rgb or rgbd (object-relative depth as 4th channel)"})
+    seed: int = field(default=0, metadata={"help": "seed of weights, batches and noise"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+    amp: bool = field(default=False, metadata={"help": "bfloat16 autocast on CUDA"})
+    log_every: int = field(default=50, metadata={"help": "steps between metric lines"})
+    sample_every: int = field(default=1000, metadata={"help": "steps between sample grids"})
+    ckpt_every: int = field(default=1000, metadata={"help": "steps between checkpoints"})
+    eval_data: str = field(default="", metadata={"help": "labelled target crops evaluated during training"})
+    eval_every: int = field(default=0, metadata={"help": "steps between evaluations (0 = at the end only)"})
+
+
+def non_defaults(cfg) -> dict:
+    """Fields of a config dataclass that differ from their defaults."""
+    out = {}
+    for f in fields(cfg):
+        default = f.default if f.default is not MISSING else (
+            f.default_factory() if f.default_factory is not MISSING else MISSING)
+        if getattr(cfg, f.name) != default:
+            out[f.name] = getattr(cfg, f.name)
+    return out
+
+
+def describe(title: str, cfg) -> str:
+    """Readable listing of a config, marking values that differ from the default."""
+    changed = non_defaults(cfg)
+    lines = [f"{title}:"]
+    for k, v in asdict(cfg).items():
+        lines.append(f"  {k:<22} {v!r}" + ("   (default changed)" if k in changed else ""))
+    return "\n".join(lines)

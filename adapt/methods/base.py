@@ -1,0 +1,101 @@
+"""The protocol between a method and the trainer.
+
+A method declares its networks, optimizers and schedulers (dicts, so the trainer can
+checkpoint them without knowing them), says which data it needs, and implements one
+iteration in ``training_step``. The trainer owns the loop, devices, precision, logging,
+checkpoints, resume and evaluation; it has no method-specific branches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..losses import quaternion_loss
+from ..nets import build
+
+
+@dataclass
+class DataSpec:
+    """What the data looks like: input channels and size, and the class names."""
+
+    channels: int
+    size: int
+    classes: list[str]
+
+
+class Method:
+    """Base class: subclasses set ``Config``, ``needs`` and build their nets in __init__."""
+
+    name = "method"
+    Config = None
+    needs: tuple[str, ...] = ("source",)  # of "source", "target", "target_labelled"
+
+    def __init__(self, cfg, data: DataSpec, device: torch.device):
+        self.cfg, self.data, self.device = cfg, data, device
+        self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, object] = {}
+
+    # -- what the trainer calls -----------------------------------------------------------
+    def training_step(self, batch: dict, step: int) -> dict[str, float]:
+        raise NotImplementedError
+
+    def samples(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Images for the sample grid, each (B,C,H,W) in [-1,1], in column order."""
+        return {"source": batch["source"]["x"]}
+
+    @property
+    def task_net(self) -> nn.Module:
+        return self.nets["task"]
+
+    @property
+    def generator(self) -> nn.Module | None:
+        return self.nets.get("generator")
+
+    def state_dict(self) -> dict:
+        return {"nets": {k: v.state_dict() for k, v in self.nets.items()},
+                "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+                "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()}}
+
+    def load_state_dict(self, state: dict, nets_only: bool = False) -> None:
+        for k, v in state["nets"].items():
+            self.nets[k].load_state_dict(v)
+        if not nets_only:
+            for k, v in state["optimizers"].items():
+                self.optimizers[k].load_state_dict(v)
+            for k, v in state["schedulers"].items():
+                self.schedulers[k].load_state_dict(v)
+
+    def train(self, mode: bool = True) -> None:
+        for net in self.nets.values():
+            net.train(mode)
+
+    # -- shared pieces ----------------------------------------------------------------------
+    def build_task_net(self, name: str = "pose-classifier", **kw) -> nn.Module:
+        return build(name, channels=self.data.channels, size=self.data.size,
+                     classes=len(self.data.classes), **kw).to(self.device)
+
+    def adam(self, params, lr: float, beta1: float, decay_steps: int, decay: float):
+        opt = torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
+        return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=decay_steps, gamma=decay)
+
+
+def task_loss(task_net: nn.Module, x: torch.Tensor, labels: torch.Tensor, quats: torch.Tensor,
+              pose_weight: float) -> tuple[torch.Tensor, dict]:
+    """Cross-entropy + pose_weight * quaternion loss of ``task_net`` on a labelled batch."""
+    logits, q = task_net(x)
+    ce = nn.functional.cross_entropy(logits, labels)
+    pose = quaternion_loss(q, quats)
+    acc = (logits.argmax(1) == labels).float().mean()
+    return ce + pose_weight * pose, {"ce": ce.item(), "pose": pose.item(), "acc": acc.item()}
+
+
+def step_optimizer(opt, sched, loss: torch.Tensor, params, clip: float) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    opt.step()
+    sched.step()

@@ -1,0 +1,48 @@
+"""Discriminators: image -> real/fake logit."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def pixelda_strided_layers(size: int) -> int:
+    """Stride-2 convolutions the PixelDA discriminator uses for ``size`` x ``size`` inputs:
+    halve until the feature map is 4 x 4 or smaller."""
+    return max(0, math.ceil(math.log2(size / 4)))
+
+
+class GaussianNoise(nn.Module):
+    """Adds N(0, std) to activations while training (a discriminator regulariser)."""
+
+    def __init__(self, std: float):
+        super().__init__()
+        self.std = std
+
+    def forward(self, x):
+        return x + torch.randn_like(x) * self.std if self.training and self.std > 0 else x
+
+
+class PixelDADiscriminator(nn.Module):
+    """PixelDA discriminator: conv stride 1 (64 filters), then stride-2 convs doubling the
+    filters until the map is <= 4x4; leaky ReLU 0.2; batch norm after the first layer;
+    Gaussian noise (std 0.2) and dropout (keep 0.9) on hidden layers; one logit.
+    Input (B, channels, size, size); output (B,)."""
+
+    def __init__(self, channels: int = 3, size: int = 64, filters: int = 64,
+                 noise_std: float = 0.2, keep_prob: float = 0.9):
+        super().__init__()
+        layers = [nn.Conv2d(channels, filters, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+        c, s = filters, size
+        for _ in range(pixelda_strided_layers(size)):
+            layers += [GaussianNoise(noise_std), nn.Dropout(1 - keep_prob),
+                       nn.Conv2d(c, c * 2, 3, stride=2, padding=1, bias=False),
+                       nn.BatchNorm2d(c * 2), nn.LeakyReLU(0.2, inplace=True)]
+            c, s = c * 2, (s + 1) // 2
+        self.features = nn.Sequential(*layers)
+        self.out_hw = s
+        self.logit = nn.Linear(c * s * s, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logit(self.features(x).flatten(1)).squeeze(1)

@@ -1,0 +1,231 @@
+"""The one training loop: devices, precision, logging, sample grids, checkpoints, resume and
+evaluation. Methods plug in through adapt.methods.base.Method."""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from simdata.errors import SimdataError
+
+from .config import TrainConfig, describe, non_defaults
+from .data import CHANNELS, Domain, seed_for
+from .methods import METHODS, DataSpec, Method
+
+log = logging.getLogger(__name__)
+CKPT = "checkpoints/last.pt"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SimdataError("--device cuda but no CUDA GPU is visible; use --device cpu or auto")
+    if name not in ("cpu", "cuda"):
+        raise SimdataError(f"--device {name!r}: use auto, cpu or cuda")
+    return torch.device(name)
+
+
+def open_domains(cfg: TrainConfig, method_cls: type[Method]) -> dict[str, Domain]:
+    paths = {"source": cfg.source, "target": cfg.target,
+             "target_labelled": cfg.target_labelled or (cfg.target if "target_labelled" in method_cls.needs else "")}
+    if cfg.target_labelled and method_cls is METHODS["pixelda"]:
+        needs = (*method_cls.needs, "target_labelled")
+    else:
+        needs = method_cls.needs
+    domains = {}
+    for stream, key in enumerate(needs):
+        if not paths[key]:
+            flag = "--target" if key == "target_labelled" else f"--{key.replace('_', '-')}"
+            raise SimdataError(f"{method_cls.name} needs {flag} (a {key.replace('_', ' ')} folder)")
+        if not Path(paths[key]).exists():
+            raise SimdataError(f"{key.replace('_', ' ')} folder {paths[key]} does not exist")
+        domains[key] = Domain(paths[key], cfg.size, cfg.channels, stream=stream + 1, seed=cfg.seed)
+        if key in ("source", "target_labelled") and not domains[key].info.labelled:
+            raise SimdataError(f"{paths[key]} has no labels; {key.replace('_', ' ')} data must be a "
+                               f"crops folder (simdata crops / render --mode crops)")
+    names = [d.info.names for d in domains.values() if d.info.labelled]
+    if any(n != names[0] for n in names):
+        raise SimdataError("labelled folders name different object classes; make them from the same meshes")
+    return domains
+
+
+def build_method(cfg: TrainConfig, method_cfg, classes: list[str], device) -> Method:
+    if cfg.channels not in CHANNELS:
+        raise SimdataError(f"--channels {cfg.channels!r}: use rgb or rgbd")
+    spec = DataSpec(channels=CHANNELS[cfg.channels], size=cfg.size, classes=classes)
+    torch.manual_seed(cfg.seed)  # initial weights
+    return METHODS[cfg.method](method_cfg, spec, device)
+
+
+def _to(batch, device):
+    return {k: ({kk: vv.to(device) for kk, vv in v.items()} if isinstance(v, dict) else v.to(device))
+            for k, v in batch.items()}
+
+
+def save_atomic(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def sample_grid(columns: dict[str, torch.Tensor], rows: int = 8) -> np.ndarray:
+    """(H*rows, W*cols, 3) uint8 grid of [-1,1] images (first three channels), one column each."""
+    cols = []
+    for t in columns.values():
+        t = t[:rows, :3].detach().float().cpu().clamp(-1, 1)
+        cols.append(((t + 1) * 127.5).round().byte().permute(0, 2, 3, 1).reshape(-1, t.shape[-1], 3))
+    return torch.cat(cols, 1).numpy()
+
+
+class Trainer:
+    """Runs ``cfg.steps`` iterations of a method, resuming from the run folder if asked."""
+
+    def __init__(self, cfg: TrainConfig, method_cfg, resume: bool = False):
+        if cfg.method not in METHODS:
+            raise SimdataError(f"unknown method {cfg.method!r}; choose from {', '.join(METHODS)}")
+        for name in ("steps", "batch", "log_every", "sample_every", "ckpt_every"):
+            if getattr(cfg, name) < 1:
+                raise SimdataError(f"--{name.replace('_', '-')} {getattr(cfg, name)} must be at least 1")
+        self.cfg, self.method_cfg = cfg, method_cfg
+        self.out = Path(cfg.out)
+        if (self.out / CKPT).exists() and not resume:
+            raise SimdataError(f"{self.out} already holds a run; pass --resume to continue it or "
+                               f"choose another --out")
+        self.device = resolve_device(cfg.device)
+        self.domains = open_domains(cfg, METHODS[cfg.method])
+        classes = next(d.info.names for d in self.domains.values() if d.info.labelled)
+        self.method = build_method(cfg, method_cfg, classes, self.device)
+        self.start = 0
+        if resume and (self.out / CKPT).exists():
+            state = torch.load(self.out / CKPT, map_location=self.device, weights_only=False)
+            if state["config"]["train"]["method"] != cfg.method:
+                raise SimdataError(f"{self.out} holds a {state['config']['train']['method']} run, "
+                                   f"not {cfg.method}")
+            self.method.load_state_dict(state["method"])
+            self.start = state["step"]
+        self.eval_domain = None
+        if cfg.eval_data:
+            self.eval_domain = Domain(cfg.eval_data, cfg.size, cfg.channels, stream=99, seed=cfg.seed)
+
+    def run_config(self) -> dict:
+        return {"train": asdict(self.cfg), "method": asdict(self.method_cfg),
+                "changed": {"train": non_defaults(self.cfg), "method": non_defaults(self.method_cfg)},
+                "data": {"classes": self.method.data.classes, "channels": self.cfg.channels,
+                         "size": self.cfg.size, "input_range": [-1, 1]}}
+
+    def _autocast(self):
+        if self.cfg.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def fit(self, progress: bool = True) -> dict:
+        from tqdm import tqdm
+
+        cfg, m = self.cfg, self.method
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(self.run_config(), indent=2) + "\n")
+        log.info("%s\n%s", describe("train", cfg), describe(cfg.method, self.method_cfg))
+        if cfg.amp and self.device.type != "cuda":
+            log.warning("--amp needs CUDA; training in float32 on %s", self.device)
+        tb = _tensorboard(self.out / "tb")
+        metrics_path = self.out / "metrics.jsonl"
+        if self.start == 0 and metrics_path.exists():
+            metrics_path.unlink()
+        m.train(True)
+        last, t0, done = {}, time.perf_counter(), 0
+        bar = tqdm(range(self.start, cfg.steps), initial=self.start, total=cfg.steps, unit="step",
+                   disable=not progress, desc=cfg.method, dynamic_ncols=True)
+        try:
+            for step in bar:
+                torch.manual_seed(seed_for(cfg.seed, 0, step))  # noise and dropout of this step
+                batch = _to({k: d.batch(step, cfg.batch) for k, d in self.domains.items()}, self.device)
+                with self._autocast():
+                    losses = m.training_step(batch, step)
+                done += 1
+                n = step + 1
+                if n % cfg.log_every == 0 or n == cfg.steps:
+                    last = {"step": n, **{k: round(float(v), 6) for k, v in losses.items()},
+                            "steps_per_s": round(done / (time.perf_counter() - t0), 3)}
+                    with open(metrics_path, "a") as f:
+                        f.write(json.dumps(last) + "\n")
+                    if tb:
+                        for k, v in last.items():
+                            if k != "step":
+                                tb.add_scalar(k, v, n)
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in list(losses.items())[:4]})
+                if n % cfg.sample_every == 0 or n == cfg.steps:
+                    self._samples(batch, n)
+                if n % cfg.ckpt_every == 0 or n == cfg.steps:
+                    self.save(n)
+                if self.eval_domain and cfg.eval_every and n % cfg.eval_every == 0 and n != cfg.steps:
+                    self._evaluate(n, tb)
+        finally:
+            bar.close()
+        result = {"steps": cfg.steps, "last": last,
+                  "steps_per_s": round(done / max(time.perf_counter() - t0, 1e-9), 3)}
+        if self.eval_domain:
+            result["eval"] = self._evaluate(cfg.steps, tb)
+        if tb:
+            tb.close()
+        return result
+
+    def save(self, step: int) -> None:
+        save_atomic({"step": step, "method": self.method.state_dict(), "config": self.run_config()},
+                    self.out / CKPT)
+
+    def _samples(self, batch, step):
+        from simdata.fileio import write_image
+
+        self.method.train(False)
+        try:
+            grid = sample_grid(self.method.samples(batch))
+        finally:
+            self.method.train(True)
+        (self.out / "samples").mkdir(exist_ok=True)
+        write_image(self.out / "samples" / f"step_{step:07d}.png", grid)
+
+    def _evaluate(self, step, tb):
+        from .evaluate import evaluate_domain
+
+        res = evaluate_domain(self.method.task_net, self.eval_domain, self.device)
+        self.method.train(True)
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": step, "eval": res}) + "\n")
+        if tb:
+            tb.add_scalar("eval/accuracy", res["accuracy"], step)
+            tb.add_scalar("eval/mean_angle_deg", res["mean_angle_deg"], step)
+        return res
+
+
+def _tensorboard(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.warning("tensorboard is not installed: metrics go to metrics.jsonl only")
+        return None
+    return SummaryWriter(str(path))
+
+
+def load_run(run: str | Path, device: str = "auto") -> tuple[Method, dict]:
+    """Rebuild a method from a run folder's last checkpoint (weights only), in eval mode."""
+    path = Path(run) / CKPT
+    if not path.is_file():
+        raise SimdataError(f"{run} holds no checkpoint ({CKPT}); train first with `adapt train`")
+    dev = resolve_device(device)
+    state = torch.load(path, map_location=dev, weights_only=False)
+    conf = state["config"]
+    cfg = TrainConfig(**conf["train"])
+    method_cls = METHODS[cfg.method]
+    method = build_method(cfg, method_cls.Config(**conf["method"]), conf["data"]["classes"], dev)
+    method.load_state_dict(state["method"], nets_only=True)
+    method.train(False)
+    return method, conf

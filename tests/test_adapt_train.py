@@ -1,0 +1,151 @@
+"""The trainer end to end on CPU: every method, resume, export, eval, translate, CLI errors."""
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import ASSETS
+from simdata.crop_render import render_crops
+from simdata.pipeline import RenderConfig
+from simdata.randomize import RandomizationConfig
+
+TINY = {"gen_filters": 8, "gen_blocks": 1, "disc_filters": 8, "task_width": 8}
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("adapt")
+    render_crops(RenderConfig(meshes=str(ASSETS), out=str(tmp / "syn"), seed=0), 40, 32, progress=False)
+    target = RenderConfig(meshes=str(ASSETS), out=str(tmp / "real"), seed=1, sensor="primesense",
+                          randomize=RandomizationConfig(materials=True, lights=True, backgrounds=True))
+    render_crops(target, 30, 32, progress=False)
+    return tmp / "syn", tmp / "real"
+
+
+def train_cfg(crops, out, method="pixelda", **kw):
+    from adapt.config import TrainConfig
+
+    syn, real = crops
+    base = dict(method=method, source=str(syn), target=str(real), out=str(out), steps=4, batch=4,
+                size=32, log_every=1, sample_every=2, ckpt_every=2)
+    return TrainConfig(**{**base, **kw})
+
+
+def method_cfg(name, **kw):
+    from adapt.methods import METHODS
+
+    cls = METHODS[name].Config
+    names = {f for f in cls.__dataclass_fields__}
+    return cls(**{k: v for k, v in {**TINY, **kw}.items() if k in names})
+
+
+@pytest.mark.parametrize("name", ["pixelda", "source-only", "target-only"])
+def test_every_method_trains_a_step_with_finite_losses_and_gradients(crops, tmp_path, name):
+    from adapt.trainer import Trainer, _to
+
+    tr = Trainer(train_cfg(crops, tmp_path / name, name, channels="rgbd"), method_cfg(name))
+    batch = _to({k: d.batch(0, 4) for k, d in tr.domains.items()}, tr.device)
+    losses = tr.method.training_step(batch, 0)
+    assert losses and all(np.isfinite(v) for v in losses.values())
+    for net_name, net in tr.method.nets.items():
+        for p_name, p in net.named_parameters():
+            assert p.grad is not None and torch.isfinite(p.grad).all(), f"{net_name}.{p_name}"
+            assert p.grad.abs().sum() > 0 or "bias" in p_name, f"{net_name}.{p_name} got no gradient"
+
+
+def test_resume_gives_the_weights_of_an_uninterrupted_run(crops, tmp_path):
+    from adapt.trainer import Trainer
+
+    Trainer(train_cfg(crops, tmp_path / "full"), method_cfg("pixelda")).fit(progress=False)
+    Trainer(train_cfg(crops, tmp_path / "part", steps=2), method_cfg("pixelda")).fit(progress=False)
+    Trainer(train_cfg(crops, tmp_path / "part"), method_cfg("pixelda"), resume=True).fit(progress=False)
+    a = torch.load(tmp_path / "full/checkpoints/last.pt", weights_only=False)
+    b = torch.load(tmp_path / "part/checkpoints/last.pt", weights_only=False)
+    assert a["step"] == b["step"] == 4
+    for net in a["method"]["nets"]:
+        for k, v in a["method"]["nets"][net].items():
+            assert torch.equal(v, b["method"]["nets"][net][k]), f"{net}.{k}"
+    lines = [json.loads(x) for x in (tmp_path / "part/metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2, 3, 4]
+    full = [json.loads(x) for x in (tmp_path / "full/metrics.jsonl").read_text().splitlines()]
+    assert [x["loss_g"] for x in lines] == [x["loss_g"] for x in full]  # same training curve
+
+
+def cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "adapt.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_train_export_eval_translate_from_the_command_line(crops, tmp_path):
+    import onnxruntime as ort
+
+    syn, real = crops
+    run = tmp_path / "run"
+    tiny = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    r = cli("train", "pixelda", "--source", syn, "--target", real, "--out", run, "--steps", 4,
+            "--batch", 4, "--size", 32, "--sample-every", 2, "--eval-data", real, "--no-progress", *tiny)
+    assert r.returncode == 0, r.stderr
+    assert "eval on" in r.stdout and (run / "samples/step_0000004.png").exists()
+    assert list((run / "tb").iterdir())  # TensorBoard events
+    conf = json.loads((run / "config.json").read_text())
+    assert conf["changed"]["method"]["gen_blocks"] == 1 and conf["train"]["steps"] == 4
+    r = cli("export", run, "--net", "task", "--format", "onnx", "--out", tmp_path / "pose.onnx")
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "pose.onnx.json").read_text())
+    assert meta["parity_max_abs_error"] < 1e-4 and len(meta["classes"]) == 10
+    sess = ort.InferenceSession(str(tmp_path / "pose.onnx"))
+    logits, q = sess.run(None, {"image": np.zeros((5, 3, 32, 32), np.float32)})
+    assert logits.shape == (5, 10) and np.allclose(np.linalg.norm(q, axis=1), 1, atol=1e-5)
+    for net in ("task", "generator"):
+        r = cli("export", run, "--net", net, "--format", "torchscript", "--out", tmp_path / f"{net}.pt")
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / f"{net}.pt").exists()
+    r = cli("eval", run, "--data", real)
+    assert r.returncode == 0 and 0 <= json.loads(r.stdout)["accuracy"] <= 1
+    r = cli("translate", run, "--input", syn, "--out", tmp_path / "adapted")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "adapted/labels.jsonl").read_text().count("\n") == 40
+    a = [json.loads(x)["quat_wxyz"] for x in (tmp_path / "adapted/labels.jsonl").read_text().splitlines()]
+    b = [json.loads(x)["quat_wxyz"] for x in (syn / "labels.jsonl").read_text().splitlines()]
+    assert a == b  # labels kept
+    r = cli("train", "pixelda", "--source", syn, "--target", real, "--out", run, "--steps", 6,
+            "--batch", 4, "--size", 32, "--no-progress", "--resume", *tiny)
+    assert r.returncode == 0 and "to step 6" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "pixelda", "--out", "X", "--source", "S"], "needs --target"),
+    (["train", "source-only", "--out", "X", "--source", "/nope"], "does not exist"),
+    (["train", "source-only", "--out", "X", "--source", "S", "--device", "tpu"], "--device 'tpu'"),
+    (["train", "source-only", "--out", "X", "--source", "S", "--steps", "0"], "--steps 0 must be"),
+    (["train", "source-only", "--out", "X", "--source", "S", "--size", "64"], "are 32x32 but --size is 64"),
+    (["export", "/nope", "--out", "x.onnx"], "holds no checkpoint"),
+])
+def test_bad_input_gives_one_clear_line(crops, tmp_path, args, message):
+    syn, _ = crops
+    args = [str(syn) if a == "S" else str(tmp_path / "run") if a == "X" else a for a in args]
+    if "--size" not in args and args[0] == "train":
+        args += ["--size", "32"]
+    r = cli(*args)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_existing_run_needs_resume(crops, tmp_path):
+    from adapt.trainer import Trainer
+    from simdata.errors import SimdataError
+
+    Trainer(train_cfg(crops, tmp_path / "r", "source-only", steps=2), method_cfg("source-only")).fit(progress=False)
+    with pytest.raises(SimdataError, match="pass --resume"):
+        Trainer(train_cfg(crops, tmp_path / "r", "source-only"), method_cfg("source-only"))
+
+
+@pytest.mark.parametrize("cmd", [[], ["train"], ["train", "pixelda"], ["train", "source-only"],
+                                 ["eval"], ["translate"], ["export"]])
+def test_every_adapt_command_has_help(cmd):
+    r = cli(*cmd, "--help")
+    assert r.returncode == 0 and "usage: adapt" in r.stdout
