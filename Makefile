@@ -18,6 +18,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/render_throughput.py
+	$(BIN)/python benchmarks/adapt_pixelda.py
 
 clean:
 	rm -rf data/demo .pytest_cache

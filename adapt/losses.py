@@ -54,3 +54,18 @@ def lsgan_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
 def lsgan_g_loss(fake: torch.Tensor) -> torch.Tensor:
     """Least-squares GAN, generator: (D(fake) - 1)^2, halved."""
     return 0.5 * (fake - 1).pow(2).mean()
+
+
+def perceptual_l1(feats_a: list[torch.Tensor], feats_b: list[torch.Tensor]) -> torch.Tensor:
+    """L1 distance of two lists of activations taken as one concatenated vector (mean over
+    all elements of all layers)."""
+    total = sum((a - b).abs().sum() for a, b in zip(feats_a, feats_b))
+    count = sum(a.numel() for a in feats_a)
+    return total / count
+
+
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean |pred - target| over ``valid`` pixels (e.g. depth where the simulator has a
+    surface). Shapes (B,1,H,W)."""
+    v = valid.to(pred.dtype)
+    return ((pred - target).abs() * v).sum() / v.sum().clamp_min(1.0)

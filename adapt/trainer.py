@@ -21,6 +21,7 @@ from .methods import METHODS, DataSpec, Method
 
 log = logging.getLogger(__name__)
 CKPT = "checkpoints/last.pt"
+STREAMS = {"source": 1, "target": 2, "target_labelled": 3}  # batch generators per domain
 
 
 def resolve_device(name: str) -> torch.device:
@@ -36,18 +37,15 @@ def resolve_device(name: str) -> torch.device:
 def open_domains(cfg: TrainConfig, method_cls: type[Method]) -> dict[str, Domain]:
     paths = {"source": cfg.source, "target": cfg.target,
              "target_labelled": cfg.target_labelled or (cfg.target if "target_labelled" in method_cls.needs else "")}
-    if cfg.target_labelled and method_cls is METHODS["pixelda"]:
-        needs = (*method_cls.needs, "target_labelled")
-    else:
-        needs = method_cls.needs
+    needs = method_cls.needs + tuple(k for k in method_cls.optional if paths[k])
     domains = {}
-    for stream, key in enumerate(needs):
+    for key in needs:
         if not paths[key]:
             flag = "--target" if key == "target_labelled" else f"--{key.replace('_', '-')}"
             raise SimdataError(f"{method_cls.name} needs {flag} (a {key.replace('_', ' ')} folder)")
         if not Path(paths[key]).exists():
             raise SimdataError(f"{key.replace('_', ' ')} folder {paths[key]} does not exist")
-        domains[key] = Domain(paths[key], cfg.size, cfg.channels, stream=stream + 1, seed=cfg.seed)
+        domains[key] = Domain(paths[key], cfg.size, cfg.channels, stream=STREAMS[key], seed=cfg.seed)
         if key in ("source", "target_labelled") and not domains[key].info.labelled:
             raise SimdataError(f"{paths[key]} has no labels; {key.replace('_', ' ')} data must be a "
                                f"crops folder (simdata crops / render --mode crops)")
@@ -138,8 +136,10 @@ class Trainer:
             log.warning("--amp needs CUDA; training in float32 on %s", self.device)
         tb = _tensorboard(self.out / "tb")
         metrics_path = self.out / "metrics.jsonl"
-        if self.start == 0 and metrics_path.exists():
-            metrics_path.unlink()
+        if metrics_path.exists():  # keep what the checkpoint covers, drop what a kill left after it
+            kept = [line for line in metrics_path.read_text().splitlines()
+                    if line and json.loads(line)["step"] <= self.start]
+            metrics_path.write_text("".join(line + "\n" for line in kept))
         m.train(True)
         last, t0, done = {}, time.perf_counter(), 0
         bar = tqdm(range(self.start, cfg.steps), initial=self.start, total=cfg.steps, unit="step",

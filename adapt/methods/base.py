@@ -31,6 +31,7 @@ class Method:
     name = "method"
     Config = None
     needs: tuple[str, ...] = ("source",)  # of "source", "target", "target_labelled"
+    optional: tuple[str, ...] = ()        # used when the user gives them
 
     def __init__(self, cfg, data: DataSpec, device: torch.device):
         self.cfg, self.data, self.device = cfg, data, device

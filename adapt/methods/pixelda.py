@@ -47,6 +47,7 @@ class PixelDA(Method):
     name = "pixelda"
     Config = PixelDAConfig
     needs = ("source", "target")
+    optional = ("target_labelled",)  # the semi-supervised setting
 
     def __init__(self, cfg: PixelDAConfig, data, device):
         super().__init__(cfg, data, device)

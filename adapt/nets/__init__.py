@@ -1,12 +1,15 @@
 """Networks and the registry that names them (an explicit dict, no import side effects)."""
-from .discriminators import PixelDADiscriminator
-from .generators import PixelDAGenerator
-from .tasknets import PoseClassifier
+from .discriminators import PatchDiscriminator, PixelDADiscriminator
+from .generators import PixelDAGenerator, ResnetGenerator
+from .tasknets import FCNSegmenter, PoseClassifier
 
 NETS = {
     "pixelda-generator": PixelDAGenerator,
     "pixelda-discriminator": PixelDADiscriminator,
     "pose-classifier": PoseClassifier,
+    "resnet-generator": ResnetGenerator,
+    "patch-discriminator": PatchDiscriminator,
+    "fcn": FCNSegmenter,
 }
 
 
@@ -17,4 +20,5 @@ def build(name: str, **kwargs):
     return NETS[name](**kwargs)
 
 
-__all__ = ["NETS", "build", "PixelDADiscriminator", "PixelDAGenerator", "PoseClassifier"]
+__all__ = ["NETS", "build", "FCNSegmenter", "PatchDiscriminator", "PixelDADiscriminator",
+           "PixelDAGenerator", "PoseClassifier", "ResnetGenerator"]

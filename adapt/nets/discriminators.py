@@ -46,3 +46,34 @@ class PixelDADiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.logit(self.features(x).flatten(1)).squeeze(1)
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN (pix2pix/CycleGAN) with ``layers`` stride-2 convs: with 3, each output logit
+    sees a 70x70 patch. (B,C,H,W) -> (B,1,H',W') logits; instance norm, leaky ReLU 0.2."""
+
+    def __init__(self, channels: int = 3, filters: int = 64, layers: int = 3, **_):
+        super().__init__()
+        seq = [nn.Conv2d(channels, filters, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        c = filters
+        for i in range(1, layers + 1):
+            cout = filters * min(2 ** i, 8)
+            stride = 2 if i < layers else 1
+            seq += [nn.Conv2d(c, cout, 4, stride, 1), nn.InstanceNorm2d(cout, affine=True),
+                    nn.LeakyReLU(0.2, inplace=True)]
+            c = cout
+        seq += [nn.Conv2d(c, 1, 4, 1, 1)]
+        self.net = nn.Sequential(*seq)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def patch_receptive_field(layers: int = 3) -> int:
+    """Receptive field (pixels) of a PatchDiscriminator output with ``layers`` layers."""
+    rf = 1
+    strides = [2] * layers + [1, 1]  # first conv, middle convs (last one stride 1), output conv
+    kernels = [4] * (layers + 2)
+    for k, s in reversed(list(zip(kernels, strides))):
+        rf = (rf - 1) * s + k
+    return rf

@@ -41,3 +41,39 @@ class PixelDAGenerator(nn.Module):
 
     def sample_noise(self, batch: int, device, generator: torch.Generator | None = None):
         return torch.rand(batch, self.noise_dim, device=device, generator=generator) * 2 - 1
+
+
+class ResnetGenerator(nn.Module):
+    """Johnson et al. / CycleGAN image-to-image generator: c7s1-F, two stride-2 convs, ``blocks``
+    residual blocks, two fractionally-strided convs, c7s1-C, tanh; instance norm; no noise.
+    Fully convolutional: any H, W divisible by 4. (B,C,H,W) in [-1,1] -> same shape."""
+
+    def __init__(self, channels: int = 3, filters: int = 64, blocks: int = 9, **_):
+        super().__init__()
+        f = filters
+
+        def conv(cin, cout, k, s, p):
+            return [nn.Conv2d(cin, cout, k, s, p, padding_mode="reflect" if p > 1 else "zeros"),
+                    nn.InstanceNorm2d(cout, affine=True), nn.ReLU(inplace=True)]
+        layers = conv(channels, f, 7, 1, 3) + conv(f, 2 * f, 3, 2, 1) + conv(2 * f, 4 * f, 3, 2, 1)
+        layers += [_InstanceResidual(4 * f) for _ in range(blocks)]
+        for cin, cout in ((4 * f, 2 * f), (2 * f, f)):
+            layers += [nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1),
+                       nn.InstanceNorm2d(cout, affine=True), nn.ReLU(inplace=True)]
+        layers += [nn.Conv2d(f, channels, 7, 1, 3, padding_mode="reflect"), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class _InstanceResidual(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c, c, 3, padding=1, padding_mode="reflect"), nn.InstanceNorm2d(c, affine=True),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 3, padding=1, padding_mode="reflect"), nn.InstanceNorm2d(c, affine=True))
+
+    def forward(self, x):
+        return x + self.body(x)

@@ -31,3 +31,34 @@ class PoseClassifier(nn.Module):
     def forward(self, x: torch.Tensor):
         h = self.trunk(self.features(x))
         return self.classify(h), F.normalize(self.pose(h), dim=1)
+
+
+class FCNSegmenter(nn.Module):
+    """Small fully convolutional encoder-decoder (FCN with skips): (B,C,H,W) -> (B,out,H,W).
+
+    Used for the segmentation task net T (out = classes, logits) and the privileged net P
+    (out = 1, e.g. depth in metres). H, W divisible by 8."""
+
+    def __init__(self, channels: int = 3, out: int = 3, width: int = 32, **_):
+        super().__init__()
+        w = width
+
+        def enc(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout),
+                                 nn.ReLU(inplace=True), nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
+                                 nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        self.e1, self.e2, self.e3 = enc(channels, w), enc(w, 2 * w), enc(2 * w, 4 * w)
+        self.d3 = nn.Sequential(nn.Conv2d(4 * w, 2 * w, 3, 1, 1), nn.ReLU(inplace=True))
+        self.d2 = nn.Sequential(nn.Conv2d(4 * w, w, 3, 1, 1), nn.ReLU(inplace=True))
+        self.d1 = nn.Sequential(nn.Conv2d(2 * w, w, 3, 1, 1), nn.ReLU(inplace=True))
+        self.head = nn.Conv2d(w, out, 1)
+
+    def forward(self, x):
+        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
+        e1 = self.e1(x)
+        e2 = self.e2(e1)
+        e3 = self.e3(e2)
+        d2 = self.d3(e3)
+        d1 = self.d2(torch.cat([up(d2), e2], 1))
+        d0 = self.d1(torch.cat([up(d1), e1], 1))
+        return self.head(up(d0))
