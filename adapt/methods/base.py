@@ -7,13 +7,25 @@ checkpoints, resume and evaluation; it has no method-specific branches.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ..losses import quaternion_loss
 from ..nets import build
+
+
+@dataclass
+class OptimConfig:
+    """Options every method shares: Adam with a staircase decay, gradient clipping, task net width."""
+
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    beta1: float = field(default=0.5, metadata={"help": "Adam beta1"})
+    decay_steps: int = field(default=20000, metadata={"help": "staircase learning-rate decay period"})
+    decay: float = field(default=0.95, metadata={"help": "learning-rate factor per period"})
+    clip: float = field(default=5.0, metadata={"help": "gradient norm clip (0 = off)"})
+    task_width: int = field(default=32, metadata={"help": "task net width"})
 
 
 @dataclass

@@ -3,18 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import Method, step_optimizer, task_loss
+from .base import Method, OptimConfig, step_optimizer, task_loss
 
 
 @dataclass
-class TaskOnlyConfig:
+class TaskOnlyConfig(OptimConfig):
     pose_weight: float = field(default=0.25, metadata={"help": "weight of the pose loss"})
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
-    beta1: float = field(default=0.5, metadata={"help": "Adam beta1"})
-    decay_steps: int = field(default=20000, metadata={"help": "staircase learning-rate decay period"})
-    decay: float = field(default=0.95, metadata={"help": "learning-rate factor per period"})
-    clip: float = field(default=5.0, metadata={"help": "gradient norm clip (0 = off)"})
-    task_width: int = field(default=32, metadata={"help": "task net width"})
 
 
 class _TaskOnly(Method):

@@ -20,27 +20,21 @@ import torch
 
 from ..losses import gan_d_loss, gan_g_loss, masked_pmse
 from ..nets import build
-from .base import Method, step_optimizer, task_loss
+from .base import Method, OptimConfig, step_optimizer, task_loss
 
 
 @dataclass
-class PixelDAConfig:
+class PixelDAConfig(OptimConfig):
     alpha: float = field(default=0.011, metadata={"help": "weight of the domain (GAN) loss"})
     beta: float = field(default=0.01, metadata={"help": "weight of the task loss"})
     gamma: float = field(default=0.01, metadata={"help": "weight of the masked-PMSE content loss"})
     source_pose_weight: float = field(default=0.25, metadata={"help": "pose loss weight on source"})
     adapted_pose_weight: float = field(default=0.125, metadata={"help": "pose loss weight on G(x_s)"})
     target_pose_weight: float = field(default=0.25, metadata={"help": "pose weight on labelled target (semi-supervised)"})
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
-    beta1: float = field(default=0.5, metadata={"help": "Adam beta1"})
-    decay_steps: int = field(default=20000, metadata={"help": "staircase learning-rate decay period"})
-    decay: float = field(default=0.95, metadata={"help": "learning-rate factor per period"})
-    clip: float = field(default=5.0, metadata={"help": "gradient norm clip (0 = off)"})
     noise_dim: int = field(default=10, metadata={"help": "dimension of the noise z ~ U(-1,1)"})
     gen_filters: int = field(default=64, metadata={"help": "generator filters"})
     gen_blocks: int = field(default=6, metadata={"help": "generator residual blocks"})
     disc_filters: int = field(default=64, metadata={"help": "discriminator filters of the first layer"})
-    task_width: int = field(default=32, metadata={"help": "task net width"})
 
 
 class PixelDA(Method):
