@@ -53,21 +53,42 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
         p.set_defaults(func=cmd_train, method_cls=cls)
 
-    p = sub.add_parser("eval", formatter_class=fmt, help="accuracy and angle error on labelled crops",
-                       description="Evaluate a run's task net on a labelled crops folder: "
-                       "accuracy, mean/median rotation error in degrees, per-class accuracy. "
-                       "Writes RUN/eval_<folder>.json.")
+    p = sub.add_parser("eval", formatter_class=fmt, help="task metrics on labelled target data",
+                       description="Evaluate a run's task net on labelled data: for pose runs "
+                       "a crops folder (accuracy, mean/median rotation error in degrees, "
+                       "per-class accuracy); for segmentation runs a BOP dataset (per-class "
+                       "IoU, mIoU, pixel accuracy; negative transfer with --baseline). Writes "
+                       "RUN/eval_<folder>.json.")
     p.add_argument("run", help="run folder")
-    p.add_argument("--data", required=True, help="labelled crops folder")
+    p.add_argument("--data", required=True, help="labelled crops folder or BOP dataset")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("translate", formatter_class=fmt, help="apply the generator to crops",
-                       description="Write a new crops folder with G applied to every crop of "
-                       "--input; labels, masks and depth are kept.")
+    p.add_argument("--baseline", default="", help="source-only run: adds negative transfer "
+                   "(share of images whose IoU falls below the baseline's)")
+
+    p = sub.add_parser("predict", formatter_class=fmt, help="segment a folder of images",
+                       description="Run a segmentation run's task net on every image of a "
+                       "folder: writes NAME_labels.png (raw class ids) and NAME_color.png "
+                       "(coloured masks over the image).")
+    p.add_argument("run", help="run folder of a segmentation method")
+    p.add_argument("--input", required=True, help="folder of images")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("download-vgg", help="fetch ImageNet VGG19 weights (online)",
+                       description="Download the standard ImageNet VGG19 weights into the torch "
+                       "hub cache, where --vgg-weights auto finds them.")
+    p.set_defaults(func=cmd_download_vgg)
+
+    p = sub.add_parser("translate", formatter_class=fmt, help="apply the generator to a dataset",
+                       description="Write a copy of --input (a crops folder or a BOP dataset) "
+                       "with the generator applied to every RGB image; labels, masks, depth "
+                       "and the other privileged channels are kept.")
     p.add_argument("run", help="run folder (a method with a generator)")
-    p.add_argument("--input", required=True, help="crops folder")
-    p.add_argument("--out", required=True, help="new crops folder")
+    p.add_argument("--input", required=True, help="crops folder or BOP dataset")
+    p.add_argument("--out", required=True, help="new folder")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="seed of the generator noise")
     p.set_defaults(func=cmd_translate)
@@ -95,35 +116,66 @@ def cmd_train(args) -> int:
     last = result["last"]
     line = ", ".join(f"{k} {v}" for k, v in last.items() if k != "step")
     print(f"trained {cfg.method} to step {result['steps']} ({result['steps_per_s']} steps/s): {line}")
+    if "early_stop" in result:
+        print(f"stopped early: {result['early_stop']}; kept checkpoints/best.pt")
     if "eval" in result:
-        e = result["eval"]
-        print(f"eval on {cfg.eval_data}: accuracy {e['accuracy']:.3f}, mean angle error "
-              f"{e['mean_angle_deg']:.1f} deg")
+        print(f"eval on {cfg.eval_data}: {summary(result['eval'])}")
     print(f"run folder: {cfg.out}")
     return 0
 
 
+def summary(res: dict) -> str:
+    if "miou" in res:
+        return f"mIoU {res['miou']:.3f}, pixel accuracy {res['pixel_accuracy']:.3f}"
+    return f"accuracy {res['accuracy']:.3f}, mean angle error {res['mean_angle_deg']:.1f} deg"
+
+
 def cmd_eval(args) -> int:
-    from .data import Domain
-    from .evaluate import evaluate_domain
-    from .trainer import load_run
+    from .config import TrainConfig
+    from .evaluate import evaluate, negative_transfer
+    from .methods import METHODS
+    from .trainer import load_run, open_domain
 
     method, conf = load_run(args.run, args.device)
-    domain = Domain(args.data, conf["data"]["size"], conf["data"]["channels"], stream=99, seed=0)
-    if not domain.info.labelled:
-        raise SimdataError(f"{args.data} has no labels; evaluate on a crops folder")
-    if domain.info.names != method.data.classes:
-        raise SimdataError(f"{args.data} names other classes than the run; use crops of the same meshes")
-    res = evaluate_domain(method.task_net, domain, method.device)
+    domain = open_domain(TrainConfig(**conf["train"]), METHODS[method.name], args.data, stream=99)
+    if not domain.labelled:
+        raise SimdataError(f"{args.data} has no labels; evaluate on a crops folder or a BOP dataset")
+    if domain.names != method.data.classes:
+        raise SimdataError(f"{args.data} names other classes than the run; use data of the same meshes")
+    res = evaluate(method, domain)
+    if args.baseline:
+        base, _ = load_run(args.baseline, args.device)
+        if base.task != method.task or base.data.classes != method.data.classes:
+            raise SimdataError(f"baseline {args.baseline} solves another task or classes")
+        ref = evaluate(base, domain)
+        if "per_image_iou" not in res:
+            raise SimdataError("negative transfer is defined for segmentation runs")
+        res["baseline"] = {"run": str(args.baseline), "miou": ref["miou"]}
+        res["negative_transfer"] = negative_transfer(res["per_image_iou"], ref["per_image_iou"])
     (Path(args.run) / f"eval_{Path(args.data).name}.json").write_text(json.dumps(res, indent=2) + "\n")
-    print(json.dumps(res, indent=2))
+    print(json.dumps({k: v for k, v in res.items() if k != "per_image_iou"}, indent=2))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .predict import predict_folder
+
+    n = predict_folder(args.run, args.input, args.out, args.device)
+    print(f"wrote labels and coloured masks of {n} images to {args.out}")
+    return 0
+
+
+def cmd_download_vgg(args) -> int:
+    from .nets.vgg import download_vgg19
+
+    print(f"VGG19 ImageNet weights in {download_vgg19()}")
     return 0
 
 
 def cmd_translate(args) -> int:
-    from .translate import translate_crops
+    from .translate import translate
 
-    out = translate_crops(args.run, args.input, args.out, args.device, seed=args.seed)
+    out = translate(args.run, args.input, args.out, args.device, seed=args.seed)
     print(f"wrote {out}")
     return 0
 

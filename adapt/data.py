@@ -61,6 +61,7 @@ class Domain:
             self.info = DomainInfo(size, [], False)
         if len(self.ds) == 0:
             raise SimdataError(f"{self.path} holds no samples")
+        self.labelled, self.names = self.info.labelled, self.info.names
 
     def __len__(self):
         return len(self.ds)

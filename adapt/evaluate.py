@@ -1,4 +1,5 @@
-"""Task metrics on labelled target crops: classification accuracy and pose angle error."""
+"""Task metrics on labelled target data: accuracy and pose angle error for crops; IoU, mIoU and
+negative transfer for segmentation."""
 from __future__ import annotations
 
 import torch
@@ -31,3 +32,55 @@ def evaluate_domain(task_net, domain: Domain, device, batch: int = 256) -> dict:
         "per_class_accuracy": {names[c]: round(correct[labels == c].float().mean().item(), 4)
                                for c in labels.unique().tolist()},
     }
+
+
+@torch.no_grad()
+def evaluate_segmentation(task_net, domain, device) -> dict:
+    """Per-class IoU, mIoU and pixel accuracy of ``task_net`` over a labelled SceneDomain,
+    on whole images (resized to the domain's height, width cut to a multiple of 8), plus each
+    image's IoU (mean over the classes present in its ground truth or prediction)."""
+    from .scenes import IGNORE
+
+    was = task_net.training
+    task_net.eval()
+    k = len(domain.names)
+    conf = torch.zeros(k, k, dtype=torch.int64)
+    per_image = []
+    for i in range(len(domain)):
+        s = domain.sample(i, None)
+        w = s["x"].shape[-1] // 8 * 8
+        x0 = (s["x"].shape[-1] - w) // 2
+        x, y = s["x"][..., x0:x0 + w], s["label"][..., x0:x0 + w]
+        pred = task_net(x[None].to(device)).argmax(1)[0].cpu()
+        valid = y != IGNORE
+        c = torch.bincount(y[valid] * k + pred[valid], minlength=k * k).view(k, k)
+        conf += c
+        per_image.append(_iou(c).nanmean().item())
+    task_net.train(was)
+    iou = _iou(conf)
+    return {"images": len(domain), "miou": round(iou.nanmean().item(), 4),
+            "pixel_accuracy": round((conf.diag().sum() / conf.sum().clamp_min(1)).item(), 4),
+            "per_class_iou": {n: (None if torch.isnan(v) else round(v.item(), 4))
+                              for n, v in zip(domain.names, iou)},
+            "per_image_iou": [round(v, 4) for v in per_image]}
+
+
+def _iou(conf: torch.Tensor) -> torch.Tensor:
+    """IoU per class from a confusion matrix (rows: truth); NaN for classes never seen."""
+    tp = conf.diag().float()
+    union = conf.sum(0).float() + conf.sum(1).float() - tp
+    return torch.where(union > 0, tp / union.clamp_min(1), torch.full_like(tp, float("nan")))
+
+
+def negative_transfer(per_image: list[float], baseline_per_image: list[float]) -> float:
+    """Share of images whose IoU is below the baseline's on the same image (SPIGAN, Table 2)."""
+    if len(per_image) != len(baseline_per_image) or not per_image:
+        raise ValueError("negative transfer needs per-image IoUs of the same images")
+    return round(sum(a < b for a, b in zip(per_image, baseline_per_image)) / len(per_image), 4)
+
+
+def evaluate(method, domain) -> dict:
+    """The metrics of the method's task on a labelled domain."""
+    if method.task == "segmentation":
+        return evaluate_segmentation(method.task_net, domain, method.device)
+    return evaluate_domain(method.task_net, domain, method.device)

@@ -30,13 +30,24 @@ def _net_and_inputs(method, which: str):
     size, c = method.data.size, method.data.channels
     x = torch.rand(2, c, size, size) * 2 - 1
     if which == "task":
-        return method.task_net.cpu().eval(), (x,), ["image"], ["logits", "quaternion"]
+        outputs = ["logits"] if method.task == "segmentation" else ["logits", "quaternion"]
+        return method.task_net.cpu().eval(), (x,), ["image"], outputs
     if which == "generator":
         if method.generator is None:
             raise SimdataError(f"{method.name} has no generator; export --net task")
         g = method.generator.cpu().eval()
-        return _GeneratorWithNoise(g), (x, torch.rand(2, g.noise_dim) * 2 - 1), ["image", "noise"], ["adapted"]
+        if hasattr(g, "noise_dim"):
+            return _GeneratorWithNoise(g), (x, torch.rand(2, g.noise_dim) * 2 - 1), ["image", "noise"], ["adapted"]
+        return g, (x,), ["image"], ["adapted"]
     raise SimdataError(f"--net {which!r}: use task or generator")
+
+
+def _dynamic_axes(method, which, in_names, out_names) -> dict:
+    """Batch is always free; fully convolutional nets also take any height and width."""
+    spatial = method.task == "segmentation" or (
+        which == "generator" and not hasattr(method.generator, "noise_dim"))
+    return {n: ({0: "batch", 2: "height", 3: "width"} if spatial and n not in ("noise", "quaternion")
+                else {0: "batch"}) for n in in_names + out_names}
 
 
 def metadata(method, conf: dict, which: str, fmt: str) -> dict:
@@ -46,13 +57,20 @@ def metadata(method, conf: dict, which: str, fmt: str) -> dict:
                       "range": [-1, 1], "normalisation": "rgb * 2 - 1 (rgb in [0,1]); rgbd adds "
                       "(z - median object z) / 0.1 m clipped to [-1,1], -1 where no depth"},
             "classes": method.data.classes}
-    if which == "task":
+    if which == "task" and method.task == "segmentation":
+        meta["input"]["shape"] = ["batch", c, "height (multiple of 8)", "width (multiple of 8)"]
+        meta["input"]["trained_on"] = f"crops of {size} px from images resized to height " \
+                                      f"{conf['train']['height']}"
+        meta["outputs"] = {"logits": "(batch, classes, height, width) per-pixel class scores; "
+                                     "argmax for labels (0 background, 1 table, 2.. objects)"}
+    elif which == "task":
         meta["outputs"] = {"logits": "(batch, classes) class scores, softmax for probabilities",
                            "quaternion": "(batch, 4) unit quaternion w, x, y, z: rotation "
                                          "model -> camera (OpenCV axes), sign free"}
     else:
-        meta["noise"] = {"shape": ["batch", method.generator.noise_dim], "distribution": "U(-1, 1)"}
-        meta["outputs"] = {"adapted": f"(batch, {c}, {size}, {size}) target-looking image in [-1,1]"}
+        if hasattr(method.generator, "noise_dim"):
+            meta["noise"] = {"shape": ["batch", method.generator.noise_dim], "distribution": "U(-1, 1)"}
+        meta["outputs"] = {"adapted": f"(batch, {c}, H, W) target-looking image in [-1,1]"}
     return meta
 
 
@@ -70,7 +88,7 @@ def export_run(run: str | Path, which: str, fmt: str, out: str | Path, atol: flo
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated, works
             torch.onnx.export(net, inputs, str(tmp), input_names=in_names, output_names=out_names,
-                              dynamic_axes={n: {0: "batch"} for n in in_names + out_names},
+                              dynamic_axes=_dynamic_axes(method, which, in_names, out_names),
                               opset_version=17, dynamo=False)
         import onnxruntime as ort
 

@@ -21,6 +21,7 @@ from .methods import METHODS, DataSpec, Method
 
 log = logging.getLogger(__name__)
 CKPT = "checkpoints/last.pt"
+BEST = "checkpoints/best.pt"  # written when training stops early: the weights to use
 STREAMS = {"source": 1, "target": 2, "target_labelled": 3}  # batch generators per domain
 
 
@@ -45,22 +46,39 @@ def open_domains(cfg: TrainConfig, method_cls: type[Method]) -> dict[str, Domain
             raise SimdataError(f"{method_cls.name} needs {flag} (a {key.replace('_', ' ')} folder)")
         if not Path(paths[key]).exists():
             raise SimdataError(f"{key.replace('_', ' ')} folder {paths[key]} does not exist")
-        domains[key] = Domain(paths[key], cfg.size, cfg.channels, stream=STREAMS[key], seed=cfg.seed)
-        if key in ("source", "target_labelled") and not domains[key].info.labelled:
-            raise SimdataError(f"{paths[key]} has no labels; {key.replace('_', ' ')} data must be a "
-                               f"crops folder (simdata crops / render --mode crops)")
-    names = [d.info.names for d in domains.values() if d.info.labelled]
+        domains[key] = open_domain(cfg, method_cls, paths[key], STREAMS[key])
+        if key in ("source", "target_labelled") and not domains[key].labelled:
+            kind = "a crops folder (simdata crops / render --mode crops)" \
+                if method_cls.data_kind == "crops" else "a simdata BOP dataset (simdata render)"
+            raise SimdataError(f"{paths[key]} has no labels; {key.replace('_', ' ')} data must be {kind}")
+    names = [d.names for d in domains.values() if d.labelled]
     if any(n != names[0] for n in names):
         raise SimdataError("labelled folders name different object classes; make them from the same meshes")
     return domains
 
 
-def build_method(cfg: TrainConfig, method_cfg, classes: list[str], device) -> Method:
+def open_domain(cfg: TrainConfig, method_cls: type[Method], path, stream: int):
+    """A crops Domain or a SceneDomain, as the method's data kind asks."""
+    if method_cls.data_kind == "scenes":
+        from .scenes import SceneDomain
+
+        return SceneDomain(path, cfg.height, cfg.crop, stream=stream, seed=cfg.seed,
+                           agnostic=cfg.class_agnostic)
+    return Domain(path, cfg.size, cfg.channels, stream=stream, seed=cfg.seed)
+
+
+def build_method(cfg: TrainConfig, method_cfg, classes: list[str], device, training: bool = True) -> Method:
     if cfg.channels not in CHANNELS:
         raise SimdataError(f"--channels {cfg.channels!r}: use rgb or rgbd")
-    spec = DataSpec(channels=CHANNELS[cfg.channels], size=cfg.size, classes=classes)
+    cls = METHODS[cfg.method]
+    if cls.data_kind == "scenes":
+        if cfg.crop % 8 or cfg.crop < 16:
+            raise SimdataError(f"--crop {cfg.crop} must be a multiple of 8, at least 16")
+        spec = DataSpec(channels=3, size=cfg.crop, classes=classes)
+    else:
+        spec = DataSpec(channels=CHANNELS[cfg.channels], size=cfg.size, classes=classes)
     torch.manual_seed(cfg.seed)  # initial weights
-    return METHODS[cfg.method](method_cfg, spec, device)
+    return cls(method_cfg, spec, device, training=training)
 
 
 def _to(batch, device):
@@ -100,7 +118,7 @@ class Trainer:
                                f"choose another --out")
         self.device = resolve_device(cfg.device)
         self.domains = open_domains(cfg, METHODS[cfg.method])
-        classes = next(d.info.names for d in self.domains.values() if d.info.labelled)
+        classes = next(d.names for d in self.domains.values() if d.labelled)
         self.method = build_method(cfg, method_cfg, classes, self.device)
         self.start = 0
         if resume and (self.out / CKPT).exists():
@@ -112,7 +130,10 @@ class Trainer:
             self.start = state["step"]
         self.eval_domain = None
         if cfg.eval_data:
-            self.eval_domain = Domain(cfg.eval_data, cfg.size, cfg.channels, stream=99, seed=cfg.seed)
+            self.eval_domain = open_domain(cfg, METHODS[cfg.method], cfg.eval_data, stream=99)
+        self.history: list[dict] = []
+        self.stopped: tuple[int, str] | None = None
+        self._healthy: dict | None = None  # last checkpoint taken before any early-stop signal
 
     def run_config(self) -> dict:
         return {"train": asdict(self.cfg), "method": asdict(self.method_cfg),
@@ -162,21 +183,42 @@ class Trainer:
                             if k != "step":
                                 tb.add_scalar(k, v, n)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in list(losses.items())[:4]})
-                if n % cfg.sample_every == 0 or n == cfg.steps:
+                    self.history.append(last)
+                stop = m.stop_check(self.history) if n % cfg.log_every == 0 else None
+                if n % cfg.sample_every == 0 or n == cfg.steps or stop:
                     self._samples(batch, n)
-                if n % cfg.ckpt_every == 0 or n == cfg.steps:
+                if n % cfg.ckpt_every == 0 or n == cfg.steps or stop:
                     self.save(n)
+                    if stop is None:
+                        self._healthy = {"step": n, "method": _cpu_copy(m.state_dict())}
+                if stop:
+                    self._early_stop(n, stop)
+                    break
                 if self.eval_domain and cfg.eval_every and n % cfg.eval_every == 0 and n != cfg.steps:
                     self._evaluate(n, tb)
         finally:
             bar.close()
-        result = {"steps": cfg.steps, "last": last,
+        result = {"steps": cfg.steps if self.stopped is None else self.stopped[0], "last": last,
                   "steps_per_s": round(done / max(time.perf_counter() - t0, 1e-9), 3)}
+        if self.stopped:
+            result["early_stop"] = self.stopped[1]
+            best = torch.load(self.out / BEST, map_location=self.device, weights_only=False)
+            m.load_state_dict(best["method"], nets_only=True)  # evaluate the kept weights
         if self.eval_domain:
-            result["eval"] = self._evaluate(cfg.steps, tb)
+            result["eval"] = self._evaluate(result["steps"], tb)
         if tb:
             tb.close()
         return result
+
+    def _early_stop(self, step: int, reason: str) -> None:
+        """Log the decision and keep the last checkpoint taken before the signal as best.pt."""
+        log.warning("early stop at step %d: %s", step, reason)
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": step, "early_stop": reason,
+                                "best_step": self._healthy["step"] if self._healthy else step}) + "\n")
+        best = self._healthy or {"step": step, "method": self.method.state_dict()}
+        save_atomic({**best, "config": self.run_config(), "early_stop": reason}, self.out / BEST)
+        self.stopped = (step, reason)
 
     def save(self, step: int) -> None:
         save_atomic({"step": step, "method": self.method.state_dict(), "config": self.run_config()},
@@ -194,15 +236,16 @@ class Trainer:
         write_image(self.out / "samples" / f"step_{step:07d}.png", grid)
 
     def _evaluate(self, step, tb):
-        from .evaluate import evaluate_domain
+        from .evaluate import evaluate
 
-        res = evaluate_domain(self.method.task_net, self.eval_domain, self.device)
+        res = evaluate(self.method, self.eval_domain)
         self.method.train(True)
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": step, "eval": res}) + "\n")
         if tb:
-            tb.add_scalar("eval/accuracy", res["accuracy"], step)
-            tb.add_scalar("eval/mean_angle_deg", res["mean_angle_deg"], step)
+            for k, v in res.items():
+                if isinstance(v, (int, float)):
+                    tb.add_scalar(f"eval/{k}", v, step)
         return res
 
 
@@ -215,9 +258,18 @@ def _tensorboard(path: Path):
     return SummaryWriter(str(path))
 
 
+def _cpu_copy(state):
+    if isinstance(state, dict):
+        return {k: _cpu_copy(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_cpu_copy(v) for v in state]
+    return state.detach().to("cpu", copy=True) if isinstance(state, torch.Tensor) else state
+
+
 def load_run(run: str | Path, device: str = "auto") -> tuple[Method, dict]:
-    """Rebuild a method from a run folder's last checkpoint (weights only), in eval mode."""
-    path = Path(run) / CKPT
+    """Rebuild a method from a run folder (weights only, eval mode): the best checkpoint when
+    training stopped early, else the last one."""
+    path = Path(run) / BEST if (Path(run) / BEST).is_file() else Path(run) / CKPT
     if not path.is_file():
         raise SimdataError(f"{run} holds no checkpoint ({CKPT}); train first with `adapt train`")
     dev = resolve_device(device)
@@ -225,7 +277,8 @@ def load_run(run: str | Path, device: str = "auto") -> tuple[Method, dict]:
     conf = state["config"]
     cfg = TrainConfig(**conf["train"])
     method_cls = METHODS[cfg.method]
-    method = build_method(cfg, method_cls.Config(**conf["method"]), conf["data"]["classes"], dev)
+    method = build_method(cfg, method_cls.Config(**conf["method"]), conf["data"]["classes"], dev,
+                          training=False)
     method.load_state_dict(state["method"], nets_only=True)
     method.train(False)
     return method, conf

@@ -1,4 +1,5 @@
-"""Apply a trained generator to a crops folder: a new crops folder, labels kept."""
+"""Apply a trained generator to a crops folder or a BOP dataset: a new copy, labels and
+privileged channels kept."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,6 +13,54 @@ from simdata.errors import SimdataError
 
 from .data import to_input
 from .trainer import load_run
+
+
+def translate(run: str | Path, source: str | Path, out: str | Path, device: str = "auto",
+              seed: int = 0) -> Path:
+    """Dispatch on the input: a crops folder (labels.jsonl) or a BOP dataset (train_pbr/)."""
+    if (Path(source) / "labels.jsonl").exists():
+        return translate_crops(run, source, out, device, seed=seed)
+    if (Path(source) / "train_pbr").is_dir():
+        return translate_scenes(run, source, out, device)
+    raise SimdataError(f"{source} is neither a crops folder nor a BOP dataset")
+
+
+@torch.no_grad()
+def translate_scenes(run: str | Path, source: str | Path, out: str | Path, device: str = "auto") -> Path:
+    """Copy a BOP dataset with every rgb/ image replaced by G(image) at full resolution
+    (noise-free generators only). Written under a temporary name, renamed when complete."""
+    import shutil
+
+    import cv2
+
+    from simdata.bop_layout import find_rgb, list_images
+    from simdata.fileio import read_image, write_image
+
+    method, _ = load_run(run, device)
+    G = method.generator
+    if G is None or hasattr(G, "noise_dim"):
+        raise SimdataError(f"{run} has no image-to-image generator for whole scenes")
+    out = Path(out)
+    if out.exists():
+        raise SimdataError(f"--out {out} exists; translations are written to a new folder")
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    dev = next(G.parameters()).device
+    try:
+        for scene, im_id in list_images(tmp):
+            path = find_rgb(scene, im_id)
+            rgb = read_image(path, cv2.IMREAD_COLOR)
+            h, w = rgb.shape[:2]
+            padded = np.pad(rgb, ((0, (-h) % 4), (0, (-w) % 4), (0, 0)), mode="edge")
+            x = to_input(torch.from_numpy(padded).permute(2, 0, 1)[None].float() / 255.0, None, "rgb")
+            y = ((G(x.to(dev))[0, :3, :h, :w].clamp(-1, 1) + 1) * 127.5).round().byte()
+            write_image(path, y.permute(1, 2, 0).cpu().numpy())
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
 
 
 @torch.no_grad()

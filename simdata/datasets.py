@@ -32,6 +32,8 @@ class BopDataset(Dataset):
     ``bbox_visib``     (N,4) int64      x, y, w, h of the visible part (-1s if none)
     ``visib_fract``    (N,) float32     visible fraction of the silhouette
     ``normals``        (3,H,W) float32  camera-frame unit normals (simdata extra, if any)
+    ``depth_clean``    (1,H,W) float32  clean z-depth in metres (simdata extra, if any)
+    ``R_w2c``, ``t_w2c``  (3,3), (3,)   world -> camera, metres (when the files give them)
     ``scene_id``, ``im_id``  int        where the image comes from
     =================  ===============  ================================================
 
@@ -92,6 +94,12 @@ class BopDataset(Dataset):
                                         [1.0] * len(keep), dtype=torch.float32),
             "scene_id": int(scene.name), "im_id": im_id,
         }
+        if "cam_R_w2c" in cam:
+            out["R_w2c"] = torch.tensor(cam["cam_R_w2c"], dtype=torch.float32).reshape(3, 3)
+            out["t_w2c"] = torch.tensor(cam["cam_t_w2c"], dtype=torch.float32) / 1000.0
+        clean = scene / "depth_m" / f"{name}.npy"
+        if clean.exists():  # privileged: the simulator's clean z-buffer
+            out["depth_clean"] = torch.from_numpy(np.load(clean).astype(np.float32))[None]
         if self.load_full_masks:
             out["masks"] = masks("mask")
         normals = scene / "normals" / f"{name}.png"
@@ -104,7 +112,7 @@ class BopDataset(Dataset):
     @staticmethod
     def collate(batch: list[dict]) -> dict:
         """Stack fixed-size fields; keep per-instance fields (variable N) as lists."""
-        fixed = ("rgb", "depth", "K", "normals")
+        fixed = ("rgb", "depth", "K", "normals", "depth_clean", "R_w2c", "t_w2c")
         out = {}
         for key in batch[0]:
             values = [b[key] for b in batch]

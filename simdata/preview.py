@@ -11,7 +11,7 @@ from .bop_layout import find_rgb, list_images
 from .errors import SimdataError
 from .fileio import read_image, write_image
 
-_PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
                      [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60],
                      [250, 190, 212], [0, 128, 128], [220, 190, 255]], np.uint8)
 
@@ -32,12 +32,12 @@ def overlay_masks(rgb: np.ndarray, masks: list[np.ndarray], alpha: float = 0.6) 
     """Blend each (H,W) bool mask over ``rgb`` in its own palette colour, with outlines."""
     out = (rgb.astype(np.float32) * 0.35)
     for i, m in enumerate(masks):
-        c = _PALETTE[i % len(_PALETTE)].astype(np.float32)
+        c = PALETTE[i % len(PALETTE)].astype(np.float32)
         out[m] = (1 - alpha) * out[m] + alpha * c
     out = out.astype(np.uint8)
     for i, m in enumerate(masks):
         contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        cv2.drawContours(out, contours, -1, tuple(int(v) for v in _PALETTE[i % len(_PALETTE)]), 1)
+        cv2.drawContours(out, contours, -1, tuple(int(v) for v in PALETTE[i % len(PALETTE)]), 1)
     return out
 
 

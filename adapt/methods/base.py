@@ -44,8 +44,10 @@ class Method:
     Config = None
     needs: tuple[str, ...] = ("source",)  # of "source", "target", "target_labelled"
     optional: tuple[str, ...] = ()        # used when the user gives them
+    data_kind = "crops"                   # crops (adapt.data.Domain) or scenes (adapt.scenes)
+    task = "pose"                         # pose (class + quaternion) or segmentation
 
-    def __init__(self, cfg, data: DataSpec, device: torch.device):
+    def __init__(self, cfg, data: DataSpec, device: torch.device, training: bool = True):
         self.cfg, self.data, self.device = cfg, data, device
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
@@ -54,6 +56,10 @@ class Method:
     # -- what the trainer calls -----------------------------------------------------------
     def training_step(self, batch: dict, step: int) -> dict[str, float]:
         raise NotImplementedError
+
+    def stop_check(self, history: list[dict]) -> str | None:
+        """A reason to stop training early, given the logged losses so far; None = go on."""
+        return None
 
     def samples(self, batch: dict) -> dict[str, torch.Tensor]:
         """Images for the sample grid, each (B,C,H,W) in [-1,1], in column order."""

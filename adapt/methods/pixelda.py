@@ -43,7 +43,7 @@ class PixelDA(Method):
     needs = ("source", "target")
     optional = ("target_labelled",)  # the semi-supervised setting
 
-    def __init__(self, cfg: PixelDAConfig, data, device):
+    def __init__(self, cfg: PixelDAConfig, data, device, training: bool = True):
         super().__init__(cfg, data, device)
         c, s = data.channels, data.size
         self.nets = {

@@ -1,0 +1,155 @@
+"""SPIGAN: simulator-privileged-information GAN (Lee et al., ICLR 2019).
+
+Four networks learn jointly from labelled synthetic scenes with privileged information (PI)
+and unlabelled real images: G (sim -> real, no cycle), D (PatchGAN), T (segmentation) and P
+(the PI network, same architecture as T, regressing the simulator's z-buffer depth):
+
+    min_{G,T,P} max_D  alpha L_GAN + beta L_T + gamma L_P + delta L_perc
+    L_T    = CE(T(x_s), y_s) + CE(T(G(x_s)), y_s)
+    L_P    = |P(x_s) - z_s|_1 + |P(G(x_s)) - z_s|_1          (where the simulator has depth)
+    L_perc = |phi(x_s) - phi(G(x_s))|_1, phi = VGG19 conv1_2..conv5_2 activations
+
+with a least-squares GAN loss. G is updated every iteration, D, T and P every ``g_steps``-th
+(five G steps for every step of the others). Training stops early (keeping the best
+checkpoint) when D's loss is significantly and consistently below G's. ``--no-pi`` sets
+gamma = 0 (SPIGAN-no-PI), ``--base`` sets gamma = delta = 0 (SPIGAN-base).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from ..losses import lsgan_d_loss, lsgan_g_loss, masked_l1, perceptual_l1
+from ..nets import build
+from ..nets.vgg import load_vgg19
+from ..stopping import discriminator_wins
+from .base import Method, OptimConfig, step_optimizer
+
+IGNORE = 255
+
+
+def updates_others(step: int, g_steps: int) -> bool:
+    """Whether D, T and P are updated at ``step`` (G is updated at every step)."""
+    return step % g_steps == g_steps - 1
+
+
+@dataclass
+class SpiganConfig(OptimConfig):
+    alpha: float = field(default=1.0, metadata={"help": "weight of the GAN loss"})
+    beta: float = field(default=0.5, metadata={"help": "weight of the task (segmentation) loss"})
+    gamma: float = field(default=0.1, metadata={"help": "weight of the privileged (depth) loss"})
+    delta: float = field(default=0.33, metadata={"help": "weight of the VGG19 perceptual loss"})
+    no_pi: bool = field(default=False, metadata={"help": "SPIGAN-no-PI ablation: gamma = 0"})
+    base: bool = field(default=False, metadata={"help": "SPIGAN-base ablation: gamma = delta = 0"})
+    lr: float = field(default=2e-4, metadata={"help": "Adam learning rate"})
+    decay_steps: int = field(default=100000, metadata={"help": "staircase learning-rate decay period"})
+    decay: float = field(default=1.0, metadata={"help": "learning-rate factor per period"})
+    clip: float = field(default=0.0, metadata={"help": "gradient norm clip (0 = off)"})
+    g_steps: int = field(default=5, metadata={"help": "G updates for every update of D, T, P"})
+    gen_filters: int = field(default=64, metadata={"help": "generator filters"})
+    gen_blocks: int = field(default=9, metadata={"help": "generator residual blocks"})
+    disc_filters: int = field(default=64, metadata={"help": "PatchGAN filters of the first layer"})
+    disc_layers: int = field(default=3, metadata={"help": "PatchGAN layers (3 = 70x70 patches)"})
+    task_net: str = field(default="fcn", metadata={"help": "task/PI net architecture (registry name)"})
+    vgg_weights: str = field(default="auto", metadata={"help": "VGG19 ImageNet weights: a .pth path, auto (torch hub cache) or random (logged, weaker)"})
+    vgg_weights_used: str = field(default="", metadata={"help": "filled in by the run: which VGG19 features were used"})
+    early_stop_window: int = field(default=40, metadata={"help": "logged points in the early-stopping window (0 = off)"})
+    early_stop_margin: float = field(default=0.5, metadata={"help": "stop when loss_d < margin * loss_g ..."})
+    early_stop_fraction: float = field(default=0.9, metadata={"help": "... in this share of the window"})
+
+
+class Spigan(Method):
+    name = "spigan"
+    Config = SpiganConfig
+    needs = ("source", "target")
+    data_kind = "scenes"
+    task = "segmentation"
+
+    def __init__(self, cfg: SpiganConfig, data, device, training: bool = True):
+        super().__init__(cfg, data, device)
+        self.gamma = 0.0 if cfg.no_pi or cfg.base else cfg.gamma
+        self.delta = 0.0 if cfg.base else cfg.delta
+        c, k = data.channels, len(data.classes)
+        self.nets = {
+            "generator": build("resnet-generator", channels=c, filters=cfg.gen_filters,
+                               blocks=cfg.gen_blocks).to(device),
+            "discriminator": build("patch-discriminator", channels=c, filters=cfg.disc_filters,
+                                   layers=cfg.disc_layers).to(device),
+            "task": build(cfg.task_net, channels=c, out=k, width=cfg.task_width).to(device),
+        }
+        if self.gamma > 0:
+            self.nets["privileged"] = build(cfg.task_net, channels=c, out=1, width=cfg.task_width).to(device)
+        self.vgg = None
+        if self.delta > 0 and training:
+            self.vgg = load_vgg19(cfg.vgg_weights).to(device)
+            cfg.vgg_weights_used = self.vgg.weights_source
+        others = [p for name, net in self.nets.items() if name != "generator" for p in net.parameters()]
+        self._others = others
+        self.optimizers["g"], self.schedulers["g"] = self.adam(
+            self.nets["generator"].parameters(), cfg.lr, cfg.beta1, cfg.decay_steps, cfg.decay)
+        self.optimizers["dtp"], self.schedulers["dtp"] = self.adam(
+            others, cfg.lr, cfg.beta1, cfg.decay_steps, cfg.decay)
+        self._last_others: dict[str, float] = {"loss_d": 0.0, "loss_task_src": 0.0, "loss_pi": 0.0}
+
+    def _pi_loss(self, x, depth):
+        return masked_l1(self.nets["privileged"](x), depth, depth > 0)
+
+    def training_step(self, batch: dict, step: int) -> dict[str, float]:
+        cfg, G, D, T = self.cfg, self.nets["generator"], self.nets["discriminator"], self.nets["task"]
+        src, tgt = batch["source"], batch["target"]
+        xs, ys, zs, xt = src["x"], src["label"], src["depth"], tgt["x"]
+        # G step
+        fake = G(xs)
+        l_gan = lsgan_g_loss(D(fake))
+        l_task = F.cross_entropy(T(fake), ys, ignore_index=IGNORE)
+        loss = cfg.alpha * l_gan + cfg.beta * l_task
+        logs = {"loss_g": l_gan.item(), "loss_task_adapted": l_task.item()}
+        if self.gamma > 0:
+            l_pi = self._pi_loss(fake, zs)
+            loss = loss + self.gamma * l_pi
+            logs["loss_pi_adapted"] = l_pi.item()
+        if self.delta > 0:
+            with torch.no_grad():
+                real_feats = self.vgg(xs)
+            l_perc = perceptual_l1(real_feats, self.vgg(fake))
+            loss = loss + self.delta * l_perc
+            logs["loss_perceptual"] = l_perc.item()
+        step_optimizer(self.optimizers["g"], self.schedulers["g"], loss, list(G.parameters()), cfg.clip)
+        # D, T, P step
+        if updates_others(step, cfg.g_steps):
+            fake = fake.detach()
+            l_d = lsgan_d_loss(D(xt), D(fake))
+            l_t = (F.cross_entropy(T(xs), ys, ignore_index=IGNORE)
+                   + F.cross_entropy(T(fake), ys, ignore_index=IGNORE))
+            loss = cfg.alpha * l_d + cfg.beta * l_t
+            self._last_others = {"loss_d": l_d.item(), "loss_task_src": l_t.item(), "loss_pi": 0.0}
+            if self.gamma > 0:
+                l_p = self._pi_loss(xs, zs) + self._pi_loss(fake, zs)
+                loss = loss + self.gamma * l_p
+                self._last_others["loss_pi"] = l_p.item()
+            step_optimizer(self.optimizers["dtp"], self.schedulers["dtp"], loss, self._others, cfg.clip)
+        return {**logs, **self._last_others}
+
+    def stop_check(self, history: list[dict]) -> str | None:
+        cfg = self.cfg
+        d = [h["loss_d"] for h in history if "loss_d" in h]
+        g = [h["loss_g"] for h in history if "loss_g" in h]
+        if cfg.early_stop_window and discriminator_wins(d, g, cfg.early_stop_window,
+                                                        cfg.early_stop_margin, cfg.early_stop_fraction):
+            return (f"discriminator loss below {cfg.early_stop_margin} x generator loss in "
+                    f"{cfg.early_stop_fraction:.0%} of the last {cfg.early_stop_window} logged steps")
+        return None
+
+    @torch.no_grad()
+    def samples(self, batch: dict) -> dict[str, torch.Tensor]:
+        from ..visual import colorize_depth, colorize_labels
+
+        xs = batch["source"]["x"]
+        fake = self.nets["generator"](xs)
+        out = {"source": xs, "adapted": fake, "target": batch["target"]["x"],
+               "prediction": colorize_labels(self.nets["task"](fake).argmax(1))}
+        if "privileged" in self.nets:
+            out["depth"] = colorize_depth(self.nets["privileged"](fake))
+        return out

@@ -1,0 +1,109 @@
+"""Scene-level data for segmentation methods (SPIGAN): labelled simdata BOP datasets with the
+simulator's depth as privileged information, and unlabelled real image folders.
+
+Labels: 0 background (nothing hit), 1 table, 2.. one per object class (in obj_id order), or
+2 = "object" when class-agnostic; 255 = ignore (unlabelled surfaces such as distractors).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from simdata import BopDataset, ImageFolder
+from simdata.errors import SimdataError
+
+from .data import seed_for, to_input
+
+IGNORE = 255
+TABLE_TOLERANCE_M = 0.005
+
+
+def class_names(root: Path, agnostic: bool) -> list[str]:
+    if agnostic:
+        return ["background", "table", "object"]
+    objects = json.loads((root / "objects.json").read_text()) if (root / "objects.json").exists() else None
+    info = json.loads((root / "models" / "models_info.json").read_text())
+    ids = sorted(int(k) for k in info)
+    names = [objects[str(i)]["name"] if objects else f"obj_{i:06d}" for i in ids]
+    return ["background", "table", *names]
+
+
+def label_map(sample: dict, obj_ids: list[int], agnostic: bool) -> torch.Tensor:
+    """(H,W) int64 labels of one BopDataset sample (see the module docstring)."""
+    depth = sample.get("depth_clean", sample["depth"])[0]
+    labels = torch.zeros(depth.shape, dtype=torch.int64)
+    surface = depth > 0
+    if "R_w2c" in sample:  # table top: back-projected points at world z = 0
+        K = sample["K"]
+        h, w = depth.shape
+        v, u = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                              indexing="ij")
+        pts = torch.stack([(u - K[0, 2]) * depth / K[0, 0], (v - K[1, 2]) * depth / K[1, 1], depth], -1)
+        z_world = ((pts - sample["t_w2c"]) @ sample["R_w2c"])[..., 2]
+        table = surface & (z_world.abs() < TABLE_TOLERANCE_M)
+    else:
+        table = surface
+    labels[surface] = IGNORE
+    labels[table] = 1
+    for mask, oid in zip(sample["masks_visib"], sample["obj_ids"].tolist()):
+        labels[mask] = 2 if agnostic else 2 + obj_ids.index(oid)
+    return labels
+
+
+def _resize(t: torch.Tensor, hw, mode: str) -> torch.Tensor:
+    if tuple(t.shape[-2:]) == tuple(hw):
+        return t
+    t4 = t[None].float() if t.dim() == 3 else t[None, None].float()
+    out = F.interpolate(t4, size=hw, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
+    return out[0] if t.dim() == 3 else out[0, 0].to(t.dtype)
+
+
+class SceneDomain:
+    """Images resized to ``height`` (aspect kept) and cut into random ``crop`` x ``crop``
+    windows; from a simdata BOP dataset (labels + privileged depth) or an image folder."""
+
+    def __init__(self, path: str | Path, height: int, crop: int, stream: int, seed: int,
+                 agnostic: bool = False):
+        self.path, self.height, self.crop = Path(path), height, crop
+        self.stream, self.seed, self.agnostic = stream, seed, agnostic
+        if crop > height:
+            raise SimdataError(f"--crop {crop} is larger than --height {height}")
+        if (self.path / "train_pbr").is_dir():
+            self.ds = BopDataset(self.path, load_full_masks=False, load_normals=False)
+            self.names = class_names(self.path, agnostic)
+            info = json.loads((self.path / "models" / "models_info.json").read_text())
+            self.obj_ids = sorted(int(k) for k in info)
+            self.labelled = True
+        else:
+            self.ds = ImageFolder(self.path)
+            self.names, self.obj_ids, self.labelled = [], [], False
+        if len(self.ds) == 0:
+            raise SimdataError(f"{self.path} holds no images")
+
+    def __len__(self):
+        return len(self.ds)
+
+    def sample(self, index: int, rng: np.random.Generator | None) -> dict:
+        """One image, resized and (with ``rng``) randomly cropped; ``rng=None`` keeps it whole."""
+        s = self.ds[index]
+        h, w = s["rgb"].shape[-2:]
+        hw = (self.height, max(self.crop, int(round(w * self.height / h))))
+        out = {"x": to_input(_resize(s["rgb"], hw, "bilinear")[None], None, "rgb")[0]}
+        if self.labelled:
+            out["label"] = _resize(label_map(s, self.obj_ids, self.agnostic), hw, "nearest")
+            out["depth"] = _resize(s.get("depth_clean", s["depth"]), hw, "nearest")
+        if rng is not None:
+            y0 = int(rng.integers(hw[0] - self.crop + 1))
+            x0 = int(rng.integers(hw[1] - self.crop + 1))
+            out = {k: v[..., y0:y0 + self.crop, x0:x0 + self.crop] for k, v in out.items()}
+        return out
+
+    def batch(self, step: int, n: int) -> dict:
+        rng = np.random.default_rng(seed_for(self.seed, self.stream, step))
+        idx = rng.integers(len(self.ds), size=n)
+        items = [self.sample(int(i), rng) for i in idx]
+        return {k: torch.stack([it[k] for it in items]) for k in items[0]}

@@ -1,0 +1,211 @@
+"""SPIGAN and the segmentation path: losses, schedule, early stopping, VGG loading, training,
+resume, evaluation with negative transfer, export, predict, translate."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import small_config
+from simdata.errors import SimdataError
+from simdata.pipeline import render_dataset
+from simdata.randomize import RandomizationConfig
+from simdata.types import PRIMESENSE
+
+TINY = ["--height", "64", "--crop", "64", "--gen-filters", "8", "--gen-blocks", "1",
+        "--disc-filters", "8", "--task-width", "8", "--vgg-weights", "random", "--batch", "2"]
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("spigan")
+    intr = PRIMESENSE.resized(160, 120)
+    render_dataset(small_config(tmp / "syn", intrinsics=intr, scenes=2, views=2), progress=False)
+    real = RandomizationConfig(lights=True, backgrounds=True, materials=True, material_prob=0.5)
+    render_dataset(small_config(tmp / "real", intrinsics=intr, scenes=1, views=3, seed=9,
+                                randomize=real, sensor="primesense"), progress=False)
+    return tmp / "syn", tmp / "real"
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "adapt.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_losses_on_known_inputs():
+    from adapt.losses import lsgan_d_loss, lsgan_g_loss, masked_l1, perceptual_l1
+
+    a = [torch.ones(1, 2, 2, 2), torch.zeros(1, 1, 4, 4)]
+    b = [torch.zeros(1, 2, 2, 2), torch.zeros(1, 1, 4, 4)]
+    assert perceptual_l1(a, a).item() == 0
+    assert perceptual_l1(a, b).item() == pytest.approx(8 / 24)  # 8 differing of 24 elements
+    pred, target = torch.tensor([[[[1.0, 2.0]]]]), torch.tensor([[[[0.0, 0.0]]]])
+    assert masked_l1(pred, target, torch.tensor([[[[True, False]]]])).item() == 1.0
+    assert lsgan_d_loss(torch.ones(4), torch.zeros(4)).item() == 0
+    assert lsgan_d_loss(torch.zeros(4), torch.ones(4)).item() == pytest.approx(1.0)
+    assert lsgan_g_loss(torch.ones(3)).item() == 0 and lsgan_g_loss(torch.zeros(3)).item() == 0.5
+
+
+def test_five_g_steps_for_every_other_step():
+    from adapt.methods.spigan import updates_others
+
+    assert [updates_others(s, 5) for s in range(10)] == [False] * 4 + [True] + [False] * 4 + [True]
+
+
+def test_early_stopping_rule_on_synthetic_curves():
+    from adapt.stopping import discriminator_wins
+
+    g = [1.0] * 50
+    assert discriminator_wins([0.2] * 50, g, window=20, margin=0.5)  # D consistently far ahead
+    assert not discriminator_wins([0.6] * 50, g, window=20, margin=0.5)  # not significant
+    crossing = [0.2 if i % 2 else 0.8 for i in range(50)]  # not consistent
+    assert not discriminator_wins(crossing, g, window=20, margin=0.5)
+    assert not discriminator_wins([0.1] * 5, g[:5], window=20, margin=0.5)  # too early to tell
+    late = [0.8] * 30 + [0.1] * 20  # only the recent window counts
+    assert discriminator_wins(late, g, window=20, margin=0.5)
+
+
+def test_vgg19_loads_torchvision_style_weights_and_never_falls_back_silently(tmp_path, monkeypatch):
+    from adapt.nets.vgg import PERCEPTUAL_LAYERS, VGG19Features, load_vgg19
+
+    src = load_vgg19("random")
+    assert "random" in src.weights_source
+    state = {f"features.{k}": v for k, v in src.features.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(2, 2)  # a full torchvision file has these too
+    torch.save(state, tmp_path / "vgg19.pth")
+    loaded = load_vgg19(str(tmp_path / "vgg19.pth"))
+    assert loaded.weights_source == str(tmp_path / "vgg19.pth")
+    for k, v in src.features.state_dict().items():
+        assert torch.equal(v, loaded.features.state_dict()[k])
+    feats = loaded(torch.zeros(1, 3, 32, 32))
+    assert len(feats) == len(PERCEPTUAL_LAYERS) and feats[0].shape[1] == 64
+    assert not any(p.requires_grad for p in loaded.parameters())
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_hub"))
+    with pytest.raises(SimdataError, match="--vgg-weights"):
+        load_vgg19("auto")
+    torch.save({"foo": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(SimdataError, match="not a torchvision VGG19"):
+        load_vgg19(str(tmp_path / "bad.pth"))
+    assert isinstance(VGG19Features(), torch.nn.Module)
+
+
+def test_labels_follow_the_masks(scenes):
+    from adapt.scenes import SceneDomain, label_map
+
+    syn, _ = scenes
+    d = SceneDomain(syn, 120, 96, stream=1, seed=0)
+    s = d.ds[0]
+    labels = label_map(s, d.obj_ids, agnostic=False)
+    for mask, oid in zip(s["masks_visib"], s["obj_ids"].tolist()):
+        assert (labels[mask] == 2 + d.obj_ids.index(oid)).all()
+    assert (labels[s["depth"][0] == 0] == 0).all()  # nothing hit: background
+    assert (labels == 1).sum() > 1000  # the table top
+    assert d.names[:2] == ["background", "table"] and len(d.names) == 12
+
+
+@pytest.mark.parametrize("name", ["spigan", "seg-source-only"])
+def test_scene_methods_train_with_finite_losses_and_gradients(scenes, tmp_path, name):
+    from adapt.config import TrainConfig
+    from adapt.methods import METHODS
+    from adapt.trainer import Trainer, _to
+
+    syn, real = scenes
+    cfg = TrainConfig(method=name, source=str(syn), target=str(real / "train_pbr"), out=str(tmp_path),
+                      height=64, crop=64, batch=2)
+    kw = dict(gen_filters=8, gen_blocks=1, disc_filters=8, task_width=8, vgg_weights="random")
+    mcfg = METHODS[name].Config(**{k: v for k, v in kw.items() if k in METHODS[name].Config.__dataclass_fields__})
+    tr = Trainer(cfg, mcfg)
+    batch = _to({k: d.batch(4, 2) for k, d in tr.domains.items()}, tr.device)
+    losses = tr.method.training_step(batch, 4)  # step 4: G and the others are both updated
+    assert all(np.isfinite(v) for v in losses.values())
+    for net_name, net in tr.method.nets.items():
+        for p_name, p in net.named_parameters():
+            assert p.grad is not None and torch.isfinite(p.grad).all(), f"{net_name}.{p_name}"
+
+
+def test_spigan_end_to_end_from_the_command_line(scenes, tmp_path):
+    import onnxruntime as ort
+
+    syn, real = scenes
+    target = real / "train_pbr"
+    src, run = tmp_path / "src", tmp_path / "spigan"
+    r = cli("train", "seg-source-only", "--source", syn, "--out", src, "--steps", 5, "--height", 64,
+            "--crop", 64, "--task-width", 8, "--batch", 2, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    r = cli("train", "spigan", "--source", syn, "--target", target, "--out", run, "--steps", 10,
+            "--sample-every", 5, "--log-every", 1, "--eval-data", real, "--no-progress", *TINY)
+    assert r.returncode == 0, r.stderr
+    assert "mIoU" in r.stdout and "random" in r.stderr  # loud about random VGG features
+    conf = json.loads((run / "config.json").read_text())
+    assert "random" in conf["method"]["vgg_weights_used"]
+    state = torch.load(run / "checkpoints/last.pt", weights_only=False)
+    steps = {k: max(s["step"].item() for s in v["state"].values())
+             for k, v in state["method"]["optimizers"].items()}
+    assert steps == {"g": 10, "dtp": 2}  # five G steps for every step of D, T and P
+    r = cli("eval", run, "--data", real, "--baseline", src)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert 0 <= res["miou"] <= 1 and 0 <= res["negative_transfer"] <= 1
+    assert set(res["per_class_iou"]) >= {"background", "table"}
+    for net in ("task", "generator"):
+        for fmt in ("onnx", "torchscript"):
+            r = cli("export", run, "--net", net, "--format", fmt, "--out", tmp_path / f"{net}.{fmt}")
+            assert r.returncode == 0, r.stderr
+    sess = ort.InferenceSession(str(tmp_path / "task.onnx"))
+    assert sess.run(None, {"image": np.zeros((1, 3, 48, 80), np.float32)})[0].shape == (1, 12, 48, 80)
+    r = cli("predict", run, "--input", target, "--out", tmp_path / "pred")
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "pred").glob("*_labels.png"))) == 3
+    r = cli("translate", run, "--input", syn, "--out", tmp_path / "adapted")
+    assert r.returncode == 0, r.stderr
+    from simdata.info import dataset_info
+    assert dataset_info(tmp_path / "adapted")["problems"] == []
+    gt = (syn / "train_pbr/000000/scene_gt.json").read_text()
+    assert (tmp_path / "adapted/train_pbr/000000/scene_gt.json").read_text() == gt  # labels kept
+
+
+def test_ablation_flags_and_early_stop(scenes, tmp_path):
+    from adapt.config import TrainConfig
+    from adapt.methods.spigan import SpiganConfig
+    from adapt.trainer import Trainer
+
+    syn, real = scenes
+    base = dict(method="spigan", source=str(syn), target=str(real / "train_pbr"), height=64, crop=64,
+                batch=2, log_every=1, ckpt_every=2)
+    tiny = dict(gen_filters=8, gen_blocks=1, disc_filters=8, task_width=8, vgg_weights="random")
+    no_pi = Trainer(TrainConfig(**base, out=str(tmp_path / "a"), steps=1), SpiganConfig(no_pi=True, **tiny))
+    assert "privileged" not in no_pi.method.nets and no_pi.method.delta > 0
+    b = Trainer(TrainConfig(**base, out=str(tmp_path / "b"), steps=1), SpiganConfig(base=True, **tiny))
+    assert "privileged" not in b.method.nets and b.method.vgg is None
+    # a margin no generator can meet: the rule fires as soon as its window is full
+    t = Trainer(TrainConfig(**base, out=str(tmp_path / "c"), steps=50),
+                SpiganConfig(early_stop_window=6, early_stop_margin=1e6, **tiny))
+    res = t.fit(progress=False)
+    assert res["steps"] == 6 and "discriminator loss" in res["early_stop"]
+    assert (tmp_path / "c/checkpoints/best.pt").is_file()
+    best = torch.load(tmp_path / "c/checkpoints/best.pt", weights_only=False)
+    assert best["step"] == 4  # the last checkpoint before the rule fired
+    lines = [json.loads(x) for x in (tmp_path / "c/metrics.jsonl").read_text().splitlines()]
+    assert any("early_stop" in x for x in lines)
+
+
+def test_spigan_resume_equals_uninterrupted(scenes, tmp_path):
+    from adapt.config import TrainConfig
+    from adapt.methods.spigan import SpiganConfig
+    from adapt.trainer import Trainer
+
+    syn, real = scenes
+    base = dict(method="spigan", source=str(syn), target=str(real / "train_pbr"), height=64, crop=64,
+                batch=2, ckpt_every=3)
+    tiny = dict(gen_filters=8, gen_blocks=1, disc_filters=8, task_width=8, vgg_weights="random")
+    Trainer(TrainConfig(**base, out=str(tmp_path / "full"), steps=6), SpiganConfig(**tiny)).fit(progress=False)
+    Trainer(TrainConfig(**base, out=str(tmp_path / "part"), steps=3), SpiganConfig(**tiny)).fit(progress=False)
+    Trainer(TrainConfig(**base, out=str(tmp_path / "part"), steps=6), SpiganConfig(**tiny),
+            resume=True).fit(progress=False)
+    a = torch.load(tmp_path / "full/checkpoints/last.pt", weights_only=False)["method"]["nets"]
+    b = torch.load(tmp_path / "part/checkpoints/last.pt", weights_only=False)["method"]["nets"]
+    for net in a:
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), f"{net}.{k}"
