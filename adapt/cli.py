@@ -14,7 +14,7 @@ from simdata.errors import SimdataError
 def add_dataclass_options(parser, cls, skip=()):
     """One --option per dataclass field, typed and documented from the field's metadata."""
     for f in fields(cls):
-        if f.name in skip:
+        if f.name in skip or not f.metadata.get("cli", True):
             continue
         default = f.default if f.default is not MISSING else None
         flag = "--" + f.name.replace("_", "-")
@@ -27,6 +27,10 @@ def add_dataclass_options(parser, cls, skip=()):
 
 def pick(ns, cls):
     return cls(**{f.name: getattr(ns, f.name) for f in fields(cls) if hasattr(ns, f.name)})
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the option help, and method docstrings kept as written."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "method or a baseline. Each method has its own options.")
     msub = train.add_subparsers(dest="method", metavar="METHOD", required=True)
     for name, cls in METHODS.items():
-        p = msub.add_parser(name, formatter_class=fmt, help=(cls.__doc__ or name).strip().splitlines()[0],
+        p = msub.add_parser(name, formatter_class=_Formatter, help=(cls.__doc__ or name).strip().splitlines()[0],
                             description=(sys.modules[cls.__module__].__doc__ or "").strip())
         add_dataclass_options(p, TrainConfig, skip=("method",))
         add_dataclass_options(p, cls.Config)

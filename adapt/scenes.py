@@ -1,5 +1,6 @@
 """Scene-level data for segmentation methods (SPIGAN): labelled simdata BOP datasets with the
-simulator's depth as privileged information, and unlabelled real image folders.
+simulator's depth as privileged information, unlabelled real image folders, and (for
+evaluation) folders of images with NAME_labels.png label images and a classes.json list.
 
 Labels: 0 background (nothing hit), 1 table, 2.. one per object class (in obj_id order), or
 2 = "object" when class-agnostic; 255 = ignore (unlabelled surfaces such as distractors).
@@ -78,6 +79,10 @@ class SceneDomain:
             info = json.loads((self.path / "models" / "models_info.json").read_text())
             self.obj_ids = sorted(int(k) for k in info)
             self.labelled = True
+        elif (self.path / "classes.json").is_file():  # images + NAME_labels.png (evaluation)
+            self.ds = ImageFolder(self.path)
+            self.names = json.loads((self.path / "classes.json").read_text())
+            self.obj_ids, self.labelled = [], True
         else:
             self.ds = ImageFolder(self.path)
             self.names, self.obj_ids, self.labelled = [], [], False
@@ -87,15 +92,27 @@ class SceneDomain:
     def __len__(self):
         return len(self.ds)
 
+    def _label_file(self, index: int) -> torch.Tensor:
+        from simdata.fileio import read_image
+
+        rgb = self.ds.items[index]["rgb"]
+        path = rgb.with_name(f"{rgb.stem}_labels.png")
+        if not path.is_file():
+            raise SimdataError(f"{rgb} has no label image {path.name}; every image of a labelled "
+                               f"folder needs NAME_labels.png (class ids as in classes.json)")
+        return torch.from_numpy(read_image(path).astype(np.int64))
+
     def sample(self, index: int, rng: np.random.Generator | None) -> dict:
         """One image, resized and (with ``rng``) randomly cropped; ``rng=None`` keeps it whole."""
         s = self.ds[index]
         h, w = s["rgb"].shape[-2:]
         hw = (self.height, max(self.crop, int(round(w * self.height / h))))
         out = {"x": to_input(_resize(s["rgb"], hw, "bilinear")[None], None, "rgb")[0]}
-        if self.labelled:
+        if self.labelled and isinstance(self.ds, BopDataset):
             out["label"] = _resize(label_map(s, self.obj_ids, self.agnostic), hw, "nearest")
             out["depth"] = _resize(s.get("depth_clean", s["depth"]), hw, "nearest")
+        elif self.labelled:
+            out["label"] = _resize(self._label_file(index), hw, "nearest")
         if rng is not None:
             y0 = int(rng.integers(hw[0] - self.crop + 1))
             x0 = int(rng.integers(hw[1] - self.crop + 1))

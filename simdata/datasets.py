@@ -238,8 +238,8 @@ class ImageFolder(Dataset):
             if p.suffix.lower() not in _IMAGE_EXTS or p.parent.name in _NOT_RGB_DIRS:
                 continue
             stem = p.stem
-            if stem.endswith("-depth") or stem.startswith("depth_"):
-                continue
+            if stem.endswith(("-depth", "_labels", "_color")) or stem.startswith("depth_"):
+                continue  # depth, label and overlay images that sit beside the photos
             item = {"rgb": p, "depth": None, "depth_unit_m": None, "K": None, "masks": []}
             if p.parent.name == "rgb" and (p.parent.parent / "scene_camera.json").exists():
                 scene = p.parent.parent  # BOP layout

@@ -209,3 +209,24 @@ def test_spigan_resume_equals_uninterrupted(scenes, tmp_path):
     for net in a:
         for k in a[net]:
             assert torch.equal(a[net][k], b[net][k]), f"{net}.{k}"
+
+
+def test_folder_of_images_with_label_masks_evaluates(scenes, tmp_path):
+    """The evaluation layout: photos + NAME_labels.png + classes.json."""
+    import cv2
+
+    from adapt.scenes import SceneDomain
+
+    syn, _ = scenes
+    src = SceneDomain(syn, 120, 96, stream=1, seed=0, agnostic=True)
+    folder = tmp_path / "labelled"
+    folder.mkdir()
+    for i in range(2):
+        s = src.sample(i, None)
+        rgb = ((s["x"] + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+        cv2.imwrite(str(folder / f"img{i}.png"), rgb[..., ::-1])
+        cv2.imwrite(str(folder / f"img{i}_labels.png"), s["label"].numpy().astype(np.uint8))
+    (folder / "classes.json").write_text(json.dumps(src.names))
+    d = SceneDomain(folder, 120, 96, stream=1, seed=0)
+    assert d.labelled and len(d) == 2 and d.names == src.names
+    assert torch.equal(d.sample(0, None)["label"], src.sample(0, None)["label"])

@@ -54,7 +54,7 @@ class SpiganConfig(OptimConfig):
     disc_layers: int = field(default=3, metadata={"help": "PatchGAN layers (3 = 70x70 patches)"})
     task_net: str = field(default="fcn", metadata={"help": "task/PI net architecture (registry name)"})
     vgg_weights: str = field(default="auto", metadata={"help": "VGG19 ImageNet weights: a .pth path, auto (torch hub cache) or random (logged, weaker)"})
-    vgg_weights_used: str = field(default="", metadata={"help": "filled in by the run: which VGG19 features were used"})
+    vgg_weights_used: str = field(default="", metadata={"help": "set by the run: which VGG19 features were used", "cli": False})
     early_stop_window: int = field(default=40, metadata={"help": "logged points in the early-stopping window (0 = off)"})
     early_stop_margin: float = field(default=0.5, metadata={"help": "stop when loss_d < margin * loss_g ..."})
     early_stop_fraction: float = field(default=0.9, metadata={"help": "... in this share of the window"})
