@@ -19,6 +19,7 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/render_throughput.py
 	$(BIN)/python benchmarks/adapt_pixelda.py
+	$(BIN)/python benchmarks/adapt_spigan.py
 
 clean:
 	rm -rf data/demo .pytest_cache

@@ -74,7 +74,7 @@ class SceneDomain:
         if crop > height:
             raise SimdataError(f"--crop {crop} is larger than --height {height}")
         if (self.path / "train_pbr").is_dir():
-            self.ds = BopDataset(self.path, load_full_masks=False, load_normals=False)
+            self.ds = BopDataset(self.path, load_full_masks=False, load_normals=True)
             self.names = class_names(self.path, agnostic)
             info = json.loads((self.path / "models" / "models_info.json").read_text())
             self.obj_ids = sorted(int(k) for k in info)
@@ -111,6 +111,8 @@ class SceneDomain:
         if self.labelled and isinstance(self.ds, BopDataset):
             out["label"] = _resize(label_map(s, self.obj_ids, self.agnostic), hw, "nearest")
             out["depth"] = _resize(s.get("depth_clean", s["depth"]), hw, "nearest")
+            if "normals" in s:  # privileged: camera-frame normals
+                out["normals"] = _resize(s["normals"], hw, "nearest")
         elif self.labelled:
             out["label"] = _resize(self._label_file(index), hw, "nearest")
         if rng is not None:

@@ -139,7 +139,7 @@ class Trainer:
         return {"train": asdict(self.cfg), "method": asdict(self.method_cfg),
                 "changed": {"train": non_defaults(self.cfg), "method": non_defaults(self.method_cfg)},
                 "data": {"classes": self.method.data.classes, "channels": self.cfg.channels,
-                         "size": self.cfg.size, "input_range": [-1, 1]}}
+                         "size": self.method.data.size, "input_range": [-1, 1]}}
 
     def _autocast(self):
         if self.cfg.amp and self.device.type == "cuda":
@@ -158,9 +158,11 @@ class Trainer:
         tb = _tensorboard(self.out / "tb")
         metrics_path = self.out / "metrics.jsonl"
         if metrics_path.exists():  # keep what the checkpoint covers, drop what a kill left after it
-            kept = [line for line in metrics_path.read_text().splitlines()
-                    if line and json.loads(line)["step"] <= self.start]
-            metrics_path.write_text("".join(line + "\n" for line in kept))
+            kept = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+            kept = [r for r in kept if r["step"] <= self.start]
+            metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            # the early-stopping window goes on where it was
+            self.history = [r for r in kept if "eval" not in r and "early_stop" not in r]
         m.train(True)
         last, t0, done = {}, time.perf_counter(), 0
         bar = tqdm(range(self.start, cfg.steps), initial=self.start, total=cfg.steps, unit="step",

@@ -105,8 +105,9 @@ def test_labels_follow_the_masks(scenes):
     assert d.names[:2] == ["background", "table"] and len(d.names) == 12
 
 
-@pytest.mark.parametrize("name", ["spigan", "seg-source-only"])
-def test_scene_methods_train_with_finite_losses_and_gradients(scenes, tmp_path, name):
+@pytest.mark.parametrize("name, pi", [("spigan", "depth"), ("spigan", "normals"),
+                                      ("seg-source-only", None)])
+def test_scene_methods_train_with_finite_losses_and_gradients(scenes, tmp_path, name, pi):
     from adapt.config import TrainConfig
     from adapt.methods import METHODS
     from adapt.trainer import Trainer, _to
@@ -114,7 +115,7 @@ def test_scene_methods_train_with_finite_losses_and_gradients(scenes, tmp_path, 
     syn, real = scenes
     cfg = TrainConfig(method=name, source=str(syn), target=str(real / "train_pbr"), out=str(tmp_path),
                       height=64, crop=64, batch=2)
-    kw = dict(gen_filters=8, gen_blocks=1, disc_filters=8, task_width=8, vgg_weights="random")
+    kw = dict(gen_filters=8, gen_blocks=1, disc_filters=8, task_width=8, vgg_weights="random", pi=pi)
     mcfg = METHODS[name].Config(**{k: v for k, v in kw.items() if k in METHODS[name].Config.__dataclass_fields__})
     tr = Trainer(cfg, mcfg)
     batch = _to({k: d.batch(4, 2) for k, d in tr.domains.items()}, tr.device)

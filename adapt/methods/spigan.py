@@ -9,7 +9,7 @@ and unlabelled real images: G (sim -> real, no cycle), D (PatchGAN), T (segmenta
     L_P    = |P(x_s) - z_s|_1 + |P(G(x_s)) - z_s|_1          (where the simulator has depth)
     L_perc = |phi(x_s) - phi(G(x_s))|_1, phi = VGG19 conv1_2..conv5_2 activations
 
-with a least-squares GAN loss. G is updated every iteration, D, T and P every ``g_steps``-th
+with a least-squares GAN loss. The PI is pluggable (``--pi depth|normals``). G is updated every iteration, D, T and P every ``g_steps``-th
 (five G steps for every step of the others). Training stops early (keeping the best
 checkpoint) when D's loss is significantly and consistently below G's. ``--no-pi`` sets
 gamma = 0 (SPIGAN-no-PI), ``--base`` sets gamma = delta = 0 (SPIGAN-base).
@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from simdata.errors import SimdataError
+
 from ..losses import lsgan_d_loss, lsgan_g_loss, masked_l1, perceptual_l1
 from ..nets import build
 from ..nets.vgg import load_vgg19
@@ -28,6 +30,9 @@ from ..stopping import discriminator_wins
 from .base import Method, OptimConfig, step_optimizer
 
 IGNORE = 255
+# Privileged information P can regress: name -> channels. Valid pixels are those where the
+# simulator saw a surface (depth > 0; a non-zero normal).
+PI_SOURCES = {"depth": 1, "normals": 3}
 
 
 def updates_others(step: int, g_steps: int) -> bool:
@@ -53,6 +58,7 @@ class SpiganConfig(OptimConfig):
     disc_filters: int = field(default=64, metadata={"help": "PatchGAN filters of the first layer"})
     disc_layers: int = field(default=3, metadata={"help": "PatchGAN layers (3 = 70x70 patches)"})
     task_net: str = field(default="fcn", metadata={"help": "task/PI net architecture (registry name)"})
+    pi: str = field(default="depth", metadata={"help": "privileged information P regresses: depth (m) or normals"})
     vgg_weights: str = field(default="auto", metadata={"help": "VGG19 ImageNet weights: a .pth path, auto (torch hub cache) or random (logged, weaker)"})
     vgg_weights_used: str = field(default="", metadata={"help": "set by the run: which VGG19 features were used", "cli": False})
     early_stop_window: int = field(default=40, metadata={"help": "logged points in the early-stopping window (0 = off)"})
@@ -79,8 +85,11 @@ class Spigan(Method):
                                    layers=cfg.disc_layers).to(device),
             "task": build(cfg.task_net, channels=c, out=k, width=cfg.task_width).to(device),
         }
+        if cfg.pi not in PI_SOURCES:
+            raise SimdataError(f"--pi {cfg.pi!r}: choose from {', '.join(PI_SOURCES)}")
         if self.gamma > 0:
-            self.nets["privileged"] = build(cfg.task_net, channels=c, out=1, width=cfg.task_width).to(device)
+            self.nets["privileged"] = build(cfg.task_net, channels=c, out=PI_SOURCES[cfg.pi],
+                                            width=cfg.task_width).to(device)
         self.vgg = None
         if self.delta > 0 and training:
             self.vgg = load_vgg19(cfg.vgg_weights).to(device)
@@ -93,13 +102,18 @@ class Spigan(Method):
             others, cfg.lr, cfg.beta1, cfg.decay_steps, cfg.decay)
         self._last_others: dict[str, float] = {"loss_d": 0.0, "loss_task_src": 0.0, "loss_pi": 0.0}
 
-    def _pi_loss(self, x, depth):
-        return masked_l1(self.nets["privileged"](x), depth, depth > 0)
+    def _pi_loss(self, x, source: dict):
+        if self.cfg.pi not in source:
+            raise SimdataError(f"the source data have no {self.cfg.pi} (render them with "
+                               f"--extras normals,depth_m)")
+        target = source[self.cfg.pi]
+        valid = target.abs().sum(1, keepdim=True) > 0
+        return masked_l1(self.nets["privileged"](x), target, valid.expand_as(target))
 
     def training_step(self, batch: dict, step: int) -> dict[str, float]:
         cfg, G, D, T = self.cfg, self.nets["generator"], self.nets["discriminator"], self.nets["task"]
         src, tgt = batch["source"], batch["target"]
-        xs, ys, zs, xt = src["x"], src["label"], src["depth"], tgt["x"]
+        xs, ys, xt = src["x"], src["label"], tgt["x"]
         # G step
         fake = G(xs)
         l_gan = lsgan_g_loss(D(fake))
@@ -107,7 +121,7 @@ class Spigan(Method):
         loss = cfg.alpha * l_gan + cfg.beta * l_task
         logs = {"loss_g": l_gan.item(), "loss_task_adapted": l_task.item()}
         if self.gamma > 0:
-            l_pi = self._pi_loss(fake, zs)
+            l_pi = self._pi_loss(fake, src)
             loss = loss + self.gamma * l_pi
             logs["loss_pi_adapted"] = l_pi.item()
         if self.delta > 0:
@@ -126,7 +140,7 @@ class Spigan(Method):
             loss = cfg.alpha * l_d + cfg.beta * l_t
             self._last_others = {"loss_d": l_d.item(), "loss_task_src": l_t.item(), "loss_pi": 0.0}
             if self.gamma > 0:
-                l_p = self._pi_loss(xs, zs) + self._pi_loss(fake, zs)
+                l_p = self._pi_loss(xs, src) + self._pi_loss(fake, src)
                 loss = loss + self.gamma * l_p
                 self._last_others["loss_pi"] = l_p.item()
             step_optimizer(self.optimizers["dtp"], self.schedulers["dtp"], loss, self._others, cfg.clip)
@@ -151,5 +165,6 @@ class Spigan(Method):
         out = {"source": xs, "adapted": fake, "target": batch["target"]["x"],
                "prediction": colorize_labels(self.nets["task"](fake).argmax(1))}
         if "privileged" in self.nets:
-            out["depth"] = colorize_depth(self.nets["privileged"](fake))
+            p = self.nets["privileged"](fake)
+            out["privileged"] = colorize_depth(p) if self.cfg.pi == "depth" else p.clamp(-1, 1)
         return out
