@@ -36,6 +36,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 def build_parser() -> argparse.ArgumentParser:
     from .config import TrainConfig
     from .methods import METHODS
+    from .tasks import TASKS
 
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
@@ -53,14 +54,20 @@ def build_parser() -> argparse.ArgumentParser:
                             description=(sys.modules[cls.__module__].__doc__ or "").strip())
         add_dataclass_options(p, TrainConfig, skip=("method",))
         add_dataclass_options(p, cls.Config)
+        for task in cls.tasks:  # the options of every task the method trains
+            group = p.add_argument_group(f"{task} task options (with --task {task})")
+            add_dataclass_options(group, TASKS[task].Config)
         p.add_argument("--resume", action="store_true", help="continue the run in --out")
         p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
         p.set_defaults(func=cmd_train, method_cls=cls)
 
     p = sub.add_parser("eval", formatter_class=fmt, help="task metrics on labelled target data",
                        description="Evaluate a run's task net on labelled data: for pose runs "
-                       "a crops folder (accuracy, mean/median rotation error in degrees, "
-                       "per-class accuracy); for segmentation runs a BOP dataset (per-class "
+                       "a crops folder (accuracy; symmetry-aware mean/median rotation error and "
+                       "shares under 5/10/20 deg; translation error in mm; ADD for asymmetric "
+                       "and ADD-S for symmetric objects with recall at 10 %% of the diameter; "
+                       "PixelDA's angle 2 acos|q.q'| without symmetries; per-class figures); for "
+                       "segmentation runs a BOP dataset or a labelled image folder (per-class "
                        "IoU, mIoU, pixel accuracy; negative transfer with --baseline). Writes "
                        "RUN/eval_<folder>.json.")
     p.add_argument("run", help="run folder")
@@ -71,12 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", default="", help="source-only run: adds negative transfer "
                    "(share of images whose IoU falls below the baseline's)")
 
-    p = sub.add_parser("predict", formatter_class=fmt, help="segment a folder of images",
-                       description="Run a segmentation run's task net on every image of a "
-                       "folder: writes NAME_labels.png (raw class ids) and NAME_color.png "
-                       "(coloured masks over the image).")
-    p.add_argument("run", help="run folder of a segmentation method")
-    p.add_argument("--input", required=True, help="folder of images")
+    p = sub.add_parser("predict", formatter_class=fmt, help="predict and draw the predictions",
+                       description="Run a run's task net and draw what it predicts. Segmentation "
+                       "runs, on a folder of images: NAME_labels.png (raw class ids) and "
+                       "NAME_color.png (coloured masks over the image). Pose runs, on a crops "
+                       "folder: predictions.jsonl (class, score, rotation, translation in metres "
+                       "per crop) and poses.png (predicted axes and model points drawn on the "
+                       "crops; the true pose as thin axes where the crops are labelled).")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--input", required=True, help="folder of images (segmentation) or crops (pose)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_predict)
@@ -113,9 +123,21 @@ def cmd_train(args) -> int:
     from .config import TrainConfig
     from .trainer import Trainer
 
+    from .config import non_defaults
+    from .tasks import TASKS
+    from .trainer import resolve_task
+
     cfg = pick(args, TrainConfig)
     cfg.method = args.method
-    trainer = Trainer(cfg, pick(args, args.method_cls.Config), resume=args.resume)
+    task_cls = type(resolve_task(cfg, args.method_cls))
+    for other in args.method_cls.tasks:  # options of a task this run does not train: refused
+        changed = non_defaults(pick(args, TASKS[other].Config))
+        if other != task_cls.name and changed:
+            flags = ", ".join("--" + k.replace("_", "-") for k in changed)
+            raise SimdataError(f"{flags}: option(s) of the {other} task; this run trains "
+                               f"{task_cls.name} (choose with --task)")
+    trainer = Trainer(cfg, pick(args, args.method_cls.Config), resume=args.resume,
+                      task_cfg=pick(args, task_cls.Config))
     result = trainer.fit(progress=not args.no_progress)
     last = result["last"]
     line = ", ".join(f"{k} {v}" for k, v in last.items() if k != "step")
@@ -123,33 +145,27 @@ def cmd_train(args) -> int:
     if "early_stop" in result:
         print(f"stopped early: {result['early_stop']}; kept checkpoints/best.pt")
     if "eval" in result:
-        print(f"eval on {cfg.eval_data}: {summary(result['eval'])}")
+        print(f"eval on {cfg.eval_data}: {trainer.task.summary(result['eval'])}")
     print(f"run folder: {cfg.out}")
     return 0
-
-
-def summary(res: dict) -> str:
-    if "miou" in res:
-        return f"mIoU {res['miou']:.3f}, pixel accuracy {res['pixel_accuracy']:.3f}"
-    return f"accuracy {res['accuracy']:.3f}, mean angle error {res['mean_angle_deg']:.1f} deg"
 
 
 def cmd_eval(args) -> int:
     from .config import TrainConfig
     from .evaluate import evaluate, negative_transfer
-    from .methods import METHODS
-    from .trainer import load_run, open_domain
+    from .trainer import load_run
 
     method, conf = load_run(args.run, args.device)
-    domain = open_domain(TrainConfig(**conf["train"]), METHODS[method.name], args.data, stream=99)
+    domain = method.task.open_domain(TrainConfig(**conf["train"]), args.data, stream=99)
     if not domain.labelled:
-        raise SimdataError(f"{args.data} has no labels; evaluate on a crops folder or a BOP dataset")
+        raise SimdataError(f"{args.data} has no labels; a {method.task.name} run is evaluated on "
+                           f"{method.task.data_kind}")
     if domain.names != method.data.classes:
         raise SimdataError(f"{args.data} names other classes than the run; use data of the same meshes")
     res = evaluate(method, domain)
     if args.baseline:
         base, _ = load_run(args.baseline, args.device)
-        if base.task != method.task or base.data.classes != method.data.classes:
+        if base.task.name != method.task.name or base.data.classes != method.data.classes:
             raise SimdataError(f"baseline {args.baseline} solves another task or classes")
         ref = evaluate(base, domain)
         if "per_image_iou" not in res:
@@ -158,14 +174,15 @@ def cmd_eval(args) -> int:
         res["negative_transfer"] = negative_transfer(res["per_image_iou"], ref["per_image_iou"])
     (Path(args.run) / f"eval_{Path(args.data).name}.json").write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps({k: v for k, v in res.items() if k != "per_image_iou"}, indent=2))
+    print(method.task.summary(res), file=sys.stderr)  # stdout stays JSON for scripts
     return 0
 
 
 def cmd_predict(args) -> int:
-    from .predict import predict_folder
+    from .predict import predict
 
-    n = predict_folder(args.run, args.input, args.out, args.device)
-    print(f"wrote labels and coloured masks of {n} images to {args.out}")
+    n = predict(args.run, args.input, args.out, args.device)
+    print(f"wrote the predictions of {n} samples to {args.out}")
     return 0
 
 

@@ -7,6 +7,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 @dataclass
 class TrainConfig:
     method: str = field(default="pixelda", metadata={"help": "method name (see `adapt train --help`)"})
+    task: str = field(default="", metadata={"help": "task: pose (crops) or segmentation (scenes); empty = the method's first"})
     source: str = field(default="", metadata={"help": "labelled synthetic crops folder"})
     target: str = field(default="", metadata={"help": "target domain: crops folder or image folder"})
     target_labelled: str = field(default="", metadata={"help": "labelled target crops (semi-supervised / target-only)"})
@@ -14,10 +15,10 @@ class TrainConfig:
     steps: int = field(default=20000, metadata={"help": "training iterations"})
     batch: int = field(default=32, metadata={"help": "batch size per domain"})
     size: int = field(default=64, metadata={"help": "crop size the nets see"})
-    channels: str = field(default="rgb", metadata={"help": "rgb or rgbd (object-relative depth as 4th channel); crops methods"})
-    height: int = field(default=320, metadata={"help": "scene methods: images are resized to this height"})
-    crop: int = field(default=320, metadata={"help": "scene methods: random square crops of this side"})
-    class_agnostic: bool = field(default=False, metadata={"help": "scene methods: one 'object' class"})
+    channels: str = field(default="rgb", metadata={"help": "rgb or rgbd (object-relative depth as 4th channel); pose task"})
+    height: int = field(default=320, metadata={"help": "segmentation: images are resized to this height"})
+    crop: int = field(default=320, metadata={"help": "segmentation: random square crops of this side"})
+    class_agnostic: bool = field(default=False, metadata={"help": "segmentation: one 'object' class"})
     seed: int = field(default=0, metadata={"help": "seed of weights, batches and noise"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     amp: bool = field(default=False, metadata={"help": "bfloat16 autocast on CUDA"})

@@ -13,6 +13,7 @@ from simdata.errors import SimdataError
 
 CHANNELS = {"rgb": 3, "rgbd": 4}
 DEPTH_RANGE_M = 0.1  # depth enters the nets as (z - median z of the object) / 0.1 m, clipped
+POINTS = 256  # model points per object in a batch (point-matching loss)
 
 
 def to_input(rgb: torch.Tensor, depth: torch.Tensor | None, channels: str) -> torch.Tensor:
@@ -56,24 +57,72 @@ class Domain:
                 raise SimdataError(f"crops in {self.path} are {s}x{s} but --size is {size}; "
                                    f"make crops of that size or pass --size {s}")
             self.info = DomainInfo(size, list(self.ds.names), True)
+            self.obj_ids = [int(i) for i in self.ds.info.get("obj_ids", range(1, len(self.ds.names) + 1))]
+            # BOP models_info entries (mm, symmetries) keyed by obj_id as a string, as in JSON
+            self.models_info = {str(k): v for k, v in self.ds.models_info.items()}
+            self._points = {i: self.ds.model_points(i) for i in self.obj_ids}
         else:
             self.ds = ImageFolder(self.path, crop_size=size, crops="random", seed=seed)
             self.info = DomainInfo(size, [], False)
+            self.obj_ids, self.models_info, self._points = [], {}, {}
         if len(self.ds) == 0:
             raise SimdataError(f"{self.path} holds no samples")
         self.labelled, self.names = self.info.labelled, self.info.names
+        self._table = self.points_table(self.obj_ids)  # (C,POINTS,3) or None
+        self._all: dict | None = None  # every crop, stacked (see _crops)
+
+    @property
+    def has_points(self) -> bool:
+        return bool(self._points) and all(p is not None for p in self._points.values())
+
+    def points_table(self, obj_ids: list[int], n: int = POINTS) -> torch.Tensor | None:
+        """(C,n,3) float32 model points in metres, one row per obj_id (None without points)."""
+        if not self.has_points or any(i not in self._points for i in obj_ids):
+            return None
+        rows = []
+        for i in obj_ids:
+            p = self._points[i]
+            rows.append(torch.from_numpy(p[np.linspace(0, len(p) - 1, n).astype(int)]).float())
+        return torch.stack(rows)
 
     def __len__(self):
         return len(self.ds)
 
+    def _crops(self) -> dict[str, torch.Tensor]:
+        """Every crop of the folder as stacked tensors, read once: a batch is then one gather
+        (per-sample Python made training data-bound on a GPU). rgb stays uint8."""
+        if self._all is None:
+            labels = self.ds.labels
+            order = sorted(range(len(labels)), key=lambda i: (labels[i]["shard"], labels[i]["index"]))
+            arrays = {k: [] for k in ("rgb", "depth", "mask")}
+            for i in order:
+                shard = self.ds._shard(labels[i]["shard"])
+                for k in arrays:
+                    arrays[k].append(shard[k][labels[i]["index"]])
+            inverse = np.argsort(order)
+            t = {k: torch.from_numpy(np.stack(v)[inverse]) for k, v in arrays.items()}
+            self._all = {"rgb": t["rgb"].permute(0, 3, 1, 2).contiguous(),
+                         "depth": t["depth"][:, None].float(), "mask": t["mask"][:, None],
+                         "label": torch.tensor([lb["label"] for lb in labels]),
+                         "obj_id": torch.tensor([lb["obj_id"] for lb in labels]),
+                         "quat": torch.tensor([lb["quat_wxyz"] for lb in labels], dtype=torch.float32),
+                         "t": torch.tensor([lb["t_m"] for lb in labels], dtype=torch.float32),
+                         "K": torch.tensor([lb["K"] for lb in labels], dtype=torch.float32).view(-1, 3, 3)}
+        return self._all
+
     def items(self, indices) -> dict:
-        samples = [self.ds[int(i)] for i in indices]
-        out = {"x": to_input(torch.stack([s["rgb"] for s in samples]),
-                             torch.stack([s["depth"] for s in samples]), self.channels)}
-        if self.info.labelled:
-            out["mask"] = torch.stack([s["mask"] for s in samples]).float()
-            out["label"] = torch.stack([s["label"] for s in samples])
-            out["quat"] = torch.stack([s["quat"] for s in samples])
+        if isinstance(self.ds, ImageFolder):
+            samples = [self.ds[int(i)] for i in indices]
+            return {"x": to_input(torch.stack([s["rgb"] for s in samples]),
+                                  torch.stack([s["depth"] for s in samples]), self.channels)}
+        idx = torch.as_tensor(list(indices), dtype=torch.int64)
+        a = self._crops()
+        out = {"x": to_input(a["rgb"][idx].float() / 255.0, a["depth"][idx], self.channels),
+               "mask": a["mask"][idx].float()}
+        for key in ("label", "quat", "t", "K", "obj_id"):
+            out[key] = a[key][idx]
+        if self._table is not None:
+            out["points"] = self._table[out["label"]]
         return out
 
     def batch(self, step: int, n: int) -> dict:

@@ -69,3 +69,68 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> 
     surface). Shapes (B,1,H,W)."""
     v = valid.to(pred.dtype)
     return ((pred - target).abs() * v).sum() / v.sum().clamp_min(1.0)
+
+
+# --- pose losses (rotation; symmetry-aware) ---------------------------------------------
+# Symmetries: ``sym_R`` (B,S,3,3) holds, per sample, the rotations R_s of the object's
+# symmetry set in the model frame (identity first), padded to a common S with ``valid``
+# (B,S) False on padding rows; (R R_s) is then an equivalent pose for a true rotation R.
+# Build it per class with adapt.pose_metrics.pad_symmetries and index by the class labels:
+# ``sym_R[labels]``, ``valid[labels]``. Every row needs at least one valid entry.
+
+
+def _min_over_valid(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B,S) values -> (B,) minimum over the entries where ``valid`` (B,S) is True."""
+    return values.masked_fill(~valid.bool(), float("inf")).min(dim=1).values
+
+
+def symmetric_rotation_loss(R_pred: torch.Tensor, R_true: torch.Tensor, sym_R: torch.Tensor,
+                            valid: torch.Tensor) -> torch.Tensor:
+    """Symmetry-aware rotation loss: mean over the batch of
+        min over valid s of ||R_pred - R_true @ sym_R[:, s]||_F^2.
+
+    ``R_pred``, ``R_true``: (B,3,3); ``sym_R``: (B,S,3,3); ``valid``: (B,S) bool. Unitless;
+    for a rotation error of angle theta the term is 4 (1 - cos theta), so 0 at every
+    symmetric equivalent of the truth, 4 at 90 degrees, 8 at 180. Differentiable w.r.t.
+    ``R_pred`` (the gradient flows through the closest equivalent).
+    """
+    targets = R_true[:, None] @ sym_R  # (B,S,3,3)
+    d = (R_pred[:, None] - targets).pow(2).sum((-2, -1))  # (B,S)
+    return _min_over_valid(d, valid).mean()
+
+
+def _closest_point_mean_dist(a: torch.Tensor, b: torch.Tensor, eps: float) -> torch.Tensor:
+    """(B,N,3), (B,M,3) -> (B,) mean over i of min over j ||a_i - b_j||, via squared
+    distances (min before the square root keeps the gradient finite at zero)."""
+    sq = (a.pow(2).sum(-1)[:, :, None] + b.pow(2).sum(-1)[:, None, :]
+          - 2 * a @ b.transpose(1, 2)).clamp_min(0)
+    return sq.min(dim=2).values.clamp_min(eps).sqrt().mean(1)
+
+
+def point_matching_loss(R_pred: torch.Tensor, R_true: torch.Tensor, points: torch.Tensor,
+                        sym_R: torch.Tensor, valid: torch.Tensor, closest: torch.Tensor,
+                        eps: float = 1e-12) -> torch.Tensor:
+    """Symmetry-aware point matching loss on model points (PoseCNN's ShapeMatch-Loss, the
+    DeepIM point matching loss), rotation only (translation is trained separately).
+
+    Per sample, with model points x_i (metres) and Euclidean (L2) distances per point:
+    - ``closest`` False: min over valid s of mean_i ||R_pred x_i - R_true R_s x_i||
+      (a discrete symmetry set; S = 1 with the identity for an asymmetric object);
+    - ``closest`` True: mean_i min_j ||R_pred x_i - R_true x_j|| (the ADD-S form, for
+      continuous symmetries, where a sampled set would be too coarse).
+    Returns the batch mean in METRES (the points' unit). ``R_pred``, ``R_true``: (B,3,3);
+    ``points``: (B,N,3); ``sym_R``: (B,S,3,3); ``valid``: (B,S) bool; ``closest``: (B,)
+    bool. Differentiable w.r.t. ``R_pred``; distances are floored at sqrt(eps) so the
+    gradient stays finite at an exact match. The closest-point form costs B*N*N memory:
+    subsample the points (a few hundred are plenty).
+    """
+    pred = points @ R_pred.transpose(1, 2)  # (B,N,3)
+    truth = points[:, None] @ (R_true[:, None] @ sym_R).transpose(-2, -1)  # (B,S,N,3)
+    dist = (pred[:, None] - truth).pow(2).sum(-1).clamp_min(eps).sqrt().mean(-1)  # (B,S)
+    per = _min_over_valid(dist, valid)
+    closest = closest.bool()
+    if closest.any():
+        idx = closest.nonzero(as_tuple=True)[0]
+        adds = _closest_point_mean_dist(pred[idx], points[idx] @ R_true[idx].transpose(1, 2), eps)
+        per = per.index_put((idx,), adds)
+    return per.mean()

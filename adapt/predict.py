@@ -1,6 +1,8 @@
-"""Segment a folder of images with a trained run: raw label PNGs and coloured overlays."""
+"""Predict with a trained run and draw what it predicts: coloured masks over images for
+segmentation runs, pose axes and model points over crops for pose runs."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -9,13 +11,21 @@ import torch
 
 from simdata import ImageFolder
 from simdata.errors import SimdataError
-from simdata.fileio import write_image
+from simdata.fileio import write_bytes_atomic, write_image
 from simdata.preview import overlay_masks
 
 from .data import to_input
 from .trainer import load_run
 
 
+def predict(run: str | Path, folder: str | Path, out: str | Path, device: str = "auto") -> int:
+    """Run ``run``'s task net on ``folder`` and write its pictures to ``out`` (the task says how)."""
+    method, conf = load_run(run, device)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return method.task.predict(method, conf, folder, out)
+
+
+# -- segmentation ---------------------------------------------------------------------------------
 @torch.no_grad()
 def segment(task_net, rgb: np.ndarray, height: int, device) -> np.ndarray:
     """(H,W,3) uint8 image -> (H,W) uint8 labels: resized to ``height`` (width padded to a
@@ -30,13 +40,10 @@ def segment(task_net, rgb: np.ndarray, height: int, device) -> np.ndarray:
     return cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
-def predict_folder(run: str | Path, folder: str | Path, out: str | Path, device: str = "auto") -> int:
-    method, conf = load_run(run, device)
-    if method.task != "segmentation":
-        raise SimdataError(f"{run} is a {method.task} run; predict segments images (SPIGAN runs)")
+def predict_segmentation_folder(method, conf: dict, folder, out) -> int:
+    """NAME_labels.png (raw class ids) and NAME_color.png (coloured masks over the image)."""
     images = ImageFolder(folder)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     height = conf["train"]["height"]
     for i in range(len(images)):
         item = images.items[i]
@@ -47,3 +54,82 @@ def predict_folder(run: str | Path, folder: str | Path, out: str | Path, device:
         masks = [labels == c for c in range(2, len(method.data.classes))]
         write_image(out / f"{stem}_color.png", overlay_masks(rgb, masks, alpha=0.5))
     return len(images)
+
+
+# -- pose -------------------------------------------------------------------------------------------
+AXIS_COLORS = ((255, 60, 60), (60, 255, 60), (80, 140, 255))  # x red, y green, z blue
+
+
+def draw_pose(img: np.ndarray, R: np.ndarray, t_m: np.ndarray, K: np.ndarray, axis_m: float,
+              points_m: np.ndarray | None = None, scale: int = 1, thickness: int = 2,
+              point_color=(255, 255, 0)) -> np.ndarray:
+    """Draw a pose on an RGB image in place: model points (N,3, metres) as dots and the
+    model's axes (``axis_m`` long) projected with K (3,3). ``scale`` = image px per K pixel."""
+    def project(p):
+        q = (R @ p.T).T + t_m
+        uv = (K @ (q / q[:, 2:3]).T).T[:, :2]
+        return np.round((uv + 0.5) * scale - 0.5).astype(int)
+
+    if points_m is not None:
+        for u, v in project(points_m):
+            if 0 <= u < img.shape[1] and 0 <= v < img.shape[0]:
+                img[v, u] = point_color
+    ends = project(np.vstack([np.zeros(3), np.eye(3) * axis_m]))
+    for k in range(3):
+        cv2.line(img, tuple(map(int, ends[0])), tuple(map(int, ends[k + 1])), AXIS_COLORS[k],
+                 thickness, cv2.LINE_AA)
+    return img
+
+
+@torch.no_grad()
+def predict_pose_crops(method, conf: dict, folder, out, scale: int = 4, grid: int = 48) -> int:
+    """Poses of every crop of a crops folder: predictions.jsonl (class, score, rotation,
+    translation in metres, and the errors where the crops are labelled) and poses.png, a grid
+    of the first ``grid`` crops with the predicted pose drawn (axes and model points; the true
+    pose as thin axes where known)."""
+    from .data import Domain
+    from .rotations import quat_wxyz_to_matrix
+    from .translation import decode_translation
+
+    data = method.data
+    if not (Path(folder) / "labels.jsonl").is_file():
+        raise SimdataError(f"{folder} is no crops folder; pose runs predict on crops "
+                           f"(simdata crops, or render --mode crops)")
+    domain = Domain(folder, data.size, conf["data"]["channels"], stream=99, seed=0)
+    if domain.names != data.classes:
+        raise SimdataError(f"{folder} names other classes than the run; use crops of the same meshes")
+    info = domain.models_info or data.extras.get("models_info", {})
+    points = domain.points_table(data.extras["obj_ids"], n=200)
+    net = method.task_net.eval()
+    lines, tiles = [], []
+    for start in range(0, len(domain), 256):
+        b = domain.items(range(start, min(start + 256, len(domain))))
+        logits, R, code = (t.cpu() for t in net(b["x"].to(method.device)))
+        prob = logits.softmax(1)
+        t = decode_translation(code, b["K"], data.size)
+        for j in range(len(logits)):
+            k = int(prob[j].argmax())
+            rec = {"crop": start + j, "class": data.classes[k], "score": round(float(prob[j, k]), 4),
+                   "R": np.round(R[j].numpy(), 6).tolist(), "t_m": np.round(t[j].numpy(), 6).tolist()}
+            lines.append(json.dumps(rec))
+            if len(tiles) < grid:
+                rgb, _ = domain.ds.raw(start + j)
+                img = cv2.resize(rgb["rgb"], None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+                K = b["K"][j].numpy()
+                diam = info.get(str(data.extras["obj_ids"][k]), {}).get("diameter", 100.0) / 1000.0
+                if domain.labelled:
+                    draw_pose(img, quat_wxyz_to_matrix(b["quat"][j:j + 1])[0].numpy(), b["t"][j].numpy(),
+                              K, 0.4 * diam, scale=scale, thickness=1)
+                draw_pose(img, R[j].numpy(), t[j].numpy(), K, 0.5 * diam,
+                          None if points is None else points[k].numpy(), scale=scale)
+                cv2.putText(img, data.classes[k][:14], (2, 10), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
+                            (255, 255, 255), 1, cv2.LINE_AA)
+                tiles.append(img)
+    out = Path(out)
+    write_bytes_atomic(out / "predictions.jsonl", ("\n".join(lines) + "\n").encode())
+    cols = 8
+    while len(tiles) % cols:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.hstack(tiles[r:r + cols]) for r in range(0, len(tiles), cols)]
+    write_image(out / "poses.png", np.vstack(rows))
+    return len(domain)

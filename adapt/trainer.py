@@ -16,8 +16,9 @@ import torch
 from simdata.errors import SimdataError
 
 from .config import TrainConfig, describe, non_defaults
-from .data import CHANNELS, Domain, seed_for
-from .methods import METHODS, DataSpec, Method
+from .data import seed_for
+from .methods import METHODS, Method
+from .tasks import TASKS, DataSpec, Task
 
 log = logging.getLogger(__name__)
 CKPT = "checkpoints/last.pt"
@@ -35,7 +36,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def open_domains(cfg: TrainConfig, method_cls: type[Method]) -> dict[str, Domain]:
+def resolve_task(cfg: TrainConfig, method_cls: type[Method], task_cfg=None) -> Task:
+    """The task the run trains: --task, or the method's first; refused if the method cannot."""
+    name = cfg.task or method_cls.tasks[0]
+    if name not in TASKS:
+        raise SimdataError(f"--task {name!r}: choose from {', '.join(TASKS)}")
+    if name not in method_cls.tasks:
+        raise SimdataError(f"{method_cls.name} cannot train the {name} task; it trains "
+                           f"{', '.join(method_cls.tasks)}")
+    return TASKS[name](task_cfg)
+
+
+def open_domains(cfg: TrainConfig, method_cls: type[Method], task: Task) -> dict:
     paths = {"source": cfg.source, "target": cfg.target,
              "target_labelled": cfg.target_labelled or (cfg.target if "target_labelled" in method_cls.needs else "")}
     needs = method_cls.needs + tuple(k for k in method_cls.optional if paths[k])
@@ -46,39 +58,20 @@ def open_domains(cfg: TrainConfig, method_cls: type[Method]) -> dict[str, Domain
             raise SimdataError(f"{method_cls.name} needs {flag} (a {key.replace('_', ' ')} folder)")
         if not Path(paths[key]).exists():
             raise SimdataError(f"{key.replace('_', ' ')} folder {paths[key]} does not exist")
-        domains[key] = open_domain(cfg, method_cls, paths[key], STREAMS[key])
+        domains[key] = task.open_domain(cfg, paths[key], STREAMS[key])
         if key in ("source", "target_labelled") and not domains[key].labelled:
-            kind = "a crops folder (simdata crops / render --mode crops)" \
-                if method_cls.data_kind == "crops" else "a simdata BOP dataset (simdata render)"
-            raise SimdataError(f"{paths[key]} has no labels; {key.replace('_', ' ')} data must be {kind}")
+            raise SimdataError(f"{paths[key]} has no labels; {key.replace('_', ' ')} data for the "
+                               f"{task.name} task must be {task.data_kind}")
     names = [d.names for d in domains.values() if d.labelled]
     if any(n != names[0] for n in names):
         raise SimdataError("labelled folders name different object classes; make them from the same meshes")
     return domains
 
 
-def open_domain(cfg: TrainConfig, method_cls: type[Method], path, stream: int):
-    """A crops Domain or a SceneDomain, as the method's data kind asks."""
-    if method_cls.data_kind == "scenes":
-        from .scenes import SceneDomain
-
-        return SceneDomain(path, cfg.height, cfg.crop, stream=stream, seed=cfg.seed,
-                           agnostic=cfg.class_agnostic)
-    return Domain(path, cfg.size, cfg.channels, stream=stream, seed=cfg.seed)
-
-
-def build_method(cfg: TrainConfig, method_cfg, classes: list[str], device, training: bool = True) -> Method:
-    if cfg.channels not in CHANNELS:
-        raise SimdataError(f"--channels {cfg.channels!r}: use rgb or rgbd")
-    cls = METHODS[cfg.method]
-    if cls.data_kind == "scenes":
-        if cfg.crop % 8 or cfg.crop < 16:
-            raise SimdataError(f"--crop {cfg.crop} must be a multiple of 8, at least 16")
-        spec = DataSpec(channels=3, size=cfg.crop, classes=classes)
-    else:
-        spec = DataSpec(channels=CHANNELS[cfg.channels], size=cfg.size, classes=classes)
+def build_method(cfg: TrainConfig, method_cfg, task: Task, data: DataSpec, device,
+                 training: bool = True) -> Method:
     torch.manual_seed(cfg.seed)  # initial weights
-    return cls(method_cfg, spec, device, training=training)
+    return METHODS[cfg.method](method_cfg, data, device, training=training, task=task)
 
 
 def _to(batch, device):
@@ -105,7 +98,7 @@ def sample_grid(columns: dict[str, torch.Tensor], rows: int = 8) -> np.ndarray:
 class Trainer:
     """Runs ``cfg.steps`` iterations of a method, resuming from the run folder if asked."""
 
-    def __init__(self, cfg: TrainConfig, method_cfg, resume: bool = False):
+    def __init__(self, cfg: TrainConfig, method_cfg, resume: bool = False, task_cfg=None):
         if cfg.method not in METHODS:
             raise SimdataError(f"unknown method {cfg.method!r}; choose from {', '.join(METHODS)}")
         for name in ("steps", "batch", "log_every", "sample_every", "ckpt_every"):
@@ -117,9 +110,10 @@ class Trainer:
             raise SimdataError(f"{self.out} already holds a run; pass --resume to continue it or "
                                f"choose another --out")
         self.device = resolve_device(cfg.device)
-        self.domains = open_domains(cfg, METHODS[cfg.method])
-        classes = next(d.names for d in self.domains.values() if d.labelled)
-        self.method = build_method(cfg, method_cfg, classes, self.device)
+        self.task = resolve_task(cfg, METHODS[cfg.method], task_cfg)
+        self.domains = open_domains(cfg, METHODS[cfg.method], self.task)
+        data = self.task.data_spec(cfg, [d for d in self.domains.values() if d.labelled])
+        self.method = build_method(cfg, method_cfg, self.task, data, self.device)
         self.start = 0
         if resume and (self.out / CKPT).exists():
             state = torch.load(self.out / CKPT, map_location=self.device, weights_only=False)
@@ -130,16 +124,23 @@ class Trainer:
             self.start = state["step"]
         self.eval_domain = None
         if cfg.eval_data:
-            self.eval_domain = open_domain(cfg, METHODS[cfg.method], cfg.eval_data, stream=99)
+            self.eval_domain = self.task.open_domain(cfg, cfg.eval_data, stream=99)
+            if not self.eval_domain.labelled:
+                raise SimdataError(f"--eval-data {cfg.eval_data} has no labels")
         self.history: list[dict] = []
         self.stopped: tuple[int, str] | None = None
         self._healthy: dict | None = None  # last checkpoint taken before any early-stop signal
 
     def run_config(self) -> dict:
-        return {"train": asdict(self.cfg), "method": asdict(self.method_cfg),
-                "changed": {"train": non_defaults(self.cfg), "method": non_defaults(self.method_cfg)},
+        task_cfg = self.task.cfg
+        return {"train": {**asdict(self.cfg), "task": self.task.name}, "method": asdict(self.method_cfg),
+                "task": asdict(task_cfg),
+                "changed": {"train": non_defaults(self.cfg), "method": non_defaults(self.method_cfg),
+                            "task": non_defaults(task_cfg)},
                 "data": {"classes": self.method.data.classes, "channels": self.cfg.channels,
-                         "size": self.method.data.size, "input_range": [-1, 1]}}
+                         "input_channels": self.method.data.channels,
+                         "size": self.method.data.size, "input_range": [-1, 1],
+                         "extras": self.method.data.extras}}
 
     def _autocast(self):
         if self.cfg.amp and self.device.type == "cuda":
@@ -152,7 +153,8 @@ class Trainer:
         cfg, m = self.cfg, self.method
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(self.run_config(), indent=2) + "\n")
-        log.info("%s\n%s", describe("train", cfg), describe(cfg.method, self.method_cfg))
+        log.info("%s\n%s\n%s", describe("train", cfg), describe(cfg.method, self.method_cfg),
+                 describe(f"task {self.task.name}", self.task.cfg))
         if cfg.amp and self.device.type != "cuda":
             log.warning("--amp needs CUDA; training in float32 on %s", self.device)
         tb = _tensorboard(self.out / "tb")
@@ -238,9 +240,7 @@ class Trainer:
         write_image(self.out / "samples" / f"step_{step:07d}.png", grid)
 
     def _evaluate(self, step, tb):
-        from .evaluate import evaluate
-
-        res = evaluate(self.method, self.eval_domain)
+        res = self.task.evaluate(self.method.task_net, self.eval_domain, self.method.data, self.device)
         self.method.train(True)
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": step, "eval": res}) + "\n")
@@ -279,8 +279,11 @@ def load_run(run: str | Path, device: str = "auto") -> tuple[Method, dict]:
     conf = state["config"]
     cfg = TrainConfig(**conf["train"])
     method_cls = METHODS[cfg.method]
-    method = build_method(cfg, method_cls.Config(**conf["method"]), conf["data"]["classes"], dev,
-                          training=False)
+    task_cls = TASKS[cfg.task]
+    task = task_cls(task_cls.Config(**conf.get("task", {})))
+    d = conf["data"]
+    data = DataSpec(d["input_channels"], d["size"], d["classes"], d.get("extras", {}))
+    method = build_method(cfg, method_cls.Config(**conf["method"]), task, data, dev, training=False)
     method.load_state_dict(state["method"], nets_only=True)
     method.train(False)
     return method, conf

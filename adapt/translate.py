@@ -2,6 +2,7 @@
 privileged channels kept."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,6 @@ def translate(run: str | Path, source: str | Path, out: str | Path, device: str 
 def translate_scenes(run: str | Path, source: str | Path, out: str | Path, device: str = "auto") -> Path:
     """Copy a BOP dataset with every rgb/ image replaced by G(image) at full resolution
     (noise-free generators only). Written under a temporary name, renamed when complete."""
-    import shutil
-
     import cv2
 
     from simdata.bop_layout import find_rgb, list_images
@@ -38,7 +37,7 @@ def translate_scenes(run: str | Path, source: str | Path, out: str | Path, devic
 
     method, _ = load_run(run, device)
     G = method.generator
-    if G is None or hasattr(G, "noise_dim"):
+    if G is None or G.noise_dim:
         raise SimdataError(f"{run} has no image-to-image generator for whole scenes")
     out = Path(out)
     if out.exists():
@@ -85,13 +84,17 @@ def translate_crops(run: str | Path, source: str | Path, out: str | Path, device
             items = [ds[i] for i in idx]
             x = to_input(torch.stack([s["rgb"] for s in items]), torch.stack([s["depth"] for s in items]),
                          conf["data"]["channels"]).to(dev)
-            z = (torch.rand(len(x), G.noise_dim, generator=gen) * 2 - 1).to(dev)
-            rgb = ((G(x, z)[:, :3].clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+            args = (x, (torch.rand(len(x), G.noise_dim, generator=gen) * 2 - 1).to(dev)) \
+                if G.noise_dim else (x,)
+            rgb = ((G(*args)[:, :3].clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
             for (arrays, label), img in zip(raws, rgb):
                 extra = {k: v for k, v in arrays.items() if k not in ("rgb", "depth", "mask")}
                 keep = {k: v for k, v in label.items() if k not in ("id", "shard", "index")}
                 writer.add(np.ascontiguousarray(img), arrays["depth"], arrays["mask"], keep,
                            rgb_source=arrays["rgb"], **extra)
+        for name in ("models_info.json", "model_points.npz"):  # the objects are the same
+            if (Path(source) / name).is_file():
+                shutil.copy2(Path(source) / name, writer.tmp / name)
         return writer.close()
     except BaseException:
         writer.abort()

@@ -12,6 +12,11 @@ from .errors import SimdataError
 from .sensors import SENSOR_PRESETS
 
 BUNDLED_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "ycb"
+SYMMETRIES_HELP = ("JSON file of object symmetry overrides (BOP models_info fields): "
+                   '{"NAME or obj_id": "none" | {"symmetries_discrete": [[16 numbers: row-major '
+                   '4x4, translation mm], ...], "symmetries_continuous": [{"axis": [x, y, z], '
+                   '"offset": [x, y, z] mm}]}}; objects not listed keep the annotation of a BOP '
+                   "models folder, or are detected from geometry and colour [detect all]")
 
 
 def parse_range(text: str, cast=float) -> tuple:
@@ -41,10 +46,30 @@ def _add_render(sub):
                     "negative MIN write --roll=-15:15).")
     p.add_argument("--mode", default="scenes", choices=["scenes", "crops"],
                    help="scenes: physics scenes in BOP format; crops: single objects centred "
-                        "in --size crops in random rotations (PixelDA's Synthetic Cropped "
-                        "LineMOD), written as a crops folder")
+                        "in --size crops (PixelDA's Synthetic Cropped LineMOD; see --poses), "
+                        "written as a crops folder")
     p.add_argument("--count", type=int, default=1000, help="crops to render in --mode crops")
     p.add_argument("--size", type=int, default=64, help="crop side in pixels in --mode crops")
+    p.add_argument("--poses", default="viewpoints", choices=["viewpoints", "uniform"],
+                   help="--mode crops: viewpoints: each object at rest (see --crop-rest), "
+                        "seen from the upper hemisphere with in-plane rotations, off-centre in "
+                        "the --width x --height camera and cut as a 1.2x square around its "
+                        "silhouette (PixelDA's Cropped LineMOD); uniform: random 3D rotations, "
+                        "centred")
+    p.add_argument("--crop-elevation", default="10:80",
+                   help="viewpoints: camera elevation above the resting plane, deg")
+    p.add_argument("--crop-azimuth", default="0:360", help="viewpoints: camera azimuth, deg")
+    p.add_argument("--crop-inplane", default="-30:30",
+                   help="viewpoints: camera rotation about its optical axis, deg (positive: "
+                        "the object turns counter-clockwise in the image)")
+    p.add_argument("--crop-distance", default="0.5:1.0",
+                   help="viewpoints: camera distance to the object's centre, m")
+    p.add_argument("--crop-rest", default="stable", choices=["stable", "upright"],
+                   help="viewpoints: stable = each object rests on its most stable face; upright "
+                        "= as modelled, +z up (LineMOD/BOP models are authored standing)")
+    p.add_argument("--crop-offcentre", type=float, default=0.5,
+                   help="viewpoints: the object's centre lands in this central share of the "
+                        "--width x --height image (0: on the principal point)")
     p.add_argument("--meshes", required=True, help="folder of meshes (.obj/.ply/.stl/.glb, one "
                    "folder per object, YCB google_16k layout, or BOP models/)")
     p.add_argument("--out", required=True, help="dataset folder to create or resume")
@@ -99,6 +124,8 @@ def _add_render(sub):
                    help="VHACD cache folder [$SIMDATA_CACHE or ~/.cache/simdata]")
     p.add_argument("--max-steps", type=int, default=2400,
                    help="physics step cap per scene (240 steps = 1 s)")
+    p.add_argument("--symmetries", default="",
+                   help=SYMMETRIES_HELP)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_render)
 
@@ -148,7 +175,7 @@ def cmd_render(args) -> int:
         randomize=randomization_from_args(args), sensor=args.sensor,
         meshes=args.meshes, out=args.out, scenes=args.scenes, seed=args.seed, units=args.units,
         rgb_format=args.rgb_format, depth_scale=args.depth_scale, extras=extras,
-        workers=args.workers,
+        workers=args.workers, symmetries=args.symmetries,
         scene=SceneConfig(
             objects=parse_range(args.objects, int), views=args.views,
             distance=parse_range(args.distance), elevation_deg=parse_range(args.elevation),
@@ -160,13 +187,18 @@ def cmd_render(args) -> int:
             physics=PhysicsConfig(collision=args.collision, cache_dir=args.cache_dir,
                                   max_steps=args.max_steps)))
     if args.mode == "crops":
-        from .crop_render import render_crops
+        from .crop_render import ViewpointConfig, render_crops
 
         if args.count < 1:
             raise SimdataError(f"--count {args.count} must be at least 1")
         if not 8 <= args.size <= 1024:
             raise SimdataError(f"--size {args.size} must be within 8..1024 pixels")
-        res = render_crops(cfg, args.count, args.size, progress=not args.no_progress)
+        vp = ViewpointConfig(
+            elevation_deg=parse_range(args.crop_elevation), azimuth_deg=parse_range(args.crop_azimuth),
+            inplane_deg=parse_range(args.crop_inplane), distance_m=parse_range(args.crop_distance),
+            offcentre=args.crop_offcentre, intrinsics=intr, rest=args.crop_rest)
+        res = render_crops(cfg, args.count, args.size, progress=not args.no_progress,
+                           poses=args.poses, viewpoints=vp)
         print(f"rendered {res['crops']} crops of {args.size}x{args.size} in {res['seconds']:.1f} s "
               f"= {res['crops'] / res['seconds']:.1f} crops/s; out: {res['out']}")
         return 0
@@ -185,7 +217,7 @@ def cmd_crops(args) -> int:
     cfg = CropsConfig(size=args.size, background=args.background, pad=args.pad,
                       min_visib_fract=args.min_visib, min_px=args.min_px)
     out = crops_from_dataset(args.dataset, args.out, cfg, split=args.split,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, symmetries=args.symmetries)
     count = sum(1 for _ in open(out / "labels.jsonl"))
     print(f"wrote {count} crops of {args.size}x{args.size} to {out}")
     return 0
@@ -216,16 +248,19 @@ def cmd_preview(args) -> int:
 def cmd_assets_list(args) -> int:
     from .assets import load_models
     from .physics import PhysicsConfig, mass_properties
+    from .symmetry import describe, symmetries_for_models
 
     root = Path(args.meshes) if args.meshes else BUNDLED_ASSETS
     models = load_models(root, args.units)
+    syms = symmetries_for_models(models, args.symmetries)
     print(f"{len(models)} objects in {root}")
     for m in models:
         mass = mass_properties(m, PhysicsConfig().density)[0]
         size = " x ".join(f"{e * 1000:.0f}" for e in m.extents_m)
         coll = "provided" if m.collision_path else "VHACD at render"
         print(f"  {m.obj_id:4d}  {m.name:<28} {size:>17} mm  unit {m.unit:<2}  "
-              f"{'textured' if m.textured else 'plain':<8}  {mass:.3f} kg  collision {coll}")
+              f"{'textured' if m.textured else 'plain':<8}  {mass:.3f} kg  collision {coll}  "
+              f"sym: {describe(syms[m.obj_id])}")
     return 0
 
 
@@ -268,6 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-visib", type=float, default=0.3, help="skip less visible instances")
     p.add_argument("--min-px", type=int, default=64, help="skip instances with fewer visible pixels")
     p.add_argument("--split", default="train_pbr", help="split folder")
+    p.add_argument("--symmetries", default="", help=SYMMETRIES_HELP.replace(
+        "keep the annotation of a BOP models folder, or are detected from geometry and colour "
+        "[detect all]",
+        "keep the dataset's models_info.json symmetries [keep all]"))
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_crops)
 
@@ -301,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "renderer will use: size, detected unit, texture, mass, collision shape.")
     q.add_argument("--meshes", default="", help="mesh folder [the bundled assets/ycb]")
     q.add_argument("--units", default="auto", choices=["auto", "m", "cm", "mm"], help="mesh units")
+    q.add_argument("--symmetries", default="", help=SYMMETRIES_HELP)
     q.set_defaults(func=cmd_assets_list)
     q = asub.add_parser("download", formatter_class=fmt, help="fetch the official YCB models (online)",
                         description="Download YCB object models into --dest (needs a network). "

@@ -26,6 +26,7 @@ class RenderConfig:
     workers: int = 1
     max_attempts: int = 5            # re-drops when every object of a scene fell off
     sensor: str = "clean"            # sensor model preset (simdata.sensors.SENSOR_PRESETS)
+    symmetries: str = ""             # JSON of symmetry overrides (simdata.symmetry); "" = detect
     scene: SceneConfig = field(default_factory=SceneConfig)
     randomize: RandomizationConfig = field(default_factory=RandomizationConfig)
 
@@ -42,6 +43,10 @@ class RenderConfig:
         if bad:
             raise SimdataError(f"unknown --extras {sorted(bad)}; choose from {', '.join(EXTRAS)}")
         get_sensor(self.sensor)
+        if self.symmetries:
+            from .symmetry import load_symmetry_overrides
+
+            load_symmetry_overrides(self.symmetries)  # raises SimdataError naming the file
         self.scene.validate()
         self.randomize.validate()
         return self

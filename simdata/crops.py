@@ -17,6 +17,11 @@ Crops folder format::
                              model with quat_wxyz, t_m and K lands on the crop's pixels
       box_xywh               the square cut from the source image, source pixels
       visib_fract, source    visibility in the source image; {scene, im_id, gt_id} or null
+    models_info.json         BOP models_info of the objects (keys: obj_id strings): diameter,
+                             min_*/size_* in mm, symmetries_discrete/_continuous (mm) when the
+                             object has any (see simdata.symmetry)
+    model_points.npz         obj_NNNNNN: (1000,3) float32 points on each model's surface, metres
+                             (area-uniform, fixed seed), model frame
 """
 from __future__ import annotations
 
@@ -73,7 +78,11 @@ class CropWriter:
     """Collects crops and writes them as shards plus labels.jsonl into a temporary folder that
     is renamed to ``out`` by :meth:`close` (so a crops folder is always complete)."""
 
-    def __init__(self, out: Path, info: dict, shard_size: int = 1024):
+    def __init__(self, out: Path, info: dict, shard_size: int = 1024, models: list | None = None,
+                 symmetries: dict[int, dict] | None = None):
+        """``models`` (ObjectModels, meshes in metres): write models_info.json and
+        model_points.npz on close; ``symmetries`` {obj_id: BOP symmetry fields}, None = detect
+        them from the meshes (cached)."""
         self.out = Path(out)
         if self.out.exists():
             raise SimdataError(f"--out {self.out} exists; crops are written to a new folder")
@@ -81,6 +90,7 @@ class CropWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
         self.info, self.shard_size = info, shard_size
+        self.models, self.symmetries = models, symmetries
         self.labels: list[dict] = []
         self._buf: dict[str, list] = {"rgb": []}
         self._shard = 0
@@ -113,8 +123,26 @@ class CropWriter:
         write_bytes_atomic(self.tmp / "labels.jsonl", lines.encode())
         write_json_atomic(self.tmp / "crops_info.json", {**self.info, "count": len(self.labels),
                                                          "shards": self._shard})
+        if self.models:
+            self._write_models()
         self.tmp.rename(self.out)
         return self.out
+
+    def _write_models(self) -> None:
+        from .symmetry import model_points, symmetries_for_models
+        from .writers.bop import model_info
+
+        syms = self.symmetries if self.symmetries is not None else \
+            symmetries_for_models(self.models)
+        infos, points = {}, {}
+        for m in sorted(self.models, key=lambda m: m.obj_id):
+            vmm = np.asarray(m.mesh.vertices) * 1000.0
+            infos[str(m.obj_id)] = {**model_info(vmm), **syms.get(m.obj_id, {})}
+            points[f"obj_{m.obj_id:06d}"] = model_points(m.mesh, 1000, seed=0)
+        write_json_atomic(self.tmp / "models_info.json", infos)
+        buf = io.BytesIO()
+        np.savez(buf, **points)
+        write_bytes_atomic(self.tmp / "model_points.npz", buf.getvalue())
 
     def abort(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -158,9 +186,44 @@ def label_for(obj_id, names: dict, R, t_m, K_crop, box, visib, source) -> dict:
             "source": source}
 
 
+def dataset_models(root: Path, names: dict[int, str], overrides_path: str | Path = ""
+                   ) -> tuple[list, dict[int, dict]]:
+    """ObjectModels (meshes in metres) of a BOP dataset's models/obj_NNNNNN.ply and the
+    symmetry fields of its models_info.json (overridden by ``overrides_path`` entries)."""
+    import trimesh
+
+    from .symmetry import SYMMETRY_KEYS, load_symmetry_overrides
+    from .types import ObjectModel
+
+    overrides = load_symmetry_overrides(overrides_path) if overrides_path else {}
+    info_path = root / "models" / "models_info.json"
+    try:
+        infos = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    except ValueError:
+        raise SimdataError(f"{info_path} is not valid JSON; re-render the dataset or fix the "
+                           f"file") from None
+    models, syms = [], {}
+    for obj_id, name in sorted(names.items()):
+        ply = root / "models" / f"obj_{obj_id:06d}.ply"
+        if not ply.is_file():
+            continue
+        mesh = trimesh.load(str(ply), force="mesh", process=False)
+        mesh.apply_scale(0.001)
+        models.append(ObjectModel(obj_id=obj_id, name=name, mesh=mesh, source=ply, unit="mm"))
+        entry = infos.get(str(obj_id), {})
+        syms[obj_id] = {k: entry[k] for k in SYMMETRY_KEYS if entry.get(k)}
+        for key in (name, str(obj_id)):
+            if key in overrides:
+                syms[obj_id] = dict(overrides[key])
+                break
+    return models, syms
+
+
 def crops_from_dataset(dataset: str | Path, out: str | Path, cfg: CropsConfig,
-                       split: str = SPLIT, progress: bool = True) -> Path:
-    """Cut one crop per visible instance of a BOP dataset into a crops folder."""
+                       split: str = SPLIT, progress: bool = True,
+                       symmetries: str | Path = "") -> Path:
+    """Cut one crop per visible instance of a BOP dataset into a crops folder (with the
+    dataset's models_info symmetries, or those of the ``symmetries`` overrides file)."""
     from tqdm import tqdm
 
     cfg.validate()
@@ -168,10 +231,13 @@ def crops_from_dataset(dataset: str | Path, out: str | Path, cfg: CropsConfig,
     if not (root / split).is_dir():
         raise SimdataError(f"{root} has no {split}/ folder; pass the root of a BOP dataset")
     names = object_names(root)
+    models, syms = dataset_models(root, names, symmetries)
+    meshes = {m.obj_id: m.mesh for m in models}
     writer = CropWriter(Path(out), {"size": cfg.size, "background": cfg.background,
                                     "names": [names[k] for k in sorted(names)],
                                     "obj_ids": sorted(names), "source": str(root),
-                                    "config": asdict(cfg)}, cfg.shard_size)
+                                    "config": asdict(cfg)}, cfg.shard_size,
+                        models=models, symmetries=syms)
     scene_json: dict[Path, tuple] = {}
     try:
         for scene, im_id in tqdm(list_images(root, split), unit="img", desc="crops",
@@ -181,26 +247,51 @@ def crops_from_dataset(dataset: str | Path, out: str | Path, cfg: CropsConfig,
                     "scene_camera.json", "scene_gt.json", "scene_gt_info.json"))}
             cams, gts, infos = scene_json[scene]
             _crop_image(writer, scene, im_id, names, cfg, cams[str(im_id)], gts[str(im_id)],
-                        infos[str(im_id)])
+                        infos[str(im_id)], meshes)
         return writer.close()
     except BaseException:
         writer.abort()
         raise
 
 
+def silhouette(mesh_m, R: np.ndarray, t_m: np.ndarray, K: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """(H,W) bool: the model's triangles (mesh in metres) projected with pose R, t (metres)
+    and K and filled: the amodal mask, for real datasets that come without masks."""
+    pts = np.asarray(mesh_m.vertices) @ R.T + t_m
+    uv = pts[:, :2] / pts[:, 2:] * [K[0, 0], K[1, 1]] + K[:2, 2]
+    mask = np.zeros(hw, np.uint8)
+    tris = np.round(uv[np.asarray(mesh_m.faces)] * 16).astype(np.int32)  # 4 bits of sub-pixel
+    cv2.fillPoly(mask, list(tris), 1, lineType=cv2.LINE_8, shift=4)
+    return mask > 0
+
+
 def _crop_image(writer: CropWriter, scene: Path, im_id: int, names: dict, cfg: CropsConfig,
-                cam: dict, gts: list, infos: list):
+                cam: dict, gts: list, infos: list, meshes: dict):
+    """Crops of one image. Real BOP test sets may lack depth (then zero) and masks (then the
+    model's silhouette at the annotated pose; every instance counts as fully visible)."""
     name = f"{im_id:06d}"
     K = np.array(cam["cam_K"]).reshape(3, 3)
     rgb = read_image(find_rgb(scene, im_id), cv2.IMREAD_COLOR)
-    depth = read_image(scene / "depth" / f"{name}.png").astype(np.float32) * cam["depth_scale"] / 1000.0
+    depth_path = scene / "depth" / f"{name}.png"
+    depth = (read_image(depth_path).astype(np.float32) * cam.get("depth_scale", 1.0) / 1000.0
+             if depth_path.is_file() else np.zeros(rgb.shape[:2], np.float32))
     clean_path = scene / "depth_m" / f"{name}.npy"
     clean = np.load(clean_path) if clean_path.exists() else None
     for k, (gt, info) in enumerate(zip(gts, infos)):
-        if info["visib_fract"] < cfg.min_visib_fract or info["px_count_visib"] < cfg.min_px:
+        R = np.array(gt["cam_R_m2c"]).reshape(3, 3)
+        t_m = np.array(gt["cam_t_m2c"]) / 1000.0
+        mask_path = scene / "mask" / f"{name}_{k:06d}.png"
+        if mask_path.is_file():
+            full = read_image(mask_path) > 0
+            visib = read_image(scene / "mask_visib" / f"{name}_{k:06d}.png") > 0
+        elif gt["obj_id"] in meshes:
+            full = visib = silhouette(meshes[gt["obj_id"]], R, t_m, K, rgb.shape[:2])
+        else:
+            raise SimdataError(f"{mask_path} is missing and so is the model of object "
+                               f"{gt['obj_id']}; a crops source needs masks or models/")
+        if info.get("visib_fract", 1.0) < cfg.min_visib_fract or \
+                info.get("px_count_visib", int(visib.sum())) < cfg.min_px:
             continue
-        full = read_image(scene / "mask" / f"{name}_{k:06d}.png") > 0
-        visib = read_image(scene / "mask_visib" / f"{name}_{k:06d}.png") > 0
         box = square_box(full, cfg.pad)
         c_rgb = cut(rgb, box, cfg.size, cv2.INTER_AREA)
         c_depth = cut(depth, box, cfg.size, cv2.INTER_NEAREST)
@@ -210,8 +301,6 @@ def _crop_image(writer: CropWriter, scene: Path, im_id: int, names: dict, cfg: C
             c_rgb = np.where(c_mask[..., None], c_rgb, 0).astype(np.uint8)
             c_depth = np.where(c_mask, c_depth, 0.0)
             extra = {key: np.where(c_mask, v, 0.0) for key, v in extra.items()}
-        R = np.array(gt["cam_R_m2c"]).reshape(3, 3)
-        t_m = np.array(gt["cam_t_m2c"]) / 1000.0
         writer.add(c_rgb, c_depth, c_mask, label_for(
             gt["obj_id"], names, R, t_m, crop_intrinsics(K, box, cfg.size), box,
-            info["visib_fract"], {"scene": scene.name, "im_id": im_id, "gt_id": k}), **extra)
+            info.get("visib_fract", 1.0), {"scene": scene.name, "im_id": im_id, "gt_id": k}), **extra)

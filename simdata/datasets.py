@@ -144,11 +144,27 @@ class CropsDataset(Dataset):
         self.info = json.loads(info.read_text())
         self.labels = [json.loads(line) for line in labels.read_text().splitlines() if line]
         self.names: list[str] = self.info["names"]
+        # BOP models_info of the objects (diameter, min_*/size_* mm, symmetries); {} if absent
+        mi = self.root / "models_info.json"
+        self.models_info: dict[int, dict] = (
+            {int(k): v for k, v in json.loads(mi.read_text()).items()} if mi.is_file() else {})
+        self._points: dict[int, np.ndarray] | None = None
         self._cache: dict[int, dict] = {}
         self._cache_size = cache_shards
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def model_points(self, obj_id: int) -> np.ndarray | None:
+        """(N,3) float32 points on object ``obj_id``'s surface in metres (model frame), from
+        model_points.npz; None when the crops folder has none for it."""
+        if self._points is None:
+            path = self.root / "model_points.npz"
+            self._points = {}
+            if path.is_file():
+                with np.load(path) as z:
+                    self._points = {int(k[4:]): z[k] for k in z.files if k.startswith("obj_")}
+        return self._points.get(int(obj_id))
 
     def _shard(self, k: int) -> dict:
         if k not in self._cache:

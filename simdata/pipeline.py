@@ -20,6 +20,7 @@ from .fileio import disk_error, write_json_atomic
 from .bop_layout import SPLIT
 from .config import EXTRAS, RenderConfig
 from .render import SceneRenderer, choose_gl_platform
+from .symmetry import symmetries_for_models
 from .scene import render_scene
 from .types import ObjectModel
 from .writers.bop import write_dataset_header, write_models
@@ -28,7 +29,9 @@ log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "simdata_settings.json"
 # Settings that may change between runs into the same --out without changing its content.
-_FREE_KEYS = {"scenes", "workers", "out", "meshes", "scene.physics.cache_dir"}
+# "symmetries" only changes models/models_info.json, which every run rewrites (and datasets made
+# before the option existed have no such key).
+_FREE_KEYS = {"scenes", "workers", "out", "meshes", "scene.physics.cache_dir", "symmetries"}
 
 
 @dataclass
@@ -101,7 +104,7 @@ def prepare_output(cfg: RenderConfig, models: list[ObjectModel], fingerprint: di
     # settings first: a run killed right after this is recognised (and resumed) by the next
     write_json_atomic(path, settings)
     write_dataset_header(out, cfg.scene.intrinsics, cfg.depth_scale)
-    write_models(out, models)
+    write_models(out, models, symmetries_for_models(models, cfg.symmetries))
     for stale in (out / SPLIT).glob(".tmp-*"):  # left by a killed run
         shutil.rmtree(stale, ignore_errors=True)
     return out

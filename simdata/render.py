@@ -162,6 +162,16 @@ class SceneRenderer:
         self._occluder_nodes: list = []
         self._camera_node = None
 
+    def set_intrinsics(self, intrinsics: Intrinsics) -> None:
+        """Switch the camera to other intrinsics (same half-pixel convention as __init__), e.g.
+        per crop; a new image size resizes the offscreen buffers. Keeps the GL context."""
+        self._camera.fx, self._camera.fy = intrinsics.fx, intrinsics.fy
+        self._camera.cx, self._camera.cy = intrinsics.cx + 0.5, intrinsics.cy + 0.5
+        if (intrinsics.width, intrinsics.height) != (self.intrinsics.width, self.intrinsics.height):
+            self._renderer.viewport_width = intrinsics.width
+            self._renderer.viewport_height = intrinsics.height
+        self.intrinsics = intrinsics
+
     def _mesh(self, index: int):
         if index not in self._meshes:
             self._meshes[index] = _pyrender().Mesh.from_trimesh(self.models[index].mesh, smooth=True)

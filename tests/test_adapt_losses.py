@@ -61,8 +61,12 @@ def test_generator_and_task_net_shapes():
     x = torch.rand(3, 4, 32, 32) * 2 - 1
     y = g(x, g.sample_noise(3, "cpu"))
     assert y.shape == x.shape and y.abs().max() <= 1
-    t = build("pose-classifier", channels=3, size=32, classes=5, width=8)
-    logits, q = t(torch.rand(2, 3, 32, 32))
-    assert logits.shape == (2, 5) and torch.allclose(q.norm(dim=1), torch.ones(2))
+    for rotation in ("6d", "quat"):
+        t = build("pose-net", channels=3, size=32, classes=5, width=8, rotation=rotation)
+        logits, R, code = t(torch.rand(2, 3, 32, 32))
+        assert logits.shape == (2, 5) and R.shape == (2, 3, 3) and code.shape == (2, 3)
+        eye = torch.eye(3).expand(2, 3, 3)
+        assert torch.allclose(R @ R.transpose(1, 2), eye, atol=1e-5)
+        assert torch.allclose(torch.linalg.det(R), torch.ones(2), atol=1e-5)
     with pytest.raises(KeyError, match="unknown net"):
         build("unet-9000")

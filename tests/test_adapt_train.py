@@ -97,21 +97,31 @@ def test_train_export_eval_translate_from_the_command_line(crops, tmp_path):
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "pose.onnx.json").read_text())
     assert meta["parity_max_abs_error"] < 1e-4 and len(meta["classes"]) == 10
+    assert meta["task"] == "pose" and set(meta["outputs"]) == {"logits", "rotation", "translation_code"}
     sess = ort.InferenceSession(str(tmp_path / "pose.onnx"))
-    logits, q = sess.run(None, {"image": np.zeros((5, 3, 32, 32), np.float32)})
-    assert logits.shape == (5, 10) and np.allclose(np.linalg.norm(q, axis=1), 1, atol=1e-5)
+    logits, R, code = sess.run(None, {"image": np.zeros((5, 3, 32, 32), np.float32)})
+    assert logits.shape == (5, 10) and code.shape == (5, 3)
+    assert np.allclose(R @ R.transpose(0, 2, 1), np.eye(3), atol=1e-5)
     for net in ("task", "generator"):
         r = cli("export", run, "--net", net, "--format", "torchscript", "--out", tmp_path / f"{net}.pt")
         assert r.returncode == 0, r.stderr
         assert (tmp_path / f"{net}.pt").exists()
     r = cli("eval", run, "--data", real)
-    assert r.returncode == 0 and 0 <= json.loads(r.stdout)["accuracy"] <= 1
+    assert r.returncode == 0, r.stderr
+    res = json.loads((run / f"eval_{real.name}.json").read_text())
+    assert 0 <= res["accuracy"] <= 1 and 0 <= res["mean_rot_err_deg"] <= 180
+    assert res["add_s_recall_10"] is not None and res["median_trans_err_mm"] >= 0
+    r = cli("predict", run, "--input", real, "--out", tmp_path / "pred")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "pred/poses.png").exists()
+    assert (tmp_path / "pred/predictions.jsonl").read_text().count("\n") == 30
     r = cli("translate", run, "--input", syn, "--out", tmp_path / "adapted")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "adapted/labels.jsonl").read_text().count("\n") == 40
     a = [json.loads(x)["quat_wxyz"] for x in (tmp_path / "adapted/labels.jsonl").read_text().splitlines()]
     b = [json.loads(x)["quat_wxyz"] for x in (syn / "labels.jsonl").read_text().splitlines()]
     assert a == b  # labels kept
+    assert (tmp_path / "adapted/models_info.json").read_bytes() == (syn / "models_info.json").read_bytes()
     r = cli("train", "pixelda", "--source", syn, "--target", real, "--out", run, "--steps", 6,
             "--batch", 4, "--size", 32, "--no-progress", "--resume", *tiny)
     assert r.returncode == 0 and "to step 6" in r.stdout, r.stderr
@@ -124,6 +134,11 @@ def test_train_export_eval_translate_from_the_command_line(crops, tmp_path):
     (["train", "source-only", "--out", "X", "--source", "S", "--steps", "0"], "--steps 0 must be"),
     (["train", "source-only", "--out", "X", "--source", "S", "--size", "64"], "are 32x32 but --size is 64"),
     (["export", "/nope", "--out", "x.onnx"], "holds no checkpoint"),
+    (["train", "source-only", "--out", "X", "--source", "S", "--task", "segmentation",
+      "--rotation", "quat"], "option(s) of the pose task"),
+    (["train", "source-only", "--out", "X", "--source", "S", "--rot-loss", "bogus"], "--rot-loss 'bogus'"),
+    (["train", "pixelda", "--out", "X", "--source", "S", "--target", "S", "--task", "segmentation"],
+     "cannot train the segmentation task"),
 ])
 def test_bad_input_gives_one_clear_line(crops, tmp_path, args, message):
     syn, _ = crops

@@ -140,3 +140,136 @@ def test_crops_cli_and_preview(small_dataset, tmp_path):
     assert cv2.imread(str(tmp_path / "c.png")).shape[1] == 8 * 96
     r = cli("crops", small_dataset, "--out", tmp_path / "c")
     assert r.returncode == 2 and "exists" in r.stderr
+
+
+# --- render --mode crops --poses viewpoints (resting objects, upper hemisphere, cut like frames)
+
+def render_vp(out, count=10, size=48, **kw):
+    from simdata.config import RenderConfig
+    from simdata.crop_render import render_crops
+
+    return render_crops(RenderConfig(meshes=str(ASSETS), out=str(out), seed=5), count, size,
+                        progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def vp_crops(tmp_path_factory):
+    return render_vp(tmp_path_factory.mktemp("vp") / "crops")["out"]
+
+
+def test_viewpoint_crops_reproject_onto_masks_framed_1_2x(vp_crops):
+    from simdata.assets import load_models
+
+    models = {m.obj_id: m for m in load_models(ASSETS)}
+    ds = CropsDataset(vp_crops)
+    info = json.loads((vp_crops / "crops_info.json").read_text())
+    assert info["poses"] == "viewpoints" and info["viewpoints"]["pad"] == 1.2
+    Ks = set()
+    for i in range(len(ds)):
+        item, label = ds.raw(i)
+        K = np.reshape(label["K"], (3, 3))
+        Ks.add(tuple(np.round(K.ravel(), 6)))
+        mesh_mm = models[label["obj_id"]].mesh.copy()
+        mesh_mm.apply_scale(1000)
+        agree, inside = reprojection_agreement(mesh_mm, label["quat_wxyz"], label["t_m"], K,
+                                               item["mask"])
+        assert agree >= 0.95 and inside == 1.0, (i, agree, inside)
+        ys, xs = np.nonzero(item["mask"])
+        longer = max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+        assert abs(longer - 48 / 1.2) <= 2.5, (i, longer)
+        # centred on the silhouette box
+        assert abs((xs.min() + xs.max()) / 2 - 23.5) <= 1.5 and abs((ys.min() + ys.max()) / 2 - 23.5) <= 1.5
+        assert not item["rgb"][~item["mask"]].any()
+        # the square box of the full image maps onto the crop through K
+        x0, y0, side, _ = label["box_xywh"]
+        assert np.isclose(K[0, 0], 572.4114 * 48 / side)
+        v = label["viewpoint"]
+        assert 10 <= v["elevation_deg"] <= 80 and -30 <= v["inplane_deg"] <= 30
+        assert 0.5 <= v["distance_m"] <= 1.0 and 0 <= v["azimuth_deg"] <= 360
+    assert len(Ks) == len(ds)  # intrinsics differ crop to crop (off-centre, varying distance)
+
+
+def test_viewpoint_camera_is_above_the_resting_plane(vp_crops):
+    from simdata.assets import load_models
+    from simdata.crop_render import resting_pose
+
+    models = {m.obj_id: m for m in load_models(ASSETS)}
+    ds = CropsDataset(vp_crops)
+    for i in range(len(ds)):
+        _, label = ds.raw(i)
+        model = models[label["obj_id"]]
+        T = resting_pose(model)
+        rested = model.mesh.vertices @ T[:3, :3].T + T[:3, 3]
+        assert abs(rested[:, 2].min()) < 1e-6  # resting on z = 0
+        R, t = quat_wxyz_to_matrix(label["quat_wxyz"]), np.array(label["t_m"])
+        n_cam = R @ T[2, :3]  # world z (the resting plane's normal) in the camera frame
+        c_cam = R @ np.asarray(model.mesh.bounds).mean(0) + t  # the object's centre
+        to_cam = -c_cam / np.linalg.norm(c_cam)
+        elev = np.degrees(np.arcsin(np.clip(n_cam @ to_cam, -1, 1)))
+        v = label["viewpoint"]
+        assert n_cam @ to_cam > 0 and abs(elev - v["elevation_deg"]) < 1.0, (i, elev, v)
+        assert np.isclose(np.linalg.norm(c_cam), v["distance_m"])
+
+
+def test_viewpoint_crops_are_deterministic(vp_crops, tmp_path):
+    again = render_vp(tmp_path / "again")["out"]
+    for name in ("shard_000000.npz", "labels.jsonl", "crops_info.json"):
+        if name == "crops_info.json":  # holds the output path in its config
+            a, b = (json.loads((p / name).read_text()) for p in (vp_crops, again))
+            a["config"].pop("out"), b["config"].pop("out")
+            assert a == b
+        else:
+            assert (vp_crops / name).read_bytes() == (again / name).read_bytes(), name
+    with np.load(vp_crops / "shard_000000.npz") as x, np.load(again / "shard_000000.npz") as y:
+        assert all(np.array_equal(x[k], y[k]) for k in x.files)
+
+
+def test_uniform_poses_and_bad_viewpoint_ranges(tmp_path):
+    from simdata.crop_render import ViewpointConfig
+
+    out = render_vp(tmp_path / "u", count=4, size=32, poses="uniform")["out"]
+    ds = CropsDataset(out)
+    _, label = ds.raw(0)
+    assert "viewpoint" not in label and label["box_xywh"] == [0, 0, 32, 32]
+    assert json.loads((out / "crops_info.json").read_text())["poses"] == "uniform"
+    for kw, flag in [({"elevation_deg": (-5, 30)}, "--crop-elevation"),
+                     ({"elevation_deg": (60, 20)}, "--crop-elevation"),
+                     ({"distance_m": (0.0, 1.0)}, "--crop-distance"),
+                     ({"inplane_deg": (-200, 0)}, "--crop-inplane"),
+                     ({"azimuth_deg": (-360, 360)}, "--crop-azimuth"),
+                     ({"offcentre": 1.5}, "--crop-offcentre")]:
+        with pytest.raises(SimdataError, match=flag):
+            ViewpointConfig(**kw).validate()
+    with pytest.raises(SimdataError, match="--poses"):
+        render_vp(tmp_path / "x", poses="sphere")
+    r = run_render_crops(tmp_path / "cli", "--crop-distance", "2:1")
+    assert r.returncode == 2 and "--crop-distance" in r.stderr and not (tmp_path / "cli").exists()
+
+
+def test_real_bop_frames_without_masks_or_depth_are_cut_around_the_annotated_pose(tmp_path):
+    """lm_dev (real LineMOD frames: rgb, poses, boxes, models; no masks, no depth): the crops'
+    silhouette masks come from the models at the annotated poses, the box follows bbox_obj,
+    and the dataset's own symmetry annotations travel with the crops."""
+    from conftest import SHARED
+
+    lm = SHARED / "real" / "lm_dev"
+    if not lm.is_dir():
+        pytest.skip(f"{lm} is absent (real LineMOD frames live in ../shared)")
+    out = crops_from_dataset(lm, tmp_path / "lm", CropsConfig(size=64, background="scene"),
+                             split="test", progress=False)
+    ds = CropsDataset(out)
+    assert len(ds) == 48 and ds.names[0] == "obj_000001"
+    assert "symmetries_discrete" in ds.models_info[10] and "symmetries_discrete" not in ds.models_info[1]
+    gt_info = json.loads((lm / "test/000005/scene_gt_info.json").read_text())
+    for i in range(0, 48, 7):
+        arrays, label = ds.raw(i)
+        model = trimesh.load(lm / "models" / f"obj_{label['obj_id']:06d}.ply", process=False)
+        K = np.array(label["K"]).reshape(3, 3)
+        on_mask, inside = reprojection_agreement(model, label["quat_wxyz"], label["t_m"], K, arrays["mask"])
+        assert on_mask > 0.97 and inside > 0.97
+        assert arrays["depth"].max() == 0  # no depth in these frames
+    # the crop is 1.2x the annotated box (bbox_obj), centred on it
+    first = [json.loads(x) for x in (out / "labels.jsonl").read_text().splitlines()
+             if json.loads(x)["source"]["scene"] == "000005"][0]
+    x, y, w, h = gt_info[str(first["source"]["im_id"])][0]["bbox_obj"]
+    assert abs(first["box_xywh"][2] - 1.2 * max(w, h)) <= 3

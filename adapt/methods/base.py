@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..losses import quaternion_loss
-from ..nets import build
+from ..tasks import DataSpec, Task
 
 
 @dataclass
@@ -28,15 +27,6 @@ class OptimConfig:
     task_width: int = field(default=32, metadata={"help": "task net width"})
 
 
-@dataclass
-class DataSpec:
-    """What the data looks like: input channels and size, and the class names."""
-
-    channels: int
-    size: int
-    classes: list[str]
-
-
 class Method:
     """Base class: subclasses set ``Config``, ``needs`` and build their nets in __init__."""
 
@@ -44,11 +34,15 @@ class Method:
     Config = None
     needs: tuple[str, ...] = ("source",)  # of "source", "target", "target_labelled"
     optional: tuple[str, ...] = ()        # used when the user gives them
-    data_kind = "crops"                   # crops (adapt.data.Domain) or scenes (adapt.scenes)
-    task = "pose"                         # pose (class + quaternion) or segmentation
+    tasks: tuple[str, ...] = ("pose", "segmentation")  # tasks whose data the method can read
+                                                        # (adapt.tasks); the first is the default
 
-    def __init__(self, cfg, data: DataSpec, device: torch.device, training: bool = True):
+    def __init__(self, cfg, data: DataSpec, device: torch.device, training: bool = True,
+                 task: Task | None = None):
+        from ..tasks import TASKS
+
         self.cfg, self.data, self.device = cfg, data, device
+        self.task = task if task is not None else TASKS[self.tasks[0]]()
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, object] = {}
@@ -92,23 +86,17 @@ class Method:
             net.train(mode)
 
     # -- shared pieces ----------------------------------------------------------------------
-    def build_task_net(self, name: str = "pose-classifier", **kw) -> nn.Module:
-        return build(name, channels=self.data.channels, size=self.data.size,
-                     classes=len(self.data.classes), **kw).to(self.device)
+    def build_task_net(self, width: int, net: str | None = None) -> nn.Module:
+        """The task's net for this data (``net``: a registry name to override the task's)."""
+        return self.task.build_net(self.data, width, net).to(self.device)
+
+    def task_loss(self, batch: dict, weight: float = 1.0) -> tuple[torch.Tensor, dict]:
+        """The task loss of the task net on one labelled batch (see adapt.tasks)."""
+        return self.task.loss(self.task_net, batch, self.data, weight)
 
     def adam(self, params, lr: float, beta1: float, decay_steps: int, decay: float):
         opt = torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
         return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=decay_steps, gamma=decay)
-
-
-def task_loss(task_net: nn.Module, x: torch.Tensor, labels: torch.Tensor, quats: torch.Tensor,
-              pose_weight: float) -> tuple[torch.Tensor, dict]:
-    """Cross-entropy + pose_weight * quaternion loss of ``task_net`` on a labelled batch."""
-    logits, q = task_net(x)
-    ce = nn.functional.cross_entropy(logits, labels)
-    pose = quaternion_loss(q, quats)
-    acc = (logits.argmax(1) == labels).float().mean()
-    return ce + pose_weight * pose, {"ce": ce.item(), "pose": pose.item(), "acc": acc.item()}
 
 
 def step_optimizer(opt, sched, loss: torch.Tensor, params, clip: float) -> None:

@@ -1,39 +1,41 @@
-"""Baselines from the same trainer: the task net alone on source or on labelled target data."""
+"""Baselines from the same trainer: the task net alone on source or on labelled target data.
+They train any task (adapt.tasks): pose crops or segmentation scenes."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import Method, OptimConfig, step_optimizer, task_loss
+from .base import Method, OptimConfig, step_optimizer
 
 
 @dataclass
 class TaskOnlyConfig(OptimConfig):
-    pose_weight: float = field(default=0.25, metadata={"help": "weight of the pose loss"})
+    pose_weight: float = field(default=0.25, metadata={"help": "weight of the pose loss (pose task)"})
+    task_net: str = field(default="", metadata={"help": "task net (registry name; empty = the task's own)"})
 
 
 class _TaskOnly(Method):
     Config = TaskOnlyConfig
     domain = "source"
 
-    def __init__(self, cfg: TaskOnlyConfig, data, device, training: bool = True):
-        super().__init__(cfg, data, device)
-        self.nets = {"task": self.build_task_net(width=cfg.task_width)}
+    def __init__(self, cfg: TaskOnlyConfig, data, device, training: bool = True, task=None):
+        super().__init__(cfg, data, device, task=task)
+        self.nets = {"task": self.build_task_net(cfg.task_width, cfg.task_net or None)}
         self.optimizers["task"], self.schedulers["task"] = self.adam(
             self.nets["task"].parameters(), cfg.lr, cfg.beta1, cfg.decay_steps, cfg.decay)
 
     def training_step(self, batch, step):
-        b = batch[self.domain]
-        loss, m = task_loss(self.nets["task"], b["x"], b["label"], b["quat"], self.cfg.pose_weight)
+        loss, m = self.task_loss(batch[self.domain], self.cfg.pose_weight)
         step_optimizer(self.optimizers["task"], self.schedulers["task"], loss,
                        list(self.nets["task"].parameters()), self.cfg.clip)
-        return {"loss_task": loss.item(), "task_acc": m["acc"], "pose": m["pose"]}
+        return {"loss_task": loss.item(), **{f"task_{k}": v for k, v in m.items()}}
 
     def samples(self, batch):
-        return {self.domain: batch[self.domain]["x"]}
+        x = batch[self.domain]["x"]
+        return {self.domain: x, "prediction": self.task.predict_images(self.task_net, x)}
 
 
 class SourceOnly(_TaskOnly):
-    """T trained on labelled source crops only: the lower bound adaptation must beat."""
+    """T trained on labelled source data only: the lower bound adaptation must beat."""
 
     name = "source-only"
     needs = ("source",)
@@ -41,7 +43,7 @@ class SourceOnly(_TaskOnly):
 
 
 class TargetOnly(_TaskOnly):
-    """T trained on labelled target crops: the upper bound (needs target labels)."""
+    """T trained on labelled target data: the upper bound (needs target labels)."""
 
     name = "target-only"
     needs = ("target_labelled",)
@@ -49,36 +51,15 @@ class TargetOnly(_TaskOnly):
 
 
 @dataclass
-class SegSourceOnlyConfig(OptimConfig):
+class SegSourceOnlyConfig(TaskOnlyConfig):
     lr: float = field(default=2e-4, metadata={"help": "Adam learning rate"})
     decay: float = field(default=1.0, metadata={"help": "learning-rate factor per period"})
     clip: float = field(default=0.0, metadata={"help": "gradient norm clip (0 = off)"})
-    task_net: str = field(default="fcn", metadata={"help": "segmentation net (registry name)"})
 
 
-class SegSourceOnly(Method):
-    """Segmentation net trained on labelled synthetic scenes only: SPIGAN's baseline."""
+class SegSourceOnly(SourceOnly):
+    """Source-only segmentation with SPIGAN's optimiser settings: SPIGAN's baseline."""
 
     name = "seg-source-only"
     Config = SegSourceOnlyConfig
-    needs = ("source",)
-    data_kind = "scenes"
-    task = "segmentation"
-
-    def __init__(self, cfg: SegSourceOnlyConfig, data, device, training: bool = True):
-        super().__init__(cfg, data, device)
-        from ..nets import build
-
-        self.nets = {"task": build(cfg.task_net, channels=data.channels, out=len(data.classes),
-                                   width=cfg.task_width).to(device)}
-        self.optimizers["task"], self.schedulers["task"] = self.adam(
-            self.nets["task"].parameters(), cfg.lr, cfg.beta1, cfg.decay_steps, cfg.decay)
-
-    def training_step(self, batch, step):
-        import torch.nn.functional as F
-
-        b = batch["source"]
-        loss = F.cross_entropy(self.nets["task"](b["x"]), b["label"], ignore_index=255)
-        step_optimizer(self.optimizers["task"], self.schedulers["task"], loss,
-                       list(self.nets["task"].parameters()), self.cfg.clip)
-        return {"loss_task": loss.item()}
+    tasks = ("segmentation",)

@@ -9,8 +9,10 @@ iteration alternates a D(+T) update and a G update:
     L_G     = alpha * BCE(D(G(x_s, z)), 1) + beta * [CE(T(G)) + 0.125 pose(T(G))]
               + gamma * masked_pmse(x_s, G(x_s, z), m_s)
 
-where pose(.) = log(eps + 1 - |q . q_hat|) and m_s is the simulator's object mask, so the
-content loss keeps the object's appearance and leaves the background free to change.
+where m_s is the simulator's object mask, so the content loss keeps the object's appearance
+and leaves the background free to change. pose(.) is the pose task's loss (adapt.tasks.pose):
+the paper's log(eps + 1 - |q . q_hat|) with ``--rot-loss quat --rotation quat``; by default a
+symmetry-aware loss on a continuous rotation output, plus the translation.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import torch
 
 from ..losses import gan_d_loss, gan_g_loss, masked_pmse
 from ..nets import build
-from .base import Method, OptimConfig, step_optimizer, task_loss
+from .base import Method, OptimConfig, step_optimizer
 
 
 @dataclass
@@ -42,16 +44,17 @@ class PixelDA(Method):
     Config = PixelDAConfig
     needs = ("source", "target")
     optional = ("target_labelled",)  # the semi-supervised setting
+    tasks = ("pose",)  # G works on fixed-size crops
 
-    def __init__(self, cfg: PixelDAConfig, data, device, training: bool = True):
-        super().__init__(cfg, data, device)
+    def __init__(self, cfg: PixelDAConfig, data, device, training: bool = True, task=None):
+        super().__init__(cfg, data, device, task=task)
         c, s = data.channels, data.size
         self.nets = {
             "generator": build("pixelda-generator", channels=c, size=s, noise_dim=cfg.noise_dim,
                                filters=cfg.gen_filters, blocks=cfg.gen_blocks).to(device),
             "discriminator": build("pixelda-discriminator", channels=c, size=s,
                                    filters=cfg.disc_filters).to(device),
-            "task": self.build_task_net(width=cfg.task_width),
+            "task": self.build_task_net(cfg.task_width),
         }
         self._dt_params = [*self.nets["discriminator"].parameters(), *self.nets["task"].parameters()]
         self.optimizers["dt"], self.schedulers["dt"] = self.adam(self._dt_params, cfg.lr, cfg.beta1,
@@ -64,19 +67,19 @@ class PixelDA(Method):
         return g(x, g.sample_noise(len(x), x.device))
 
     def training_step(self, batch: dict, step: int) -> dict[str, float]:
-        cfg, G, D, T = self.cfg, self.nets["generator"], self.nets["discriminator"], self.nets["task"]
+        cfg, G, D = self.cfg, self.nets["generator"], self.nets["discriminator"]
         src, tgt = batch["source"], batch["target"]
         xs, xt = src["x"], tgt["x"]
         # D (+T) step on a detached G output
         fake = self.adapt(xs).detach()
         l_d = gan_d_loss(D(xt), D(fake))
-        l_ts, ms = task_loss(T, xs, src["label"], src["quat"], cfg.source_pose_weight)
-        l_ta, ma = task_loss(T, fake, src["label"], src["quat"], cfg.adapted_pose_weight)
+        l_ts, ms = self.task_loss(src, cfg.source_pose_weight)
+        l_ta, ma = self.task_loss({**src, "x": fake}, cfg.adapted_pose_weight)
         l_t = l_ts + l_ta
         logs = {}
         if "target_labelled" in batch:  # semi-supervised: a few labelled target crops
             tl = batch["target_labelled"]
-            l_tl, mtl = task_loss(T, tl["x"], tl["label"], tl["quat"], cfg.target_pose_weight)
+            l_tl, mtl = self.task_loss(tl, cfg.target_pose_weight)
             l_t = l_t + l_tl
             logs["task_target_acc"] = mtl["acc"]
         step_optimizer(self.optimizers["dt"], self.schedulers["dt"], cfg.alpha * l_d + cfg.beta * l_t,
@@ -84,14 +87,14 @@ class PixelDA(Method):
         # G step
         fake = self.adapt(xs)
         l_g = gan_g_loss(D(fake))
-        l_tg, _ = task_loss(T, fake, src["label"], src["quat"], cfg.adapted_pose_weight)
+        l_tg, _ = self.task_loss({**src, "x": fake}, cfg.adapted_pose_weight)
         l_c = masked_pmse(xs, fake, src["mask"])
         step_optimizer(self.optimizers["g"], self.schedulers["g"],
                        cfg.alpha * l_g + cfg.beta * l_tg + cfg.gamma * l_c,
                        list(G.parameters()), cfg.clip)
         return {"loss_d": l_d.item(), "loss_g": l_g.item(), "loss_task": l_t.item(),
                 "loss_content": l_c.item(), "task_source_acc": ms["acc"],
-                "task_adapted_acc": ma["acc"], "pose_source": ms["pose"], **logs,
+                "task_adapted_acc": ma["acc"], "pose_source": ms["pose"], "trans_source": ms["trans"], **logs,
                 "lr": self.schedulers["g"].get_last_lr()[0]}
 
     @torch.no_grad()

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from simdata.errors import SimdataError
 
@@ -29,7 +28,6 @@ from ..nets.vgg import load_vgg19
 from ..stopping import discriminator_wins
 from .base import Method, OptimConfig, step_optimizer
 
-IGNORE = 255
 # Privileged information P can regress: name -> channels. Valid pixels are those where the
 # simulator saw a surface (depth > 0; a non-zero normal).
 PI_SOURCES = {"depth": 1, "normals": 3}
@@ -70,20 +68,19 @@ class Spigan(Method):
     name = "spigan"
     Config = SpiganConfig
     needs = ("source", "target")
-    data_kind = "scenes"
-    task = "segmentation"
+    tasks = ("segmentation",)
 
-    def __init__(self, cfg: SpiganConfig, data, device, training: bool = True):
-        super().__init__(cfg, data, device)
+    def __init__(self, cfg: SpiganConfig, data, device, training: bool = True, task=None):
+        super().__init__(cfg, data, device, task=task)
         self.gamma = 0.0 if cfg.no_pi or cfg.base else cfg.gamma
         self.delta = 0.0 if cfg.base else cfg.delta
-        c, k = data.channels, len(data.classes)
+        c = data.channels
         self.nets = {
             "generator": build("resnet-generator", channels=c, filters=cfg.gen_filters,
                                blocks=cfg.gen_blocks).to(device),
             "discriminator": build("patch-discriminator", channels=c, filters=cfg.disc_filters,
                                    layers=cfg.disc_layers).to(device),
-            "task": build(cfg.task_net, channels=c, out=k, width=cfg.task_width).to(device),
+            "task": self.build_task_net(cfg.task_width, cfg.task_net),
         }
         if cfg.pi not in PI_SOURCES:
             raise SimdataError(f"--pi {cfg.pi!r}: choose from {', '.join(PI_SOURCES)}")
@@ -111,13 +108,13 @@ class Spigan(Method):
         return masked_l1(self.nets["privileged"](x), target, valid.expand_as(target))
 
     def training_step(self, batch: dict, step: int) -> dict[str, float]:
-        cfg, G, D, T = self.cfg, self.nets["generator"], self.nets["discriminator"], self.nets["task"]
+        cfg, G, D = self.cfg, self.nets["generator"], self.nets["discriminator"]
         src, tgt = batch["source"], batch["target"]
-        xs, ys, xt = src["x"], src["label"], tgt["x"]
+        xs, xt = src["x"], tgt["x"]
         # G step
         fake = G(xs)
         l_gan = lsgan_g_loss(D(fake))
-        l_task = F.cross_entropy(T(fake), ys, ignore_index=IGNORE)
+        l_task, _ = self.task_loss({**src, "x": fake})
         loss = cfg.alpha * l_gan + cfg.beta * l_task
         logs = {"loss_g": l_gan.item(), "loss_task_adapted": l_task.item()}
         if self.gamma > 0:
@@ -135,8 +132,7 @@ class Spigan(Method):
         if updates_others(step, cfg.g_steps):
             fake = fake.detach()
             l_d = lsgan_d_loss(D(xt), D(fake))
-            l_t = (F.cross_entropy(T(xs), ys, ignore_index=IGNORE)
-                   + F.cross_entropy(T(fake), ys, ignore_index=IGNORE))
+            l_t = self.task_loss(src)[0] + self.task_loss({**src, "x": fake})[0]
             loss = cfg.alpha * l_d + cfg.beta * l_t
             self._last_others = {"loss_d": l_d.item(), "loss_task_src": l_t.item(), "loss_pi": 0.0}
             if self.gamma > 0:

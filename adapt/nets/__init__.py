@@ -1,12 +1,12 @@
 """Networks and the registry that names them (an explicit dict, no import side effects)."""
 from .discriminators import PatchDiscriminator, PixelDADiscriminator
 from .generators import PixelDAGenerator, ResnetGenerator
-from .tasknets import FCNSegmenter, PoseClassifier
+from .tasknets import FCNSegmenter, PoseNet
 
 NETS = {
     "pixelda-generator": PixelDAGenerator,
     "pixelda-discriminator": PixelDADiscriminator,
-    "pose-classifier": PoseClassifier,
+    "pose-net": PoseNet,
     "resnet-generator": ResnetGenerator,
     "patch-discriminator": PatchDiscriminator,
     "fcn": FCNSegmenter,
@@ -21,4 +21,4 @@ def build(name: str, **kwargs):
 
 
 __all__ = ["NETS", "build", "FCNSegmenter", "PatchDiscriminator", "PixelDADiscriminator",
-           "PixelDAGenerator", "PoseClassifier", "ResnetGenerator"]
+           "PixelDAGenerator", "PoseNet", "ResnetGenerator"]

@@ -35,6 +35,11 @@ class PixelDAGenerator(nn.Module):
         self.blocks = nn.Sequential(*[ResidualBlock(filters) for _ in range(blocks)])
         self.tail = nn.Conv2d(filters, channels, 3, padding=1)
 
+    def example_inputs(self, batch: int = 2) -> tuple[torch.Tensor, ...]:
+        """(image, noise): the noise is an explicit input, so an export is deterministic."""
+        return (torch.rand(batch, self.channels, self.size, self.size) * 2 - 1,
+                torch.rand(batch, self.noise_dim) * 2 - 1)
+
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         zc = self.noise(z).view(-1, 1, self.size, self.size)
         return torch.tanh(self.tail(self.blocks(self.head(torch.cat([x, zc], 1)))))
@@ -50,7 +55,7 @@ class ResnetGenerator(nn.Module):
 
     def __init__(self, channels: int = 3, filters: int = 64, blocks: int = 9, **_):
         super().__init__()
-        f = filters
+        f, self.channels = filters, channels
 
         def conv(cin, cout, k, s, p):
             return [nn.Conv2d(cin, cout, k, s, p, padding_mode="reflect" if p > 1 else "zeros"),
@@ -62,6 +67,11 @@ class ResnetGenerator(nn.Module):
                        nn.InstanceNorm2d(cout, affine=True), nn.ReLU(inplace=True)]
         layers += [nn.Conv2d(f, channels, 7, 1, 3, padding_mode="reflect"), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+
+    noise_dim = 0  # no noise input: any image size, whole scenes
+
+    def example_inputs(self, batch: int = 2, size: int = 64) -> tuple[torch.Tensor, ...]:
+        return (torch.rand(batch, self.channels, size, size) * 2 - 1,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

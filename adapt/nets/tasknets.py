@@ -6,15 +6,23 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class PoseClassifier(nn.Module):
-    """Object classifier with a unit-quaternion pose head (PixelDA's "pose estimator").
+class PoseNet(nn.Module):
+    """Object classifier with per-class rotation and translation heads (PixelDA's "pose
+    estimator" grown to full 6D).
 
-    Input (B, channels, size, size) in [-1,1]. Output: (logits (B, classes),
-    quaternion (B,4) unit, wxyz, model -> camera rotation)."""
+    Input (B, channels, size, size) in [-1,1]. ``forward`` returns, for the predicted class:
+    logits (B, classes); rotation (B,3,3) model -> camera (OpenCV axes); translation code
+    (B,3) = (dx, dy, zeta) of adapt.translation (decode with the crop's K). ``heads`` returns
+    every class's rotation and code, (B,classes,3,3) and (B,classes,3), for training with the
+    true class. ``rotation``: "6d" (Zhou et al. 2019, continuous) or "quat" (unit quaternion,
+    PixelDA)."""
 
-    def __init__(self, channels: int = 3, size: int = 64, classes: int = 10, width: int = 32):
+    def __init__(self, channels: int = 3, size: int = 64, classes: int = 10, width: int = 32,
+                 rotation: str = "6d"):
         super().__init__()
-        w = width
+        if rotation not in ROTATION_DIMS:
+            raise ValueError(f"rotation {rotation!r}: use one of {', '.join(ROTATION_DIMS)}")
+        w, self.classes, self.rotation, self.size, self.channels = width, classes, rotation, size, channels
 
         def block(cin, cout):
             return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
@@ -26,11 +34,34 @@ class PoseClassifier(nn.Module):
         self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(feat, 256), nn.ReLU(inplace=True),
                                    nn.Dropout(0.2))
         self.classify = nn.Linear(256, classes)
-        self.pose = nn.Linear(256, 4)
+        self.rot = nn.Linear(256, classes * ROTATION_DIMS[rotation])
+        self.trans = nn.Linear(256, classes * 3)
+        with torch.no_grad():  # start near the identity / a centred object at zeta = 2
+            self.rot.bias.copy_(torch.tensor(ROTATION_INIT[rotation]).repeat(classes))
+            self.trans.bias.copy_(torch.tensor([0.0, 0.0, 2.0]).repeat(classes))
+
+    def example_inputs(self, batch: int = 2) -> tuple[torch.Tensor, ...]:
+        return (torch.rand(batch, self.channels, self.size, self.size) * 2 - 1,)
+
+    def heads(self, x: torch.Tensor):
+        """(logits (B,C), rotations (B,C,3,3), translation codes (B,C,3)) for every class."""
+        from ..rotations import quat_wxyz_to_matrix, rotation_6d_to_matrix
+
+        h = self.trunk(self.features(x))
+        b = x.shape[0]
+        r = self.rot(h).view(b * self.classes, -1)
+        R = rotation_6d_to_matrix(r) if self.rotation == "6d" else quat_wxyz_to_matrix(r)
+        return self.classify(h), R.view(b, self.classes, 3, 3), self.trans(h).view(b, self.classes, 3)
 
     def forward(self, x: torch.Tensor):
-        h = self.trunk(self.features(x))
-        return self.classify(h), F.normalize(self.pose(h), dim=1)
+        logits, R, t = self.heads(x)
+        k = logits.argmax(1)
+        idx = torch.arange(x.shape[0], device=x.device)
+        return logits, R[idx, k], t[idx, k]
+
+
+ROTATION_DIMS = {"6d": 6, "quat": 4}
+ROTATION_INIT = {"6d": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], "quat": [1.0, 0.0, 0.0, 0.0]}
 
 
 class FCNSegmenter(nn.Module):
@@ -41,7 +72,7 @@ class FCNSegmenter(nn.Module):
 
     def __init__(self, channels: int = 3, out: int = 3, width: int = 32, **_):
         super().__init__()
-        w = width
+        w, self.channels = width, channels
 
         def enc(cin, cout):
             return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout),
@@ -52,6 +83,9 @@ class FCNSegmenter(nn.Module):
         self.d2 = nn.Sequential(nn.Conv2d(4 * w, w, 3, 1, 1), nn.ReLU(inplace=True))
         self.d1 = nn.Sequential(nn.Conv2d(2 * w, w, 3, 1, 1), nn.ReLU(inplace=True))
         self.head = nn.Conv2d(w, out, 1)
+
+    def example_inputs(self, batch: int = 2, size: int = 64) -> tuple[torch.Tensor, ...]:
+        return (torch.rand(batch, self.channels, size, size) * 2 - 1,)
 
     def forward(self, x):
         up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)

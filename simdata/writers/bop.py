@@ -72,8 +72,18 @@ def model_info(vertices_mm: np.ndarray) -> dict:
     return info
 
 
-def write_models(root: Path, models: list[ObjectModel]) -> None:
-    """models/obj_NNNNNN.ply (mm) + models_info.json, and objects.json with names."""
+def write_models(root: Path, models: list[ObjectModel],
+                 symmetries: dict[int, dict] | None = None) -> None:
+    """models/obj_NNNNNN.ply (mm) + models_info.json, and objects.json with names.
+
+    ``symmetries`` maps obj_id to BOP symmetry fields (symmetries_discrete/_continuous, see
+    simdata.symmetry) added to each models_info entry; None = detect them from the meshes
+    (cached). An object missing from the dict gets no symmetry keys.
+    """
+    if symmetries is None:
+        from ..symmetry import symmetries_for_models
+
+        symmetries = symmetries_for_models(models)
     mdir = root / "models"
     mdir.mkdir(parents=True, exist_ok=True)
     infos, names = {}, {}
@@ -85,7 +95,7 @@ def write_models(root: Path, models: list[ObjectModel]) -> None:
         write_bytes_atomic(mdir / f"obj_{m.obj_id:06d}.ply",
                            ply_bytes(vmm, np.asarray(mesh.vertex_normals), colors,
                                      np.asarray(mesh.faces)))
-        infos[str(m.obj_id)] = model_info(vmm)
+        infos[str(m.obj_id)] = {**model_info(vmm), **symmetries.get(m.obj_id, {})}
         names[str(m.obj_id)] = {"name": m.name, "source": str(m.source), "unit": m.unit,
                                 "textured": m.textured, "warnings": m.warnings}
     write_json_atomic(mdir / "models_info.json", infos)

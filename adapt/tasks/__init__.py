@@ -1,0 +1,11 @@
+"""Registry of tasks: name -> class (an explicit dict). See adapt.tasks.base for the protocol."""
+from .base import DataSpec, Task
+from .pose import PoseTask
+from .segmentation import SegmentationTask
+
+TASKS: dict[str, type[Task]] = {
+    PoseTask.name: PoseTask,
+    SegmentationTask.name: SegmentationTask,
+}
+
+__all__ = ["TASKS", "DataSpec", "Task", "PoseTask", "SegmentationTask"]

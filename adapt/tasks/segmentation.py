@@ -1,0 +1,79 @@
+"""The segmentation task: a class per pixel (0 background, 1 table, 2.. objects; or one
+"object" class with --class-agnostic) on whole scenes.
+
+Data: simdata BOP datasets (labels from the simulator's masks, privileged depth and normals),
+image folders (unlabelled target) and folders of images with NAME_labels.png and classes.json
+(labelled real frames); see adapt.scenes. Net: a fully convolutional segmenter (adapt.nets,
+``fcn``). Loss: cross-entropy, unlabelled pixels ignored. Metrics: per-class IoU, mIoU, pixel
+accuracy and per-image IoU (for negative transfer).
+"""
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from simdata.errors import SimdataError
+
+from .base import DataSpec, Task
+
+
+class SegmentationTask(Task):
+    name = "segmentation"
+    data_kind = "a simdata BOP dataset (simdata render)"
+
+    def open_domain(self, train_cfg, path, stream: int):
+        from ..scenes import SceneDomain
+
+        return SceneDomain(path, train_cfg.height, train_cfg.crop, stream=stream, seed=train_cfg.seed,
+                           agnostic=train_cfg.class_agnostic)
+
+    def data_spec(self, train_cfg, labelled_domains: list) -> DataSpec:
+        if train_cfg.crop % 8 or train_cfg.crop < 16:
+            raise SimdataError(f"--crop {train_cfg.crop} must be a multiple of 8, at least 16")
+        if train_cfg.channels != "rgb":
+            raise SimdataError(f"--channels {train_cfg.channels}: segmentation nets take rgb only")
+        return DataSpec(3, train_cfg.crop, list(labelled_domains[0].names))
+
+    def build_net(self, data: DataSpec, width: int, net: str | None = None):
+        from ..nets import build
+
+        return build(net or "fcn", channels=data.channels, out=len(data.classes), width=width)
+
+    def loss(self, net, batch, data, weight=1.0):
+        from ..scenes import IGNORE
+
+        loss = F.cross_entropy(net(batch["x"]), batch["label"], ignore_index=IGNORE)
+        return loss, {"ce": loss.item()}
+
+    def predict_images(self, net, x):
+        from ..visual import colorize_labels
+
+        return colorize_labels(net(x).argmax(1))
+
+    def evaluate(self, net, domain, data, device) -> dict:
+        from ..evaluate import evaluate_segmentation
+
+        return evaluate_segmentation(net, domain, device)
+
+    def summary(self, res: dict) -> str:
+        return f"mIoU {res['miou']:.3f}, pixel accuracy {res['pixel_accuracy']:.3f}"
+
+    def export_io(self, net, data, conf) -> dict:
+        spatial = {0: "batch", 2: "height", 3: "width"}
+        return {"inputs": net.example_inputs(2, data.size), "input_names": ["image"],
+                "output_names": ["logits"], "dynamic_axes": {"image": spatial, "logits": spatial},
+                "metadata": {
+                    "task": self.name,
+                    "input": {"shape": ["batch", data.channels, "height (multiple of 8)",
+                                        "width (multiple of 8)"],
+                              "channels": conf["data"]["channels"], "range": [-1, 1],
+                              "normalisation": "rgb * 2 - 1 (rgb in [0,1])",
+                              "trained_on": f"crops of {data.size} px from images resized to "
+                                            f"height {conf['train']['height']}"},
+                    "classes": data.classes,
+                    "outputs": {"logits": "(batch, classes, height, width) per-pixel class scores; "
+                                          "argmax for labels (0 background, 1 table, 2.. objects)"}}}
+
+    def predict(self, method, conf, folder, out) -> int:
+        from ..predict import predict_segmentation_folder
+
+        return predict_segmentation_folder(method, conf, folder, out)
