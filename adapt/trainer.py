@@ -240,7 +240,9 @@ class Trainer:
         write_image(self.out / "samples" / f"step_{step:07d}.png", grid)
 
     def _evaluate(self, step, tb):
-        res = self.task.evaluate(self.method.task_net, self.eval_domain, self.method.data, self.device)
+        from .evaluate import evaluate
+
+        res = evaluate(self.method, self.eval_domain)
         self.method.train(True)
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": step, "eval": res}) + "\n")

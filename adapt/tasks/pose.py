@@ -15,9 +15,9 @@ the diameter (BOP conventions), and PixelDA's own angle 2 acos|q.q_hat| (no symm
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -89,7 +89,7 @@ class PoseTask(Task):
 
     def _table(self, data: DataSpec, device, models_info: dict | None = None):
         info = models_info if models_info is not None else data.extras.get("models_info", {})
-        key = (id(info), str(device))
+        key = (json.dumps(info, sort_keys=True), str(device))
         if key not in self._tables:
             tab = symmetry_table(info, data.extras["obj_ids"], self.cfg.sym_step_deg)
             self._tables[key] = tuple(t.to(device) for t in tab)
@@ -123,9 +123,6 @@ class PoseTask(Task):
         loss = ce + weight * (cfg.rot_weight * l_rot + cfg.trans_weight * l_t)
         acc = (logits.argmax(1) == label).float().mean()
         return loss, {"ce": ce.item(), "pose": l_rot.item(), "trans": l_t.item(), "acc": acc.item()}
-
-    def predict_images(self, net, x):
-        return x[:, :3]
 
     # -- evaluation ----------------------------------------------------------------------------
     @torch.no_grad()
