@@ -11,24 +11,40 @@ import torch
 from simdata import CropsDataset, ImageFolder
 from simdata.errors import SimdataError
 
-CHANNELS = {"rgb": 3, "rgbd": 4}
-DEPTH_RANGE_M = 0.1  # depth enters the nets as (z - median z of the object) / 0.1 m, clipped
+CHANNELS = {"rgb": 3, "rgbd": 4, "depth": 1}
+DEPTH_RANGE_M = 0.1  # depth enters the nets as (z - median z of the image) / 0.1 m, clipped
+DEPTH_NORMALISATION = ("(z - median of the image's valid z) / 0.1 m, clipped to [-1, 1]; +1 (far) "
+                       "where the sensor has no reading")
 POINTS = 256  # model points per object in a batch (point-matching loss)
 
 
-def to_input(rgb: torch.Tensor, depth: torch.Tensor | None, channels: str) -> torch.Tensor:
-    """Network input in [-1,1] from rgb (B,3,H,W) in [0,1] and depth (B,1,H,W) in metres.
+def input_description(channels: str) -> str:
+    """What a net's input holds, in words (export metadata)."""
+    rgb = "rgb * 2 - 1 (rgb in [0,1])"
+    return {"rgb": rgb, "depth": f"depth: {DEPTH_NORMALISATION}",
+            "rgbd": f"{rgb}, then depth: {DEPTH_NORMALISATION}"}[channels]
 
-    rgbd adds object-relative depth: (z - median of valid z) / 0.1 m, clipped, -1 where no
-    reading. Returns (B, 3 or 4, H, W)."""
-    x = rgb * 2 - 1
+
+def normalise_depth(depth: torch.Tensor) -> torch.Tensor:
+    """(B,1,H,W) metres (0 = no reading) -> (B,1,H,W) in [-1,1] (see DEPTH_NORMALISATION).
+
+    Relative to each image's median, so it does not change when the camera moves along its
+    axis (every z shifts by the same amount): the same in training, eval, export and predict."""
+    valid = depth > 0
+    med = torch.stack([di[vi].median() if vi.any() else di.new_tensor(0.0)
+                       for di, vi in zip(depth, valid)])
+    rel = ((depth - med.view(-1, 1, 1, 1)) / DEPTH_RANGE_M).clamp(-1, 1)
+    return torch.where(valid, rel, torch.ones_like(rel))
+
+
+def to_input(rgb: torch.Tensor | None, depth: torch.Tensor | None, channels: str) -> torch.Tensor:
+    """Network input in [-1,1]: rgb (B,3,H,W) in [0,1] as rgb * 2 - 1, and for ``rgbd`` /
+    ``depth`` the normalised depth (B,1,H,W) metres. Returns (B, CHANNELS[channels], H, W)."""
     if channels == "rgb":
-        return x
-    d = depth
-    valid = d > 0
-    med = torch.stack([di[vi].median() if vi.any() else di.new_tensor(0.0) for di, vi in zip(d, valid)])
-    rel = ((d - med.view(-1, 1, 1, 1)) / DEPTH_RANGE_M).clamp(-1, 1)
-    return torch.cat([x, torch.where(valid, rel, torch.full_like(rel, -1.0))], 1)
+        return rgb * 2 - 1
+    if channels == "depth":
+        return normalise_depth(depth)
+    return torch.cat([rgb * 2 - 1, normalise_depth(depth)], 1)
 
 
 def seed_for(seed: int, stream: int, step: int) -> int:

@@ -27,33 +27,58 @@ def predict(run: str | Path, folder: str | Path, out: str | Path, device: str = 
 
 # -- segmentation ---------------------------------------------------------------------------------
 @torch.no_grad()
-def segment(task_net, rgb: np.ndarray, height: int, device) -> np.ndarray:
-    """(H,W,3) uint8 image -> (H,W) uint8 labels: resized to ``height`` (width padded to a
-    multiple of 8), segmented, and the labels resized back (nearest)."""
-    h, w = rgb.shape[:2]
+def segment(task_net, rgb: torch.Tensor, depth: torch.Tensor | None, channels: str, height: int,
+            device) -> np.ndarray:
+    """(3,H,W) rgb in [0,1] and (1,H,W) depth in metres (or None for rgb nets) -> (H,W) uint8
+    labels: resized to ``height`` (width padded to a multiple of 8), segmented, and the labels
+    resized back (nearest)."""
+    import torch.nn.functional as F
+
+    from .scenes import _resize  # the resizing of training and eval
+
+    h, w = rgb.shape[-2:]
     nw = int(round(w * height / h))
-    small = cv2.resize(rgb, (nw, height), interpolation=cv2.INTER_AREA)
-    pad = (-nw) % 8
-    small = np.pad(small, ((0, 0), (0, pad), (0, 0)), mode="edge")
-    x = to_input(torch.from_numpy(small).permute(2, 0, 1)[None].float() / 255.0, None, "rgb")
+    small = _resize(rgb, (height, nw), "bilinear")[None]
+    d = None if depth is None else _resize(depth, (height, nw), "nearest")[None]
+    x = F.pad(to_input(small, d, channels), (0, (-nw) % 8, 0, 0), mode="replicate")
     labels = task_net(x.to(device)).argmax(1)[0, :, :nw].byte().cpu().numpy()
     return cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
 def predict_segmentation_folder(method, conf: dict, folder, out) -> int:
-    """NAME_labels.png (raw class ids) and NAME_color.png (coloured masks over the image)."""
+    """NAME_labels.png (raw class ids) and NAME_color.png (coloured masks of every class but
+    the first two, or but the first with object / not object labels, over the image)."""
     images = ImageFolder(folder)
     out = Path(out)
-    height = conf["train"]["height"]
+    height, channels = conf["train"]["height"], conf["data"]["channels"]
+    classes = method.data.classes
+    first_object = classes.index("object") if "object" in classes and len(classes) == 2 else 2
     for i in range(len(images)):
-        item = images.items[i]
-        rgb = cv2.cvtColor(cv2.imread(str(item["rgb"])), cv2.COLOR_BGR2RGB)
-        labels = segment(method.task_net, rgb, height, method.device)
-        stem = item["rgb"].stem
+        s = images[i]
+        if channels != "rgb" and not s["has_depth"]:
+            raise SimdataError(f"{s['path']} has no depth file; this net takes {channels}")
+        labels = segment(method.task_net, s["rgb"], s["depth"] if channels != "rgb" else None,
+                         channels, height, method.device)
+        stem = Path(s["path"]).stem
         write_image(out / f"{stem}_labels.png", labels)
-        masks = [labels == c for c in range(2, len(method.data.classes))]
-        write_image(out / f"{stem}_color.png", overlay_masks(rgb, masks, alpha=0.5))
+        rgb = (s["rgb"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        masks = [labels == c for c in range(first_object, len(classes))]
+        write_image(out / f"{stem}_color.png", legend(overlay_masks(rgb, masks, alpha=0.5),
+                                                      classes[first_object:]))
     return len(images)
+
+
+def legend(img: np.ndarray, names: list[str]) -> np.ndarray:
+    """A strip under ``img`` naming the overlay colours (simdata.preview.PALETTE order)."""
+    from simdata.preview import PALETTE
+
+    strip = np.zeros((18 * len(names) + 4, img.shape[1], 3), np.uint8)
+    for k, name in enumerate(names):
+        y = 4 + 18 * k
+        strip[y:y + 12, 4:16] = PALETTE[k % len(PALETTE)]
+        cv2.putText(strip, name, (22, y + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+    return np.vstack([img, strip])
 
 
 # -- pose -------------------------------------------------------------------------------------------

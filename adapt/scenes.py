@@ -4,6 +4,11 @@ evaluation) folders of images with NAME_labels.png label images and a classes.js
 
 Labels: 0 background (nothing hit), 1 table, 2.. one per object class (in obj_id order), or
 2 = "object" when class-agnostic; 255 = ignore (unlabelled surfaces such as distractors).
+With ``objectness`` the question a real camera asks: 0 = not an object (table and empty space
+merged: a real camera never sees "nothing"), 1 = object.
+
+Inputs: rgb, or with ``channels`` rgbd / depth the sensor's depth (the sensor-modelled depth of
+a simdata dataset, the depth files of an image folder), normalised per image (adapt.data).
 """
 from __future__ import annotations
 
@@ -23,7 +28,12 @@ IGNORE = 255
 TABLE_TOLERANCE_M = 0.005
 
 
-def class_names(root: Path, agnostic: bool) -> list[str]:
+OBJECTNESS = ["not object", "object"]
+
+
+def class_names(root: Path, agnostic: bool, objectness: bool = False) -> list[str]:
+    if objectness:
+        return list(OBJECTNESS)
     if agnostic:
         return ["background", "table", "object"]
     objects = json.loads((root / "objects.json").read_text()) if (root / "objects.json").exists() else None
@@ -31,6 +41,12 @@ def class_names(root: Path, agnostic: bool) -> list[str]:
     ids = sorted(int(k) for k in info)
     names = [objects[str(i)]["name"] if objects else f"obj_{i:06d}" for i in ids]
     return ["background", "table", *names]
+
+
+def to_objectness(labels: torch.Tensor, names: list[str]) -> torch.Tensor:
+    """Labels of a background/table/objects set -> 0 not object / 1 object (ignore kept)."""
+    obj = labels >= 2 if names[:2] == ["background", "table"] else labels == names.index("object")
+    return torch.where(labels == IGNORE, labels, obj.long())
 
 
 def label_map(sample: dict, obj_ids: list[int], agnostic: bool) -> torch.Tensor:
@@ -68,20 +84,27 @@ class SceneDomain:
     windows; from a simdata BOP dataset (labels + privileged depth) or an image folder."""
 
     def __init__(self, path: str | Path, height: int, crop: int, stream: int, seed: int,
-                 agnostic: bool = False):
+                 agnostic: bool = False, channels: str = "rgb", objectness: bool = False):
         self.path, self.height, self.crop = Path(path), height, crop
         self.stream, self.seed, self.agnostic = stream, seed, agnostic
+        self.channels, self.objectness = channels, objectness
         if crop > height:
             raise SimdataError(f"--crop {crop} is larger than --height {height}")
+        self.file_names: list[str] = []  # class names of a labelled image folder's label files
         if (self.path / "train_pbr").is_dir():
             self.ds = BopDataset(self.path, load_full_masks=False, load_normals=True)
-            self.names = class_names(self.path, agnostic)
+            self.names = class_names(self.path, agnostic, objectness)
+            self.file_names = class_names(self.path, agnostic)  # before objectness merges them
             info = json.loads((self.path / "models" / "models_info.json").read_text())
             self.obj_ids = sorted(int(k) for k in info)
             self.labelled = True
         elif (self.path / "classes.json").is_file():  # images + NAME_labels.png (evaluation)
             self.ds = ImageFolder(self.path)
-            self.names = json.loads((self.path / "classes.json").read_text())
+            self.file_names = json.loads((self.path / "classes.json").read_text())
+            self.names = list(OBJECTNESS) if objectness else self.file_names
+            if objectness and "object" not in self.file_names and self.file_names[:2] != ["background", "table"]:
+                raise SimdataError(f"{self.path}/classes.json names no 'object' class; objectness "
+                                   f"labels need one")
             self.obj_ids, self.labelled = [], True
         else:
             self.ds = ImageFolder(self.path)
@@ -107,14 +130,25 @@ class SceneDomain:
         s = self.ds[index]
         h, w = s["rgb"].shape[-2:]
         hw = (self.height, max(self.crop, int(round(w * self.height / h))))
-        out = {"x": to_input(_resize(s["rgb"], hw, "bilinear")[None], None, "rgb")[0]}
+        depth = None
+        if self.channels != "rgb":  # what the sensor saw, not the clean render
+            if not s.get("has_depth", True):
+                raise SimdataError(f"{s.get('path', self.path)} has no depth file; --channels "
+                                   f"{self.channels} needs depth beside every image")
+            depth = _resize(s["depth"], hw, "nearest")[None]
+        out = {"x": to_input(_resize(s["rgb"], hw, "bilinear")[None], depth, self.channels)[0]}
         if self.labelled and isinstance(self.ds, BopDataset):
-            out["label"] = _resize(label_map(s, self.obj_ids, self.agnostic), hw, "nearest")
+            labels = label_map(s, self.obj_ids, self.agnostic)
+            out["label"] = _resize(to_objectness(labels, self.file_names) if self.objectness
+                                   else labels, hw, "nearest")
             out["depth"] = _resize(s.get("depth_clean", s["depth"]), hw, "nearest")
             if "normals" in s:  # privileged: camera-frame normals
                 out["normals"] = _resize(s["normals"], hw, "nearest")
         elif self.labelled:
-            out["label"] = _resize(self._label_file(index), hw, "nearest")
+            labels = self._label_file(index)
+            if self.objectness:
+                labels = to_objectness(labels, self.file_names)
+            out["label"] = _resize(labels, hw, "nearest")
         if rng is not None:
             y0 = int(rng.integers(hw[0] - self.crop + 1))
             x0 = int(rng.integers(hw[1] - self.crop + 1))

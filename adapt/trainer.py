@@ -91,6 +91,7 @@ def sample_grid(columns: dict[str, torch.Tensor], rows: int = 8) -> np.ndarray:
     cols = []
     for t in columns.values():
         t = t[:rows, :3].detach().float().cpu().clamp(-1, 1)
+        t = t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t  # depth-only inputs as grey
         cols.append(((t + 1) * 127.5).round().byte().permute(0, 2, 3, 1).reshape(-1, t.shape[-1], 3))
     return torch.cat(cols, 1).numpy()
 

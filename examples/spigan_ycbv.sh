@@ -39,8 +39,9 @@ import cv2, numpy as np
 real, out = Path(sys.argv[1]), Path(sys.argv[2])
 rows = []
 for p in sorted(real.glob("*-color.png"))[:4]:
-    tiles = [cv2.imread(str(p))] + [cv2.imread(str(out / d / f"{p.stem}_color.png"))
-                                    for d in ("pred_src", "pred_spigan")]
+    frame = cv2.imread(str(p))
+    tiles = [frame] + [cv2.imread(str(out / d / f"{p.stem}_color.png"))[:frame.shape[0]]
+                       for d in ("pred_src", "pred_spigan")]  # legend strip cut off
     for t, name in zip(tiles, ("real frame", "source-only", "SPIGAN")):
         cv2.putText(t, name, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
     rows.append(cv2.resize(np.concatenate(tiles, 1), None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA))

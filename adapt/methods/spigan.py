@@ -72,6 +72,9 @@ class Spigan(Method):
 
     def __init__(self, cfg: SpiganConfig, data, device, training: bool = True, task=None):
         super().__init__(cfg, data, device, task=task)
+        if data.channels != 3:  # G restyles colour; the perceptual loss is VGG's, on rgb
+            raise SimdataError(f"spigan adapts rgb images; --channels rgbd and depth are for "
+                               f"the task-net-only methods (seg-source-only, source-only)")
         self.gamma = 0.0 if cfg.no_pi or cfg.base else cfg.gamma
         self.delta = 0.0 if cfg.base else cfg.delta
         c = data.channels

@@ -79,7 +79,7 @@ class PoseTask(Task):
         from ..data import CHANNELS
 
         if train_cfg.channels not in CHANNELS:
-            raise SimdataError(f"--channels {train_cfg.channels!r}: use rgb or rgbd")
+            raise SimdataError(f"--channels {train_cfg.channels!r}: use {', '.join(CHANNELS)}")
         first = labelled_domains[0]
         extras = {"obj_ids": first.obj_ids, "models_info": first.models_info}
         if self.cfg.rot_loss == "points" and not first.has_points:
@@ -180,6 +180,8 @@ class PoseTask(Task):
 
     # -- export and prediction ------------------------------------------------------------------
     def export_io(self, net, data, conf) -> dict:
+        from ..data import input_description
+
         return {"inputs": net.example_inputs(2), "input_names": ["image"],
                 "output_names": ["logits", "rotation", "translation_code"],
                 "dynamic_axes": {n: {0: "batch"} for n in ("image", "logits", "rotation", "translation_code")},
@@ -187,8 +189,7 @@ class PoseTask(Task):
                     "task": self.name,
                     "input": {"shape": ["batch", data.channels, data.size, data.size],
                               "channels": conf["data"]["channels"], "range": [-1, 1],
-                              "normalisation": "rgb * 2 - 1 (rgb in [0,1]); rgbd adds (z - median "
-                              "object z) / 0.1 m clipped to [-1,1], -1 where no depth",
+                              "normalisation": input_description(conf["data"]["channels"]),
                               "crop": "square of 1.2x the object's box, centred on it, resized "
                                       "to the input size; K_crop = simdata.crops.crop_intrinsics"},
                     "classes": data.classes, "obj_ids": data.extras.get("obj_ids"),

@@ -9,6 +9,8 @@ accuracy and per-image IoU (for negative transfer).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch.nn.functional as F
 
 from simdata.errors import SimdataError
@@ -16,22 +18,31 @@ from simdata.errors import SimdataError
 from .base import DataSpec, Task
 
 
+@dataclass
+class SegmentationConfig:
+    objectness: bool = field(default=False, metadata={"help": "labels object / not object (table and empty space merged), the question a real camera asks"})
+
+
 class SegmentationTask(Task):
     name = "segmentation"
+    Config = SegmentationConfig
     data_kind = "a simdata BOP dataset (simdata render)"
 
     def open_domain(self, train_cfg, path, stream: int):
         from ..scenes import SceneDomain
 
         return SceneDomain(path, train_cfg.height, train_cfg.crop, stream=stream, seed=train_cfg.seed,
-                           agnostic=train_cfg.class_agnostic)
+                           agnostic=train_cfg.class_agnostic, channels=train_cfg.channels,
+                           objectness=self.cfg.objectness)
 
     def data_spec(self, train_cfg, labelled_domains: list) -> DataSpec:
+        from ..data import CHANNELS
+
         if train_cfg.crop % 8 or train_cfg.crop < 16:
             raise SimdataError(f"--crop {train_cfg.crop} must be a multiple of 8, at least 16")
-        if train_cfg.channels != "rgb":
-            raise SimdataError(f"--channels {train_cfg.channels}: segmentation nets take rgb only")
-        return DataSpec(3, train_cfg.crop, list(labelled_domains[0].names))
+        if train_cfg.channels not in CHANNELS:
+            raise SimdataError(f"--channels {train_cfg.channels!r}: use {', '.join(CHANNELS)}")
+        return DataSpec(CHANNELS[train_cfg.channels], train_cfg.crop, list(labelled_domains[0].names))
 
     def build_net(self, data: DataSpec, width: int, net: str | None = None):
         from ..nets import build
@@ -58,6 +69,8 @@ class SegmentationTask(Task):
         return f"mIoU {res['miou']:.3f}, pixel accuracy {res['pixel_accuracy']:.3f}"
 
     def export_io(self, net, data, conf) -> dict:
+        from ..data import input_description
+
         spatial = {0: "batch", 2: "height", 3: "width"}
         return {"inputs": net.example_inputs(2, data.size), "input_names": ["image"],
                 "output_names": ["logits"], "dynamic_axes": {"image": spatial, "logits": spatial},
@@ -66,12 +79,12 @@ class SegmentationTask(Task):
                     "input": {"shape": ["batch", data.channels, "height (multiple of 8)",
                                         "width (multiple of 8)"],
                               "channels": conf["data"]["channels"], "range": [-1, 1],
-                              "normalisation": "rgb * 2 - 1 (rgb in [0,1])",
+                              "normalisation": input_description(conf["data"]["channels"]),
                               "trained_on": f"crops of {data.size} px from images resized to "
                                             f"height {conf['train']['height']}"},
                     "classes": data.classes,
                     "outputs": {"logits": "(batch, classes, height, width) per-pixel class scores; "
-                                          "argmax for labels (0 background, 1 table, 2.. objects)"}}}
+                                          "argmax for labels, indices into classes"}}}
 
     def predict(self, method, conf, folder, out) -> int:
         from ..predict import predict_segmentation_folder
