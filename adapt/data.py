@@ -107,16 +107,10 @@ class Domain:
     def _crops(self) -> dict[str, torch.Tensor]:
         """Every crop of the folder as stacked tensors, read once: a batch is then one gather
         (per-sample Python made training data-bound on a GPU). rgb stays uint8."""
-        if self._all is None:
+        if self._all is None:  # the dataset keeps every shard it reads (cache_shards above)
             labels = self.ds.labels
-            order = sorted(range(len(labels)), key=lambda i: (labels[i]["shard"], labels[i]["index"]))
-            arrays = {k: [] for k in ("rgb", "depth", "mask")}
-            for i in order:
-                shard = self.ds._shard(labels[i]["shard"])
-                for k in arrays:
-                    arrays[k].append(shard[k][labels[i]["index"]])
-            inverse = np.argsort(order)
-            t = {k: torch.from_numpy(np.stack(v)[inverse]) for k, v in arrays.items()}
+            raw = [self.ds.raw(i)[0] for i in range(len(labels))]
+            t = {k: torch.from_numpy(np.stack([r[k] for r in raw])) for k in ("rgb", "depth", "mask")}
             self._all = {"rgb": t["rgb"].permute(0, 3, 1, 2).contiguous(),
                          "depth": t["depth"][:, None].float(), "mask": t["mask"][:, None],
                          "label": torch.tensor([lb["label"] for lb in labels]),

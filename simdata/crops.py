@@ -129,17 +129,11 @@ class CropWriter:
         return self.out
 
     def _write_models(self) -> None:
-        from .symmetry import model_points, symmetries_for_models
-        from .writers.bop import model_info
+        from .symmetry import model_points
+        from .writers.bop import models_info
 
-        syms = self.symmetries if self.symmetries is not None else \
-            symmetries_for_models(self.models)
-        infos, points = {}, {}
-        for m in sorted(self.models, key=lambda m: m.obj_id):
-            vmm = np.asarray(m.mesh.vertices) * 1000.0
-            infos[str(m.obj_id)] = {**model_info(vmm), **syms.get(m.obj_id, {})}
-            points[f"obj_{m.obj_id:06d}"] = model_points(m.mesh, 1000, seed=0)
-        write_json_atomic(self.tmp / "models_info.json", infos)
+        write_json_atomic(self.tmp / "models_info.json", models_info(self.models, self.symmetries))
+        points = {f"obj_{m.obj_id:06d}": model_points(m.mesh, 1000, seed=0) for m in self.models}
         buf = io.BytesIO()
         np.savez(buf, **points)
         write_bytes_atomic(self.tmp / "model_points.npz", buf.getvalue())
@@ -188,35 +182,17 @@ def label_for(obj_id, names: dict, R, t_m, K_crop, box, visib, source) -> dict:
 
 def dataset_models(root: Path, names: dict[int, str], overrides_path: str | Path = ""
                    ) -> tuple[list, dict[int, dict]]:
-    """ObjectModels (meshes in metres) of a BOP dataset's models/obj_NNNNNN.ply and the
-    symmetry fields of its models_info.json (overridden by ``overrides_path`` entries)."""
-    import trimesh
+    """ObjectModels (meshes in metres) of a BOP dataset's models/obj_NNNNNN.ply and their
+    symmetries: the ``overrides_path`` entries, else the dataset's models_info.json
+    (simdata.symmetry.model_symmetries)."""
+    from .assets import ModelSource, load_model
+    from .symmetry import symmetries_for_models
 
-    from .symmetry import SYMMETRY_KEYS, load_symmetry_overrides
-    from .types import ObjectModel
-
-    overrides = load_symmetry_overrides(overrides_path) if overrides_path else {}
-    info_path = root / "models" / "models_info.json"
-    try:
-        infos = json.loads(info_path.read_text()) if info_path.is_file() else {}
-    except ValueError:
-        raise SimdataError(f"{info_path} is not valid JSON; re-render the dataset or fix the "
-                           f"file") from None
-    models, syms = [], {}
-    for obj_id, name in sorted(names.items()):
-        ply = root / "models" / f"obj_{obj_id:06d}.ply"
-        if not ply.is_file():
-            continue
-        mesh = trimesh.load(str(ply), force="mesh", process=False)
-        mesh.apply_scale(0.001)
-        models.append(ObjectModel(obj_id=obj_id, name=name, mesh=mesh, source=ply, unit="mm"))
-        entry = infos.get(str(obj_id), {})
-        syms[obj_id] = {k: entry[k] for k in SYMMETRY_KEYS if entry.get(k)}
-        for key in (name, str(obj_id)):
-            if key in overrides:
-                syms[obj_id] = dict(overrides[key])
-                break
-    return models, syms
+    models = [load_model(ModelSource(name, root / "models" / f"obj_{obj_id:06d}.ply", unit="mm",
+                                     obj_id=obj_id), obj_id)
+              for obj_id, name in sorted(names.items())
+              if (root / "models" / f"obj_{obj_id:06d}.ply").is_file()]
+    return models, symmetries_for_models(models, overrides_path)
 
 
 def crops_from_dataset(dataset: str | Path, out: str | Path, cfg: CropsConfig,

@@ -88,8 +88,10 @@ class PoseTask(Task):
         return DataSpec(CHANNELS[train_cfg.channels], train_cfg.size, list(first.names), extras)
 
     def _table(self, data: DataSpec, device, models_info: dict | None = None):
+        """Symmetry tensors of the run's objects (or of ``models_info``, an evaluated folder's),
+        built once per device: the loss asks for them every step."""
         info = models_info if models_info is not None else data.extras.get("models_info", {})
-        key = (json.dumps(info, sort_keys=True), str(device))
+        key = ("run" if models_info is None else json.dumps(info, sort_keys=True), str(device))
         if key not in self._tables:
             tab = symmetry_table(info, data.extras["obj_ids"], self.cfg.sym_step_deg)
             self._tables[key] = tuple(t.to(device) for t in tab)

@@ -72,33 +72,36 @@ def model_info(vertices_mm: np.ndarray) -> dict:
     return info
 
 
-def write_models(root: Path, models: list[ObjectModel],
-                 symmetries: dict[int, dict] | None = None) -> None:
-    """models/obj_NNNNNN.ply (mm) + models_info.json, and objects.json with names.
-
-    ``symmetries`` maps obj_id to BOP symmetry fields (symmetries_discrete/_continuous, see
-    simdata.symmetry) added to each models_info entry; None = detect them from the meshes
-    (cached). An object missing from the dict gets no symmetry keys.
-    """
+def models_info(models: list[ObjectModel], symmetries: dict[int, dict] | None = None) -> dict:
+    """BOP models_info.json content {str(obj_id): entry}: model_info (mm) plus the symmetry
+    fields of ``symmetries`` (obj_id -> symmetries_discrete/_continuous, see simdata.symmetry;
+    None = detect them from the meshes, cached; an object missing from it gets none)."""
     if symmetries is None:
         from ..symmetry import symmetries_for_models
 
         symmetries = symmetries_for_models(models)
+    return {str(m.obj_id): {**model_info(np.asarray(m.mesh.vertices) * M_TO_MM),
+                            **symmetries.get(m.obj_id, {})}
+            for m in sorted(models, key=lambda m: m.obj_id)}
+
+
+def write_models(root: Path, models: list[ObjectModel],
+                 symmetries: dict[int, dict] | None = None) -> None:
+    """models/obj_NNNNNN.ply (mm) + models_info.json (see :func:`models_info`), and
+    objects.json with names."""
     mdir = root / "models"
     mdir.mkdir(parents=True, exist_ok=True)
-    infos, names = {}, {}
+    names = {}
     for m in models:
         mesh = m.mesh
         colors = np.asarray(mesh.visual.to_color().vertex_colors if mesh.visual.kind == "texture"
                             else mesh.visual.vertex_colors, np.uint8)
-        vmm = np.asarray(mesh.vertices) * M_TO_MM
         write_bytes_atomic(mdir / f"obj_{m.obj_id:06d}.ply",
-                           ply_bytes(vmm, np.asarray(mesh.vertex_normals), colors,
-                                     np.asarray(mesh.faces)))
-        infos[str(m.obj_id)] = {**model_info(vmm), **symmetries.get(m.obj_id, {})}
+                           ply_bytes(np.asarray(mesh.vertices) * M_TO_MM,
+                                     np.asarray(mesh.vertex_normals), colors, np.asarray(mesh.faces)))
         names[str(m.obj_id)] = {"name": m.name, "source": str(m.source), "unit": m.unit,
                                 "textured": m.textured, "warnings": m.warnings}
-    write_json_atomic(mdir / "models_info.json", infos)
+    write_json_atomic(mdir / "models_info.json", models_info(models, symmetries))
     write_json_atomic(root / "objects.json", names)
 
 
