@@ -68,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "and ADD-S for symmetric objects with recall at 10 %% of the diameter; "
                        "PixelDA's angle 2 acos|q.q'| without symmetries; per-class figures); for "
                        "segmentation runs a BOP dataset or a labelled image folder (per-class "
-                       "IoU, mIoU, pixel accuracy; negative transfer with --baseline). Writes "
-                       "RUN/eval_<folder>.json.")
+                       "IoU, object IoU, mIoU, pixel accuracy; negative transfer with --baseline; a "
+                       "figure per image: input, truth, prediction). Writes "
+                       "RUN/eval_<folder>.json and RUN/eval_<folder>/.")
     p.add_argument("run", help="run folder")
     p.add_argument("--data", required=True, help="labelled crops folder or BOP dataset")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -172,7 +173,12 @@ def cmd_eval(args) -> int:
             raise SimdataError("negative transfer is defined for segmentation runs")
         res["baseline"] = {"run": str(args.baseline), "miou": ref["miou"]}
         res["negative_transfer"] = negative_transfer(res["per_image_iou"], ref["per_image_iou"])
-    (Path(args.run) / f"eval_{Path(args.data).name}.json").write_text(json.dumps(res, indent=2) + "\n")
+    stem = f"eval_{Path(args.data).name}"
+    n = method.task.eval_figures(method.task_net, domain, method.data, method.device, res,
+                                 Path(args.run) / stem)
+    if n:
+        print(f"{n} per-image figures in {Path(args.run) / stem}", file=sys.stderr)
+    (Path(args.run) / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps({k: v for k, v in res.items() if k != "per_image_iou"}, indent=2))
     print(method.task.summary(res), file=sys.stderr)  # stdout stays JSON for scripts
     return 0

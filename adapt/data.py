@@ -11,10 +11,18 @@ import torch
 from simdata import CropsDataset, ImageFolder
 from simdata.errors import SimdataError
 
-CHANNELS = {"rgb": 3, "rgbd": 4, "depth": 1}
+CHANNELS = {"rgb": 3, "rgbd": 4, "depth": 1, "rgbh": 4, "height": 1}
 DEPTH_RANGE_M = 0.1  # depth enters the nets as (z - median z of the image) / 0.1 m, clipped
 DEPTH_NORMALISATION = ("(z - median of the image's valid z) / 0.1 m, clipped to [-1, 1]; +1 (far) "
                        "where the sensor has no reading")
+PLANE_INLIER_M = 0.01  # a depth reading within 1 cm (along the ray) of a plane supports it
+PLANE_SAMPLES, PLANE_HYPOTHESES = 1024, 128
+HEIGHT_NORMALISATION = ("height above the image's dominant plane (the table: RANSAC fit of 1/z as an "
+                        f"affine function of the pixel, {PLANE_INLIER_M * 100:g} cm inlier band, "
+                        f"{PLANE_HYPOTHESES} hypotheses from {PLANE_SAMPLES} pixels drawn with "
+                        "torch.Generator seed 0), measured along the ray as z_plane - z, in metres "
+                        "/ 0.1, clipped to [-1, 1]; -1 beyond the plane's horizon; holes (no "
+                        "reading) take the depth of the nearest reading first")
 POINTS = 256  # model points per object in a batch (point-matching loss)
 
 
@@ -22,7 +30,9 @@ def input_description(channels: str) -> str:
     """What a net's input holds, in words (export metadata)."""
     rgb = "rgb * 2 - 1 (rgb in [0,1])"
     return {"rgb": rgb, "depth": f"depth: {DEPTH_NORMALISATION}",
-            "rgbd": f"{rgb}, then depth: {DEPTH_NORMALISATION}"}[channels]
+            "rgbd": f"{rgb}, then depth: {DEPTH_NORMALISATION}",
+            "height": f"height: {HEIGHT_NORMALISATION}",
+            "rgbh": f"{rgb}, then height: {HEIGHT_NORMALISATION}"}[channels]
 
 
 def normalise_depth(depth: torch.Tensor) -> torch.Tensor:
@@ -37,14 +47,88 @@ def normalise_depth(depth: torch.Tensor) -> torch.Tensor:
     return torch.where(valid, rel, torch.ones_like(rel))
 
 
+def fit_plane_inverse_depth(depth: torch.Tensor) -> torch.Tensor | None:
+    """(H,W) metres (0 = no reading) -> coefficients (3,) of the dominant plane as
+    1/z = a u + b v + c (u, v pixel coordinates divided by the image width), or None with
+    fewer than 3 readings.
+
+    A plane seen by a pinhole camera has an inverse depth affine in the pixel, whatever K is,
+    so no intrinsics are needed. RANSAC with a fixed generator (the same image gives the same
+    plane), inliers within PLANE_INLIER_M along the ray, then a least-squares refit on them."""
+    h, w = depth.shape
+    vs, us = torch.nonzero(depth > 0, as_tuple=True)
+    if len(us) < 3:
+        return None
+    g = torch.Generator().manual_seed(0)
+    pick = torch.randperm(len(us), generator=g)[:PLANE_SAMPLES]
+    z = depth[vs[pick], us[pick]].double()
+    A = torch.stack([us[pick].double() / w, vs[pick].double() / w, torch.ones_like(z)], 1)
+    tri = torch.randint(len(z), (PLANE_HYPOTHESES, 3), generator=g)
+    sol, info = torch.linalg.solve_ex(A[tri], (1 / z)[tri])  # (N,3); info != 0: collinear triple
+    zp = 1 / (A @ sol.T)  # (samples, N) plane depth along each sample's ray
+    inliers = ((zp - z[:, None]).abs() < PLANE_INLIER_M) & (zp > 0)
+    coef = sol[torch.where(info == 0, inliers.sum(0), -1).argmax()]
+    for _ in range(2):  # refit on the inliers, then once more on the refit's inliers
+        keep = ((1 / (A @ coef) - z).abs() < PLANE_INLIER_M) & (A @ coef > 0)
+        if keep.sum() < 3:
+            break
+        # normal equations by plain sums: LAPACK's least squares is not bit-reproducible
+        Ak = A[keep]
+        refit, bad = torch.linalg.solve_ex((Ak[:, :, None] * Ak[:, None, :]).sum(0),
+                                           (Ak / z[keep][:, None]).sum(0))
+        if bad:
+            break
+        coef = refit
+    return coef
+
+
+def fill_holes(depth: torch.Tensor) -> torch.Tensor:
+    """(H,W) metres with 0 = no reading -> the same with every hole given the reading of the
+    nearest pixel that has one (OpenCV distance transform labels). Raw sensors leave holes at
+    edges and on dark surfaces, processed frames (e.g. GQ-CNN's inpainted ones) have none: a
+    net should learn neither pattern."""
+    import cv2
+
+    holes = (depth <= 0).numpy().astype(np.uint8)
+    if not holes.any() or holes.all():
+        return depth
+    _, labels = cv2.distanceTransformWithLabels(holes, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    d = depth.numpy()
+    value = np.zeros(labels.max() + 1, d.dtype)
+    value[labels[holes == 0]] = d[holes == 0]
+    return torch.from_numpy(value[labels])
+
+
+def height_above_plane(depth: torch.Tensor) -> torch.Tensor:
+    """(B,1,H,W) metres (0 = no reading) -> (B,1,H,W) in [-1,1] (see HEIGHT_NORMALISATION).
+
+    z_plane - z along each ray: 0 on the table, positive for what stands on it, negative beyond
+    its edge. Moving the camera along its axis shifts z and z_plane alike, so it is unchanged.
+    The plane is fitted to the readings; the heights of holes come from the filled depth."""
+    out = torch.zeros_like(depth)
+    for i, d in enumerate(depth[:, 0]):
+        coef = fit_plane_inverse_depth(d)
+        if coef is None:
+            continue
+        d = fill_holes(d)
+        h, w = d.shape
+        v, u = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
+                              indexing="ij")
+        inv = coef[0] * u / w + coef[1] * v / w + coef[2]
+        rel = torch.where(inv > 0, (1 / inv.clamp_min(1e-9) - d.double()) / DEPTH_RANGE_M,
+                          torch.full_like(inv, -1.0)).clamp(-1, 1)
+        out[i, 0] = torch.where(d > 0, rel, torch.zeros_like(rel)).to(depth.dtype)
+    return out
+
+
 def to_input(rgb: torch.Tensor | None, depth: torch.Tensor | None, channels: str) -> torch.Tensor:
-    """Network input in [-1,1]: rgb (B,3,H,W) in [0,1] as rgb * 2 - 1, and for ``rgbd`` /
-    ``depth`` the normalised depth (B,1,H,W) metres. Returns (B, CHANNELS[channels], H, W)."""
+    """Network input in [-1,1]: rgb (B,3,H,W) in [0,1] as rgb * 2 - 1; for ``rgbd`` / ``depth``
+    the normalised depth (B,1,H,W) metres, for ``rgbh`` / ``height`` its height above the
+    dominant plane. Returns (B, CHANNELS[channels], H, W)."""
     if channels == "rgb":
         return rgb * 2 - 1
-    if channels == "depth":
-        return normalise_depth(depth)
-    return torch.cat([rgb * 2 - 1, normalise_depth(depth)], 1)
+    d = height_above_plane(depth) if channels in ("rgbh", "height") else normalise_depth(depth)
+    return d if channels in ("depth", "height") else torch.cat([rgb * 2 - 1, d], 1)
 
 
 def seed_for(seed: int, stream: int, step: int) -> int:

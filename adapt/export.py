@@ -22,7 +22,6 @@ def _generator_io(method, conf) -> dict:
     g = method.generator
     if g is None:
         raise SimdataError(f"{method.name} has no generator; export --net task")
-    c = method.data.channels
     if g.noise_dim:
         inputs, names = g.example_inputs(2), ["image", "noise"]
         axes = {n: {0: "batch"} for n in (*names, "adapted")}
@@ -31,8 +30,10 @@ def _generator_io(method, conf) -> dict:
         inputs, names = g.example_inputs(2, method.data.size), ["image"]
         axes = {n: {0: "batch", 2: "height", 3: "width"} for n in ("image", "adapted")}
         extra = {}
+    c = inputs[0].shape[1]  # SPIGAN's G restyles the colour of rgbd / rgbh inputs only
+    channels = conf["data"]["channels"] if c == method.data.channels else "rgb"
     return {"inputs": inputs, "input_names": names, "output_names": ["adapted"], "dynamic_axes": axes,
-            "metadata": {"input": {"channels": conf["data"]["channels"], "range": [-1, 1]}, **extra,
+            "metadata": {"input": {"channels": channels, "range": [-1, 1]}, **extra,
                          "outputs": {"adapted": f"(batch, {c}, H, W) target-looking image in [-1,1]"}}}
 
 

@@ -68,6 +68,47 @@ def predict_segmentation_folder(method, conf: dict, folder, out) -> int:
     return len(images)
 
 
+@torch.no_grad()
+def segmentation_figure(net, domain, device, per_image_iou: list[float], out) -> int:
+    """One picture per labelled image of ``domain`` in ``out``: input | truth | prediction
+    (classes after the first coloured, legend below), its IoU in the corner; for depth inputs
+    the depth channel as a fourth tile. Returns the number of pictures."""
+    from .scenes import IGNORE
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = domain.names
+    first = 1 if len(names) == 2 else 2  # object / not object, or background, table, objects...
+    was = net.training
+    net.eval()
+    for i in range(len(domain)):
+        s = domain.sample(i, None)
+        w = s["x"].shape[-1] // 8 * 8  # the centre cut of evaluate_segmentation
+        x0 = (s["x"].shape[-1] - w) // 2
+        x, y = s["x"][..., x0:x0 + w], s["label"][..., x0:x0 + w]
+        pred = net(x[None].to(device)).argmax(1)[0].cpu()
+        rgb = ((x[:3] + 1) * 127.5 if x.shape[0] >= 3 else (x[:1].expand(3, -1, -1) + 1) * 127.5)
+        rgb = np.ascontiguousarray(rgb.clamp(0, 255).byte().permute(1, 2, 0).numpy())
+        tiles = [rgb]
+        for lab in (y, pred):
+            masks = [(lab == c).numpy() for c in range(first, len(names))]
+            tile = overlay_masks(rgb, masks, alpha=0.6)
+            tile[(lab == IGNORE).numpy()] = 255
+            tiles.append(tile)
+        if x.shape[0] in (1, 4):
+            d = ((x[-1] + 1) * 127.5).clamp(0, 255).byte().numpy()
+            tiles.append(cv2.applyColorMap(d, cv2.COLORMAP_TURBO)[..., ::-1])
+        img = np.concatenate(tiles, 1)
+        img = cv2.resize(img, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+        item = domain.ds.items[i]  # ImageFolder: {"rgb": path, ...}; BopDataset: (scene, im_id)
+        name = Path(item["rgb"]).stem if isinstance(item, dict) else f"{item[0].name}_{item[1]:06d}"
+        text = f"{name}: IoU {per_image_iou[i]:.3f} | truth | prediction"
+        cv2.putText(img, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        write_image(out / f"{name}.png", legend(img, names[first:]))
+    net.train(was)
+    return len(domain)
+
+
 def legend(img: np.ndarray, names: list[str]) -> np.ndarray:
     """A strip under ``img`` naming the overlay colours (simdata.preview.PALETTE order)."""
     from simdata.preview import PALETTE

@@ -5,7 +5,9 @@ evaluation) folders of images with NAME_labels.png label images and a classes.js
 Labels: 0 background (nothing hit), 1 table, 2.. one per object class (in obj_id order), or
 2 = "object" when class-agnostic; 255 = ignore (unlabelled surfaces such as distractors).
 With ``objectness`` the question a real camera asks: 0 = not an object (table and empty space
-merged: a real camera never sees "nothing"), 1 = object.
+merged: a real camera never sees "nothing"), 1 = object: anything standing on the table,
+distractors included; clutter (simdata's --randomize clutter: shelves beyond the table, robot
+links over it) is not.
 
 Inputs: rgb, or with ``channels`` rgbd / depth the sensor's depth (the sensor-modelled depth of
 a simdata dataset, the depth files of an image folder), normalised per image (adapt.data).
@@ -25,6 +27,7 @@ from simdata.errors import SimdataError
 from .data import seed_for, to_input
 
 IGNORE = 255
+CACHE_IMAGES = 512  # resized images a domain keeps in memory (about 0.8 MB each at 120x160)
 TABLE_TOLERANCE_M = 0.005
 
 
@@ -49,8 +52,11 @@ def to_objectness(labels: torch.Tensor, names: list[str]) -> torch.Tensor:
     return torch.where(labels == IGNORE, labels, obj.long())
 
 
-def label_map(sample: dict, obj_ids: list[int], agnostic: bool) -> torch.Tensor:
-    """(H,W) int64 labels of one BopDataset sample (see the module docstring)."""
+def label_map(sample: dict, obj_ids: list[int], agnostic: bool, objectness: bool = False) -> torch.Tensor:
+    """(H,W) int64 labels of one BopDataset sample (see the module docstring). Surfaces above
+    the table that are no labelled object (distractors) are ignored for per-class labels and
+    "object" (2) with ``objectness``, where anything standing on the table is one; clutter
+    (what is in view but not on the table) is ignored, or background (0) with objectness."""
     depth = sample.get("depth_clean", sample["depth"])[0]
     labels = torch.zeros(depth.shape, dtype=torch.int64)
     surface = depth > 0
@@ -62,10 +68,14 @@ def label_map(sample: dict, obj_ids: list[int], agnostic: bool) -> torch.Tensor:
         pts = torch.stack([(u - K[0, 2]) * depth / K[0, 0], (v - K[1, 2]) * depth / K[1, 1], depth], -1)
         z_world = ((pts - sample["t_w2c"]) @ sample["R_w2c"])[..., 2]
         table = surface & (z_world.abs() < TABLE_TOLERANCE_M)
+        above = surface & (z_world >= TABLE_TOLERANCE_M)
     else:
-        table = surface
+        table, above = surface, torch.zeros_like(surface)
     labels[surface] = IGNORE
     labels[table] = 1
+    labels[above] = 2 if objectness else IGNORE
+    if "clutter" in sample:
+        labels[sample["clutter"]] = 0 if objectness else IGNORE
     for mask, oid in zip(sample["masks_visib"], sample["obj_ids"].tolist()):
         labels[mask] = 2 if agnostic else 2 + obj_ids.index(oid)
     return labels
@@ -111,6 +121,7 @@ class SceneDomain:
             self.names, self.obj_ids, self.labelled = [], [], False
         if len(self.ds) == 0:
             raise SimdataError(f"{self.path} holds no images")
+        self._cache: dict[int, dict] = {}
 
     def __len__(self):
         return len(self.ds)
@@ -127,6 +138,19 @@ class SceneDomain:
 
     def sample(self, index: int, rng: np.random.Generator | None) -> dict:
         """One image, resized and (with ``rng``) randomly cropped; ``rng=None`` keeps it whole."""
+        out = self._cache.get(index)
+        if out is None:
+            out = self._whole(index)
+            if len(self._cache) < CACHE_IMAGES:  # resized inputs are small: read each file once
+                self._cache[index] = out
+        if rng is not None:
+            hw = out["x"].shape[-2:]
+            y0 = int(rng.integers(hw[0] - self.crop + 1))
+            x0 = int(rng.integers(hw[1] - self.crop + 1))
+            out = {k: v[..., y0:y0 + self.crop, x0:x0 + self.crop] for k, v in out.items()}
+        return out
+
+    def _whole(self, index: int) -> dict:
         s = self.ds[index]
         h, w = s["rgb"].shape[-2:]
         hw = (self.height, max(self.crop, int(round(w * self.height / h))))
@@ -138,7 +162,7 @@ class SceneDomain:
             depth = _resize(s["depth"], hw, "nearest")[None]
         out = {"x": to_input(_resize(s["rgb"], hw, "bilinear")[None], depth, self.channels)[0]}
         if self.labelled and isinstance(self.ds, BopDataset):
-            labels = label_map(s, self.obj_ids, self.agnostic)
+            labels = label_map(s, self.obj_ids, self.agnostic, self.objectness)
             out["label"] = _resize(to_objectness(labels, self.file_names) if self.objectness
                                    else labels, hw, "nearest")
             out["depth"] = _resize(s.get("depth_clean", s["depth"]), hw, "nearest")
@@ -149,10 +173,6 @@ class SceneDomain:
             if self.objectness:
                 labels = to_objectness(labels, self.file_names)
             out["label"] = _resize(labels, hw, "nearest")
-        if rng is not None:
-            y0 = int(rng.integers(hw[0] - self.crop + 1))
-            x0 = int(rng.integers(hw[1] - self.crop + 1))
-            out = {k: v[..., y0:y0 + self.crop, x0:x0 + self.crop] for k, v in out.items()}
         return out
 
     def batch(self, step: int, n: int) -> dict:

@@ -23,10 +23,12 @@ Every row is scored on all test crops with the pose task's metrics (adapt.tasks.
 accuracy, PixelDA's angle (2 acos|q.q'|, no symmetries), the symmetry-aware rotation error
 (mean, median, share under 5/10/20 deg), translation error and ADD(-S) recall at 10 % of the
 diameter; plus steps/s, peak memory and the evaluation curve. Saves
-benchmarks/results/adapt_pixelda_<device>.json. CPU default: 32 px, small nets, about 20
-minutes on 2 cores; `--paper` uses the paper's sizes (64 px, 64 filters, 6 blocks, batch 32).
+benchmarks/results/adapt_pixelda_<device>.json after every row (a run cut short keeps what it
+measured). CPU default: part 1 only, 32 px, small nets, 3000 steps, under 20 minutes on 2
+cores; on a GPU both parts, 10000 steps; `--paper` uses the paper's sizes (64 px, 64 filters,
+6 blocks, batch 32).
 
-    python benchmarks/adapt_pixelda.py [--steps 3000] [--paper] [--device auto] [--no-linemod]
+    python benchmarks/adapt_pixelda.py [--steps N] [--paper] [--device auto] [--linemod auto|yes|no]
 """
 from __future__ import annotations
 
@@ -104,7 +106,8 @@ def train(method: str, source: str, target: str, test: str, out: Path, steps: in
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=5000, help="training steps of PixelDA")
+    ap.add_argument("--steps", type=int, default=0, help="training steps of PixelDA "
+                    "[3000 on a CPU, 10000 on a GPU]")
     ap.add_argument("--baseline-steps", type=int, default=0,
                     help="steps of the task-net-only rows (0 = as --steps)")
     ap.add_argument("--paper", action="store_true", help="paper-size nets, 64 px, batch 32")
@@ -113,7 +116,9 @@ def main():
     ap.add_argument("--target-crops", type=int, default=2000)
     ap.add_argument("--test-crops", type=int, default=500)
     ap.add_argument("--evals", type=int, default=6, help="evaluations along each run (the curve)")
-    ap.add_argument("--no-linemod", action="store_true", help="skip part 2 (real LineMOD frames)")
+    ap.add_argument("--linemod", choices=("auto", "yes", "no"), default="auto",
+                    help="part 2 on real LineMOD frames: auto = on a GPU only (a CPU's 20 minutes "
+                    "cover part 1)")
     ap.add_argument("--data", default="", help="use the crops folders saved by --save-data in this "
                     "folder instead of rendering (e.g. on a GPU machine without a renderer)")
     ap.add_argument("--save-data", default="", help="save compact copies of the crops folders here "
@@ -131,6 +136,8 @@ def main():
     from adapt.trainer import resolve_device
 
     device = resolve_device(args.device)
+    args.steps = args.steps or (10000 if device.type == "cuda" else 3000)
+    args.no_linemod = args.linemod == "no" or (args.linemod == "auto" and device.type != "cuda")
     if args.paper:
         size, batch, nets = 64, 32, {}
     else:
@@ -143,6 +150,16 @@ def main():
                "config": {"size": size, "batch": batch, "steps": args.steps, "baseline_steps": base_steps,
                           "nets": nets or "paper", "poses": "viewpoints", "task": "defaults of adapt.tasks.pose"},
                "synthetic": {"methods": {}}}
+    out = Path(args.out or REPO / "benchmarks" / "results" / f"adapt_pixelda_{device.type}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results["partial"] = True  # until the last row is in
+
+    def save():
+        results["seconds"] = round(time.perf_counter() - t_start, 1)
+        tmp_out = out.with_suffix(".json.tmp")
+        tmp_out.write_text(json.dumps(results, indent=2) + "\n")
+        tmp_out.replace(out)
+
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -163,7 +180,7 @@ def main():
         print(f"part 1 data ready in {data['seconds']} s", flush=True)
         has_linemod = (Path(args.data) / "lm_real").is_dir() if args.data else LM_DEV.is_dir()
         if args.prepare_only:
-            if has_linemod and not args.no_linemod:
+            if has_linemod and args.linemod != "no":
                 linemod(tmp, args, size, batch, nets, device, base_steps)
             print(f"saved the data in {args.save_data}")
             return
@@ -175,6 +192,7 @@ def main():
             results["synthetic"]["methods"][label] = train(
                 method, source["path"], data["target"]["path"], data["test"]["path"],
                 tmp / f"run_{label.replace(' ', '_')}", steps, batch, size, device, nets, args.evals)
+            save()
         picture(args.pictures, tmp / "run_pixelda", data["test"]["path"], tmp / "pred", "synthetic")
         m = results["synthetic"]["methods"]
         results["synthetic"]["checks"] = {
@@ -182,15 +200,14 @@ def main():
             "pixelda_le_half_source_only": m["pixelda"]["mean_rot_err_deg"]
             <= 0.5 * m["source-only"]["mean_rot_err_deg"]}
         if has_linemod and not args.no_linemod:
-            results["linemod"] = linemod(tmp, args, size, batch, nets, device, base_steps)
-    results["seconds"] = round(time.perf_counter() - t_start, 1)
-    out = Path(args.out or REPO / "benchmarks" / "results" / f"adapt_pixelda_{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+            results["linemod"] = {}
+            linemod(tmp, args, size, batch, nets, device, base_steps, results["linemod"], save)
+    del results["partial"]
+    save()
     print(f"saved {out} ({results['seconds']} s)")
 
 
-def linemod(tmp: Path, args, size, batch, nets, device, base_steps) -> dict:
+def linemod(tmp: Path, args, size, batch, nets, device, base_steps, out=None, save=None) -> dict:
     from simdata.crops import CropsConfig, crops_from_dataset
 
     t0 = time.perf_counter()
@@ -213,13 +230,16 @@ def linemod(tmp: Path, args, size, batch, nets, device, base_steps) -> dict:
     data["real"]["note"] = "unlabelled target and test set (transductive)"
     data["seconds"] = round(time.perf_counter() - t0, 1)
     print(f"part 2 (LineMOD) data ready in {data['seconds']} s", flush=True)
-    out = {"data": data, "methods": {}}
+    out = {} if out is None else out
+    out.update({"data": data, "methods": {}})
     for label, method, source, steps in (("source-only", "source-only", data["source"], base_steps),
                                          ("source-only (DR)", "source-only", data["source_dr"], base_steps),
                                          ("pixelda", "pixelda", data["source"], args.steps)):
         out["methods"][label] = train(method, source["path"], str(real), str(real),
                                       tmp / f"lm_run_{label.replace(' ', '_')}", steps, batch, size,
                                       device, nets, args.evals)
+        if save:
+            save()
     picture(args.pictures, tmp / "lm_run_pixelda", str(real), tmp / "lm_pred", "linemod")
     return out
 

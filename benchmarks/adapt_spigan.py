@@ -1,24 +1,31 @@
 #!/usr/bin/env python3
-"""Source-only vs SPIGAN-base vs SPIGAN-no-PI vs SPIGAN on a synthetic -> "real-looking"
-scene segmentation task made by simdata from assets/ycb.
+"""Object / not-object segmentation, the question a robot's camera asks: source-only on clean
+renders, source-only on domain-randomized renders (the cheap competitor), SPIGAN and its
+ablations; for colour inputs (rgb) and colour plus the height above the table (rgbh, see
+adapt.data), scored on data none of them trained on.
 
-- source: clean scenes (original textures, white lights, no background), labels from the
-  masks, the simulator's clean depth as privileged information;
-- target (held-out appearance): random light colours and point lights, random object
-  materials (half of the objects), photo backgrounds (../shared/real/ycbv_demo frames when
-  present, else procedural), and the primesense sensor model. Its train split is used without
-  labels; a test split with another seed is labelled for evaluation.
+Data, rendered by simdata from ../shared/ycb (real YCB geometry; assets/ycb when absent) at
+320x240 with PrimeSense intrinsics, cameras 55-90 deg above the table, the primesense sensor
+model on every render (a robot's depth is never clean):
+- source (clean): original materials, white lights, nothing around the table;
+- source (DR): `--randomize all`: materials, lights, backgrounds, distractors, clutter
+  (shelves beyond the table, robot links and grippers in view: not objects), camera jitter;
+- synthetic target ("real-looking", a documented appearance gap): warm and point lights, photo
+  backgrounds (../shared/real/ycbv_demo), half the objects re-materialled; an unlabelled train
+  split and a labelled test split (another seed);
+- real: ../shared/real/ycbv_demo (RGB-D, unlabelled) is SPIGAN's real target, and
+  ../shared/real/tabletop_dev (10 labelled PrimeSense frames) the real test set.
 
-Reports mIoU, per-class IoU and negative transfer (share of test images whose IoU falls below
-source-only's; also against a source-only net given as many task-net updates as SPIGAN's T,
-which is updated once per five G steps) for each variant, plus steps/s and peak memory, and saves
-benchmarks/results/adapt_spigan_<device>.json. The CPU default is small (class-agnostic
-labels: background / table / object; 64 px crops; small nets); `--paper` uses the paper's
-sizes (320 px crops of images resized to 320 px height, 9-block generator, batch 1... 4) for a
-GPU. Offline, VGG19 ImageNet weights are used when found (`--vgg-weights`), else random
-features, and the JSON says which.
+Rows per input: source-only (clean) and source-only (DR), trained once and scored on both test
+sets, and SPIGAN from the DR source, adapted to the real frames (scored on tabletop_dev) and to
+the synthetic target (scored on its test split); with --ablations also SPIGAN-no-PI and
+SPIGAN-base. Each row: object IoU, mIoU, negative transfer against source-only (DR) on the
+same test images (the share of images whose IoU falls), steps/s, peak memory; saved to
+benchmarks/results/adapt_spigan_<device>.json after every row. CPU default (2 cores, under 30
+minutes): 120 px high images, 96 px crops, small nets, 1500 task-net steps, 600 SPIGAN steps;
+`--ablations` (meant for a GPU) adds four SPIGAN runs, `--paper` the paper's sizes.
 
-    python benchmarks/adapt_spigan.py [--steps 500] [--paper] [--vgg-weights auto|PATH|random]
+    python benchmarks/adapt_spigan.py [--steps 1500] [--gan-steps 600] [--ablations] [--paper]
 """
 from __future__ import annotations
 
@@ -28,39 +35,44 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-SHARED_REAL = REPO.parent / "shared" / "real" / "ycbv_demo"
+SHARED = REPO.parent / "shared"
+YCBV = SHARED / "real" / "ycbv_demo"
+TABLETOP = SHARED / "real" / "tabletop_dev"
 
 
-def make_data(tmp: Path, scenes: tuple[int, int, int], width: int) -> dict:
+def render(meshes: str, out: Path, scenes: int, seed: int, look: str) -> dict:
     from simdata.pipeline import RenderConfig, render_dataset
     from simdata.randomize import RandomizationConfig
     from simdata.sampling import SceneConfig
     from simdata.types import PRIMESENSE
 
-    photos = str(SHARED_REAL) if SHARED_REAL.is_dir() else ""
-    look = RandomizationConfig(lights=True, backgrounds=True, background_dir=photos, materials=True,
-                               material_prob=0.5)
-    intr = PRIMESENSE.resized(width, width * 3 // 4)
-    out = {"backgrounds": "ycbv_demo photos" if photos else "procedural (../shared absent)"}
-    for name, n, seed, real in (("source", scenes[0], 0, False), ("target", scenes[1], 1, True),
-                                ("test", scenes[2], 2, True)):
-        cfg = RenderConfig(meshes=str(REPO / "assets" / "ycb"), out=str(tmp / name), scenes=n,
-                           seed=seed, sensor="primesense" if real else "clean",
-                           randomize=look if real else RandomizationConfig(),
-                           scene=SceneConfig(views=4 if name == "source" else 2, intrinsics=intr))
-        s = render_dataset(cfg, progress=False)
-        out[name] = {"path": str(tmp / name), "images": s.images}
-    return out
+    photos = str(YCBV) if YCBV.is_dir() else ""
+    dr = {"clean": RandomizationConfig(),
+          "dr": RandomizationConfig(materials=True, lights=True, backgrounds=True, distractors=(2, 5),
+                                    clutter=(1, 4), camera_jitter_m=0.01, camera_jitter_deg=2.0),
+          "real-looking": RandomizationConfig(lights=True, backgrounds=True, background_dir=photos,
+                                              materials=True, material_prob=0.5,
+                                              light_temperature_k=(2500.0, 4500.0))}[look]
+    cfg = RenderConfig(meshes=meshes, out=str(out), scenes=scenes, seed=seed, sensor="primesense",
+                       randomize=dr, scene=SceneConfig(views=4, elevation_deg=(55.0, 90.0),
+                                                       intrinsics=PRIMESENSE.resized(320, 240)))
+    s = render_dataset(cfg, progress=False)
+    return {"path": str(out), "images": s.images, "look": look, "seed": seed}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=500, help="training steps per variant")
-    ap.add_argument("--paper", action="store_true", help="paper sizes (meant for a GPU)")
+    ap.add_argument("--steps", type=int, default=1500, help="steps of the source-only rows")
+    ap.add_argument("--gan-steps", type=int, default=600, help="steps of the SPIGAN rows")
+    ap.add_argument("--scenes", type=int, default=40, help="source scenes (4 views each)")
+    ap.add_argument("--channels", default="rgb,rgbh", help="input sets, comma list")
+    ap.add_argument("--ablations", action="store_true", help="also SPIGAN-no-PI and SPIGAN-base")
+    ap.add_argument("--paper", action="store_true", help="paper sizes (for a GPU)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--vgg-weights", default="", help="auto, a path, or random [auto if found, else random]")
     ap.add_argument("--out", default="", help="JSON path [benchmarks/results/adapt_spigan_<device>.json]")
@@ -72,66 +84,107 @@ def main():
     from adapt.evaluate import negative_transfer
     from adapt.methods import METHODS
     from adapt.nets.vgg import hub_weights_path
+    from adapt.tasks.segmentation import SegmentationConfig
     from adapt.trainer import Trainer, resolve_device
 
     device = resolve_device(args.device)
     vgg = args.vgg_weights or ("auto" if hub_weights_path().is_file() else "random")
     if args.paper:
-        size = dict(height=320, crop=320, batch=4, class_agnostic=False)
-        nets, scenes, width = {}, (200, 60, 40), 640
+        size, nets = dict(height=240, crop=224, batch=4), {}
     else:
-        size = dict(height=64, crop=64, batch=4, class_agnostic=True)
-        nets = {"gen_filters": 16, "gen_blocks": 3, "disc_filters": 16, "task_width": 16}
-        scenes, width = (40, 15, 15), 320
-    # SPIGAN updates T once per 5 G steps: "source-only-equal-T" gets the same number of
-    # task-net updates as SPIGAN's T, to separate adaptation from training length.
-    variants = {"source-only": ("seg-source-only", {}, args.steps),
-                "source-only-equal-T": ("seg-source-only", {}, args.steps // 5),
-                "spigan-base": ("spigan", {"base": True}, args.steps),
-                "spigan-no-pi": ("spigan", {"no_pi": True}, args.steps),
-                "spigan": ("spigan", {}, args.steps)}
+        size = dict(height=120, crop=96, batch=4)
+        nets = {"gen_filters": 16, "gen_blocks": 4, "disc_filters": 32, "task_width": 16}
+    meshes = str(SHARED / "ycb") if (SHARED / "ycb").is_dir() else str(REPO / "assets" / "ycb")
+    channels = [c.strip() for c in args.channels.split(",") if c.strip()]
+    out = Path(args.out or REPO / "benchmarks" / "results" / f"adapt_spigan_{device.type}.json")
     results = {"benchmark": "adapt_spigan", "date": time.strftime("%Y-%m-%d"),
                "device": torch.cuda.get_device_name() if device.type == "cuda" else
-               f"cpu ({torch.get_num_threads()} threads)", "vgg_weights": vgg,
-               "config": {**size, "steps": args.steps, "nets": nets or "paper"}, "variants": {}}
+               f"cpu ({torch.get_num_threads()} threads)", "vgg_weights": vgg, "meshes": meshes,
+               "labels": "object / not object (--objectness)",
+               "config": {**size, "steps": args.steps, "gan_steps": args.gan_steps,
+                          "nets": nets or "paper", "task_net": "fcn"},
+               "partial": True, "rows": {}}
+    t_start = time.perf_counter()
+
+    def save():
+        results["seconds"] = round(time.perf_counter() - t_start, 1)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_out = out.with_suffix(".json.tmp")
+        tmp_out.write_text(json.dumps(results, indent=2) + "\n")
+        tmp_out.replace(out)
+
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         t0 = time.perf_counter()
-        results["data"] = make_data(tmp, scenes, width)
-        results["data"]["seconds"] = round(time.perf_counter() - t0, 1)
-        print(f"data ready in {results['data']['seconds']} s")
-        per_image = {}
-        for name, (method, flags, steps) in variants.items():
+        data = {"source": render(meshes, tmp / "source", args.scenes, 0, "clean"),
+                "source_dr": render(meshes, tmp / "source_dr", args.scenes, 0, "dr")}
+        data["target"] = render(meshes, tmp / "target", max(args.scenes // 3, 4), 1, "real-looking")
+        data["test"] = render(meshes, tmp / "test", max(args.scenes // 3, 4), 2, "real-looking")
+        # test set name -> (SPIGAN's unlabelled target, labelled test set)
+        tests = {"synthetic": (str(Path(data["target"]["path"]) / "train_pbr"), data["test"]["path"])}
+        if TABLETOP.is_dir() and YCBV.is_dir():
+            tests["tabletop_dev"] = (str(YCBV), str(TABLETOP))
+        data["seconds"] = round(time.perf_counter() - t0, 1)
+        results["data"] = data
+        print(f"data ready in {data['seconds']} s", flush=True)
+
+        def score(run: Path, test: str) -> dict:
+            from adapt.evaluate import evaluate
+            from adapt.trainer import load_run
+
+            method, conf = load_run(run, str(device))
+            domain = method.task.open_domain(TrainConfig(**conf["train"]), test, stream=99)
+            ev = evaluate(method, domain)
+            return {"object_iou": ev["per_class_iou"]["object"], "miou": ev["miou"],
+                    "per_image_iou": ev["per_image_iou"]}
+
+        def train(name, method, source, target, ch, steps, flags=None) -> tuple[Path, dict]:
             cls = METHODS[method]
             known = cls.Config.__dataclass_fields__
-            mcfg = cls.Config(**{k: v for k, v in {**nets, **flags, "vgg_weights": vgg}.items() if k in known})
-            cfg = TrainConfig(method=method, source=results["data"]["source"]["path"],
-                              target=str(Path(results["data"]["target"]["path"]) / "train_pbr"),
-                              out=str(tmp / name), steps=steps, device=str(device),
-                              log_every=25, sample_every=steps, ckpt_every=steps,
-                              eval_data=results["data"]["test"]["path"], **size)
+            mcfg = cls.Config(**{k: v for k, v in {**nets, **(flags or {}), "vgg_weights": vgg}.items()
+                                 if k in known})
+            cfg = TrainConfig(method=method, source=source, target=target, out=str(tmp / name),
+                              steps=steps, device=str(device), channels=ch, log_every=50,
+                              sample_every=steps, ckpt_every=steps, **size)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            res = Trainer(cfg, mcfg).fit(progress=False)
-            ev = res["eval"]
-            entry = {"miou": ev["miou"], "pixel_accuracy": ev["pixel_accuracy"],
-                     "per_class_iou": ev["per_class_iou"], "steps": res["steps"],
-                     "early_stop": res.get("early_stop"), "steps_per_s": res["steps_per_s"]}
-            per_image[name] = ev["per_image_iou"]
-            if method == "spigan":
-                entry["negative_transfer"] = negative_transfer(ev["per_image_iou"], per_image["source-only"])
-                entry["negative_transfer_vs_equal_T"] = negative_transfer(
-                    ev["per_image_iou"], per_image["source-only-equal-T"])
-            entry["peak_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda" \
-                else round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-            results["variants"][name] = entry
-            print(f"{name:>19}: mIoU {entry['miou']:.3f}, negative transfer "
-                  f"{entry.get('negative_transfer', '-')}, {entry['steps_per_s']:.2f} steps/s, "
-                  f"peak {entry['peak_memory_mb']} MB")
-    out = Path(args.out or REPO / "benchmarks" / "results" / f"adapt_spigan_{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"saved {out} (VGG19 features: {vgg})")
+            res = Trainer(cfg, mcfg, task_cfg=SegmentationConfig(objectness=True)).fit(progress=False)
+            return tmp / name, {
+                "steps": res["steps"], "early_stop": res.get("early_stop"), "steps_per_s": res["steps_per_s"],
+                "peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda"
+                else round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+        def report(ch, test_name, label, entry):
+            rows = results["rows"].setdefault(f"{ch} -> {test_name}", {})
+            base = rows.get("source-only (DR)")
+            if base:
+                entry["negative_transfer_vs_dr"] = negative_transfer(entry["per_image_iou"],
+                                                                     base["per_image_iou"])
+            rows[label] = entry
+            print(f"{ch:>5} -> {test_name:<12} {label:<24} object IoU {entry['object_iou']:.3f}, "
+                  f"mIoU {entry['miou']:.3f}, negative transfer {entry.get('negative_transfer_vs_dr', '-')}, "
+                  f"{entry['steps_per_s']:.1f} steps/s", flush=True)
+            save()
+
+        gans = {"spigan": {}}
+        if args.ablations:
+            gans.update({"spigan-no-pi": {"no_pi": True}, "spigan-base": {"base": True}})
+        for ch in channels:
+            # the source-only nets know no target: trained once, scored on every test set
+            for label, source in (("source-only (clean)", data["source"]["path"]),
+                                  ("source-only (DR)", data["source_dr"]["path"])):
+                run, info = train(f"{ch}_{label.split(' ')[1].strip('()')}", "seg-source-only", source,
+                                  "", ch, args.steps)
+                for test_name, (_, test) in tests.items():
+                    report(ch, test_name, label, {**score(run, test), **info})
+            for test_name, (target, test) in tests.items():
+                for g, flags in gans.items():  # adapted to each target: scored on its test set
+                    run, info = train(f"{ch}_{test_name}_{g}", "spigan", data["source_dr"]["path"],
+                                      target, ch, args.gan_steps, flags)
+                    report(ch, test_name, f"{g} (DR source)", {**score(run, test), **info})
+    del results["partial"]
+    save()
+    print(f"saved {out} ({results['seconds']} s; VGG19 features: {vgg})")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# From meshes to a segmentation net adapted to a real camera, with SPIGAN:
-#   assets/ycb -> randomized synthetic scenes (simdata) -> SPIGAN with the simulator's depth as
-#   privileged information, the YCB-Video frames as the unlabelled real domain -> ONNX export
-#   -> predictions on the real frames next to a source-only baseline.
+# From meshes to an object / not-object segmentation net for a real RGB-D camera, scored on
+# real labelled frames:
+#   YCB meshes -> domain-randomized synthetic scenes with the PrimeSense sensor model and
+#   clutter (simdata) -> a source-only net and SPIGAN (the simulator's depth as privileged
+#   information, the YCB-Video frames as the unlabelled real domain), both taking colour and
+#   the height above the table (--channels rgbh) -> ONNX export -> object IoU on the labelled
+#   real frames of tabletop_dev, per-image figures, and a picture for the README.
 #
-#   bash examples/spigan_ycbv.sh            # CPU-sized defaults, about 10 minutes on 2 cores
+#   bash examples/spigan_ycbv.sh            # CPU-sized defaults, about 15 minutes on 2 cores
 #   STEPS=20000 NETS="" bash examples/spigan_ycbv.sh   # paper-sized nets (for a GPU)
 #
 # VGG19 ImageNet weights for the perceptual loss: run `adapt download-vgg` once (online) and set
@@ -13,39 +16,51 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 OUT=${OUT:-data/example_spigan}
-REAL=${REAL:-../shared/real/ycbv_demo}
+MESHES=${MESHES:-../shared/ycb}
+[ -d "$MESHES" ] || MESHES=assets/ycb
+REAL=${REAL:-../shared/real/ycbv_demo}        # unlabelled RGB-D frames of the real camera
+TEST=${TEST:-../shared/real/tabletop_dev}     # labelled real frames (NAME_labels.png, classes.json)
 STEPS=${STEPS:-1500}
+GAN_STEPS=${GAN_STEPS:-600}
+CHANNELS=${CHANNELS:-rgbh}
 VGG=${VGG:-random}
 NETS=${NETS:---gen-filters 16 --gen-blocks 4 --disc-filters 32 --task-width 16}
-SIZE="--height 120 --crop 96 --class-agnostic --batch 4"
-[ -d "$REAL" ] || { echo "no real frames at $REAL; set REAL=folder of your camera's images" >&2; exit 1; }
+SIZE="--height 120 --crop 96 --batch 4 --objectness --channels $CHANNELS"
+for d in "$REAL" "$TEST"; do
+  [ -d "$d" ] || { echo "no real frames at $d; set REAL= (unlabelled) and TEST= (labelled) folders of your camera's RGB-D images" >&2; exit 1; }
+done
+resume() { [ -f "$1/checkpoints/last.pt" ] && echo --resume || true; }
 
-"$BIN/simdata" render --meshes assets/ycb --out "$OUT/syn" --scenes 40 --views 4 --width 320 \
-  --height 240 --randomize materials,lights,distractors --seed 0 --no-progress
+[ -d "$OUT/syn" ] || "$BIN/simdata" render --meshes "$MESHES" --out "$OUT/syn" --scenes 40 --views 4 \
+  --width 320 --height 240 --elevation 55:90 --randomize all --sensor primesense --seed 0 --no-progress
 "$BIN/simdata" preview "$OUT/syn" --out "$OUT/syn_preview.png" --rows 3 --tile-width 240
 "$BIN/adapt" train seg-source-only --source "$OUT/syn" --out "$OUT/runs/src" --steps "$STEPS" \
-  $SIZE --task-width 16 --no-progress $( [ -f "$OUT/runs/src/checkpoints/last.pt" ] && echo --resume )
+  $SIZE --task-width 16 --no-progress $(resume "$OUT/runs/src")
 "$BIN/adapt" train spigan --source "$OUT/syn" --target "$REAL" --out "$OUT/runs/spigan" \
-  --steps "$STEPS" $SIZE $NETS --vgg-weights "$VGG" --sample-every 250 --no-progress \
-  $( [ -f "$OUT/runs/spigan/checkpoints/last.pt" ] && echo --resume )
-"$BIN/adapt" export "$OUT/runs/spigan" --net task --format onnx --out "$OUT/seg.onnx"
-"$BIN/adapt" predict "$OUT/runs/src" --input "$REAL" --out "$OUT/pred_src"
-"$BIN/adapt" predict "$OUT/runs/spigan" --input "$REAL" --out "$OUT/pred_spigan"
+  --steps "$GAN_STEPS" $SIZE $NETS --vgg-weights "$VGG" --sample-every 200 --no-progress \
+  $(resume "$OUT/runs/spigan")
+"$BIN/adapt" export "$OUT/runs/src" --net task --format onnx --out "$OUT/seg.onnx"
+"$BIN/adapt" eval "$OUT/runs/src" --data "$TEST" > "$OUT/eval_src.json"
+"$BIN/adapt" eval "$OUT/runs/spigan" --data "$TEST" --baseline "$OUT/runs/src" > "$OUT/eval_spigan.json"
+"$BIN/adapt" predict "$OUT/runs/src" --input "$TEST" --out "$OUT/pred_src"
+"$BIN/adapt" predict "$OUT/runs/spigan" --input "$TEST" --out "$OUT/pred_spigan"
 # one picture: real frame | source-only | SPIGAN (objects coloured), a row per frame
-"$BIN/python" - "$REAL" "$OUT" <<'PY'
-import sys
+"$BIN/python" - "$TEST" "$OUT" <<'PY'
+import json, sys
 from pathlib import Path
 import cv2, numpy as np
-real, out = Path(sys.argv[1]), Path(sys.argv[2])
+test, out = Path(sys.argv[1]), Path(sys.argv[2])
+iou = {n: json.loads((out / f"eval_{n}.json").read_text())["per_class_iou"]["object"] for n in ("src", "spigan")}
 rows = []
-for p in sorted(real.glob("*-color.png"))[:4]:
+for p in sorted(p for p in test.glob("*.png") if not p.stem.endswith("_labels"))[:4]:
     frame = cv2.imread(str(p))
     tiles = [frame] + [cv2.imread(str(out / d / f"{p.stem}_color.png"))[:frame.shape[0]]
                        for d in ("pred_src", "pred_spigan")]  # legend strip cut off
-    for t, name in zip(tiles, ("real frame", "source-only", "SPIGAN")):
-        cv2.putText(t, name, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
+    names = ("real frame", f"source-only (DR), object IoU {iou['src']:.2f}", f"SPIGAN, object IoU {iou['spigan']:.2f}")
+    for t, name in zip(tiles, names):
+        cv2.putText(t, name, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
     rows.append(cv2.resize(np.concatenate(tiles, 1), None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA))
 cv2.imwrite(str(out / "real_predictions.png"), np.concatenate(rows, 0))
-print(f"wrote {out / 'real_predictions.png'}")
+print(f"wrote {out / 'real_predictions.png'}; object IoU on {test.name}: source-only {iou['src']:.3f}, SPIGAN {iou['spigan']:.3f}")
 PY
-echo "done: exported net $OUT/seg.onnx (+ .json), predictions in $OUT/pred_spigan"
+echo "done: exported net $OUT/seg.onnx (+ .json), figures in $OUT/runs/*/eval_$(basename "$TEST")/"

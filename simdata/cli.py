@@ -99,7 +99,7 @@ def _add_render(sub):
                         "noise (colours and tile size are random)")
     p.add_argument("--randomize", default="none",
                    help="domain randomizers to switch on: comma list of materials, lights, "
-                        "backgrounds, distractors, camera; or all / none")
+                        "backgrounds, distractors, clutter, camera; or all / none")
     p.add_argument("--randomize-config", default="",
                    help="JSON file of randomization ranges (fields of "
                         "simdata.randomize.RandomizationConfig); --randomize still switches")
@@ -108,6 +108,10 @@ def _add_render(sub):
                    help="images used as backgrounds [procedural backgrounds]")
     p.add_argument("--distractors", default="2:5",
                    help="unlabelled primitives per scene when distractors are on, MIN:MAX")
+    p.add_argument("--clutter", default="1:4",
+                   help="clutter per scene when clutter is on, MIN:MAX: shelves beyond the "
+                        "table's edges and robot links hovering over it, rendered only and "
+                        "written as mask_clutter/ (no object on the table)")
     p.add_argument("--sensor", default="clean", choices=list(SENSOR_PRESETS),
                    help="sensor model applied after rendering (noise, blur, depth holes ...); "
                         "the clean render is kept in rgb_clean/ and depth_m/")
@@ -130,7 +134,7 @@ def _add_render(sub):
     p.set_defaults(func=cmd_render)
 
 
-RANDOMIZERS = ("materials", "lights", "backgrounds", "distractors", "camera")
+RANDOMIZERS = ("materials", "lights", "backgrounds", "distractors", "clutter", "camera")
 
 
 def randomization_from_args(args):
@@ -156,6 +160,7 @@ def randomization_from_args(args):
         texture_dir=args.texture_dir or base.texture_dir,
         background_dir=args.background_dir or base.background_dir,
         distractors=parse_range(args.distractors, int) if "distractors" in names else (0, 0),
+        clutter=parse_range(args.clutter, int) if "clutter" in names else (0, 0),
         camera_jitter_m=jitter_m if "camera" in names else 0.0,
         camera_jitter_deg=jitter_deg if "camera" in names else 0.0)
 

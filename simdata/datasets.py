@@ -33,6 +33,8 @@ class BopDataset(Dataset):
     ``visib_fract``    (N,) float32     visible fraction of the silhouette
     ``normals``        (3,H,W) float32  camera-frame unit normals (simdata extra, if any)
     ``depth_clean``    (1,H,W) float32  clean z-depth in metres (simdata extra, if any)
+    ``clutter``        (H,W) bool       pixels of clutter: no object on the table (simdata
+                                        extra, with ``--randomize clutter``)
     ``R_w2c``, ``t_w2c``  (3,3), (3,)   world -> camera, metres (when the files give them)
     ``scene_id``, ``im_id``  int        where the image comes from
     =================  ===============  ================================================
@@ -102,6 +104,9 @@ class BopDataset(Dataset):
             out["depth_clean"] = torch.from_numpy(np.load(clean).astype(np.float32))[None]
         if self.load_full_masks:
             out["masks"] = masks("mask")
+        clutter = scene / "mask_clutter" / f"{name}.png"
+        if clutter.exists():
+            out["clutter"] = torch.from_numpy(read_image(clutter) > 0)
         normals = scene / "normals" / f"{name}.png"
         if self.load_normals and normals.exists():
             enc = read_image(normals).astype(np.float32)
@@ -112,7 +117,7 @@ class BopDataset(Dataset):
     @staticmethod
     def collate(batch: list[dict]) -> dict:
         """Stack fixed-size fields; keep per-instance fields (variable N) as lists."""
-        fixed = ("rgb", "depth", "K", "normals", "depth_clean", "R_w2c", "t_w2c")
+        fixed = ("rgb", "depth", "K", "normals", "depth_clean", "R_w2c", "t_w2c", "clutter")
         out = {}
         for key in batch[0]:
             values = [b[key] for b in batch]
@@ -202,7 +207,7 @@ class CropsDataset(Dataset):
 
 
 _IMAGE_EXTS = (".png", ".jpg", ".jpeg")
-_NOT_RGB_DIRS = {"depth", "mask", "mask_visib", "normals", "depth_m", "rgb_clean"}
+_NOT_RGB_DIRS = {"depth", "mask", "mask_visib", "normals", "depth_m", "rgb_clean", "mask_clutter"}
 
 
 def _read_intrinsics_yaml(path: Path) -> np.ndarray | None:

@@ -39,6 +39,11 @@ class RandomizationConfig:
     background_dir: str = ""             # "" = procedural backgrounds
     distractors: tuple[int, int] = (0, 0)   # primitives dropped with the objects, not labelled
     distractor_size_m: Range = (0.02, 0.09)
+    # things in view that are not objects on the table, rendered only (no physics) and written
+    # as mask_clutter: shelves, walls and bins beyond the table's edges, and robot links
+    # hovering over it (a wrist or head camera sees its own arm and gripper)
+    clutter: tuple[int, int] = (0, 0)
+    clutter_hover_m: Range = (0.06, 0.3)  # height of a hovering link's centre above the top
     camera_jitter_m: float = 0.0         # look-at point jitter (std, metres)
     camera_jitter_deg: float = 0.0       # extra rotation of each camera (std, degrees)
 
@@ -46,6 +51,8 @@ class RandomizationConfig:
         on = [n for n in ("materials", "lights", "backgrounds") if getattr(self, n)]
         if self.distractors[1] > 0:
             on.append("distractors")
+        if self.clutter[1] > 0:
+            on.append("clutter")
         if self.camera_jitter_m > 0 or self.camera_jitter_deg > 0:
             on.append("camera")
         return on
@@ -58,6 +65,9 @@ class RandomizationConfig:
         if self.distractors[0] > self.distractors[1] or self.distractors[0] < 0:
             raise SimdataError(f"--distractors {self.distractors[0]}:{self.distractors[1]} is "
                                f"empty; write MIN:MAX")
+        if self.clutter[0] > self.clutter[1] or self.clutter[0] < 0:
+            raise SimdataError(f"--clutter {self.clutter[0]}:{self.clutter[1]} is empty; write "
+                               f"MIN:MAX")
         for name in ("texture_dir", "background_dir"):
             folder = getattr(self, name)
             if folder and not list_images_in(folder):
@@ -245,6 +255,79 @@ def draw_distractor(rng, cfg: RandomizationConfig, index: int):
     return ObjectModel(obj_id=0, name=f"distractor_{index}_{kind}", mesh=mesh,
                        source=Path(f"<{kind}>")), {"kind": kind, "size_m": s.tolist(),
                                                   "color": (color[:3] / 255).tolist()}
+
+
+def draw_clutter(rng, cfg: RandomizationConfig, table_size_xy, index: int):
+    """Something in view that is not an object on the table, as (ObjectModel, T_world_obj,
+    spec), metres, world frame (table top at z = 0, centred at the origin):
+
+    - ``shelf``: a box beyond one of the table's edges (up to 15 cm away), from below the top
+      to up to 60 cm above it, like furniture, walls and bins around a real table;
+    - ``link``: a bar or cylinder (10-40 cm long, 3-10 cm thick) hovering ``clutter_hover_m``
+      above the table, tilted up to 45 deg, like a robot's arm in view;
+    - ``gripper``: a palm with two fingers fixed to the camera (a wrist camera sees its own
+      gripper), 15-45 cm in front of it, reaching into the image from one of its edges. Its
+      pose is camera-frame (OpenCV axes): spec ``frame`` says which."""
+    import trimesh
+
+    from .transforms import make_transform
+    from .types import ObjectModel
+
+    half = np.asarray(table_size_xy, float) / 2
+    kind = str(rng.choice(["shelf", "link", "gripper"], p=[0.3, 0.3, 0.4]))
+    frame = "world"
+    if kind == "gripper":
+        frame = "camera"
+        palm, finger = rng.uniform(0.06, 0.14), rng.uniform(0.05, 0.15)
+        thick, gap = rng.uniform(0.015, 0.04), rng.uniform(0.02, 0.08)
+        parts = [trimesh.creation.box((palm, thick * 1.5, palm * 0.6))]
+        for side in (-1, 1):  # fingers point along -y (into the image from its bottom edge)
+            f = trimesh.creation.box((thick, finger, thick))
+            f.apply_translation((side * (gap + thick) / 2, -(finger + thick * 1.5) / 2, 0))
+            parts.append(f)
+        mesh = trimesh.util.concatenate(parts)
+        z = rng.uniform(0.15, 0.45)
+        # from the bottom, top, left or right edge: turn about the optical axis, then put the
+        # palm at the image's edge (tan of the half field of view of common depth cameras)
+        edge = int(rng.integers(4))
+        roll = edge * np.pi / 2 + rng.uniform(-0.4, 0.4)
+        out = z * (0.46, 0.61)[edge % 2] * rng.uniform(0.75, 1.1)
+        R = np.array([[np.cos(roll), -np.sin(roll), 0], [np.sin(roll), np.cos(roll), 0], [0, 0, 1]])
+        centre = R @ np.array([rng.uniform(-0.3, 0.3) * z, out, z])
+        size = np.array([palm, finger, thick])
+    elif kind == "shelf":
+        axis, sign = int(rng.integers(2)), float(rng.choice([-1.0, 1.0]))
+        size = np.empty(3)
+        size[1 - axis] = rng.uniform(0.2, 0.8)              # along the edge
+        size[axis] = rng.uniform(0.05, 0.4)                 # away from it
+        bottom, top = rng.uniform(-0.3, 0.0), rng.uniform(0.02, 0.6)
+        size[2] = top - bottom
+        centre = np.empty(3)
+        centre[axis] = sign * (half[axis] + rng.uniform(0.0, 0.15) + size[axis] / 2)
+        centre[1 - axis] = rng.uniform(-half[1 - axis], half[1 - axis])
+        centre[2] = (top + bottom) / 2
+        mesh, R = trimesh.creation.box(size), np.eye(3)
+    else:
+        length, thick = rng.uniform(0.1, 0.4), rng.uniform(0.03, 0.1)
+        if rng.random() < 0.5:
+            mesh = trimesh.creation.box((length, thick, thick * rng.uniform(0.5, 1.5)))
+        else:  # trimesh's cylinder runs along z: turn it along x
+            mesh = trimesh.creation.cylinder(thick / 2, length, sections=20)
+            mesh.apply_transform(make_transform(np.array([[0, 0, 1], [0, 1, 0], [-1, 0, 0]], float),
+                                                np.zeros(3)))
+        yaw, tilt = rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(-45, 45))
+        cy, sy, ct, st = np.cos(yaw), np.sin(yaw), np.cos(tilt), np.sin(tilt)
+        R = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]]) @ np.array([[ct, 0, st], [0, 1, 0], [-st, 0, ct]])
+        centre = np.array([*(rng.uniform(-1.2, 1.2, 2) * half), rng.uniform(*cfg.clutter_hover_m)])
+        size = np.array([length, thick, thick])
+    grey = rng.random() < 0.5  # robots and furniture are often grey, white or black
+    color = (np.full(3, rng.uniform(0.1, 0.95)) if grey else rng.uniform(0, 1, 3)) * 255
+    color = np.append(color, 255).astype(np.uint8)
+    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(color, (len(mesh.vertices), 1)))
+    model = ObjectModel(obj_id=0, name=f"clutter_{index}_{kind}", mesh=mesh, source=Path(f"<{kind}>"))
+    spec = {"kind": kind, "frame": frame, "size_m": np.round(size, 4).tolist(),
+            "centre_m": np.round(centre, 4).tolist(), "color": (color[:3] / 255).round(3).tolist()}
+    return model, make_transform(R, centre), spec
 
 
 def jitter_camera(rng, T_world_cam: np.ndarray, cfg: RandomizationConfig) -> np.ndarray:

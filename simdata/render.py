@@ -160,6 +160,8 @@ class SceneRenderer:
         self._table_node = None
         self._object_nodes: list = []
         self._occluder_nodes: list = []
+        self._clutter_nodes: list = []
+        self._camera_clutter: list = []  # (node, T_cam_obj): moved with every camera pose
         self._camera_node = None
 
     def set_intrinsics(self, intrinsics: Intrinsics) -> None:
@@ -178,10 +180,14 @@ class SceneRenderer:
         return self._meshes[index]
 
     def set_scene(self, placed: list[PlacedObject], table: Table | None, lighting: Lighting,
-                  materials: list[dict] | None = None, distractors: list | None = None):
+                  materials: list[dict] | None = None, distractors: list | None = None,
+                  clutter: list | None = None):
         """Build the scene to render: table (or none), placed objects (poses T_world_obj),
-        lights, optional material overrides per placed object (see randomize.draw_material)
-        and unlabelled distractors [(ObjectModel, T_world_obj), ...] that only occlude."""
+        lights, optional material overrides per placed object (see randomize.draw_material),
+        unlabelled distractors [(ObjectModel, T_world_obj), ...] that only occlude, and
+        clutter [(ObjectModel, T, "world" | "camera"), ...] that is no object on the table,
+        seen in ``Frame.clutter``; T is T_world_obj, or T_cam_obj (OpenCV axes) for clutter
+        that moves with the camera."""
         pr = _pyrender()
         scene = pr.Scene(ambient_light=np.asarray(lighting.ambient), bg_color=[0.0, 0.0, 0.0, 1.0])
         self._table_node = (scene.add(pr.Mesh.from_trimesh(table_mesh(table), smooth=False))
@@ -191,6 +197,12 @@ class SceneRenderer:
                               for p, m in zip(placed, materials)]
         self._occluder_nodes = [scene.add(pr.Mesh.from_trimesh(model.mesh, smooth=False), pose=T)
                                 for model, T in (distractors or [])]
+        self._clutter_nodes, self._camera_clutter = [], []
+        for model, T, frame in clutter or []:
+            node = scene.add(pr.Mesh.from_trimesh(model.mesh, smooth=False), pose=T)
+            self._clutter_nodes.append(node)
+            if frame == "camera":
+                self._camera_clutter.append((node, T))
         colors = lighting.colors or [np.ones(3)] * len(lighting.directions)
         for direction, intensity, color in zip(lighting.directions, lighting.intensities, colors):
             scene.add(pr.DirectionalLight(color=np.asarray(color, float), intensity=float(intensity)),
@@ -242,6 +254,8 @@ class SceneRenderer:
         if self._scene is None:
             raise RuntimeError("set_scene() first")
         self._scene.set_pose(self._camera_node, opencv_to_opengl_camera(T_world_cam))
+        for node, T_cam_obj in self._camera_clutter:
+            self._scene.set_pose(node, T_world_cam @ T_cam_obj)
         return self._renderer.render(self._scene, flags=_pyrender().RenderFlags.SKIP_CULL_FACES)[0]
 
     def render(self, T_world_cam: np.ndarray, normals: bool = True) -> Frame:
@@ -250,11 +264,13 @@ class SceneRenderer:
         rgb = self.render_rgb(T_world_cam)
         seg_flags = pr.RenderFlags.SKIP_CULL_FACES | pr.RenderFlags.SEG
         # Instance i is drawn with id i+1. SEG passes skip unmapped nodes, so the table and the
-        # distractors get the reserved id 255: they must still occlude objects.
+        # distractors get the reserved id 255: they must still occlude objects. Clutter: 254.
         seg_map = {node: _id_color(i + 1) for i, node in enumerate(self._object_nodes)}
         for node in [self._table_node, *self._occluder_nodes]:
             if node is not None:
                 seg_map[node] = _id_color(255)
+        for node in self._clutter_nodes:
+            seg_map[node] = _id_color(CLUTTER_ID)
         # Depth comes from this pass, not the colour pass: the colour pass is multisampled and
         # its resolved depth is one sample, up to 3/8 pixel off the pixel centre.
         ids, depth = self._renderer.render(self._scene, flags=seg_flags, seg_node_map=seg_map)
@@ -270,7 +286,8 @@ class SceneRenderer:
         normal_img = self._render_normals(seg_flags, seg_map) if normals else None
         return Frame(rgb=np.ascontiguousarray(rgb), depth_m=np.ascontiguousarray(depth),
                      masks=masks, masks_visib=masks_visib, normals=normal_img,
-                     T_world_cam=T_world_cam.copy())
+                     T_world_cam=T_world_cam.copy(),
+                     clutter=(ids == CLUTTER_ID) if self._clutter_nodes else None)
 
     def _render_normals(self, seg_flags, seg_map) -> np.ndarray:
         inner = self._renderer._renderer  # pyrender has no public hook for custom shaders
@@ -302,6 +319,9 @@ class SceneRenderer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+CLUTTER_ID = 254
 
 
 def _id_color(i: int) -> np.ndarray:

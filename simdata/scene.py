@@ -16,7 +16,7 @@ import numpy as np
 from .bop_layout import SPLIT
 from .config import RenderConfig
 from .physics import SettleResult, settle
-from .randomize import (draw_distractor, draw_material, jitter_camera, list_images_in,
+from .randomize import (draw_clutter, draw_distractor, draw_material, jitter_camera, list_images_in,
                         procedural_background, random_image_patch, randomize_lighting, style_rng)
 from .render import SceneRenderer
 from .sampling import (sample_cameras, sample_drops, sample_lighting, sample_table, scene_rng,
@@ -29,7 +29,9 @@ from .writers.bop import BopSceneWriter
 @dataclass
 class SceneLayout:
     """A settled scene ready to render. ``settled.kept`` holds labelled objects only;
-    ``distractors`` are unlabelled occluders [(model, T_world_obj)]."""
+    ``distractors`` are unlabelled occluders [(model, T_world_obj)] on the table; ``clutter``
+    is what is in view but not on it [(model, T, "world" | "camera")], rendered only (T is
+T_cam_obj for clutter fixed to the camera)."""
 
     settled: SettleResult
     table: Table
@@ -38,6 +40,7 @@ class SceneLayout:
     attempts: int
     materials: list[dict] = field(default_factory=list)
     distractors: list[tuple[ObjectModel, np.ndarray]] = field(default_factory=list)
+    clutter: list[tuple[ObjectModel, np.ndarray, str]] = field(default_factory=list)
     style: dict = field(default_factory=dict)
 
 
@@ -83,7 +86,12 @@ def layout_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: int)
     style["materials"] = materials
     style["distractors"] = [spec for _, spec in extra]
     style["distractors_kept"] = len(distractors)
-    return SceneLayout(settled, table, lighting, cameras, attempt + 1, materials, distractors, style)
+    n_clutter = int(srng.integers(dr.clutter[0], dr.clutter[1] + 1)) if dr.clutter[1] else 0
+    clutter = [draw_clutter(srng, dr, table.size_xy, k) for k in range(n_clutter)]
+    if clutter:
+        style["clutter"] = [spec for _, _, spec in clutter]
+    return SceneLayout(settled, table, lighting, cameras, attempt + 1, materials, distractors,
+                       [(m, T, spec["frame"]) for m, T, spec in clutter], style)
 
 
 def image_background(rng, images: list, shape) -> tuple[np.ndarray, str]:
@@ -109,7 +117,8 @@ def render_scene(models: list[ObjectModel], cfg: RenderConfig, renderer: SceneRe
     per_image = []
     bg_images = list_images_in(cfg.randomize.background_dir) if cfg.randomize.background_dir else []
     try:
-        renderer.set_scene(result.kept, table, lighting, layout.materials, layout.distractors)
+        renderer.set_scene(result.kept, table, lighting, layout.materials, layout.distractors,
+                           layout.clutter)
         for im_id, T_world_cam in enumerate(layout.cameras):
             a = time.perf_counter()
             frame = renderer.render(T_world_cam, normals="normals" in cfg.extras or not sensor.is_clean)

@@ -111,3 +111,5 @@ class Frame:
     # the render before sensor effects (privileged); None = rgb/depth_m are clean already
     rgb_clean: np.ndarray | None = None
     depth_clean_m: np.ndarray | None = None
+    # (H,W) bool: pixels of clutter (randomize.draw_clutter), None when the scene has none
+    clutter: np.ndarray | None = None

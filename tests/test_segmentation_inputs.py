@@ -1,5 +1,6 @@
 """Segmentation inputs a robot has (rgb, rgbd, depth) and the object / not-object label set."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import torch
 
 from helpers import small_config
 from simdata.pipeline import render_dataset
+from simdata.randomize import RandomizationConfig
 from simdata.types import PRIMESENSE
 
 
@@ -14,7 +16,9 @@ from simdata.types import PRIMESENSE
 def scenes(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("seg_inputs")
     render_dataset(small_config(tmp / "syn", intrinsics=PRIMESENSE.resized(160, 120), scenes=1, views=2,
-                                sensor="primesense"), progress=False)
+                                sensor="primesense",
+                                randomize=RandomizationConfig(distractors=(2, 3), clutter=(4, 4))),
+                   progress=False)
     return tmp / "syn"
 
 
@@ -34,18 +38,77 @@ def test_depth_normalisation_ignores_moving_the_camera_along_its_axis():
     assert torch.equal(to_input(rgb, d, "depth"), n)
 
 
+def _tilted_table_with_box(distance=0.7, K=((200.0, 0, 63.5), (0, 200.0, 47.5), (0, 0, 1)), h=96, w=128):
+    """Depth (1,1,H,W) metres of a camera ``distance`` m (along its axis) from a table tilted
+    30 deg about the camera's x axis, with a 5 cm box on it (its top 5 cm above the table)."""
+    K = np.array(K)
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
+    n = np.array([0.0, -np.sin(np.radians(30)), -np.cos(np.radians(30))])  # normal towards the camera
+    p0 = np.array([0.0, 0.0, distance])
+    depth = (p0 @ n) / (rays @ n)  # ray-plane intersection, z of each pixel
+    top = ((p0 + 0.05 * n) @ n) / (rays @ n)
+    box = (abs(u - 64) < 12) & (abs(v - 48) < 10)
+    depth[box] = top[box]
+    return torch.from_numpy(depth).float()[None, None], torch.from_numpy(box)
+
+
+def test_height_above_the_table_plane_needs_no_intrinsics_and_ignores_moving_the_camera():
+    from adapt.data import height_above_plane, to_input
+
+    depth, box = _tilted_table_with_box()
+    hgt = height_above_plane(depth)[0, 0]
+    assert hgt[~box].abs().max() < 1e-3  # the table is at height 0 wherever it is seen
+    # z_plane - z along the ray is 5 cm / cos(angle of ray and normal): 0.5 -> 0.5..0.6
+    assert 0.49 < hgt[box].min() and hgt[box].max() < 0.62
+    for distance in (0.4, 1.2):  # the camera moved along its axis: the same heights
+        moved, box = _tilted_table_with_box(distance)
+        hgt = height_above_plane(moved)[0, 0]
+        assert hgt[~box].abs().max() < 1e-3 and 0.49 < hgt[box].min() and hgt[box].max() < 0.62
+    holes = depth.clone()
+    holes[..., :5, :5] = 0
+    holes[..., 46:50, 62:66] = 0  # no reading: the nearest reading's depth
+    filled = height_above_plane(holes)[0, 0]
+    assert filled[:5, :5].abs().max() < 0.2 and 0.49 < filled[46:50, 62:66].min()
+    assert to_input(torch.rand(1, 3, 96, 128), depth, "rgbh").shape == (1, 4, 96, 128)
+    assert torch.equal(to_input(None, depth, "height"), height_above_plane(depth))
+
+
+def _world_points(raw) -> torch.Tensor:
+    """(H,W,3) world points of a BopDataset sample's clean depth, metres (table top z = 0)."""
+    depth, K = raw["depth_clean"][0], raw["K"]
+    v, u = torch.meshgrid(torch.arange(depth.shape[0]), torch.arange(depth.shape[1]), indexing="ij")
+    cam = torch.stack([(u - K[0, 2]) * depth / K[0, 0], (v - K[1, 2]) * depth / K[1, 1], depth], -1)
+    return (cam - raw["t_w2c"]) @ raw["R_w2c"]
+
+
 def test_objectness_labels_of_a_rendered_scene_match_its_masks(scenes):
+    """Objects and distractors standing on the table are "object"; the table, empty space and
+    clutter (shelves beyond the table, links hovering over it) are "not object"."""
     from adapt.scenes import SceneDomain
     from simdata import BopDataset
 
     d = SceneDomain(scenes, 120, 64, stream=1, seed=0, objectness=True, channels="rgbd")
     assert d.names == ["not object", "object"]
-    s = d.sample(0, None)
-    raw = BopDataset(scenes, load_full_masks=False)[0]
-    objects = raw["masks_visib"].any(0)
-    assert s["x"].shape[0] == 4
-    assert (s["label"][objects] == 1).all()
-    assert ((s["label"] == 1) == objects).all()  # everything else, table and empty space, is 0
+    ds = BopDataset(scenes, load_full_masks=False)
+    half = np.array(json.loads((scenes / "train_pbr" / "000000" / "scene_simdata.json").read_text())
+                    ["table"]["size_xy_m"]) / 2
+    seen_clutter = 0
+    for i in range(len(ds)):
+        s, raw = d.sample(i, None), ds[i]
+        assert s["x"].shape[0] == 4
+        objects, clutter = raw["masks_visib"].any(0), raw["clutter"]
+        seen_clutter += int(clutter.sum())
+        assert not (objects & clutter).any()
+        xyz = _world_points(raw)
+        # clutter is where simdata put it: beyond the table's edges, or off its top
+        beyond = (xyz[..., 0].abs() > half[0] - 2e-3) | (xyz[..., 1].abs() > half[1] - 2e-3)
+        assert (beyond | (xyz[..., 2].abs() > 5e-3))[clutter].all()
+        on_table = (raw["depth_clean"][0] > 0) & (xyz[..., 2] > 5e-3) & ~clutter & ~beyond
+        assert (s["label"][objects] == 1).all() and (s["label"][clutter] == 0).all()
+        assert ((s["label"] == 1) == (objects | on_table)).all()  # distractors are objects too
+        assert (s["label"][~(objects | on_table)] == 0).all()
+    assert seen_clutter > 100
 
 
 def test_rgbd_segmentation_trains_exports_with_parity_and_refuses_spigan(scenes, tmp_path):
@@ -63,10 +126,19 @@ def test_rgbd_segmentation_trains_exports_with_parity_and_refuses_spigan(scenes,
     meta = export_run(tmp_path / "run", "task", "onnx", tmp_path / "seg.onnx")
     assert meta["parity_max_abs_error"] < 1e-4 and meta["input"]["channels"] == "rgbd"
     assert "median" in meta["input"]["normalisation"] and meta["classes"] == ["not object", "object"]
+    # SPIGAN restyles the colour of rgbd inputs, the depth channel goes to T as it is
     spigan = TrainConfig(method="spigan", source=str(scenes), target=str(scenes), out=str(tmp_path / "s"),
-                         height=64, crop=64, channels="rgbd")
-    with pytest.raises(SimdataError, match="spigan adapts rgb"):
-        Trainer(spigan, METHODS["spigan"].Config(vgg_weights="random"))
+                         height=64, crop=64, channels="rgbh", steps=5, batch=1, log_every=1, ckpt_every=5)
+    scfg = METHODS["spigan"].Config(vgg_weights="random", gen_filters=8, gen_blocks=1, disc_filters=8,
+                                    task_width=8)
+    Trainer(spigan, scfg, task_cfg=SegmentationConfig(objectness=True)).fit(progress=False)
+    meta = export_run(tmp_path / "s", "task", "onnx", tmp_path / "spigan.onnx")
+    assert meta["parity_max_abs_error"] < 1e-4 and meta["input"]["channels"] == "rgbh"
+    assert "dominant plane" in meta["input"]["normalisation"]
+    meta = export_run(tmp_path / "s", "generator", "onnx", tmp_path / "g.onnx")
+    assert meta["input"]["channels"] == "rgb" and meta["parity_max_abs_error"] < 1e-4
+    with pytest.raises(SimdataError, match="spigan restyles colour"):
+        Trainer(replace(spigan, channels="height", out=str(tmp_path / "h")), scfg)
 
 
 def test_a_labelled_real_folder_with_depth_scores_and_predicts(tmp_path):

@@ -9,7 +9,9 @@ and unlabelled real images: G (sim -> real, no cycle), D (PatchGAN), T (segmenta
     L_P    = |P(x_s) - z_s|_1 + |P(G(x_s)) - z_s|_1          (where the simulator has depth)
     L_perc = |phi(x_s) - phi(G(x_s))|_1, phi = VGG19 conv1_2..conv5_2 activations
 
-with a least-squares GAN loss. The PI is pluggable (``--pi depth|normals``). G is updated every iteration, D, T and P every ``g_steps``-th
+with a least-squares GAN loss. With depth inputs (``--channels rgbd|rgbh``) G restyles the
+colour channels only and the depth channel reaches T and P as the sensor gave it; D and the
+perceptual loss see colour. The PI is pluggable (``--pi depth|normals``). G is updated every iteration, D, T and P every ``g_steps``-th
 (five G steps for every step of the others). Training stops early (keeping the best
 checkpoint) when D's loss is significantly and consistently below G's. ``--no-pi`` sets
 gamma = 0 (SPIGAN-no-PI), ``--base`` sets gamma = delta = 0 (SPIGAN-base).
@@ -72,16 +74,16 @@ class Spigan(Method):
 
     def __init__(self, cfg: SpiganConfig, data, device, training: bool = True, task=None):
         super().__init__(cfg, data, device, task=task)
-        if data.channels != 3:  # G restyles colour; the perceptual loss is VGG's, on rgb
-            raise SimdataError(f"spigan adapts rgb images; --channels rgbd and depth are for "
-                               f"the task-net-only methods (seg-source-only, source-only)")
+        if data.channels < 3:  # G restyles colour; the perceptual loss is VGG's, on rgb
+            raise SimdataError("spigan restyles colour: use --channels rgb, rgbd or rgbh (depth "
+                               "and height alone are for seg-source-only)")
         self.gamma = 0.0 if cfg.no_pi or cfg.base else cfg.gamma
         self.delta = 0.0 if cfg.base else cfg.delta
         c = data.channels
         self.nets = {
-            "generator": build("resnet-generator", channels=c, filters=cfg.gen_filters,
+            "generator": build("resnet-generator", channels=3, filters=cfg.gen_filters,
                                blocks=cfg.gen_blocks).to(device),
-            "discriminator": build("patch-discriminator", channels=c, filters=cfg.disc_filters,
+            "discriminator": build("patch-discriminator", channels=3, filters=cfg.disc_filters,
                                    layers=cfg.disc_layers).to(device),
             "task": self.build_task_net(cfg.task_width, cfg.task_net),
         }
@@ -110,13 +112,17 @@ class Spigan(Method):
         valid = target.abs().sum(1, keepdim=True) > 0
         return masked_l1(self.nets["privileged"](x), target, valid.expand_as(target))
 
+    def restyle(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,C,H,W) -> the same with G's colours: channels after the first 3 (depth) are kept."""
+        return torch.cat([self.nets["generator"](x[:, :3]), x[:, 3:]], 1)
+
     def training_step(self, batch: dict, step: int) -> dict[str, float]:
         cfg, G, D = self.cfg, self.nets["generator"], self.nets["discriminator"]
         src, tgt = batch["source"], batch["target"]
         xs, xt = src["x"], tgt["x"]
         # G step
-        fake = G(xs)
-        l_gan = lsgan_g_loss(D(fake))
+        fake = self.restyle(xs)
+        l_gan = lsgan_g_loss(D(fake[:, :3]))
         l_task, _ = self.task_loss({**src, "x": fake})
         loss = cfg.alpha * l_gan + cfg.beta * l_task
         logs = {"loss_g": l_gan.item(), "loss_task_adapted": l_task.item()}
@@ -126,15 +132,15 @@ class Spigan(Method):
             logs["loss_pi_adapted"] = l_pi.item()
         if self.delta > 0:
             with torch.no_grad():
-                real_feats = self.vgg(xs)
-            l_perc = perceptual_l1(real_feats, self.vgg(fake))
+                real_feats = self.vgg(xs[:, :3])
+            l_perc = perceptual_l1(real_feats, self.vgg(fake[:, :3]))
             loss = loss + self.delta * l_perc
             logs["loss_perceptual"] = l_perc.item()
         step_optimizer(self.optimizers["g"], self.schedulers["g"], loss, list(G.parameters()), cfg.clip)
         # D, T, P step
         if updates_others(step, cfg.g_steps):
             fake = fake.detach()
-            l_d = lsgan_d_loss(D(xt), D(fake))
+            l_d = lsgan_d_loss(D(xt[:, :3]), D(fake[:, :3]))
             l_t = self.task_loss(src)[0] + self.task_loss({**src, "x": fake})[0]
             loss = cfg.alpha * l_d + cfg.beta * l_t
             self._last_others = {"loss_d": l_d.item(), "loss_task_src": l_t.item(), "loss_pi": 0.0}
@@ -160,8 +166,8 @@ class Spigan(Method):
         from ..visual import colorize_depth, colorize_labels
 
         xs = batch["source"]["x"]
-        fake = self.nets["generator"](xs)
-        out = {"source": xs, "adapted": fake, "target": batch["target"]["x"],
+        fake = self.restyle(xs)
+        out = {"source": xs[:, :3], "adapted": fake[:, :3], "target": batch["target"]["x"][:, :3],
                "prediction": colorize_labels(self.nets["task"](fake).argmax(1))}
         if "privileged" in self.nets:
             p = self.nets["privileged"](fake)

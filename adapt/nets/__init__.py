@@ -10,6 +10,7 @@ NETS = {
     "resnet-generator": ResnetGenerator,
     "patch-discriminator": PatchDiscriminator,
     "fcn": FCNSegmenter,
+    "fcn-context": lambda **kw: FCNSegmenter(**{"context": 3, **kw}),
 }
 
 

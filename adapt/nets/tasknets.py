@@ -66,13 +66,19 @@ ROTATION_INIT = {"6d": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], "quat": [1.0, 0.0, 0.0, 0
 
 class FCNSegmenter(nn.Module):
     """Small fully convolutional encoder-decoder (FCN with skips): (B,C,H,W) -> (B,out,H,W).
+    ``context`` dilated residual blocks at the bottom widen its view (registry: fcn-context).
 
     Used for the segmentation task net T (out = classes, logits) and the privileged net P
     (out = 1, e.g. depth in metres). H, W divisible by 8."""
 
-    def __init__(self, channels: int = 3, out: int = 3, width: int = 32, **_):
+    def __init__(self, channels: int = 3, out: int = 3, width: int = 32, context: int = 0, **_):
         super().__init__()
         w, self.channels = width, channels
+        # optional context: residual 3x3 convs dilated 2, 4, 8... at 1/8 resolution, so each
+        # pixel sees most of the image (is this blob on the table or a gripper at its edge?)
+        self.context = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(4 * w, 4 * w, 3, 1, 2 ** (k + 1), dilation=2 ** (k + 1), bias=False),
+                          nn.BatchNorm2d(4 * w), nn.ReLU(inplace=True)) for k in range(context))
 
         def enc(cin, cout):
             return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout),
@@ -92,6 +98,8 @@ class FCNSegmenter(nn.Module):
         e1 = self.e1(x)
         e2 = self.e2(e1)
         e3 = self.e3(e2)
+        for block in self.context:
+            e3 = e3 + block(e3)
         d2 = self.d3(e3)
         d1 = self.d2(torch.cat([up(d2), e2], 1))
         d0 = self.d1(torch.cat([up(d1), e1], 1))

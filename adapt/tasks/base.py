@@ -70,6 +70,10 @@ class Task:
     def summary(self, result: dict) -> str:
         raise NotImplementedError
 
+    def eval_figures(self, net: nn.Module, domain, data: DataSpec, device, result: dict, out) -> int:
+        """Per-sample pictures of an evaluation in folder ``out``; returns how many (0: none)."""
+        return 0
+
     def export_io(self, net: nn.Module, data: DataSpec, conf: dict) -> dict:
         """{"inputs": example tensors, "input_names", "output_names", "dynamic_axes",
         "metadata": what goes in and comes out, in words and numbers}."""

@@ -66,7 +66,14 @@ class SegmentationTask(Task):
         return evaluate_segmentation(net, domain, device)
 
     def summary(self, res: dict) -> str:
-        return f"mIoU {res['miou']:.3f}, pixel accuracy {res['pixel_accuracy']:.3f}"
+        obj = res["per_class_iou"].get("object")
+        return (f"object IoU {obj:.3f}, " if obj is not None else "") + \
+            f"mIoU {res['miou']:.3f}, pixel accuracy {res['pixel_accuracy']:.3f}"
+
+    def eval_figures(self, net, domain, data, device, result, out) -> int:
+        from ..predict import segmentation_figure
+
+        return segmentation_figure(net, domain, device, result["per_image_iou"], out)
 
     def export_io(self, net, data, conf) -> dict:
         from ..data import input_description

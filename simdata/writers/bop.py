@@ -14,6 +14,8 @@ Dataset root::
         scene_gt.json              cam_R_m2c, cam_t_m2c (mm), obj_id
         scene_gt_info.json         bbox_obj, bbox_visib, px_count_*, visib_fract
         normals/NNNNNN.png         simdata extra: camera-frame normals, RGB=(n+1)/2*255
+        mask_clutter/NNNNNN.png    simdata extra, with --randomize clutter: pixels of things
+                                   that are no object on the table (0/255)
         depth_m/NNNNNN.npy         simdata extra: clean float32 z-depth in metres (0 = none)
         rgb_clean/NNNNNN.png       simdata extra: RGB before the sensor model (when one is set)
         scene_simdata.json         simdata extra: table, lights, dropped objects
@@ -163,6 +165,9 @@ class BopSceneWriter:
             write_image(t / "normals" / f"{name}.png", enc)
         if self.keep_clean_rgb:
             write_image(t / "rgb_clean" / f"{name}.png", frame.rgb_clean)
+        if frame.clutter is not None:
+            (t / "mask_clutter").mkdir(exist_ok=True)
+            write_image(t / "mask_clutter" / f"{name}.png", frame.clutter.astype(np.uint8) * 255)
         if "depth_m" in self.extras:  # privileged: always the clean render
             clean = frame.depth_clean_m if frame.depth_clean_m is not None else frame.depth_m
             buf = io.BytesIO()
