@@ -165,10 +165,11 @@ def cmd_eval(args) -> int:
         raise SimdataError(f"{args.data} names other classes than the run; use data of the same meshes")
     res = evaluate(method, domain)
     if args.baseline:
-        base, _ = load_run(args.baseline, args.device)
+        base, base_conf = load_run(args.baseline, args.device)
         if base.task.name != method.task.name or base.data.classes != method.data.classes:
             raise SimdataError(f"baseline {args.baseline} solves another task or classes")
-        ref = evaluate(base, domain)
+        # the baseline's own inputs (it may take other channels) of the same images
+        ref = evaluate(base, base.task.open_domain(TrainConfig(**base_conf["train"]), args.data, stream=99))
         if "per_image_iou" not in res:
             raise SimdataError("negative transfer is defined for segmentation runs")
         res["baseline"] = {"run": str(args.baseline), "miou": ref["miou"]}

@@ -71,7 +71,7 @@ def predict_segmentation_folder(method, conf: dict, folder, out) -> int:
 @torch.no_grad()
 def segmentation_figure(net, domain, device, per_image_iou: list[float], out) -> int:
     """One picture per labelled image of ``domain`` in ``out``: input | truth | prediction
-    (classes after the first coloured, legend below), its IoU in the corner; for depth inputs
+    (classes after the first coloured, legend below), its mIoU in the corner; for depth inputs
     the depth channel as a fourth tile. Returns the number of pictures."""
     from .scenes import IGNORE
 
@@ -102,7 +102,7 @@ def segmentation_figure(net, domain, device, per_image_iou: list[float], out) ->
         img = cv2.resize(img, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
         item = domain.ds.items[i]  # ImageFolder: {"rgb": path, ...}; BopDataset: (scene, im_id)
         name = Path(item["rgb"]).stem if isinstance(item, dict) else f"{item[0].name}_{item[1]:06d}"
-        text = f"{name}: IoU {per_image_iou[i]:.3f} | truth | prediction"
+        text = f"{name}: mIoU {per_image_iou[i]:.3f} | truth | prediction"
         cv2.putText(img, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
         write_image(out / f"{name}.png", legend(img, names[first:]))
     net.train(was)

@@ -16,7 +16,7 @@ model on every render (a robot's depth is never clean):
 - real: ../shared/real/ycbv_demo (RGB-D, unlabelled) is SPIGAN's real target, and
   ../shared/real/tabletop_dev (10 labelled PrimeSense frames) the real test set.
 
-Rows per input: source-only (clean) and source-only (DR), trained once and scored on both test
+Inputs: rgb, rgbh and height (no SPIGAN rows: its G restyles colour). Rows per input: source-only (clean) and source-only (DR), trained once and scored on both test
 sets, and SPIGAN from the DR source, adapted to the real frames (scored on tabletop_dev) and to
 the synthetic target (scored on its test split); with --ablations also SPIGAN-no-PI and
 SPIGAN-base. Each row: object IoU, mIoU, negative transfer against source-only (DR) on the
@@ -70,7 +70,8 @@ def main():
     ap.add_argument("--steps", type=int, default=1500, help="steps of the source-only rows")
     ap.add_argument("--gan-steps", type=int, default=600, help="steps of the SPIGAN rows")
     ap.add_argument("--scenes", type=int, default=40, help="source scenes (4 views each)")
-    ap.add_argument("--channels", default="rgb,rgbh", help="input sets, comma list")
+    ap.add_argument("--channels", default="rgb,rgbh,height", help="input sets, comma list "
+                    "(SPIGAN rows for those with colour)")
     ap.add_argument("--ablations", action="store_true", help="also SPIGAN-no-PI and SPIGAN-base")
     ap.add_argument("--paper", action="store_true", help="paper sizes (for a GPU)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -81,6 +82,7 @@ def main():
     import torch
 
     from adapt.config import TrainConfig
+    from adapt.data import CHANNELS
     from adapt.evaluate import negative_transfer
     from adapt.methods import METHODS
     from adapt.nets.vgg import hub_weights_path
@@ -178,6 +180,8 @@ def main():
                 for test_name, (_, test) in tests.items():
                     report(ch, test_name, label, {**score(run, test), **info})
             for test_name, (target, test) in tests.items():
+                if CHANNELS[ch] < 3:  # nothing for SPIGAN's G to restyle
+                    continue
                 for g, flags in gans.items():  # adapted to each target: scored on its test set
                     run, info = train(f"{ch}_{test_name}_{g}", "spigan", data["source_dr"]["path"],
                                       target, ch, args.gan_steps, flags)

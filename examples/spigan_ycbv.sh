@@ -2,10 +2,10 @@
 # From meshes to an object / not-object segmentation net for a real RGB-D camera, scored on
 # real labelled frames:
 #   YCB meshes -> domain-randomized synthetic scenes with the PrimeSense sensor model and
-#   clutter (simdata) -> a source-only net and SPIGAN (the simulator's depth as privileged
-#   information, the YCB-Video frames as the unlabelled real domain), both taking colour and
-#   the height above the table (--channels rgbh) -> ONNX export -> object IoU on the labelled
-#   real frames of tabletop_dev, per-image figures, and a picture for the README.
+#   clutter (simdata) -> the recommended net (source-only on the height above the table,
+#   --channels height) and SPIGAN (colour and height, --channels rgbh; the simulator's depth as
+#   privileged information, the YCB-Video frames as the unlabelled real domain) -> ONNX export
+#   -> object IoU on the labelled real frames of tabletop_dev, per-image figures, a picture.
 #
 #   bash examples/spigan_ycbv.sh            # CPU-sized defaults, about 15 minutes on 2 cores
 #   STEPS=20000 NETS="" bash examples/spigan_ycbv.sh   # paper-sized nets (for a GPU)
@@ -22,10 +22,11 @@ REAL=${REAL:-../shared/real/ycbv_demo}        # unlabelled RGB-D frames of the r
 TEST=${TEST:-../shared/real/tabletop_dev}     # labelled real frames (NAME_labels.png, classes.json)
 STEPS=${STEPS:-1500}
 GAN_STEPS=${GAN_STEPS:-600}
-CHANNELS=${CHANNELS:-rgbh}
+CHANNELS=${CHANNELS:-height}          # the source-only net's input
+GAN_CHANNELS=${GAN_CHANNELS:-rgbh}    # SPIGAN's (it restyles colour: rgb, rgbd or rgbh)
 VGG=${VGG:-random}
 NETS=${NETS:---gen-filters 16 --gen-blocks 4 --disc-filters 32 --task-width 16}
-SIZE="--height 120 --crop 96 --batch 4 --objectness --channels $CHANNELS"
+SIZE="--height 120 --crop 96 --batch 4 --objectness"
 for d in "$REAL" "$TEST"; do
   [ -d "$d" ] || { echo "no real frames at $d; set REAL= (unlabelled) and TEST= (labelled) folders of your camera's RGB-D images" >&2; exit 1; }
 done
@@ -35,9 +36,9 @@ resume() { [ -f "$1/checkpoints/last.pt" ] && echo --resume || true; }
   --width 320 --height 240 --elevation 55:90 --randomize all --sensor primesense --seed 0 --no-progress
 "$BIN/simdata" preview "$OUT/syn" --out "$OUT/syn_preview.png" --rows 3 --tile-width 240
 "$BIN/adapt" train seg-source-only --source "$OUT/syn" --out "$OUT/runs/src" --steps "$STEPS" \
-  $SIZE --task-width 16 --no-progress $(resume "$OUT/runs/src")
+  $SIZE --channels "$CHANNELS" --task-width 16 --no-progress $(resume "$OUT/runs/src")
 "$BIN/adapt" train spigan --source "$OUT/syn" --target "$REAL" --out "$OUT/runs/spigan" \
-  --steps "$GAN_STEPS" $SIZE $NETS --vgg-weights "$VGG" --sample-every 200 --no-progress \
+  --steps "$GAN_STEPS" $SIZE --channels "$GAN_CHANNELS" $NETS --vgg-weights "$VGG" --sample-every 200 --no-progress \
   $(resume "$OUT/runs/spigan")
 "$BIN/adapt" export "$OUT/runs/src" --net task --format onnx --out "$OUT/seg.onnx"
 "$BIN/adapt" eval "$OUT/runs/src" --data "$TEST" > "$OUT/eval_src.json"
@@ -56,7 +57,7 @@ for p in sorted(p for p in test.glob("*.png") if not p.stem.endswith("_labels"))
     frame = cv2.imread(str(p))
     tiles = [frame] + [cv2.imread(str(out / d / f"{p.stem}_color.png"))[:frame.shape[0]]
                        for d in ("pred_src", "pred_spigan")]  # legend strip cut off
-    names = ("real frame", f"source-only (DR), object IoU {iou['src']:.2f}", f"SPIGAN, object IoU {iou['spigan']:.2f}")
+    names = ("real frame", f"source-only, object IoU {iou['src']:.2f}", f"SPIGAN, object IoU {iou['spigan']:.2f}")
     for t, name in zip(tiles, names):
         cv2.putText(t, name, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
     rows.append(cv2.resize(np.concatenate(tiles, 1), None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA))

@@ -2,6 +2,7 @@
 import json
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -172,3 +173,8 @@ def test_a_labelled_real_folder_with_depth_scores_and_predicts(tmp_path):
     assert predict_segmentation_folder(Run, conf, real, tmp_path) == 10
     labels = json.loads((real / "classes.json").read_text())
     assert labels and (tmp_path / "frame_00_color.png").exists() and (tmp_path / "frame_00_labels.png").exists()
+    # eval figures: one per image, input | truth | prediction | depth, at twice the eval size
+    assert task.eval_figures(net, d, Run.data, "cpu", res, tmp_path / "figures") == 10
+    fig = cv2.imread(str(tmp_path / "figures" / "frame_00.png"))
+    assert fig.shape[0] > 240 and fig.shape[1] == 2 * 4 * (s["x"].shape[-1] // 8 * 8)
+    assert "object IoU" in task.summary(res)
