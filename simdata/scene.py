@@ -31,7 +31,7 @@ class SceneLayout:
     """A settled scene ready to render. ``settled.kept`` holds labelled objects only;
     ``distractors`` are unlabelled occluders [(model, T_world_obj)] on the table; ``clutter``
     is what is in view but not on it [(model, T, "world" | "camera")], rendered only (T is
-T_cam_obj for clutter fixed to the camera)."""
+    T_cam_obj for clutter fixed to the camera)."""
 
     settled: SettleResult
     table: Table

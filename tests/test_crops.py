@@ -273,3 +273,9 @@ def test_real_bop_frames_without_masks_or_depth_are_cut_around_the_annotated_pos
              if json.loads(x)["source"]["scene"] == "000005"][0]
     x, y, w, h = gt_info[str(first["source"]["im_id"])][0]["bbox_obj"]
     assert abs(first["box_xywh"][2] - 1.2 * max(w, h)) <= 3
+
+
+def test_crops_refuse_randomizers_that_place_other_things(tmp_path):
+    r = run_render_crops(tmp_path / "c", "--randomize", "lights,clutter")
+    assert r.returncode != 0 and "--randomize clutter cannot be honoured by --mode crops" in r.stderr
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
