@@ -10,8 +10,10 @@ and unlabelled real images: G (sim -> real, no cycle), D (PatchGAN), T (segmenta
     L_perc = |phi(x_s) - phi(G(x_s))|_1, phi = VGG19 conv1_2..conv5_2 activations
 
 with a least-squares GAN loss. With depth inputs (``--channels rgbd|rgbh``) G restyles the
-colour channels only and the depth channel reaches T and P as the sensor gave it; D and the
-perceptual loss see colour. The PI is pluggable (``--pi depth|normals``). G is updated every iteration, D, T and P every ``g_steps``-th
+colour channels only and the depth channel reaches T as the sensor gave it; D, P and the
+perceptual loss see colour (P regresses the simulator's depth from colour alone, so it keeps
+pushing G to preserve geometry). The PI is pluggable (``--pi depth|normals``). G is updated
+every iteration, D, T and P every ``g_steps``-th
 (five G steps for every step of the others). Training stops early (keeping the best
 checkpoint) when D's loss is significantly and consistently below G's. ``--no-pi`` sets
 gamma = 0 (SPIGAN-no-PI), ``--base`` sets gamma = delta = 0 (SPIGAN-base).
@@ -79,7 +81,6 @@ class Spigan(Method):
                                "and height alone are for seg-source-only)")
         self.gamma = 0.0 if cfg.no_pi or cfg.base else cfg.gamma
         self.delta = 0.0 if cfg.base else cfg.delta
-        c = data.channels
         self.nets = {
             "generator": build("resnet-generator", channels=3, filters=cfg.gen_filters,
                                blocks=cfg.gen_blocks).to(device),
@@ -90,7 +91,7 @@ class Spigan(Method):
         if cfg.pi not in PI_SOURCES:
             raise SimdataError(f"--pi {cfg.pi!r}: choose from {', '.join(PI_SOURCES)}")
         if self.gamma > 0:
-            self.nets["privileged"] = build(cfg.task_net, channels=c, out=PI_SOURCES[cfg.pi],
+            self.nets["privileged"] = build(cfg.task_net, channels=3, out=PI_SOURCES[cfg.pi],
                                             width=cfg.task_width).to(device)
         self.vgg = None
         if self.delta > 0 and training:
@@ -110,7 +111,7 @@ class Spigan(Method):
                                f"--extras normals,depth_m)")
         target = source[self.cfg.pi]
         valid = target.abs().sum(1, keepdim=True) > 0
-        return masked_l1(self.nets["privileged"](x), target, valid.expand_as(target))
+        return masked_l1(self.nets["privileged"](x[:, :3]), target, valid.expand_as(target))
 
     def restyle(self, x: torch.Tensor) -> torch.Tensor:
         """(B,C,H,W) -> the same with G's colours: channels after the first 3 (depth) are kept."""
@@ -170,6 +171,6 @@ class Spigan(Method):
         out = {"source": xs[:, :3], "adapted": fake[:, :3], "target": batch["target"]["x"][:, :3],
                "prediction": colorize_labels(self.nets["task"](fake).argmax(1))}
         if "privileged" in self.nets:
-            p = self.nets["privileged"](fake)
+            p = self.nets["privileged"](fake[:, :3])
             out["privileged"] = colorize_depth(p) if self.cfg.pi == "depth" else p.clamp(-1, 1)
         return out
