@@ -74,10 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder")
     p.add_argument("--data", required=True, help="labelled crops folder or BOP dataset")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.set_defaults(func=cmd_eval)
-
     p.add_argument("--baseline", default="", help="source-only run: adds negative transfer "
                    "(share of images whose IoU falls below the baseline's)")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("predict", formatter_class=fmt, help="predict and draw the predictions",
                        description="Run a run's task net and draw what it predicts. Segmentation "

@@ -6,28 +6,37 @@ import torch
 
 
 @torch.no_grad()
-def evaluate_segmentation(task_net, domain, device) -> dict:
-    """Per-class IoU, mIoU and pixel accuracy of ``task_net`` over a labelled SceneDomain,
-    on whole images (resized to the domain's height, width cut to a multiple of 8), plus each
-    image's IoU (mean over the classes present in its ground truth or prediction)."""
-    from .scenes import IGNORE
-
+def segment_domain(task_net, domain, device):
+    """Yield (index, x, labels, prediction) for every image of a labelled SceneDomain: the
+    whole image resized to the domain's height, its width cut to a multiple of 8 about the
+    centre; the net in eval mode meanwhile."""
     was = task_net.training
     task_net.eval()
+    try:
+        for i in range(len(domain)):
+            s = domain.sample(i, None)
+            w = s["x"].shape[-1] // 8 * 8
+            x0 = (s["x"].shape[-1] - w) // 2
+            x, y = s["x"][..., x0:x0 + w], s["label"][..., x0:x0 + w]
+            yield i, x, y, task_net(x[None].to(device)).argmax(1)[0].cpu()
+    finally:
+        task_net.train(was)
+
+
+def evaluate_segmentation(task_net, domain, device) -> dict:
+    """Per-class IoU, mIoU and pixel accuracy of ``task_net`` over a labelled SceneDomain,
+    on whole images (see :func:`segment_domain`), plus each image's IoU (mean over the
+    classes present in its ground truth or prediction)."""
+    from .scenes import IGNORE
+
     k = len(domain.names)
     conf = torch.zeros(k, k, dtype=torch.int64)
     per_image = []
-    for i in range(len(domain)):
-        s = domain.sample(i, None)
-        w = s["x"].shape[-1] // 8 * 8
-        x0 = (s["x"].shape[-1] - w) // 2
-        x, y = s["x"][..., x0:x0 + w], s["label"][..., x0:x0 + w]
-        pred = task_net(x[None].to(device)).argmax(1)[0].cpu()
+    for _, _, y, pred in segment_domain(task_net, domain, device):
         valid = y != IGNORE
         c = torch.bincount(y[valid] * k + pred[valid], minlength=k * k).view(k, k)
         conf += c
         per_image.append(_iou(c).nanmean().item())
-    task_net.train(was)
     iou = _iou(conf)
     return {"images": len(domain), "miou": round(iou.nanmean().item(), 4),
             "pixel_accuracy": round((conf.diag().sum() / conf.sum().clamp_min(1)).item(), 4),

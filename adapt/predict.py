@@ -13,6 +13,7 @@ from simdata import ImageFolder
 from simdata.errors import SimdataError
 from simdata.fileio import write_bytes_atomic, write_image
 from simdata.preview import overlay_masks
+from simdata.transforms import project_points
 
 from .data import to_input
 from .trainer import load_run
@@ -52,7 +53,7 @@ def predict_segmentation_folder(method, conf: dict, folder, out) -> int:
     out = Path(out)
     height, channels = conf["train"]["height"], conf["data"]["channels"]
     classes = method.data.classes
-    first_object = classes.index("object") if "object" in classes and len(classes) == 2 else 2
+    first_object = first_object_class(classes)
     for i in range(len(images)):
         s = images[i]
         if channels != "rgb" and not s["has_depth"]:
@@ -68,25 +69,24 @@ def predict_segmentation_folder(method, conf: dict, folder, out) -> int:
     return len(images)
 
 
-@torch.no_grad()
+def first_object_class(classes: list[str]) -> int:
+    """Index of the first class drawn as a mask: "object" of object / not object, else the
+    first after background and table."""
+    return classes.index("object") if "object" in classes and len(classes) == 2 else 2
+
+
 def segmentation_figure(net, domain, device, per_image_iou: list[float], out) -> int:
     """One picture per labelled image of ``domain`` in ``out``: input | truth | prediction
-    (classes after the first coloured, legend below), its mIoU in the corner; for depth inputs
-    the depth channel as a fourth tile. Returns the number of pictures."""
+    (classes from the first object class coloured, legend below), its mIoU in the corner; for
+    depth inputs the depth channel as a fourth tile. Returns the number of pictures."""
+    from .evaluate import segment_domain
     from .scenes import IGNORE
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = domain.names
-    first = 1 if len(names) == 2 else 2  # object / not object, or background, table, objects...
-    was = net.training
-    net.eval()
-    for i in range(len(domain)):
-        s = domain.sample(i, None)
-        w = s["x"].shape[-1] // 8 * 8  # the centre cut of evaluate_segmentation
-        x0 = (s["x"].shape[-1] - w) // 2
-        x, y = s["x"][..., x0:x0 + w], s["label"][..., x0:x0 + w]
-        pred = net(x[None].to(device)).argmax(1)[0].cpu()
+    first = first_object_class(names)
+    for i, x, y, pred in segment_domain(net, domain, device):
         rgb = ((x[:3] + 1) * 127.5 if x.shape[0] >= 3 else (x[:1].expand(3, -1, -1) + 1) * 127.5)
         rgb = np.ascontiguousarray(rgb.clamp(0, 255).byte().permute(1, 2, 0).numpy())
         tiles = [rgb]
@@ -105,7 +105,6 @@ def segmentation_figure(net, domain, device, per_image_iou: list[float], out) ->
         text = f"{name}: mIoU {per_image_iou[i]:.3f} | truth | prediction"
         cv2.putText(img, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
         write_image(out / f"{name}.png", legend(img, names[first:]))
-    net.train(was)
     return len(domain)
 
 
@@ -132,8 +131,7 @@ def draw_pose(img: np.ndarray, R: np.ndarray, t_m: np.ndarray, K: np.ndarray, ax
     """Draw a pose on an RGB image in place: model points (N,3, metres) as dots and the
     model's axes (``axis_m`` long) projected with K (3,3). ``scale`` = image px per K pixel."""
     def project(p):
-        q = (R @ p.T).T + t_m
-        uv = (K @ (q / q[:, 2:3]).T).T[:, :2]
+        uv = project_points((R @ p.T).T + t_m, K)
         return np.round((uv + 0.5) * scale - 0.5).astype(int)
 
     if points_m is not None:
