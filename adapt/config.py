@@ -22,6 +22,7 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "seed of weights, batches and noise"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     amp: bool = field(default=False, metadata={"help": "bfloat16 autocast on CUDA"})
+    cudnn_benchmark: bool = field(default=False, metadata={"help": "CUDA: let cuDNN time its convolution algorithms and keep the fastest (faster steps; a rerun is no longer bit-identical)"})
     log_every: int = field(default=50, metadata={"help": "steps between metric lines"})
     sample_every: int = field(default=1000, metadata={"help": "steps between sample grids"})
     ckpt_every: int = field(default=1000, metadata={"help": "steps between checkpoints"})

@@ -22,7 +22,8 @@ HEIGHT_NORMALISATION = ("height above the image's dominant plane (the table: RAN
                         f"{PLANE_HYPOTHESES} hypotheses from {PLANE_SAMPLES} pixels drawn with "
                         "torch.Generator seed 0), measured along the ray as z_plane - z, in metres "
                         "/ 0.1, clipped to [-1, 1]; -1 beyond the plane's horizon; holes (no "
-                        "reading) take the depth of the nearest reading first")
+                        "reading) are filled first along their row by linear interpolation "
+                        "between the readings on either side")
 POINTS = 256  # model points per object in a batch (point-matching loss)
 
 
@@ -83,20 +84,33 @@ def fit_plane_inverse_depth(depth: torch.Tensor) -> torch.Tensor | None:
 
 
 def fill_holes(depth: torch.Tensor) -> torch.Tensor:
-    """(H,W) metres with 0 = no reading -> the same with every hole given the reading of the
-    nearest pixel that has one (OpenCV distance transform labels). Raw sensors leave holes at
-    edges and on dark surfaces, processed frames (e.g. GQ-CNN's inpainted ones) have none: a
-    net should learn neither pattern."""
+    """(H,W) metres with 0 = no reading -> the same with every hole filled along its row by
+    linear interpolation between the readings on either side (the nearest one at a row's ends;
+    the nearest reading anywhere for a row that has none). Raw sensors leave holes beside edges
+    (the projector's shadow, a horizontal band) and on dark surfaces; processed frames such as
+    GQ-CNN's are inpainted into smooth ramps there. Filling holes the same way on both sides
+    gives a net one pattern to learn instead of two."""
     import cv2
 
-    holes = (depth <= 0).numpy().astype(np.uint8)
+    holes = (depth <= 0).numpy()
     if not holes.any() or holes.all():
         return depth
-    _, labels = cv2.distanceTransformWithLabels(holes, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
-    d = depth.numpy()
-    value = np.zeros(labels.max() + 1, d.dtype)
-    value[labels[holes == 0]] = d[holes == 0]
-    return torch.from_numpy(value[labels])
+    d = depth.numpy().copy()
+    x = np.arange(d.shape[1], dtype=np.float64)
+    empty = []
+    for r in np.nonzero(holes.any(1))[0]:
+        ok = ~holes[r]
+        if ok.any():
+            d[r, holes[r]] = np.interp(x[holes[r]], x[ok], d[r, ok].astype(np.float64))
+        else:
+            empty.append(r)
+    if empty:  # rows without a reading: the nearest reading (OpenCV distance transform labels)
+        _, labels = cv2.distanceTransformWithLabels(holes.astype(np.uint8), cv2.DIST_L2, 5,
+                                                    labelType=cv2.DIST_LABEL_PIXEL)
+        value = np.zeros(labels.max() + 1, d.dtype)
+        value[labels[~holes]] = d[~holes]
+        d[empty] = value[labels[empty]]
+    return torch.from_numpy(d)
 
 
 def height_above_plane(depth: torch.Tensor) -> torch.Tensor:

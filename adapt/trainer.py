@@ -111,6 +111,11 @@ class Trainer:
             raise SimdataError(f"{self.out} already holds a run; pass --resume to continue it or "
                                f"choose another --out")
         self.device = resolve_device(cfg.device)
+        if cfg.cudnn_benchmark:
+            if self.device.type != "cuda":
+                raise SimdataError(f"--cudnn-benchmark needs CUDA; this run is on {self.device}")
+            # process-wide: it picks algorithms by timing them, so reruns may differ in the last bits
+            torch.backends.cudnn.benchmark = True
         self.task = resolve_task(cfg, METHODS[cfg.method], task_cfg)
         self.domains = open_domains(cfg, METHODS[cfg.method], self.task)
         data = self.task.data_spec(cfg, [d for d in self.domains.values() if d.labelled])

@@ -261,7 +261,7 @@ def render_crops(cfg: RenderConfig, count: int, size: int = 64, progress: bool =
                 extra = {}
                 if not sensor.is_clean:
                     rgb, depth, _ = apply_sensor(sensor, image_rng(cfg.seed, i, 3, 0), frame.rgb,
-                                                 frame.depth_m, frame.normals)
+                                                 frame.depth_m, frame.normals, float(K_crop[0, 0]))
                     extra = {"rgb_clean": frame.rgb, "depth_clean": frame.depth_m}
                     frame.rgb, frame.depth_m = rgb, depth
                 T_cam_obj = invert_transform(T_world_cam) @ T_world_obj

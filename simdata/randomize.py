@@ -43,7 +43,7 @@ class RandomizationConfig:
     # as mask_clutter: shelves, walls and bins beyond the table's edges, and robot links
     # hovering over it (a wrist or head camera sees its own arm and gripper)
     clutter: tuple[int, int] = (0, 0)
-    clutter_hover_m: Range = (0.06, 0.3)  # height of a hovering link's centre above the top
+    clutter_hover_m: Range = (0.01, 0.25)  # gap between a hovering link and the top
     camera_jitter_m: float = 0.0         # look-at point jitter (std, metres)
     camera_jitter_deg: float = 0.0       # extra rotation of each camera (std, degrees)
 
@@ -257,17 +257,82 @@ def draw_distractor(rng, cfg: RandomizationConfig, index: int):
                                                   "color": (color[:3] / 255).tolist()}
 
 
-def draw_clutter(rng, cfg: RandomizationConfig, table_size_xy, index: int):
+def edge_clearance_m(cameras, intrinsics) -> np.ndarray:
+    """Depth (camera z, metres) at which the rays through the middles of the image's bottom,
+    left, top and right edges meet the table plane z = 0, the smallest over ``cameras``
+    (T_world_cam, OpenCV axes); inf for a ray that never meets it. (4,)"""
+    k = intrinsics
+    pixels = np.array([[k.cx, k.height], [0, k.cy], [k.cx, 0], [k.width, k.cy]], float)
+    rays = np.stack([(pixels[:, 0] - k.cx) / k.fx, (pixels[:, 1] - k.cy) / k.fy,
+                     np.ones(4)], 1)  # camera frame, unit z: the hit's depth is its ray length
+    out = np.full(4, np.inf)
+    for T in cameras:
+        down = -(rays @ T[:3, :3].T)[:, 2]  # fall of the world z per unit of camera depth
+        hit = np.where(down > 1e-6, T[2, 3] / np.maximum(down, 1e-6), np.inf)
+        out = np.minimum(out, hit)
+    return out
+
+
+def draw_gripper(rng, clearance_m=None):
+    """A parallel-jaw hand seen by a camera on the wrist, as (trimesh, T_cam_hand, size (3,),
+    metres, OpenCV camera frame). Hands differ a lot (a Franka hand's 2 cm fingers 8 cm apart,
+    pads of industrial jaws 8 cm wide and 20 cm apart, a camera 15 or 60 cm behind the
+    fingertips), so all of that is drawn: fingers 1.5-8 cm wide, boxes or rounded, 4-18 cm long,
+    2-20 cm apart (at most about half the image), pitched 0-75 deg away from the camera (from
+    along the image plane to almost along the optical axis), the palm at one image edge (the bottom in half of the draws), at
+    35-100 % (and at least 12 cm) of the depth that keeps the fingertips 10 % short of the table
+    (at most 1 m; 0.6 m without ``clearance_m``, (4,): the depth at which the bottom, left, top
+    and right edges see the table, edge_clearance_m)."""
+    import trimesh
+
+    from .transforms import make_transform
+
+    finger, pitch = rng.uniform(0.04, 0.18), np.radians(rng.uniform(0, 75))  # tips away (+z)
+    palm_y, palm_z = rng.uniform(0.02, 0.06), rng.uniform(0.03, 0.1)
+    edge = int(rng.choice(4, p=[0.5, 1 / 6, 1 / 6, 1 / 6]))  # bottom, left, top, right
+    reach = (finger + palm_y) * np.sin(pitch) + palm_z  # depth from the palm to the tips
+    far = 0.6 if clearance_m is None else min(1.0, 0.9 * float(clearance_m[edge]) - reach)
+    far = max(far, 0.15)
+    z = rng.uniform(max(0.12, 0.35 * far), far)
+    # at most about half the image wide: a hand that fills the view hides the task
+    width, thick = rng.uniform(0.015, max(0.015, min(0.08, 0.15 * z))), rng.uniform(0.01, 0.05)
+    gap = rng.uniform(0.02, max(0.02, min(0.2, 0.5 * z)))
+    palm = np.array([gap + 2 * width + rng.uniform(0, 0.04), palm_y, palm_z])
+    parts = [trimesh.creation.box(palm)]
+    rounded = rng.random() < 0.5
+    for side in (-1, 1):  # fingers point along -y: into the image from its bottom edge
+        if rounded:  # a capsule along y (trimesh's runs along z)
+            f = trimesh.creation.capsule(height=max(finger - width, 1e-3), radius=width / 2,
+                                         count=[10, 10])
+            f.apply_transform(make_transform(np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], float),
+                                             np.zeros(3)))
+        else:
+            f = trimesh.creation.box((width, finger, thick))
+        f.apply_translation((side * (gap + width) / 2, -(finger + palm[1]) / 2, 0))
+        parts.append(f)
+    mesh = trimesh.util.concatenate(parts)
+    Rp = np.array([[1, 0, 0], [0, np.cos(pitch), np.sin(pitch)], [0, -np.sin(pitch), np.cos(pitch)]])
+    # turn about the optical axis, then put the palm at the image's edge (tan of the half field
+    # of view of common depth cameras)
+    roll = edge * np.pi / 2 + rng.uniform(-0.4, 0.4)
+    out = z * (0.46, 0.61)[edge % 2] * rng.uniform(0.75, 1.1)
+    Rz = np.array([[np.cos(roll), -np.sin(roll), 0], [np.sin(roll), np.cos(roll), 0], [0, 0, 1]])
+    centre = Rz @ np.array([rng.uniform(-0.3, 0.3) * z, out, z])
+    return mesh, make_transform(Rz @ Rp, centre), np.array([palm[0], finger, width])
+
+
+def draw_clutter(rng, cfg: RandomizationConfig, table_size_xy, index: int, clearance_m=None):
     """Something in view that is not an object on the table, as (ObjectModel, T_world_obj,
     spec), metres, world frame (table top at z = 0, centred at the origin):
 
     - ``shelf``: a box beyond one of the table's edges (up to 15 cm away), from below the top
       to up to 60 cm above it, like furniture, walls and bins around a real table;
-    - ``link``: a bar or cylinder (10-40 cm long, 3-10 cm thick) hovering ``clutter_hover_m``
-      above the table, tilted up to 45 deg, like a robot's arm in view;
-    - ``gripper``: a palm with two fingers fixed to the camera (a wrist camera sees its own
-      gripper), 15-45 cm in front of it, reaching into the image from one of its edges. Its
-      pose is camera-frame (OpenCV axes): spec ``frame`` says which."""
+    - ``link``: a bar, cylinder or capsule (10-40 cm long, 3-20 cm thick) like a robot's arm in
+      view: over the table tilted up to 45 deg, or (half of them) across one of its edges
+      tilted up to 15 deg, its lowest point ``clutter_hover_m`` above the top;
+    - ``gripper``: a parallel-jaw hand fixed to the camera (a wrist camera sees its own
+      gripper), reaching into the image from one of its edges (draw_gripper; ``clearance_m``
+      keeps it off the table). Its pose is camera-frame (OpenCV axes): spec ``frame`` says which."""
     import trimesh
 
     from .transforms import make_transform
@@ -278,23 +343,8 @@ def draw_clutter(rng, cfg: RandomizationConfig, table_size_xy, index: int):
     frame = "world"
     if kind == "gripper":
         frame = "camera"
-        palm, finger = rng.uniform(0.06, 0.14), rng.uniform(0.05, 0.15)
-        thick, gap = rng.uniform(0.015, 0.04), rng.uniform(0.02, 0.08)
-        parts = [trimesh.creation.box((palm, thick * 1.5, palm * 0.6))]
-        for side in (-1, 1):  # fingers point along -y (into the image from its bottom edge)
-            f = trimesh.creation.box((thick, finger, thick))
-            f.apply_translation((side * (gap + thick) / 2, -(finger + thick * 1.5) / 2, 0))
-            parts.append(f)
-        mesh = trimesh.util.concatenate(parts)
-        z = rng.uniform(0.15, 0.45)
-        # from the bottom, top, left or right edge: turn about the optical axis, then put the
-        # palm at the image's edge (tan of the half field of view of common depth cameras)
-        edge = int(rng.integers(4))
-        roll = edge * np.pi / 2 + rng.uniform(-0.4, 0.4)
-        out = z * (0.46, 0.61)[edge % 2] * rng.uniform(0.75, 1.1)
-        R = np.array([[np.cos(roll), -np.sin(roll), 0], [np.sin(roll), np.cos(roll), 0], [0, 0, 1]])
-        centre = R @ np.array([rng.uniform(-0.3, 0.3) * z, out, z])
-        size = np.array([palm, finger, thick])
+        mesh, T, size = draw_gripper(rng, clearance_m)
+        R, centre = T[:3, :3], T[:3, 3]
     elif kind == "shelf":
         axis, sign = int(rng.integers(2)), float(rng.choice([-1.0, 1.0]))
         size = np.empty(3)
@@ -308,17 +358,32 @@ def draw_clutter(rng, cfg: RandomizationConfig, table_size_xy, index: int):
         centre[2] = (top + bottom) / 2
         mesh, R = trimesh.creation.box(size), np.eye(3)
     else:
-        length, thick = rng.uniform(0.1, 0.4), rng.uniform(0.03, 0.1)
-        if rng.random() < 0.5:
+        # robot links and joints: a Franka's are about 10 cm thick, a UR's or a YuMi's 15-20
+        length, thick = rng.uniform(0.1, 0.4), rng.uniform(0.03, 0.2)
+        shape = str(rng.choice(["box", "cylinder", "capsule"]))
+        if shape == "box":
             mesh = trimesh.creation.box((length, thick, thick * rng.uniform(0.5, 1.5)))
-        else:  # trimesh's cylinder runs along z: turn it along x
-            mesh = trimesh.creation.cylinder(thick / 2, length, sections=20)
+        else:  # trimesh's cylinders and capsules run along z: turn them along x
+            mesh = (trimesh.creation.cylinder(thick / 2, length, sections=20) if shape == "cylinder"
+                    else trimesh.creation.capsule(height=max(length - thick, 1e-3), radius=thick / 2,
+                                                  count=[12, 12]))
             mesh.apply_transform(make_transform(np.array([[0, 0, 1], [0, 1, 0], [-1, 0, 0]], float),
                                                 np.zeros(3)))
-        yaw, tilt = rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(-45, 45))
+        at_edge = rng.random() < 0.5  # an arm mounted at the table's edge, as most are
+        yaw = rng.uniform(0, 2 * np.pi)
+        tilt = np.radians(rng.uniform(-15, 15) if at_edge else rng.uniform(-45, 45))
         cy, sy, ct, st = np.cos(yaw), np.sin(yaw), np.cos(tilt), np.sin(tilt)
         R = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]]) @ np.array([[ct, 0, st], [0, 1, 0], [-st, 0, ct]])
-        centre = np.array([*(rng.uniform(-1.2, 1.2, 2) * half), rng.uniform(*cfg.clutter_hover_m)])
+        if at_edge:
+            axis, sign = int(rng.integers(2)), float(rng.choice([-1.0, 1.0]))
+            centre = np.empty(3)
+            centre[axis] = sign * (half[axis] + rng.uniform(-0.1, 0.15))
+            centre[1 - axis] = rng.uniform(-half[1 - axis], half[1 - axis])
+        else:
+            centre = np.array([*(rng.uniform(-1.2, 1.2, 2) * half), 0.0])
+        # the link's lowest point clears the top by clutter_hover_m (a box's side is <= 1.5 thick)
+        lowest = length / 2 * abs(st) + 0.75 * thick * ct
+        centre[2] = lowest + rng.uniform(*cfg.clutter_hover_m)
         size = np.array([length, thick, thick])
     grey = rng.random() < 0.5  # robots and furniture are often grey, white or black
     color = (np.full(3, rng.uniform(0.1, 0.95)) if grey else rng.uniform(0, 1, 3)) * 255

@@ -16,8 +16,8 @@ import numpy as np
 from .bop_layout import SPLIT
 from .config import RenderConfig
 from .physics import SettleResult, settle
-from .randomize import (draw_clutter, draw_distractor, draw_material, jitter_camera, list_images_in,
-                        procedural_background, random_image_patch, randomize_lighting, style_rng)
+from .randomize import (draw_clutter, draw_distractor, draw_material, edge_clearance_m, jitter_camera,
+                        list_images_in, procedural_background, random_image_patch, randomize_lighting, style_rng)
 from .render import SceneRenderer
 from .sampling import (sample_cameras, sample_drops, sample_lighting, sample_table, scene_rng,
                        stack_drops, top_of_stack)
@@ -87,7 +87,8 @@ def layout_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: int)
     style["distractors"] = [spec for _, spec in extra]
     style["distractors_kept"] = len(distractors)
     n_clutter = int(srng.integers(dr.clutter[0], dr.clutter[1] + 1)) if dr.clutter[1] else 0
-    clutter = [draw_clutter(srng, dr, table.size_xy, k) for k in range(n_clutter)]
+    clearance = edge_clearance_m(cameras, cfg.scene.intrinsics)
+    clutter = [draw_clutter(srng, dr, table.size_xy, k, clearance) for k in range(n_clutter)]
     if clutter:
         style["clutter"] = [spec for _, _, spec in clutter]
     return SceneLayout(settled, table, lighting, cameras, attempt + 1, materials, distractors,
@@ -130,7 +131,7 @@ def render_scene(models: list[ObjectModel], cfg: RenderConfig, renderer: SceneRe
             if not sensor.is_clean:
                 rgb, depth, info["sensor"] = apply_sensor(
                     sensor, image_rng(cfg.seed, scene_index, 3, im_id), frame.rgb, frame.depth_m,
-                    frame.normals)
+                    frame.normals, cfg.scene.intrinsics.fx)
                 frame.rgb_clean, frame.depth_clean_m = frame.rgb, frame.depth_m
                 frame.rgb, frame.depth_m = rgb, depth
             per_image.append(info)

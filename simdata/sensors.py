@@ -148,6 +148,32 @@ def disparity_quantisation(depth_m: np.ndarray, focal_baseline: float, subpixel:
     return np.where(valid & (q > 0), focal_baseline / np.where(q > 0, q, 1.0), 0.0)
 
 
+def projector_shadow(depth_m: np.ndarray, focal_baseline_px_m: float, side: str = "right") -> np.ndarray:
+    """No reading where the projector (structured light) or the second imager (active stereo)
+    cannot see the surface: the band beside each near-to-far edge that the nearer surface hides
+    from a device ``focal_baseline_px_m`` / z pixels of disparity away. ``side`` is the side of
+    the near surface on which the band falls in the image ("right": the device sits to the
+    camera's right, as the band beside objects in GQ-CNN's PrimeSense frames).
+
+    Per row, a pixel at column x with disparity d(x) is seen by the device at x + d(x) (x - d(x)
+    for "left"); it is hidden when a pixel between it and the device, at x' < x, lands at or
+    beyond that column: x' + d(x') >= x + d(x). (H,W) metres, 0 = no reading."""
+    d = depth_m
+    valid = d > 0
+    disp = np.where(valid, focal_baseline_px_m / np.where(valid, d, 1.0), -np.inf)
+    x = np.arange(d.shape[1], dtype=np.float64)
+    if side == "left":  # mirror, so that the hiding surface is always at smaller x
+        disp = disp[:, ::-1]
+    seen_at = x + disp
+    # the furthest any pixel to the left reaches (strictly to the left: shift by one column)
+    reach = np.maximum.accumulate(seen_at, axis=1)
+    before = np.concatenate([np.full((d.shape[0], 1), -np.inf), reach[:, :-1]], axis=1)
+    hidden = before > seen_at + 0.5  # half a pixel: a smooth surface never hides itself
+    if side == "left":
+        hidden = hidden[:, ::-1]
+    return np.where(hidden, 0.0, d)
+
+
 def clip_range(depth_m: np.ndarray, min_m: float, max_m: float) -> np.ndarray:
     """No reading outside [min_m, max_m]."""
     return np.where((depth_m >= min_m) & (depth_m <= max_m), depth_m, 0.0)
@@ -186,6 +212,7 @@ class SensorModel:
     dark_prob: float = 0.5
     disparity: tuple[float, float] | None = None      # focal*baseline (px m), step (px)
     range_m: tuple[float, float] | None = None
+    shadow_baseline_m: float | None = None             # projector / second imager offset
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -205,7 +232,7 @@ SENSOR_PRESETS = {
         vignetting=(0.15, 0.35), jpeg_quality=(75, 95),
         axial=(0.0012, 0.0019, 0.4), lateral_px=(0.3, 0.8), edge_prob=(0.3, 0.7),
         grazing_deg=(70, 80), dark_below=(0.05, 0.12), disparity=(43.5, 0.125),
-        range_m=(0.4, 4.0)),
+        range_m=(0.4, 4.0), shadow_baseline_m=0.075),
     # Intel RealSense D435 (active stereo, 5 cm baseline), noisier colour, fewer dark holes
     "realsense": SensorModel(
         name="realsense", photons=(500, 2000), read_std=(1.5, 4.0), defocus_px=(0.0, 1.0),
@@ -213,7 +240,7 @@ SENSOR_PRESETS = {
         vignetting=(0.1, 0.3), jpeg_quality=(70, 95),
         axial=(0.0005, 0.003, 0.0), lateral_px=(0.4, 1.0), edge_prob=(0.4, 0.8),
         grazing_deg=(72, 82), dark_below=(0.03, 0.08), disparity=(19.0, 0.08),
-        range_m=(0.17, 6.0)),
+        range_m=(0.17, 6.0), shadow_baseline_m=0.05),
 }
 
 
@@ -228,8 +255,9 @@ def _draw(rng, r: Range) -> float:
 
 
 def apply_sensor(model: SensorModel, rng, rgb: np.ndarray, depth_m: np.ndarray,
-                 normals: np.ndarray | None = None):
-    """Apply ``model`` to one rendered view. Returns (rgb, depth_m, params) where params are
+                 normals: np.ndarray | None = None, fx: float | None = None):
+    """Apply ``model`` to one rendered view whose focal length is ``fx`` pixels (needed for the
+    shadow band; without it there is none). Returns (rgb, depth_m, params) where params are
     the values drawn for this image. The inputs are not modified."""
     p: dict = {}
     out = rgb
@@ -259,6 +287,10 @@ def apply_sensor(model: SensorModel, rng, rgb: np.ndarray, depth_m: np.ndarray,
         out = jpeg_artifacts(out, p["jpeg_quality"])
 
     d = depth_m
+    if model.shadow_baseline_m and fx:
+        # which side the device sits on depends on how the camera is mounted: draw it
+        p["shadow_side"] = str(rng.choice(["left", "right"]))
+        d = projector_shadow(d, fx * model.shadow_baseline_m, p["shadow_side"])
     if model.lateral_px:
         p["lateral_px"] = _draw(rng, model.lateral_px)
         d = lateral_noise(d, rng, p["lateral_px"])

@@ -50,7 +50,7 @@ def test_every_method_trains_a_step_with_finite_losses_and_gradients(crops, tmp_
     tr = Trainer(train_cfg(crops, tmp_path / name, name, channels="rgbd"), method_cfg(name))
     batch = _to({k: d.batch(0, 4) for k, d in tr.domains.items()}, tr.device)
     losses = tr.method.training_step(batch, 0)
-    assert losses and all(np.isfinite(v) for v in losses.values())
+    assert losses and all(np.isfinite(float(v)) for v in losses.values())
     for net_name, net in tr.method.nets.items():
         for p_name, p in net.named_parameters():
             assert p.grad is not None and torch.isfinite(p.grad).all(), f"{net_name}.{p_name}"

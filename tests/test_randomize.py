@@ -197,3 +197,23 @@ def test_texture_and_background_folders_are_used(tmp_path):
     assert {m["kind"] for m in info["style"]["materials"]} == {"image"}
     assert all(m["image"].startswith(str(pics)) for m in info["style"]["materials"])
     assert info["images"][0]["background"].startswith(str(pics))
+
+
+def test_wrist_grippers_stay_in_front_of_the_camera_and_short_of_the_table():
+    from simdata.randomize import draw_gripper, edge_clearance_m
+    from simdata.transforms import look_at
+    from simdata.types import PRIMESENSE
+
+    down = look_at(np.array([0.0, 0.0, 0.7]), np.zeros(3), roll_rad=0.0)
+    assert np.allclose(edge_clearance_m([down], PRIMESENSE), 0.7, atol=1e-6)
+    tilted = look_at(np.array([0.0, -0.5, 0.5]), np.zeros(3), roll_rad=0.0)
+    bottom, left, top, right = edge_clearance_m([tilted], PRIMESENSE)
+    assert bottom < left < top and left == pytest.approx(right)  # the bottom sees the table nearest
+    rng = np.random.default_rng(0)
+    edges = []
+    for _ in range(200):
+        mesh, T, size = draw_gripper(rng, np.full(4, 0.7))
+        z = (mesh.vertices @ T[:3, :3].T + T[:3, 3])[:, 2]
+        assert 0.05 < z.min() and z.max() < 0.7 and (size > 0).all()
+        edges.append(T[1, 3] > abs(T[0, 3]))  # the palm at the image's bottom edge
+    assert 0.35 < np.mean(edges) < 0.65

@@ -75,6 +75,17 @@ def test_height_above_the_table_plane_needs_no_intrinsics_and_ignores_moving_the
     assert torch.equal(to_input(None, depth, "height"), height_above_plane(depth))
 
 
+def test_holes_are_filled_along_their_row_between_the_readings_on_either_side():
+    from adapt.data import fill_holes
+
+    d = torch.tensor([[1.0, 0.0, 0.0, 0.0, 2.0], [0.0, 0.0, 3.0, 0.0, 0.0], [0.0] * 5])
+    f = fill_holes(d)
+    assert torch.allclose(f[0], torch.tensor([1.0, 1.25, 1.5, 1.75, 2.0]))  # a ramp, as inpainting
+    assert torch.equal(f[1], torch.full((5,), 3.0))  # the nearest reading at a row's ends
+    assert (f[2] > 0).all() and set(f[2].tolist()) <= {1.0, 2.0, 3.0, 1.25, 1.5, 1.75}
+    assert torch.equal(fill_holes(f), f)
+
+
 def _world_points(raw) -> torch.Tensor:
     """(H,W,3) world points of a BopDataset sample's clean depth, metres (table top z = 0)."""
     depth, K = raw["depth_clean"][0], raw["K"]

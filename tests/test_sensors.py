@@ -120,6 +120,24 @@ def test_disparity_quantisation_steps_grow_with_distance_and_range_clips():
     assert not S.clip_range(np.array([0.2, 1.0, 5.0]), 0.4, 4.0)[[0, 2]].any()
 
 
+def test_projector_shadow_is_a_band_beside_near_surfaces_as_wide_as_their_disparity_step():
+    depth = np.full((10, 200), 1.0, np.float32)
+    depth[:, 80:100] = 0.5  # a near box on a far wall
+    fb = 500 * 0.075
+    step = fb * (1 / 0.5 - 1 / 1.0)  # 37.5 px of disparity between the box and the wall
+    right = S.projector_shadow(depth, fb, "right")
+    hole = np.nonzero(right[0] == 0)[0]
+    assert hole.min() == 100 and abs(len(hole) - step) <= 2  # beside the box, on its right
+    assert (right[:, :100] == depth[:, :100]).all()  # the box and the wall before it are seen
+    left = S.projector_shadow(depth, fb, "left")
+    assert np.array_equal(left[:, ::-1], S.projector_shadow(depth[:, ::-1].copy(), fb, "right"))
+    tilted = np.tile(np.linspace(0.6, 1.2, 200, dtype=np.float32), (4, 1))
+    assert np.array_equal(S.projector_shadow(tilted, fb, "right"), tilted)  # a smooth surface casts none
+    with_holes = depth.copy()
+    with_holes[:, 10:20] = 0  # no reading hides nothing
+    assert (S.projector_shadow(with_holes, fb, "right")[:, 20:80] > 0).all()
+
+
 def test_presets_are_seeded_record_their_draws_and_keep_inputs():
     rgb, depth = checker(), flat_depth(0.9)
     normals = np.zeros((96, 128, 3), np.float32)
@@ -133,6 +151,9 @@ def test_presets_are_seeded_record_their_draws_and_keep_inputs():
         assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
         assert not np.array_equal(a[0], rgb) and not np.array_equal(a[1], depth)
         assert {"photons", "jpeg_quality", "lateral_px"} <= set(a[2])
+        assert "shadow_side" not in a[2]  # no focal length given: no shadow band
+        assert S.apply_sensor(S.get_sensor(name), rng(3), rgb, depth, normals, fx=500.0)[2]["shadow_side"] \
+            in ("left", "right")
     assert np.array_equal(rgb, keep_rgb) and np.array_equal(depth, keep_depth)
     with pytest.raises(Exception, match="unknown --sensor"):
         S.get_sensor("kinect9000")

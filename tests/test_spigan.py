@@ -120,7 +120,7 @@ def test_scene_methods_train_with_finite_losses_and_gradients(scenes, tmp_path, 
     tr = Trainer(cfg, mcfg)
     batch = _to({k: d.batch(4, 2) for k, d in tr.domains.items()}, tr.device)
     losses = tr.method.training_step(batch, 4)  # step 4: G and the others are both updated
-    assert all(np.isfinite(v) for v in losses.values())
+    assert all(np.isfinite(float(v)) for v in losses.values())
     for net_name, net in tr.method.nets.items():
         for p_name, p in net.named_parameters():
             assert p.grad is not None and torch.isfinite(p.grad).all(), f"{net_name}.{p_name}"

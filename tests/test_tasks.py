@@ -49,7 +49,7 @@ def test_every_method_trains_every_task_it_declares(data, tmp_path, method, task
     assert tr.task.name == task
     batch = _to({k: d.batch(4, 2) for k, d in tr.domains.items()}, tr.device)
     losses = tr.method.training_step(batch, 4)
-    assert losses and all(np.isfinite(v) for v in losses.values())
+    assert losses and all(np.isfinite(float(v)) for v in losses.values())
     grads = [p.grad for p in tr.method.task_net.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     res = tr.fit(progress=False)

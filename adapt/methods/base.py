@@ -48,7 +48,10 @@ class Method:
         self.schedulers: dict[str, object] = {}
 
     # -- what the trainer calls -----------------------------------------------------------
-    def training_step(self, batch: dict, step: int) -> dict[str, float]:
+    def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor | float]:
+        """One iteration; returns the values to log, as detached 0-d tensors (or floats). They
+        stay on the device: the trainer reads them only on log steps, so a step does not wait
+        for the GPU to finish."""
         raise NotImplementedError
 
     def stop_check(self, history: list[dict]) -> str | None:

@@ -27,7 +27,7 @@ class _TaskOnly(Method):
         loss, m = self.task_loss(batch[self.domain], self.cfg.pose_weight)
         step_optimizer(self.optimizers["task"], self.schedulers["task"], loss,
                        list(self.nets["task"].parameters()), self.cfg.clip)
-        return {"loss_task": loss.item(), **{f"task_{k}": v for k, v in m.items()}}
+        return {"loss_task": loss.detach(), **{f"task_{k}": v for k, v in m.items()}}
 
     def samples(self, batch):
         x = batch[self.domain]["x"]

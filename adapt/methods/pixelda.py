@@ -66,7 +66,7 @@ class PixelDA(Method):
         g = self.nets["generator"]
         return g(x, g.sample_noise(len(x), x.device))
 
-    def training_step(self, batch: dict, step: int) -> dict[str, float]:
+    def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor | float]:
         cfg, G, D = self.cfg, self.nets["generator"], self.nets["discriminator"]
         src, tgt = batch["source"], batch["target"]
         xs, xt = src["x"], tgt["x"]
@@ -92,8 +92,8 @@ class PixelDA(Method):
         step_optimizer(self.optimizers["g"], self.schedulers["g"],
                        cfg.alpha * l_g + cfg.beta * l_tg + cfg.gamma * l_c,
                        list(G.parameters()), cfg.clip)
-        return {"loss_d": l_d.item(), "loss_g": l_g.item(), "loss_task": l_t.item(),
-                "loss_content": l_c.item(), "task_source_acc": ms["acc"],
+        return {"loss_d": l_d.detach(), "loss_g": l_g.detach(), "loss_task": l_t.detach(),
+                "loss_content": l_c.detach(), "task_source_acc": ms["acc"],
                 "task_adapted_acc": ma["acc"], "pose_source": ms["pose"], "trans_source": ms["trans"], **logs,
                 "lr": self.schedulers["g"].get_last_lr()[0]}
 

@@ -103,7 +103,7 @@ class Spigan(Method):
             self.nets["generator"].parameters(), cfg.lr, cfg.beta1, cfg.decay_steps, cfg.decay)
         self.optimizers["dtp"], self.schedulers["dtp"] = self.adam(
             others, cfg.lr, cfg.beta1, cfg.decay_steps, cfg.decay)
-        self._last_others: dict[str, float] = {"loss_d": 0.0, "loss_task_src": 0.0, "loss_pi": 0.0}
+        self._last_others: dict[str, torch.Tensor | float] = {"loss_d": 0.0, "loss_task_src": 0.0, "loss_pi": 0.0}
 
     def _pi_loss(self, x, source: dict):
         if self.cfg.pi not in source:
@@ -117,7 +117,7 @@ class Spigan(Method):
         """(B,C,H,W) -> the same with G's colours: channels after the first 3 (depth) are kept."""
         return torch.cat([self.nets["generator"](x[:, :3]), x[:, 3:]], 1)
 
-    def training_step(self, batch: dict, step: int) -> dict[str, float]:
+    def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor | float]:
         cfg, G, D = self.cfg, self.nets["generator"], self.nets["discriminator"]
         src, tgt = batch["source"], batch["target"]
         xs, xt = src["x"], tgt["x"]
@@ -126,17 +126,17 @@ class Spigan(Method):
         l_gan = lsgan_g_loss(D(fake[:, :3]))
         l_task, _ = self.task_loss({**src, "x": fake})
         loss = cfg.alpha * l_gan + cfg.beta * l_task
-        logs = {"loss_g": l_gan.item(), "loss_task_adapted": l_task.item()}
+        logs = {"loss_g": l_gan.detach(), "loss_task_adapted": l_task.detach()}
         if self.gamma > 0:
             l_pi = self._pi_loss(fake, src)
             loss = loss + self.gamma * l_pi
-            logs["loss_pi_adapted"] = l_pi.item()
+            logs["loss_pi_adapted"] = l_pi.detach()
         if self.delta > 0:
             with torch.no_grad():
                 real_feats = self.vgg(xs[:, :3])
             l_perc = perceptual_l1(real_feats, self.vgg(fake[:, :3]))
             loss = loss + self.delta * l_perc
-            logs["loss_perceptual"] = l_perc.item()
+            logs["loss_perceptual"] = l_perc.detach()
         step_optimizer(self.optimizers["g"], self.schedulers["g"], loss, list(G.parameters()), cfg.clip)
         # D, T, P step
         if updates_others(step, cfg.g_steps):
@@ -144,11 +144,11 @@ class Spigan(Method):
             l_d = lsgan_d_loss(D(xt[:, :3]), D(fake[:, :3]))
             l_t = self.task_loss(src)[0] + self.task_loss({**src, "x": fake})[0]
             loss = cfg.alpha * l_d + cfg.beta * l_t
-            self._last_others = {"loss_d": l_d.item(), "loss_task_src": l_t.item(), "loss_pi": 0.0}
+            self._last_others = {"loss_d": l_d.detach(), "loss_task_src": l_t.detach(), "loss_pi": 0.0}
             if self.gamma > 0:
                 l_p = self._pi_loss(xs, src) + self._pi_loss(fake, src)
                 loss = loss + self.gamma * l_p
-                self._last_others["loss_pi"] = l_p.item()
+                self._last_others["loss_pi"] = l_p.detach()
             step_optimizer(self.optimizers["dtp"], self.schedulers["dtp"], loss, self._others, cfg.clip)
         return {**logs, **self._last_others}
 

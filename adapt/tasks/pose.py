@@ -124,7 +124,7 @@ class PoseTask(Task):
         ce = F.cross_entropy(logits, label)
         loss = ce + weight * (cfg.rot_weight * l_rot + cfg.trans_weight * l_t)
         acc = (logits.argmax(1) == label).float().mean()
-        return loss, {"ce": ce.item(), "pose": l_rot.item(), "trans": l_t.item(), "acc": acc.item()}
+        return loss, {"ce": ce.detach(), "pose": l_rot.detach(), "trans": l_t.detach(), "acc": acc.detach()}
 
     # -- evaluation ----------------------------------------------------------------------------
     @torch.no_grad()

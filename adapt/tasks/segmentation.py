@@ -53,7 +53,7 @@ class SegmentationTask(Task):
         from ..scenes import IGNORE
 
         loss = F.cross_entropy(net(batch["x"]), batch["label"], ignore_index=IGNORE)
-        return loss, {"ce": loss.item()}
+        return loss, {"ce": loss.detach()}
 
     def predict_images(self, net, x):
         from ..visual import colorize_labels
