@@ -22,8 +22,7 @@ HEIGHT_NORMALISATION = ("height above the image's dominant plane (the table: RAN
                         f"{PLANE_HYPOTHESES} hypotheses from {PLANE_SAMPLES} pixels drawn with "
                         "torch.Generator seed 0), measured along the ray as z_plane - z, in metres "
                         "/ 0.1, clipped to [-1, 1]; -1 beyond the plane's horizon; holes (no "
-                        "reading) are filled first along their row by linear interpolation "
-                        "between the readings on either side")
+                        "reading) are inpainted first (OpenCV Navier-Stokes, radius 3 px)")
 POINTS = 256  # model points per object in a batch (point-matching loss)
 
 
@@ -84,33 +83,20 @@ def fit_plane_inverse_depth(depth: torch.Tensor) -> torch.Tensor | None:
 
 
 def fill_holes(depth: torch.Tensor) -> torch.Tensor:
-    """(H,W) metres with 0 = no reading -> the same with every hole filled along its row by
-    linear interpolation between the readings on either side (the nearest one at a row's ends;
-    the nearest reading anywhere for a row that has none). Raw sensors leave holes beside edges
-    (the projector's shadow, a horizontal band) and on dark surfaces; processed frames such as
-    GQ-CNN's are inpainted into smooth ramps there. Filling holes the same way on both sides
-    gives a net one pattern to learn instead of two."""
+    """(H,W) metres with 0 = no reading -> the same with the holes inpainted from their borders
+    (OpenCV's Navier-Stokes method, radius 3 px; its Telea method is unstable on float depth),
+    as Dex-Net and GQ-CNN process their depth frames.
+    Raw sensors leave holes beside edges (the projector's shadow), on dark surfaces and on what
+    is nearer than their range (a wrist camera's own gripper); processed frames are inpainted
+    into smooth ramps there. Filling holes the same way on both sides gives a net one pattern
+    to learn instead of two."""
     import cv2
 
     holes = (depth <= 0).numpy()
     if not holes.any() or holes.all():
         return depth
-    d = depth.numpy().copy()
-    x = np.arange(d.shape[1], dtype=np.float64)
-    empty = []
-    for r in np.nonzero(holes.any(1))[0]:
-        ok = ~holes[r]
-        if ok.any():
-            d[r, holes[r]] = np.interp(x[holes[r]], x[ok], d[r, ok].astype(np.float64))
-        else:
-            empty.append(r)
-    if empty:  # rows without a reading: the nearest reading (OpenCV distance transform labels)
-        _, labels = cv2.distanceTransformWithLabels(holes.astype(np.uint8), cv2.DIST_L2, 5,
-                                                    labelType=cv2.DIST_LABEL_PIXEL)
-        value = np.zeros(labels.max() + 1, d.dtype)
-        value[labels[~holes]] = d[~holes]
-        d[empty] = value[labels[empty]]
-    return torch.from_numpy(d)
+    d = depth.numpy().astype(np.float32)
+    return torch.from_numpy(cv2.inpaint(d, holes.astype(np.uint8), 3, cv2.INPAINT_NS)).to(depth.dtype)
 
 
 def height_above_plane(depth: torch.Tensor) -> torch.Tensor:

@@ -277,10 +277,11 @@ def draw_gripper(rng, clearance_m=None):
     """A parallel-jaw hand seen by a camera on the wrist, as (trimesh, T_cam_hand, size (3,),
     metres, OpenCV camera frame). Hands differ a lot (a Franka hand's 2 cm fingers 8 cm apart,
     pads of industrial jaws 8 cm wide and 20 cm apart, a camera 15 or 60 cm behind the
-    fingertips), so all of that is drawn: fingers 1.5-8 cm wide, boxes or rounded, 4-18 cm long,
-    2-20 cm apart (at most about half the image), pitched 0-75 deg away from the camera (from
+    fingertips; a two-armed robot's camera sees two wrists 15 cm thick), so all of that is
+    drawn: "fingers" 1.5-16 cm wide, boxes or rounded, 4-18 cm long, 2-25 cm apart (at most
+    about half the image), pitched 0-75 deg away from the camera (from
     along the image plane to almost along the optical axis), the palm at one image edge (the bottom in half of the draws), at
-    35-100 % (and at least 12 cm) of the depth that keeps the fingertips 10 % short of the table
+    50-100 % (and at least 12 cm) of the depth that keeps the fingertips 10 % short of the table
     (at most 1 m; 0.6 m without ``clearance_m``, (4,): the depth at which the bottom, left, top
     and right edges see the table, edge_clearance_m)."""
     import trimesh
@@ -293,10 +294,12 @@ def draw_gripper(rng, clearance_m=None):
     reach = (finger + palm_y) * np.sin(pitch) + palm_z  # depth from the palm to the tips
     far = 0.6 if clearance_m is None else min(1.0, 0.9 * float(clearance_m[edge]) - reach)
     far = max(far, 0.15)
-    z = rng.uniform(max(0.12, 0.35 * far), far)
-    # at most about half the image wide: a hand that fills the view hides the task
-    width, thick = rng.uniform(0.015, max(0.015, min(0.08, 0.15 * z))), rng.uniform(0.01, 0.05)
-    gap = rng.uniform(0.02, max(0.02, min(0.2, 0.5 * z)))
+    z = rng.uniform(max(0.12, 0.5 * far), far)
+    # fingers, or the wrists and forearms of a two-armed robot; together at most about half
+    # the image wide: a hand that fills the view hides the task
+    width = rng.uniform(0.015, max(0.015, min(0.16, 0.3 * z)))
+    thick = rng.uniform(0.01, max(0.05, width))
+    gap = rng.uniform(0.02, max(0.02, min(0.25, 0.6 * z)))
     palm = np.array([gap + 2 * width + rng.uniform(0, 0.04), palm_y, palm_z])
     parts = [trimesh.creation.box(palm)]
     rounded = rng.random() < 0.5

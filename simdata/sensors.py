@@ -153,7 +153,8 @@ def projector_shadow(depth_m: np.ndarray, focal_baseline_px_m: float, side: str 
     cannot see the surface: the band beside each near-to-far edge that the nearer surface hides
     from a device ``focal_baseline_px_m`` / z pixels of disparity away. ``side`` is the side of
     the near surface on which the band falls in the image ("right": the device sits to the
-    camera's right, as the band beside objects in GQ-CNN's PrimeSense frames).
+    camera's left, so it lights the scene from there; as beside objects in GQ-CNN's PrimeSense
+    frames).
 
     Per row, a pixel at column x with disparity d(x) is seen by the device at x + d(x) (x - d(x)
     for "left"); it is hidden when a pixel between it and the device, at x' < x, lands at or

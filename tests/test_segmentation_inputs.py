@@ -75,15 +75,16 @@ def test_height_above_the_table_plane_needs_no_intrinsics_and_ignores_moving_the
     assert torch.equal(to_input(None, depth, "height"), height_above_plane(depth))
 
 
-def test_holes_are_filled_along_their_row_between_the_readings_on_either_side():
+def test_holes_are_inpainted_smoothly_from_their_borders():
     from adapt.data import fill_holes
 
-    d = torch.tensor([[1.0, 0.0, 0.0, 0.0, 2.0], [0.0, 0.0, 3.0, 0.0, 0.0], [0.0] * 5])
-    f = fill_holes(d)
-    assert torch.allclose(f[0], torch.tensor([1.0, 1.25, 1.5, 1.75, 2.0]))  # a ramp, as inpainting
-    assert torch.equal(f[1], torch.full((5,), 3.0))  # the nearest reading at a row's ends
-    assert (f[2] > 0).all() and set(f[2].tolist()) <= {1.0, 2.0, 3.0, 1.25, 1.5, 1.75}
-    assert torch.equal(fill_holes(f), f)
+    ramp = torch.linspace(0.5, 1.0, 40).repeat(30, 1)  # a tilted surface
+    holed = ramp.clone()
+    holed[10:20, 15:25] = 0
+    f = fill_holes(holed)
+    assert (f > 0).all() and torch.equal(f[holed > 0], ramp[holed > 0])  # readings kept
+    assert (f[10:20, 15:25] - ramp[10:20, 15:25]).abs().max() < 0.03  # the ramp goes on (nearest: 0.06)
+    assert torch.equal(fill_holes(ramp), ramp)
 
 
 def _world_points(raw) -> torch.Tensor:
