@@ -129,7 +129,7 @@ def main():
     ap.add_argument("--pictures", default="", help="folder for pictures of PixelDA's predicted poses "
                     "on the test crops (pose_predictions_<part>.png)")
     ap.add_argument("--rows", default="source-only,source-only (DR),pixelda,target-only",
-                    help="part 1 rows to run, in this order")
+                    help="part 1 rows to run, in this order (empty: none)")
     ap.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
     ap.add_argument("--cudnn-benchmark", action="store_true", help="cuDNN picks its fastest "
                     "algorithms by timing (CUDA; reruns may differ in the last bits)")
@@ -194,10 +194,11 @@ def main():
                 "source-only (DR)": ("source-only", data["source_dr"], base_steps),
                 "pixelda": ("pixelda", data["source"], args.steps),
                 "target-only": ("target-only", data["target"], base_steps)}
-        for label in args.rows.split(","):
+        wanted = [r for r in args.rows.split(",") if r]  # none: part 2 only
+        for label in wanted:
             if label not in rows:
                 raise SystemExit(f"--rows: unknown row {label!r}; choose from {', '.join(rows)}")
-        for label in args.rows.split(","):
+        for label in wanted:
             method, source, steps = rows[label]
             results["synthetic"]["methods"][label] = train(
                 method, source["path"], data["target"]["path"], data["test"]["path"],
@@ -250,7 +251,8 @@ def linemod(tmp: Path, args, size, batch, nets, device, base_steps, out=None, sa
                                          ("pixelda", "pixelda", data["source"], args.steps)):
         out["methods"][label] = train(method, source["path"], str(real), str(real),
                                       tmp / f"lm_run_{label.replace(' ', '_')}", steps, batch, size,
-                                      device, nets, args.evals)
+                                      device, nets, args.evals,
+                                      {"amp": args.amp, "cudnn_benchmark": args.cudnn_benchmark})
         if save:
             save()
     picture(args.pictures, tmp / "lm_run_pixelda", str(real), tmp / "lm_pred", "linemod")

@@ -7,7 +7,7 @@
 #   privileged information, the YCB-Video frames as the unlabelled real domain) -> ONNX export
 #   -> object IoU on the labelled real frames of tabletop_dev, per-image figures, a picture.
 #
-#   bash examples/spigan_ycbv.sh            # CPU-sized defaults, about 15 minutes on 2 cores
+#   bash examples/spigan_ycbv.sh            # CPU-sized defaults, about 25 minutes on 2 cores
 #   STEPS=20000 NETS="" bash examples/spigan_ycbv.sh   # paper-sized nets (for a GPU)
 #
 # VGG19 ImageNet weights for the perceptual loss: run `adapt download-vgg` once (online) and set
@@ -20,7 +20,8 @@ MESHES=${MESHES:-../shared/ycb}
 [ -d "$MESHES" ] || MESHES=assets/ycb
 REAL=${REAL:-../shared/real/ycbv_demo}        # unlabelled RGB-D frames of the real camera
 TEST=${TEST:-../shared/real/tabletop_dev}     # labelled real frames (NAME_labels.png, classes.json)
-STEPS=${STEPS:-1500}
+SCENES=${SCENES:-100}                 # 4 views each
+STEPS=${STEPS:-6000}
 GAN_STEPS=${GAN_STEPS:-600}
 CHANNELS=${CHANNELS:-height}          # the source-only net's input
 GAN_CHANNELS=${GAN_CHANNELS:-rgbh}    # SPIGAN's (it restyles colour: rgb, rgbd or rgbh)
@@ -32,7 +33,7 @@ for d in "$REAL" "$TEST"; do
 done
 resume() { [ -f "$1/checkpoints/last.pt" ] && echo --resume || true; }
 
-[ -d "$OUT/syn" ] || "$BIN/simdata" render --meshes "$MESHES" --out "$OUT/syn" --scenes 40 --views 4 \
+[ -d "$OUT/syn" ] || "$BIN/simdata" render --meshes "$MESHES" --out "$OUT/syn" --scenes "$SCENES" --views 4 \
   --width 320 --height 240 --elevation 55:90 --randomize all --sensor primesense --seed 0 --no-progress
 "$BIN/simdata" preview "$OUT/syn" --out "$OUT/syn_preview.png" --rows 3 --tile-width 240
 "$BIN/adapt" train seg-source-only --source "$OUT/syn" --out "$OUT/runs/src" --steps "$STEPS" \

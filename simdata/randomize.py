@@ -279,11 +279,11 @@ def draw_gripper(rng, clearance_m=None):
     pads of industrial jaws 8 cm wide and 20 cm apart, a camera 15 or 60 cm behind the
     fingertips; a two-armed robot's camera sees two wrists 15 cm thick), so all of that is
     drawn: "fingers" 1.5-16 cm wide, boxes or rounded, 4-18 cm long, 2-25 cm apart (at most
-    about half the image), pitched 0-75 deg away from the camera (from
-    along the image plane to almost along the optical axis), the palm at one image edge (the bottom in half of the draws), at
-    50-100 % (and at least 12 cm) of the depth that keeps the fingertips 10 % short of the table
-    (at most 1 m; 0.6 m without ``clearance_m``, (4,): the depth at which the bottom, left, top
-    and right edges see the table, edge_clearance_m)."""
+    about half the image), pitched 0-75 deg away from the camera (from along the image plane to
+    almost along the optical axis), the palm at one image edge (the bottom in half of the
+    draws), at 50-100 % of the depth that keeps the fingertips 10 % short of the table (that
+    depth at most 1 m and at least 15 cm; 0.6 m without ``clearance_m``, (4,): the depth at
+    which the bottom, left, top and right edges see the table, edge_clearance_m)."""
     import trimesh
 
     from .transforms import make_transform

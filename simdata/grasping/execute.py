@@ -1,0 +1,205 @@
+"""Try a grasp in pybullet: approach, close, lift, shake, and see whether the object stays held.
+
+Each call owns its own DIRECT client (connected and always disconnected here), steps at a fixed
+timestep and draws nothing at random, so the same inputs give the same result.
+
+World frame: z up, metres; the optional table is a static box whose top is the plane z = 0.
+The gripper is a free body (the URDF of :func:`gripper_urdf`) pinned to the world by a fixed
+constraint whose pivot is moved step by step (with a force limit), like a position-controlled
+arm's flange. Its fingers close independently (not coupled), each under velocity control limited to
+``cfg.max_force``.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..physics import mass_properties, quiet_stdout
+from ..transforms import make_transform, matrix_to_quat_xyzw
+from ..types import ObjectModel
+from .antipodal import Grasp
+from .gripper import GripperConfig, base_com_offset, gripper_urdf
+
+
+def _tcp_to_com(T_world_tcp: np.ndarray, com_offset: np.ndarray):
+    """Pose of the gripper base's centre of mass (position, quaternion xyzw) for a TCP pose."""
+    R = T_world_tcp[:3, :3]
+    return (T_world_tcp[:3, 3] + R @ com_offset).tolist(), matrix_to_quat_xyzw(R).tolist()
+
+
+def execute_grasp(mesh, T_world_obj: np.ndarray, grasp: Grasp, cfg: GripperConfig | None = None, *,
+                  table: bool = True, mass_kg: float | None = None, density: float = 500.0,
+                  object_friction: float = 0.8, pregrasp_m: float = 0.05, lift_m: float = 0.12,
+                  shake: bool = True, arm_force: float = 300.0, collision_tol_m: float = 1e-4,
+                  min_lift_fraction: float = 0.5, timestep: float = 1.0 / 240.0,
+                  search_depth: bool = True, depth_steps: int = 8,
+                  depth_margin_m: float = 0.005) -> dict:
+    """Execute ``grasp`` (object frame) on ``mesh`` resting at ``T_world_obj`` (4x4, metres).
+
+    Steps: the fully open gripper at the grasp pose is checked for collisions with the object
+    and the table (penetration deeper than ``collision_tol_m``); with ``search_depth`` it is
+    then backed off along -approach in ``depth_steps`` steps, up to half the pad length less
+    ``depth_margin_m`` (the contacts stay between the pads), and the first free pose is used
+    (``depth_back_m`` in the result); if none is free, nothing is simulated.
+    Otherwise the gripper starts ``pregrasp_m`` back along -approach, moves in, closes, lifts
+    ``lift_m`` straight up (world +z), optionally shakes (translations of 1.5 cm at 3 Hz along x
+    and y, then rotations of 0.25 rad at 3 Hz about the gripper's closing and approach axes), and
+    holds still. Collision geometry of the object: its convex hull; mass: ``mass_kg`` or
+    ``density`` times the (hull's) volume.
+
+    Returns a dict: ``collision_free`` (bool), ``success`` (bool: the object rose by at least
+    ``min_lift_fraction * lift_m`` and touches both fingers at the end), ``lift_m`` (how far
+    the object's centre of mass rose, m), ``contacts`` ([left, right] contact-point counts at the end),
+    ``width_m`` (final pad distance, m) and ``steps`` (simulation steps).
+    """
+    cfg = cfg or GripperConfig()
+    T_world_obj = np.asarray(T_world_obj, float)
+    T_world_grasp = T_world_obj @ grasp.pose()
+    approach_w = T_world_grasp[:3, 2]
+    com_offset = base_com_offset(cfg)
+    result = {"collision_free": False, "success": False, "depth_back_m": 0.0, "lift_m": 0.0, "contacts": [0, 0],
+              "width_m": cfg.max_opening, "steps": 0}
+
+    with quiet_stdout():
+        import pybullet
+        from pybullet_utils.bullet_client import BulletClient
+
+        client = BulletClient(connection_mode=pybullet.DIRECT)
+    try:
+        with tempfile.TemporaryDirectory(prefix="simdata_grasp_") as tmp:
+            urdf = Path(tmp) / "gripper.urdf"
+            urdf.write_text(gripper_urdf(cfg))
+            gripper = client.loadURDF(str(urdf), useFixedBase=False,
+                                      flags=pybullet.URDF_USE_INERTIA_FROM_FILE)
+        # loadURDF places the link frame, but reset/get/constraints use the centre of mass frame
+        client.resetBasePositionAndOrientation(gripper, *_tcp_to_com(T_world_grasp, com_offset))
+        client.setGravity(0, 0, -9.81)
+        client.setPhysicsEngineParameter(fixedTimeStep=timestep, deterministicOverlappingPairs=1)
+        bodies = []
+        if table:
+            table_shape = client.createCollisionShape(pybullet.GEOM_BOX, halfExtents=[1.0, 1.0, 0.025])
+            table_id = client.createMultiBody(0, table_shape, basePosition=[0, 0, -0.025])
+            client.changeDynamics(table_id, -1, lateralFriction=object_friction)
+            bodies.append(table_id)
+        model = ObjectModel(obj_id=0, name="grasp_object", mesh=mesh, source=Path("<mesh>"),
+                            mass_kg=mass_kg)
+        mass, com, inertia = mass_properties(model, density)
+        hull = mesh.convex_hull
+        shape = client.createCollisionShape(pybullet.GEOM_MESH, vertices=hull.vertices.tolist(),
+                                            collisionFramePosition=(-com).tolist())
+        R_obj = T_world_obj[:3, :3]
+        obj = client.createMultiBody(mass, shape, basePosition=(T_world_obj[:3, 3] + R_obj @ com).tolist(),
+                                     baseOrientation=matrix_to_quat_xyzw(R_obj).tolist())
+        client.changeDynamics(obj, -1, lateralFriction=object_friction,
+                              localInertiaDiagonal=inertia.tolist(),
+                              rollingFriction=0.001, spinningFriction=0.001)
+        bodies.append(obj)
+
+        joints = {client.getJointInfo(gripper, j)[1].decode(): j
+                  for j in range(client.getNumJoints(gripper))}
+        fingers = [joints["finger_left"], joints["finger_right"]]
+        for j in fingers:
+            client.resetJointState(gripper, j, cfg.max_opening / 2)
+            client.changeDynamics(gripper, j, lateralFriction=cfg.friction)
+        client.changeDynamics(gripper, -1, lateralFriction=cfg.friction)
+
+        # collision check of the open gripper at the grasp pose, and if it collides, with the
+        # gripper backed off along the approach (Dex-Net's grasp depth): the contacts then sit
+        # nearer the fingertips, as when a low object is taken from a table
+        def collides(T_tcp):
+            client.resetBasePositionAndOrientation(gripper, *_tcp_to_com(T_tcp, com_offset))
+            client.performCollisionDetection()
+            return any(c[8] < -collision_tol_m for other in bodies
+                       for c in client.getClosestPoints(gripper, other, distance=0.0))
+
+        max_back = max(cfg.finger_length / 2 - depth_margin_m, 0.0) if search_depth else 0.0
+        for back in np.linspace(0.0, max_back, depth_steps) if max_back > 0 else [0.0]:
+            T_try = T_world_grasp.copy()
+            T_try[:3, 3] -= back * approach_w
+            if not collides(T_try):
+                break
+        else:
+            return result
+        T_world_grasp = T_try
+        result.update(collision_free=True, depth_back_m=float(back))
+
+        # pre-grasp pose, then the constraint that drives the gripper
+        def com_pose(T_tcp):
+            return _tcp_to_com(T_tcp, com_offset)
+
+        T_pre = T_world_grasp.copy()
+        T_pre[:3, 3] -= pregrasp_m * approach_w
+        client.resetBasePositionAndOrientation(gripper, *com_pose(T_pre))
+        client.resetBaseVelocity(gripper, [0, 0, 0], [0, 0, 0])
+        pos, quat = com_pose(T_pre)
+        cid = client.createConstraint(gripper, -1, -1, -1, pybullet.JOINT_FIXED, [0, 0, 0],
+                                      [0, 0, 0], pos, childFrameOrientation=quat)
+        client.changeConstraint(cid, pos, quat, maxForce=arm_force)
+        for j in fingers:  # hold the fingers open
+            client.setJointMotorControl2(gripper, j, pybullet.POSITION_CONTROL,
+                                         targetPosition=cfg.max_opening / 2, force=cfg.max_force)
+        steps = 0
+
+        def run(n, T_tcp_at=None):
+            nonlocal steps
+            for i in range(n):
+                if T_tcp_at is not None:
+                    p, q = com_pose(T_tcp_at((i + 1) / n))
+                    client.changeConstraint(cid, p, q, maxForce=arm_force)
+                client.stepSimulation()
+            steps += n
+
+        def translate(T0, delta):
+            return lambda s: make_transform(T0[:3, :3], T0[:3, 3] + _smooth(s) * delta)
+
+        obj_z0 = client.getBasePositionAndOrientation(obj)[0][2]
+        run(12)
+        run(60, translate(T_pre, pregrasp_m * approach_w))  # 0.25 s in
+        run(12)
+        for j in fingers:
+            client.setJointMotorControl2(gripper, j, pybullet.VELOCITY_CONTROL,
+                                         targetVelocity=-cfg.max_speed, force=cfg.max_force)
+        # close until the fingers stop (or 0.5 s), then squeeze a little longer
+        for _ in range(10):
+            run(12)
+            if all(abs(client.getJointState(gripper, j)[1]) < 1e-3 for j in fingers):
+                break
+        run(24)
+        up = np.array([0.0, 0.0, lift_m])
+        run(120, translate(T_world_grasp, up))  # 0.5 s up
+        T_top = T_world_grasp.copy()
+        T_top[:3, 3] += up
+        run(24)
+        if shake:
+            for delta in (np.array([0.015, 0, 0]), np.array([0, 0.015, 0])):
+                run(80, lambda s, d=delta: make_transform(T_top[:3, :3],
+                                                          T_top[:3, 3] + np.sin(6 * np.pi * s) * d))
+            for axis in (T_top[:3, 0], T_top[:3, 2]):
+                run(80, lambda s, a=axis: make_transform(_rotation(a, 0.25 * np.sin(6 * np.pi * s))
+                                                         @ T_top[:3, :3], T_top[:3, 3]))
+        run(48)
+
+        obj_z = client.getBasePositionAndOrientation(obj)[0][2]
+        contacts = [len(client.getContactPoints(gripper, obj, linkIndexA=j)) for j in fingers]
+        lifted = obj_z - obj_z0
+        result.update(
+            lift_m=float(lifted), contacts=contacts, steps=steps,
+            width_m=float(sum(client.getJointState(gripper, j)[0] for j in fingers)),
+            success=bool(lifted >= min_lift_fraction * lift_m and all(c > 0 for c in contacts)))
+        return result
+    finally:
+        client.disconnect()
+
+
+def _smooth(s: float) -> float:
+    """Smoothstep 0..1 (zero velocity at both ends)."""
+    return s * s * (3 - 2 * s)
+
+
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rotation matrix (3, 3) of ``angle`` radians about the unit ``axis`` (Rodrigues)."""
+    a = np.asarray(axis, float) / np.linalg.norm(axis)
+    K = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+    return np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K
