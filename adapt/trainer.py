@@ -111,9 +111,11 @@ class Trainer:
             raise SimdataError(f"{self.out} already holds a run; pass --resume to continue it or "
                                f"choose another --out")
         self.device = resolve_device(cfg.device)
+        for flag in ("amp", "cudnn_benchmark"):  # options a CPU run cannot honour
+            if getattr(cfg, flag) and self.device.type != "cuda":
+                raise SimdataError(f"--{flag.replace('_', '-')} needs CUDA; this run is on "
+                                   f"{self.device}: drop the option or pass --device cuda")
         if cfg.cudnn_benchmark:
-            if self.device.type != "cuda":
-                raise SimdataError(f"--cudnn-benchmark needs CUDA; this run is on {self.device}")
             # process-wide: it picks algorithms by timing them, so reruns may differ in the last bits
             torch.backends.cudnn.benchmark = True
         self.task = resolve_task(cfg, METHODS[cfg.method], task_cfg)
@@ -161,8 +163,6 @@ class Trainer:
         (self.out / "config.json").write_text(json.dumps(self.run_config(), indent=2) + "\n")
         log.info("%s\n%s\n%s", describe("train", cfg), describe(cfg.method, self.method_cfg),
                  describe(f"task {self.task.name}", self.task.cfg))
-        if cfg.amp and self.device.type != "cuda":
-            log.warning("--amp needs CUDA; training in float32 on %s", self.device)
         tb = _tensorboard(self.out / "tb")
         metrics_path = self.out / "metrics.jsonl"
         if metrics_path.exists():  # keep what the checkpoint covers, drop what a kill left after it

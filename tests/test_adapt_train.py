@@ -164,3 +164,13 @@ def test_existing_run_needs_resume(crops, tmp_path):
 def test_every_adapt_command_has_help(cmd):
     r = cli(*cmd, "--help")
     assert r.returncode == 0 and "usage: adapt" in r.stdout
+
+
+@pytest.mark.parametrize("flag", ["amp", "cudnn_benchmark"])
+def test_cuda_only_options_are_refused_on_a_cpu(crops, tmp_path, flag):
+    from adapt.trainer import Trainer
+    from simdata.errors import SimdataError
+
+    with pytest.raises(SimdataError, match=f"--{flag.replace('_', '-')} needs CUDA"):
+        Trainer(train_cfg(crops, tmp_path / flag, "source-only", device="cpu", **{flag: True}),
+                method_cfg("source-only"))
