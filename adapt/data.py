@@ -106,14 +106,14 @@ def height_above_plane(depth: torch.Tensor) -> torch.Tensor:
     its edge. Moving the camera along its axis shifts z and z_plane alike, so it is unchanged.
     The plane is fitted to the readings; the heights of holes come from the filled depth."""
     out = torch.zeros_like(depth)
+    h, w = depth.shape[-2:]
+    v, u = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
+                          indexing="ij")
     for i, d in enumerate(depth[:, 0]):
         coef = fit_plane_inverse_depth(d)
         if coef is None:
             continue
         d = fill_holes(d)
-        h, w = d.shape
-        v, u = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
-                              indexing="ij")
         inv = coef[0] * u / w + coef[1] * v / w + coef[2]
         rel = torch.where(inv > 0, (1 / inv.clamp_min(1e-9) - d.double()) / DEPTH_RANGE_M,
                           torch.full_like(inv, -1.0)).clamp(-1, 1)

@@ -110,8 +110,9 @@ def _add_render(sub):
                    help="unlabelled primitives per scene when distractors are on, MIN:MAX")
     p.add_argument("--clutter", default="1:4",
                    help="clutter per scene when clutter is on, MIN:MAX: shelves beyond the "
-                        "table's edges and robot links hovering over it, rendered only and "
-                        "written as mask_clutter/ (no object on the table)")
+                        "table's edges, robot links over it or across its edge and grippers "
+                        "fixed to the camera, rendered only and written as mask_clutter/ (no "
+                        "object on the table)")
     p.add_argument("--sensor", default="clean", choices=list(SENSOR_PRESETS),
                    help="sensor model applied after rendering (noise, blur, depth holes ...); "
                         "the clean render is kept in rgb_clean/ and depth_m/")

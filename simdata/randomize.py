@@ -400,13 +400,10 @@ def draw_clutter(rng, cfg: RandomizationConfig, table_size_xy, index: int, clear
 
 def jitter_camera(rng, T_world_cam: np.ndarray, cfg: RandomizationConfig) -> np.ndarray:
     """Rotate a camera pose by a random small rotation (std camera_jitter_deg)."""
-    from .transforms import make_transform
+    from .transforms import make_transform, rotation_about
 
     if cfg.camera_jitter_deg <= 0:
         return T_world_cam
     axis = rng.normal(size=3)
     angle = np.radians(rng.normal(0, cfg.camera_jitter_deg))
-    axis /= np.linalg.norm(axis)
-    K = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    R = np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K
-    return T_world_cam @ make_transform(R, np.zeros(3))
+    return T_world_cam @ make_transform(rotation_about(axis, angle), np.zeros(3))

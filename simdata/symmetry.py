@@ -65,6 +65,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SimdataError
+from .transforms import rotation_about
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +86,6 @@ UNIFORM_COLOR_STD = 1.0 / 255    # colours varying less than this are "one colou
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-def rotation_about(axis, angle_rad: float) -> np.ndarray:
-    """(3,3) rotation by ``angle_rad`` about unit ``axis`` (right hand)."""
-    a = np.asarray(axis, float)
-    a = a / np.linalg.norm(a)
-    K = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    return np.eye(3) + np.sin(angle_rad) * K + (1 - np.cos(angle_rad)) * K @ K
-
 
 def _canonical_axis(a: np.ndarray) -> np.ndarray:
     """Unit axis with its largest-magnitude component positive; snapped to x/y/z when within

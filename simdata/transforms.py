@@ -86,6 +86,14 @@ def backproject_depth(depth_m: np.ndarray, K: np.ndarray, mask: np.ndarray | Non
     return np.stack([x, y, z], axis=1)
 
 
+def rotation_about(axis, angle_rad: float) -> np.ndarray:
+    """(3,3) rotation by ``angle_rad`` about ``axis`` (normalised here; right hand, Rodrigues)."""
+    a = np.asarray(axis, float)
+    a = a / np.linalg.norm(a)
+    K = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+    return np.eye(3) + np.sin(angle_rad) * K + (1 - np.cos(angle_rad)) * K @ K
+
+
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
     """Uniformly distributed (3,3) rotation (Shoemake's method via a unit quaternion)."""
     u1, u2, u3 = rng.random(3)

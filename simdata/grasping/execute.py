@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..physics import mass_properties, quiet_stdout
-from ..transforms import make_transform, matrix_to_quat_xyzw
+from ..transforms import make_transform, matrix_to_quat_xyzw, rotation_about
 from ..types import ObjectModel
 from .antipodal import Grasp
 from .gripper import GripperConfig, base_com_offset, gripper_urdf
@@ -177,7 +177,7 @@ def execute_grasp(mesh, T_world_obj: np.ndarray, grasp: Grasp, cfg: GripperConfi
                 run(80, lambda s, d=delta: make_transform(T_top[:3, :3],
                                                           T_top[:3, 3] + np.sin(6 * np.pi * s) * d))
             for axis in (T_top[:3, 0], T_top[:3, 2]):
-                run(80, lambda s, a=axis: make_transform(_rotation(a, 0.25 * np.sin(6 * np.pi * s))
+                run(80, lambda s, a=axis: make_transform(rotation_about(a, 0.25 * np.sin(6 * np.pi * s))
                                                          @ T_top[:3, :3], T_top[:3, 3]))
         run(48)
 
@@ -196,10 +196,3 @@ def execute_grasp(mesh, T_world_obj: np.ndarray, grasp: Grasp, cfg: GripperConfi
 def _smooth(s: float) -> float:
     """Smoothstep 0..1 (zero velocity at both ends)."""
     return s * s * (3 - 2 * s)
-
-
-def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rotation matrix (3, 3) of ``angle`` radians about the unit ``axis`` (Rodrigues)."""
-    a = np.asarray(axis, float) / np.linalg.norm(axis)
-    K = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    return np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K
