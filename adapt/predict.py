@@ -197,3 +197,73 @@ def predict_pose_crops(method, conf: dict, folder, out, scale: int = 4, grid: in
     rows = [np.hstack(tiles[r:r + cols]) for r in range(0, len(tiles), cols)]
     write_image(out / "poses.png", np.vstack(rows))
     return len(domain)
+
+
+# -- grasp ------------------------------------------------------------------------------------------
+def predict_grasp_folder(method, conf: dict, folder, out, top: int = 5) -> int:
+    """The best ``top`` grasps of every image with depth in ``folder`` (an image folder or a
+    BOP dataset): NAME_grasps.png (the image and the depth with the grasps drawn: the best one
+    the depth-image check accepts in green, the other accepted ones yellow, the refused ones
+    grey; and the quality map) and grasps.jsonl (per image, best first: pixel centre,
+    angle in degrees, opening in px, quality, whether the depth-image check accepts it
+    (simdata.grasping.depth_check) and, where it does and the intrinsics are known, the gripper
+    pose in the camera frame, approaching along the optical axis: T_cam_grasp (4x4, metres) and
+    the opening in metres)."""
+    from simdata.grasping.depth_check import DepthCheckConfig, grasp_centre_depth, inpaint_holes
+    from simdata.grasping.planar import grasp_pose_in_camera
+    from simdata.preview import colorize_depth, draw_grasps
+
+    from .data import fit_plane_inverse_depth
+    from .grasping import best_grasps, gripper_config, net_maps, table_depth
+
+    images = ImageFolder(folder)
+    out = Path(out)
+    height, channels = conf["train"]["height"], conf["data"]["channels"]
+    gripper = gripper_config(method.data.extras.get("gripper"))
+    check = DepthCheckConfig(**method.data.extras.get("depth_check", {}))
+    lines = []
+    for i in range(len(images)):
+        s = images[i]
+        if not s["has_depth"]:
+            raise SimdataError(f"{s['path']} has no depth file; a grasp net takes depth (pair "
+                               f"X-color.png with X-depth.png, or X.png with depth_X.npy)")
+        depth = s["depth"][0].numpy()
+        K = s["K"].numpy().astype(float)
+        known = not np.isnan(K).any()
+        if not known:  # pad widths need a focal length: a typical camera's (about 60 deg across)
+            h, w = depth.shape
+            K = np.array([[0.9 * w, 0, (w - 1) / 2], [0, 0.9 * w, (h - 1) / 2], [0, 0, 1]])
+        maps = net_maps(method.task_net, s["rgb"], s["depth"], channels, height, method.device)
+        grasps = best_grasps(maps, depth, K, gripper, n=top)
+        plane = fit_plane_inverse_depth(s["depth"][0])
+        filled = inpaint_holes(depth)
+        recs, ok = [], []
+        for g in grasps:
+            z = grasp_centre_depth(depth, g, K, gripper, check, filled, table_depth(plane, g.u, g.v, depth.shape[1]))
+            rec = {"u": round(g.u, 2), "v": round(g.v, 2), "angle_deg": round(float(np.degrees(g.angle)), 2),
+                   "width_px": round(g.width, 2), "quality": round(g.quality, 4), "executable": z is not None}
+            if known and z is not None:
+                T, w = grasp_pose_in_camera(g, z, K)
+                rec.update(T_cam_grasp=np.round(T, 6).tolist(), width_m=round(w, 4))
+            recs.append(rec)
+            ok.append(z is not None)
+        lines.append(json.dumps({"image": s["path"], "grasps": recs}))
+        rgb = (s["rgb"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        usable = [g for g, k in zip(grasps, ok) if k]
+        rejected = [g for g, k in zip(grasps, ok) if not k]
+        tiles = []
+        for base in (rgb, colorize_depth(depth)):  # rejected grey, then the others, the best on top
+            img = draw_grasps(base, rejected, color=(150, 150, 150), thickness=1)
+            img = draw_grasps(img, usable[1:][::-1], color=(255, 200, 0), thickness=1)
+            tiles.append(draw_grasps(img, usable[:1], color=(40, 240, 40), thickness=2))
+        q = (np.clip(maps[0], 0, 1) * 255).astype(np.uint8)
+        tiles.append(cv2.applyColorMap(q, cv2.COLORMAP_VIRIDIS)[..., ::-1])
+        img = np.concatenate(tiles, 1)
+        text = (f"{Path(s['path']).name}: green best executable (q {usable[0].quality:.2f}), yellow "
+                f"next, grey refused by the depth check | on depth | quality" if usable else
+                f"{Path(s['path']).name}: no executable grasp among the best {len(grasps)}")
+        cv2.putText(img, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(img, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        write_image(out / f"{Path(s['path']).stem}_grasps.png", img)
+    write_bytes_atomic(out / "grasps.jsonl", ("\n".join(lines) + "\n").encode())
+    return len(images)

@@ -43,6 +43,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from results_io import save_results  # noqa: E402 (benchmarks/, the script's folder)
 SHARED = REPO.parent / "shared"
 SHARED_PHOTOS = SHARED / "real" / "ycbv_demo"
 LM_DEV = SHARED / "real" / "lm_dev"
@@ -161,10 +162,7 @@ def main():
     results["partial"] = True  # until the last row is in
 
     def save():
-        results["seconds"] = round(time.perf_counter() - t_start, 1)
-        tmp_out = out.with_suffix(".json.tmp")
-        tmp_out.write_text(json.dumps(results, indent=2) + "\n")
-        tmp_out.replace(out)
+        save_results(out, results, t_start)
 
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

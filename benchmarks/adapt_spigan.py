@@ -30,7 +30,6 @@ minutes): 120 px high images, 96 px crops, small nets, 1500 task-net steps, 600 
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from results_io import save_results  # noqa: E402 (benchmarks/, the script's folder)
 SHARED = REPO.parent / "shared"
 YCBV = SHARED / "real" / "ycbv_demo"
 TABLETOP = SHARED / "real" / "tabletop_dev"
@@ -109,11 +109,7 @@ def main():
     t_start = time.perf_counter()
 
     def save():
-        results["seconds"] = round(time.perf_counter() - t_start, 1)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp_out = out.with_suffix(".json.tmp")
-        tmp_out.write_text(json.dumps(results, indent=2) + "\n")
-        tmp_out.replace(out)
+        save_results(out, results, t_start)
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -283,6 +284,31 @@ def cmd_assets_download(args) -> int:
     return 0
 
 
+def cmd_grasps(args) -> int:
+    from .grasping import GripperConfig
+    from .grasping.labels import GraspLabelConfig, label_dataset
+
+    if args.workers < 1:
+        raise SimdataError(f"--workers {args.workers} must be at least 1")
+    if not 0.01 <= args.opening <= 0.3:
+        raise SimdataError(f"--opening {args.opening} m is not a gripper opening (0.01 to 0.3 m)")
+    palm = GripperConfig().palm_size
+    gripper = GripperConfig(max_opening=args.opening,
+                            palm_size=(max(palm[0], args.opening + 0.04), *palm[1:]))
+    cfg = GraspLabelConfig(candidates=args.candidates, samples=args.samples, friction=args.friction,
+                           approach_cone_deg=args.approach_cone, view_cone_deg=args.view_cone,
+                           seed=args.seed, collision=args.collision, gripper=gripper)
+    t = time.perf_counter()
+    tot = label_dataset(args.dataset, cfg, workers=args.workers, cache_dir=args.cache_dir,
+                        progress=not args.no_progress)
+    dt = time.perf_counter() - t
+    rate = f"{tot['trials'] / dt:.1f} candidates/s" if tot["trials"] else "nothing to do"
+    print(f"labelled {tot['scenes']} scenes ({tot['skipped']} already done): {tot['trials']} "
+          f"grasps tried, {tot['collision_free']} collision-free, {tot['successes']} lifted and "
+          f"held; {tot['images']} images with grasp maps; {dt:.1f} s, {rate}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
@@ -315,6 +341,39 @@ def build_parser() -> argparse.ArgumentParser:
         "keep the dataset's models_info.json symmetries [keep all]"))
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_crops)
+
+    p = sub.add_parser("grasps", formatter_class=fmt, help="grasp labels: trials in pybullet, "
+                       "planar grasp maps per image",
+                       description="Label a rendered dataset for grasping: antipodal grasp "
+                       "candidates sampled on each model (cached by mesh content), tried in "
+                       "each settled scene with a parallel-jaw gripper (open-gripper collision "
+                       "check, approach, close, lift, shake), written as "
+                       "train_pbr/NNNNNN/scene_grasps.json (6-DoF grasps in the world frame, "
+                       "mm, with outcomes) and grasps/NNNNNN.npz per image (GG-CNN maps: "
+                       "quality, cos 2a, sin 2a, width px; and the grasp rectangles) of the "
+                       "successful grasps a depth-image check accepts from that view (fingers "
+                       "and palm clear of what the depth shows, simdata.grasping.depth_check). Render "
+                       "grasp data from above (e.g. --elevation 65:90) and without distractors. "
+                       "Resumes: scenes with scene_grasps.json are kept.")
+    p.add_argument("dataset", help="BOP dataset root made by simdata render")
+    p.add_argument("--candidates", type=int, default=24, help="grasps tried per object instance and scene")
+    p.add_argument("--samples", type=int, default=300,
+                   help="surface points per model for antipodal sampling")
+    p.add_argument("--friction", type=float, default=0.5,
+                   help="friction coefficient of the antipodal test (cone half-angle atan(mu))")
+    p.add_argument("--approach-cone", type=float, default=45.0,
+                   help="try grasps approaching within this angle of straight down, deg")
+    p.add_argument("--view-cone", type=float, default=30.0,
+                   help="maps: successful grasps approaching within this angle of the camera axis, deg")
+    p.add_argument("--opening", type=float, default=0.08, help="gripper's maximum opening, m")
+    p.add_argument("--seed", type=int, default=0, help="seed; scene i uses (seed, i)")
+    p.add_argument("--collision", default="auto", choices=["auto", "vhacd", "hull"],
+                   help="object collision geometry: hull if convex else VHACD (auto), always VHACD, or hulls")
+    p.add_argument("--workers", type=int, default=1, help="processes labelling scenes in parallel")
+    p.add_argument("--cache-dir", default="",
+                   help="antipodal and VHACD cache [$SIMDATA_CACHE or ~/.cache/simdata]")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_grasps)
 
     p = sub.add_parser("info", formatter_class=fmt, help="counts, objects and validation of a dataset",
                        description="Print counts, objects and image size of a BOP dataset and "

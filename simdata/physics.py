@@ -95,7 +95,8 @@ def vhacd_decomposition(model: ObjectModel, cache_dir: Path) -> Path:
         with quiet_stdout():
             client = BulletClient(connection_mode=pybullet.DIRECT)
         try:
-            client.vhacd(str(tmp_in), str(tmp_out), os.devnull, resolution=100000)
+            with quiet_stdout():  # VHACD prints its progress from C
+                client.vhacd(str(tmp_in), str(tmp_out), os.devnull, resolution=100000)
         finally:
             client.disconnect()
         if not tmp_out.is_file() or tmp_out.stat().st_size == 0:
@@ -108,7 +109,7 @@ def vhacd_decomposition(model: ObjectModel, cache_dir: Path) -> Path:
     return out
 
 
-def _collision_shape(client, model: ObjectModel, cfg: PhysicsConfig, com: np.ndarray) -> int:
+def collision_shape(client, model: ObjectModel, cfg: PhysicsConfig, com: np.ndarray) -> int:
     import pybullet
 
     mode = cfg.collision
@@ -168,7 +169,7 @@ def settle(models: list[ObjectModel], drops: list[PlacedObject], table: Table,
             model = models[drop.model_index]
             mass, com, inertia = mass_properties(model, cfg.density)
             if drop.model_index not in shapes:
-                shapes[drop.model_index] = _collision_shape(client, model, cfg, com)
+                shapes[drop.model_index] = collision_shape(client, model, cfg, com)
             R = drop.T_world_obj[:3, :3]
             pos = drop.T_world_obj[:3, 3] + R @ com  # body frame sits at the COM
             body = client.createMultiBody(mass, shapes[drop.model_index], basePosition=pos.tolist(),

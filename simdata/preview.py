@@ -1,4 +1,5 @@
-"""Contact sheets of a BOP dataset: one row per image, RGB | depth | visible masks | normals."""
+"""Contact sheets of a BOP dataset: one row per image, RGB | depth | visible masks | normals
+| grasps (when labelled by simdata grasps)."""
 from __future__ import annotations
 
 import json
@@ -38,6 +39,19 @@ def overlay_masks(rgb: np.ndarray, masks: list[np.ndarray], alpha: float = 0.6) 
     for i, m in enumerate(masks):
         contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(out, contours, -1, tuple(int(v) for v in PALETTE[i % len(PALETTE)]), 1)
+    return out
+
+
+def draw_grasps(rgb: np.ndarray, grasps, color=(40, 220, 40), thickness: int = 1) -> np.ndarray:
+    """``rgb`` (H,W,3) uint8 with grasp rectangles (simdata.grasping.planar.PlanarGrasp) drawn:
+    the opening's sides in ``color``, the finger pads (the short sides) in red, the centre as a
+    dot. Drawn in list order, so pass the best grasp last to keep it on top."""
+    out = np.ascontiguousarray(rgb).copy()
+    for g in grasps:
+        c = np.round(g.corners() * 16).astype(np.int32)  # 4 fractional bits
+        for a, b, col in ((0, 1, color), (2, 3, color), (1, 2, (230, 30, 30)), (3, 0, (230, 30, 30))):
+            cv2.line(out, tuple(c[a]), tuple(c[b]), col, thickness + (col != color), cv2.LINE_AA, shift=4)
+        cv2.circle(out, (int(round(g.u)), int(round(g.v))), 1 + thickness, color, -1, cv2.LINE_AA)
     return out
 
 
@@ -86,6 +100,14 @@ def contact_sheet(root: str | Path, out: str | Path, n: int = 6, width: int = 32
         normals = scene / "normals" / f"{im_id:06d}.png"
         if normals.exists():
             tiles.append(_label(read_image(normals), "normals"))
+        grasps = scene / "grasps" / f"{im_id:06d}.npz"
+        if grasps.exists():  # labelled by simdata grasps: the successful grasps seen from here
+            from .grasping.labels import read_view_grasps
+            from .grasping.planar import PlanarGrasp
+
+            _, rects = read_view_grasps(scene, im_id)
+            tiles.append(_label(draw_grasps(rgb, [PlanarGrasp(*r[:5]) for r in rects]),
+                                f"grasps ({len(rects)})"))
         h = int(round(rgb.shape[0] * width / rgb.shape[1]))
         rows.append(np.concatenate([cv2.resize(t, (width, h), interpolation=cv2.INTER_AREA)
                                     for t in tiles], axis=1))

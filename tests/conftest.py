@@ -35,3 +35,22 @@ def small_dataset(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("small") / "ds"
     render_dataset(small_config(out), progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def grasp_dataset(tmp_path_factory) -> Path:
+    """2 scenes x 2 views at 320x240 seen from above, primesense depth, labelled by
+    `simdata grasps` with a few candidates per object."""
+    from helpers import small_config
+    from simdata.grasping.labels import GraspLabelConfig, label_dataset
+    from simdata.pipeline import render_dataset
+    from simdata.sampling import SceneConfig
+    from simdata.types import PRIMESENSE
+
+    out = tmp_path_factory.mktemp("grasp") / "ds"
+    cfg = small_config(out, sensor="primesense")
+    cfg.scene = SceneConfig(views=2, objects=(3, 4), distance=(0.45, 0.6), elevation_deg=(75.0, 90.0),
+                            intrinsics=PRIMESENSE.resized(320, 240))
+    render_dataset(cfg, progress=False)
+    label_dataset(out, GraspLabelConfig(candidates=6), progress=False)
+    return out

@@ -9,6 +9,7 @@ import torch
 
 from helpers import ASSETS, small_config
 from simdata.crop_render import render_crops
+from simdata.grasping.labels import GraspLabelConfig, label_dataset
 from simdata.pipeline import RenderConfig, render_dataset
 from simdata.types import PRIMESENSE
 
@@ -24,8 +25,11 @@ def data(tmp_path_factory):
     intr = PRIMESENSE.resized(160, 120)
     render_dataset(small_config(tmp / "scenes_a", intrinsics=intr, scenes=1, views=2), progress=False)
     render_dataset(small_config(tmp / "scenes_b", intrinsics=intr, scenes=1, views=2, seed=3), progress=False)
+    for name in ("scenes_a", "scenes_b"):  # grasp labels beside the segmentation ground truth
+        label_dataset(tmp / name, GraspLabelConfig(candidates=4), progress=False)
     return {"pose": (tmp / "crops_a", tmp / "crops_b", dict(size=32)),
-            "segmentation": (tmp / "scenes_a", tmp / "scenes_b", dict(height=64, crop=64))}
+            "segmentation": (tmp / "scenes_a", tmp / "scenes_b", dict(height=64, crop=64)),
+            "grasp": (tmp / "scenes_a", tmp / "scenes_b", dict(height=64, crop=64, channels="rgbh"))}
 
 
 def pairs():

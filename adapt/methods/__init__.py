@@ -1,6 +1,6 @@
 """Registry of adaptation methods: name -> class (an explicit dict)."""
 from .base import DataSpec, Method
-from .baselines import SegSourceOnly, SourceOnly, TargetOnly
+from .baselines import GraspSourceOnly, SegSourceOnly, SourceOnly, TargetOnly
 from .pixelda import PixelDA
 from .spigan import Spigan
 
@@ -10,6 +10,7 @@ METHODS: dict[str, type[Method]] = {
     TargetOnly.name: TargetOnly,
     Spigan.name: Spigan,
     SegSourceOnly.name: SegSourceOnly,
+    GraspSourceOnly.name: GraspSourceOnly,
 }
 
 __all__ = ["METHODS", "DataSpec", "Method"]

@@ -63,3 +63,20 @@ class SegSourceOnly(SourceOnly):
     name = "seg-source-only"
     Config = SegSourceOnlyConfig
     tasks = ("segmentation",)
+
+
+@dataclass
+class GraspSourceOnlyConfig(TaskOnlyConfig):
+    task_width: int = field(default=16, metadata={"help": "task net width (16 = GG-CNN2's filters)"})
+    decay_steps: int = field(default=2000, metadata={"help": "staircase learning-rate decay period"})
+    decay: float = field(default=0.5, metadata={"help": "learning-rate factor per period"})
+    beta1: float = field(default=0.9, metadata={"help": "Adam beta1"})
+    clip: float = field(default=0.0, metadata={"help": "gradient norm clip (0 = off)"})
+
+
+class GraspSourceOnly(SourceOnly):
+    """GG-CNN2 on labelled synthetic depth only (simdata grasps): the grasping baseline."""
+
+    name = "grasp-source-only"
+    Config = GraspSourceOnlyConfig
+    tasks = ("grasp",)

@@ -1,11 +1,12 @@
 """SPIGAN: simulator-privileged-information GAN (Lee et al., ICLR 2019).
 
 Four networks learn jointly from labelled synthetic scenes with privileged information (PI)
-and unlabelled real images: G (sim -> real, no cycle), D (PatchGAN), T (segmentation) and P
-(the PI network, same architecture as T, regressing the simulator's z-buffer depth):
+and unlabelled real images: G (sim -> real, no cycle), D (PatchGAN), T (the task net:
+segmentation, or GG-CNN2 grasp maps with ``--task grasp``) and P (the PI network, an FCN,
+regressing the simulator's z-buffer depth):
 
     min_{G,T,P} max_D  alpha L_GAN + beta L_T + gamma L_P + delta L_perc
-    L_T    = CE(T(x_s), y_s) + CE(T(G(x_s)), y_s)
+    L_T    = CE(T(x_s), y_s) + CE(T(G(x_s)), y_s)    (the grasp task: its smooth-L1 map loss)
     L_P    = |P(x_s) - z_s|_1 + |P(G(x_s)) - z_s|_1          (where the simulator has depth)
     L_perc = |phi(x_s) - phi(G(x_s))|_1, phi = VGG19 conv1_2..conv5_2 activations
 
@@ -45,7 +46,7 @@ def updates_others(step: int, g_steps: int) -> bool:
 @dataclass
 class SpiganConfig(OptimConfig):
     alpha: float = field(default=1.0, metadata={"help": "weight of the GAN loss"})
-    beta: float = field(default=0.5, metadata={"help": "weight of the task (segmentation) loss"})
+    beta: float = field(default=0.5, metadata={"help": "weight of the task loss"})
     gamma: float = field(default=0.1, metadata={"help": "weight of the privileged (depth) loss"})
     delta: float = field(default=0.33, metadata={"help": "weight of the VGG19 perceptual loss"})
     no_pi: bool = field(default=False, metadata={"help": "SPIGAN-no-PI ablation: gamma = 0"})
@@ -59,7 +60,8 @@ class SpiganConfig(OptimConfig):
     gen_blocks: int = field(default=9, metadata={"help": "generator residual blocks"})
     disc_filters: int = field(default=64, metadata={"help": "PatchGAN filters of the first layer"})
     disc_layers: int = field(default=3, metadata={"help": "PatchGAN layers (3 = 70x70 patches)"})
-    task_net: str = field(default="fcn", metadata={"help": "task/PI net architecture (registry name)"})
+    task_net: str = field(default="", metadata={"help": "task net architecture (registry name; empty = the task's own: fcn, ggcnn2)"})
+    pi_net: str = field(default="fcn", metadata={"help": "PI net architecture (registry name)"})
     pi: str = field(default="depth", metadata={"help": "privileged information P regresses: depth (m) or normals"})
     vgg_weights: str = field(default="auto", metadata={"help": "VGG19 ImageNet weights: a .pth path, auto (torch hub cache) or random (logged, weaker)"})
     vgg_weights_used: str = field(default="", metadata={"help": "set by the run: which VGG19 features were used", "cli": False})
@@ -72,7 +74,7 @@ class Spigan(Method):
     name = "spigan"
     Config = SpiganConfig
     needs = ("source", "target")
-    tasks = ("segmentation",)
+    tasks = ("segmentation", "grasp")
 
     def __init__(self, cfg: SpiganConfig, data, device, training: bool = True, task=None):
         super().__init__(cfg, data, device, task=task)
@@ -86,12 +88,12 @@ class Spigan(Method):
                                blocks=cfg.gen_blocks).to(device),
             "discriminator": build("patch-discriminator", channels=3, filters=cfg.disc_filters,
                                    layers=cfg.disc_layers).to(device),
-            "task": self.build_task_net(cfg.task_width, cfg.task_net),
+            "task": self.build_task_net(cfg.task_width, cfg.task_net or None),
         }
         if cfg.pi not in PI_SOURCES:
             raise SimdataError(f"--pi {cfg.pi!r}: choose from {', '.join(PI_SOURCES)}")
         if self.gamma > 0:
-            self.nets["privileged"] = build(cfg.task_net, channels=3, out=PI_SOURCES[cfg.pi],
+            self.nets["privileged"] = build(cfg.pi_net, channels=3, out=PI_SOURCES[cfg.pi],
                                             width=cfg.task_width).to(device)
         self.vgg = None
         if self.delta > 0 and training:
@@ -164,12 +166,12 @@ class Spigan(Method):
 
     @torch.no_grad()
     def samples(self, batch: dict) -> dict[str, torch.Tensor]:
-        from ..visual import colorize_depth, colorize_labels
+        from ..visual import colorize_depth
 
         xs = batch["source"]["x"]
         fake = self.restyle(xs)
         out = {"source": xs[:, :3], "adapted": fake[:, :3], "target": batch["target"]["x"][:, :3],
-               "prediction": colorize_labels(self.nets["task"](fake).argmax(1))}
+               "prediction": self.task.predict_images(self.nets["task"], fake)}
         if "privileged" in self.nets:
             p = self.nets["privileged"](fake[:, :3])
             out["privileged"] = colorize_depth(p) if self.cfg.pi == "depth" else p.clamp(-1, 1)

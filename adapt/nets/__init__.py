@@ -1,5 +1,6 @@
 """Networks and the registry that names them (an explicit dict, no import side effects)."""
 from .discriminators import PatchDiscriminator, PixelDADiscriminator
+from .ggcnn import GGCNN2
 from .generators import PixelDAGenerator, ResnetGenerator
 from .tasknets import FCNSegmenter, PoseNet
 
@@ -10,6 +11,7 @@ NETS = {
     "resnet-generator": ResnetGenerator,
     "patch-discriminator": PatchDiscriminator,
     "fcn": FCNSegmenter,
+    "ggcnn2": GGCNN2,
     "fcn-context": lambda **kw: FCNSegmenter(**{"context": 3, **kw}),
 }
 
@@ -21,5 +23,5 @@ def build(name: str, **kwargs):
     return NETS[name](**kwargs)
 
 
-__all__ = ["NETS", "build", "FCNSegmenter", "PatchDiscriminator", "PixelDADiscriminator",
+__all__ = ["NETS", "build", "FCNSegmenter", "GGCNN2", "PatchDiscriminator", "PixelDADiscriminator",
            "PixelDAGenerator", "PoseNet", "ResnetGenerator"]

@@ -83,3 +83,23 @@ class Task:
         """Predict on every sample of ``folder`` and write pictures a person can read to
         ``out``; returns the number of samples."""
         raise NotImplementedError
+
+
+def dense_export_io(task_name: str, net: nn.Module, data: DataSpec, conf: dict, output: str,
+                    description: str, **metadata) -> dict:
+    """export_io of a fully convolutional net on whole images (segmentation, grasp maps): one
+    input "image" (batch, channels, H, W) in the run's normalisation, one dense ``output``
+    described in words, H and W dynamic; ``metadata`` adds task-specific entries."""
+    from ..data import input_description
+
+    spatial = {0: "batch", 2: "height", 3: "width"}
+    return {"inputs": net.example_inputs(2, data.size), "input_names": ["image"],
+            "output_names": [output], "dynamic_axes": {"image": spatial, output: spatial},
+            "metadata": {
+                "task": task_name,
+                "input": {"shape": ["batch", data.channels, "height (multiple of 8)", "width (multiple of 8)"],
+                          "channels": conf["data"]["channels"], "range": [-1, 1],
+                          "normalisation": input_description(conf["data"]["channels"]),
+                          "trained_on": f"crops of {data.size} px from images resized to "
+                                        f"height {conf['train']['height']}"},
+                **metadata, "outputs": {output: description}}}

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from simdata.errors import SimdataError
 
-from .base import DataSpec, Task
+from .base import DataSpec, Task, dense_export_io
 
 
 @dataclass
@@ -76,22 +76,9 @@ class SegmentationTask(Task):
         return segmentation_figure(net, domain, device, result["per_image_iou"], out)
 
     def export_io(self, net, data, conf) -> dict:
-        from ..data import input_description
-
-        spatial = {0: "batch", 2: "height", 3: "width"}
-        return {"inputs": net.example_inputs(2, data.size), "input_names": ["image"],
-                "output_names": ["logits"], "dynamic_axes": {"image": spatial, "logits": spatial},
-                "metadata": {
-                    "task": self.name,
-                    "input": {"shape": ["batch", data.channels, "height (multiple of 8)",
-                                        "width (multiple of 8)"],
-                              "channels": conf["data"]["channels"], "range": [-1, 1],
-                              "normalisation": input_description(conf["data"]["channels"]),
-                              "trained_on": f"crops of {data.size} px from images resized to "
-                                            f"height {conf['train']['height']}"},
-                    "classes": data.classes,
-                    "outputs": {"logits": "(batch, classes, height, width) per-pixel class scores; "
-                                          "argmax for labels, indices into classes"}}}
+        return dense_export_io(self.name, net, data, conf, "logits",
+                               "(batch, classes, height, width) per-pixel class scores; argmax for "
+                               "labels, indices into classes", classes=data.classes)
 
     def predict(self, method, conf, folder, out) -> int:
         from ..predict import predict_segmentation_folder

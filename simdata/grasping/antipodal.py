@@ -24,7 +24,7 @@ import numpy as np
 
 from .gripper import GripperConfig
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: inward-wound meshes (negative volume) get their normals flipped
 
 
 @dataclass
@@ -136,7 +136,8 @@ def sample_antipodal(mesh, rng: np.random.Generator, n: int, cfg: GripperConfig 
         return []
     vertices = np.asarray(mesh.vertices, float)
     triangles = np.asarray(mesh.triangles, float)
-    normals = np.asarray(mesh.face_normals, float)
+    # outward normals: a mesh wound inside out (negative signed volume) has them flipped
+    normals = np.asarray(mesh.face_normals, float) * (-1.0 if mesh.volume < 0 else 1.0)
     points, faces = _sample_surface(mesh, rng, n)
     offsets = rng.random(n) * 2 * np.pi  # drawn for every point so the stream does not depend on hits
     n_p = normals[faces]

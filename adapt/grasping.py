@@ -1,0 +1,321 @@
+"""Grasping on depth images: data with GG-CNN grasp maps, the maps' loss, decoding a net's maps
+into grasps, and the evaluations (rectangle metric; closed-loop grasps in pybullet beside a
+random and a centroid baseline).
+
+Units: pixels for planar grasps (simdata.grasping.planar), metres for depth and 6-DoF poses.
+A grasp net outputs (B, 4, H, W): quality, cos 2a, sin 2a, width / WIDTH_SCALE_PX (px), the
+maps of `simdata grasps` at the net's input resolution.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from simdata import BopDataset
+from simdata.errors import SimdataError
+from simdata.grasping import GripperConfig
+from simdata.grasping.depth_check import DepthCheckConfig, grasp_centre_depth, inpaint_holes
+from simdata.grasping.planar import (PlanarGrasp, decode_grasp_maps, grasp_pose_in_camera,
+                                     rectangle_match, smooth_grasp_maps, wrap_angle)
+
+from .data import fit_plane_inverse_depth, to_input
+from .scenes import SceneDomain, _resize
+
+WIDTH_SCALE_PX = 100.0  # the width map enters the loss as px / 100 (widths are some 10-60 px)
+GRASP_CLASSES = ["grasp"]
+QUALITY_SIGMA, ANGLE_SIGMA, WIDTH_SIGMA = 2.0, 2.0, 1.0  # GG-CNN's smoothing of the maps, px
+POLICIES = ("net", "random", "centroid")
+TOP_K = 20  # the net's best grasps, tried in order until the depth image says the fingers fit
+
+
+def gripper_config(fields: dict | None) -> GripperConfig:
+    """A GripperConfig from its JSON fields (None = the default gripper)."""
+    if not fields:
+        return GripperConfig()
+    return GripperConfig(**{**fields, "palm_size": tuple(fields.get("palm_size", GripperConfig().palm_size))})
+
+
+def gripper_of(root: Path) -> GripperConfig:
+    """The gripper a dataset was labelled with (grasps_config.json), else the default one."""
+    path = Path(root) / "grasps_config.json"
+    return gripper_config(json.loads(path.read_text()).get("gripper") if path.is_file() else None)
+
+
+def depth_check_of(root: Path) -> DepthCheckConfig:
+    """The depth-image check a dataset's labels were painted with, else the default one."""
+    path = Path(root) / "grasps_config.json"
+    fields = json.loads(path.read_text()).get("depth_check") if path.is_file() else None
+    return DepthCheckConfig(**fields) if fields else DepthCheckConfig()
+
+
+# -- data ------------------------------------------------------------------------------------------
+def augment_maps(x: torch.Tensor, maps: torch.Tensor | None, flip: bool, quarter_turns: int):
+    """Flip (left-right) then turn by ``quarter_turns`` x 90 deg an image (C,S,S) and its grasp
+    maps (4,S,S), keeping the angle maps true: a flip maps a -> -a (sin 2a changes sign), a
+    quarter turn maps a -> a +- 90 deg (cos 2a and sin 2a both change sign)."""
+    x = _turn(x.flip(-1) if flip else x, quarter_turns)
+    if maps is not None:
+        maps = _turn(maps.flip(-1) * maps.new_tensor([1, 1, -1, 1])[:, None, None] if flip else maps,
+                     quarter_turns)
+        if quarter_turns % 2:
+            maps = maps * maps.new_tensor([1, -1, -1, 1])[:, None, None]
+    return x, maps
+
+
+def _turn(t: torch.Tensor, quarter_turns: int) -> torch.Tensor:
+    return torch.rot90(t, quarter_turns, dims=(-2, -1)) if quarter_turns % 4 else t
+
+
+class GraspDomain(SceneDomain):
+    """Depth images (through the net's input normalisation) resized to ``height`` and cut into
+    random ``crop`` squares, flipped and turned at random; from a simdata BOP dataset labelled
+    by `simdata grasps` (key ``grasp``: the (4, crop, crop) maps, width in px at this size; and
+    ``depth``: the simulator's clean depth, privileged information for SPIGAN) or an image
+    folder with depth (unlabelled)."""
+
+    def __init__(self, path, height: int, crop: int, stream: int, seed: int, channels: str):
+        super().__init__(path, height, crop, stream, seed, channels=channels)
+        if channels == "rgb":
+            raise SimdataError("--channels rgb: a grasp net takes depth (depth, height, rgbd or rgbh)")
+        if isinstance(self.ds, BopDataset):
+            unlabelled = [s for s in {sc for sc, _ in self.ds.items} if not (s / "scene_grasps.json").is_file()]
+            if unlabelled:
+                raise SimdataError(f"{sorted(unlabelled)[0]} has no grasp labels; run `simdata grasps "
+                                   f"{self.path}` first")
+            self.names = list(GRASP_CLASSES)
+        else:
+            self.names, self.labelled = [], False
+
+    def _whole(self, index: int) -> dict:
+        from simdata.grasping.labels import read_view_grasps
+
+        s = self.ds[index]
+        if not s.get("has_depth", True):
+            raise SimdataError(f"{s.get('path', self.path)} has no depth file; a grasp net takes depth")
+        h, w = s["rgb"].shape[-2:]
+        hw = (self.height, max(self.crop, int(round(w * self.height / h))))
+        depth = _resize(s["depth"], hw, "nearest")[None]
+        out = {"x": to_input(_resize(s["rgb"], hw, "bilinear")[None], depth, self.channels)[0]}
+        if isinstance(self.ds, BopDataset):
+            scene, im_id = self.ds.items[index]
+            maps = torch.from_numpy(read_view_grasps(scene, im_id)[0])
+            maps = _resize(maps, hw, "nearest")
+            maps[3] = maps[3] * (hw[0] / h) / WIDTH_SCALE_PX
+            out["grasp"] = maps
+            out["depth"] = _resize(s.get("depth_clean", s["depth"]), hw, "nearest")
+        return out
+
+    def batch(self, step: int, n: int) -> dict:
+        from .data import seed_for
+
+        rng = np.random.default_rng(seed_for(self.seed, self.stream, step))
+        idx = rng.integers(len(self.ds), size=n)
+        items = []
+        for i in idx:
+            it = self.sample(int(i), rng)
+            flip, turns = bool(rng.integers(2)), int(rng.integers(4))
+            x, maps = augment_maps(it["x"], it.get("grasp"), flip, turns)
+            item = {"x": x, **({"grasp": maps} if maps is not None else {})}
+            if "depth" in it:
+                item["depth"] = _turn(it["depth"].flip(-1) if flip else it["depth"], turns)
+            items.append(item)
+        return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def grasp_loss(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """GG-CNN2's loss: the sum over the four maps of the smooth-L1 error, every pixel.
+    pred, target (B, 4, H, W). Returns the loss and its parts (detached)."""
+    parts = [F.smooth_l1_loss(pred[:, i], target[:, i]) for i in range(4)]
+    return sum(parts), {k: p.detach() for k, p in zip(("quality", "cos", "sin", "width"), parts)}
+
+
+# -- decoding --------------------------------------------------------------------------------------
+def smooth_maps(maps: np.ndarray) -> np.ndarray:
+    """(4,H,W) raw net maps -> smoothed maps (simdata.grasping.planar.smooth_grasp_maps, GG-CNN's
+    sigmas), width back in px."""
+    out = smooth_grasp_maps(maps, QUALITY_SIGMA, ANGLE_SIGMA, WIDTH_SIGMA)
+    out[3] *= WIDTH_SCALE_PX
+    return out
+
+
+@torch.no_grad()
+def net_maps(task_net, rgb: torch.Tensor, depth: torch.Tensor, channels: str, height: int,
+             device) -> np.ndarray:
+    """Smoothed grasp maps (4, H, W) (width in px) of one whole image at its own resolution:
+    rgb (3,H,W) [0,1] and depth (1,H,W) metres are resized to ``height``, padded to a multiple
+    of 8, run through the net, and the maps resized back (width rescaled)."""
+    h, w = depth.shape[-2:]
+    nw = int(round(w * height / h))
+    d = _resize(depth, (height, nw), "nearest")[None]
+    x = to_input(_resize(rgb, (height, nw), "bilinear")[None], d, channels)
+    x = F.pad(x, (0, (-nw) % 8, 0, (-height) % 8), mode="replicate")
+    was = task_net.training
+    task_net.eval()
+    try:
+        out = task_net(x.to(device))[0, :, :height, :nw].float().cpu().numpy()
+    finally:
+        task_net.train(was)
+    maps = smooth_maps(out)
+    maps = np.stack([cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in maps])
+    maps[3] *= h / height
+    return maps
+
+
+def best_grasps(maps: np.ndarray, depth: np.ndarray, K: np.ndarray, gripper: GripperConfig,
+                n: int = 1, min_distance: int | None = None) -> list[PlanarGrasp]:
+    """Up to ``n`` grasps from smoothed maps (4,H,W) where the sensor has depth, away from the
+    image border (by the peaks' minimum distance), best first; each rectangle's height is the
+    finger pads' width at its depth."""
+    valid = depth > 0
+    md = min_distance if min_distance is not None else max(4, depth.shape[0] // 24)
+    valid[:md], valid[-md:], valid[:, :md], valid[:, -md:] = False, False, False, False  # half-seen
+    fallback = np.median(depth[valid]) if valid.any() else 1.0
+    pad_px = gripper.finger_width * K[0, 0] / np.where(valid, depth, fallback)
+    return decode_grasp_maps(*maps, n=n, min_distance=md, threshold=0.05, height=pad_px, mask=valid)
+
+
+# -- from a planar grasp to a gripper pose ---------------------------------------------------------
+def table_depth(plane: torch.Tensor | None, u: float, v: float, width: int) -> float | None:
+    """Depth (m) of the table plane (adapt.data.fit_plane_inverse_depth of an image ``width``
+    px wide) at pixel (u, v); None without a plane or beyond its horizon."""
+    if plane is None:
+        return None
+    inv = float(plane[0] * u / width + plane[1] * v / width + plane[2])
+    return 1.0 / inv if inv > 0 else None
+
+
+def plan_grasp(grasps: list[PlanarGrasp], depth: np.ndarray, K: np.ndarray, gripper: GripperConfig,
+               check: DepthCheckConfig, filled: np.ndarray, plane: torch.Tensor | None):
+    """The first of ``grasps`` the depth-image check accepts (simdata.grasping.depth_check) and
+    its pose: (grasp, T_cam_grasp (4x4, metres; approach along the optical axis), opening m),
+    or None. (Executing the best rejected grasp instead of none gains nothing measurable.)"""
+    for g in grasps:
+        if g is None:
+            continue
+        z = grasp_centre_depth(depth, g, K, gripper, check, filled,
+                               table_depth(plane, g.u, g.v, depth.shape[1]))
+        if z is not None:
+            T, w = grasp_pose_in_camera(g, z, K)
+            return g, T, w
+    return None
+
+
+# -- baselines -------------------------------------------------------------------------------------
+def random_grasp(masks: np.ndarray, rng: np.random.Generator, width_px: float) -> PlanarGrasp | None:
+    """A grasp at a uniformly drawn pixel of any object's visible mask (masks (N,H,W) bool),
+    at a uniformly drawn angle."""
+    vs, us = np.nonzero(masks.any(0)) if len(masks) else (np.array([]), np.array([]))
+    if not len(us):
+        return None
+    i = int(rng.integers(len(us)))
+    return PlanarGrasp(float(us[i]), float(vs[i]), float(wrap_angle(rng.uniform(-np.pi / 2, np.pi / 2))),
+                       width_px, 1.0)
+
+
+def centroid_grasp(masks: np.ndarray, rng: np.random.Generator, width_px: float,
+                   min_px: int = 50) -> PlanarGrasp | None:
+    """A grasp at the centroid of one visible object's mask, drawn among those with at least
+    ``min_px`` pixels, closing across the mask's narrow side (its minor principal axis)."""
+    big = [m for m in masks if m.sum() >= min_px]
+    if not big:
+        return None
+    m = big[int(rng.integers(len(big)))]
+    vs, us = np.nonzero(m)
+    pts = np.stack([us, vs], 1).astype(float)
+    c = pts.mean(0)
+    evals, evecs = np.linalg.eigh(np.cov((pts - c).T))
+    minor = evecs[:, 0]  # eigenvalues ascending: the narrow direction
+    return PlanarGrasp(float(c[0]), float(c[1]), float(wrap_angle(np.arctan2(minor[1], minor[0]))),
+                       width_px, 1.0)
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> list[float]:
+    """95 % Wilson score interval of a success rate k / n."""
+    if n == 0:
+        return [0.0, 1.0]
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return [round(float(c - h), 4), round(float(c + h), 4)]
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, seed: int = 0,
+                      cache_dir: str = "", progress: bool = False) -> dict:
+    """Rectangle accuracy of the net's best grasp per image on a labelled grasp dataset, and
+    closed-loop grasps in pybullet on ``trials`` of its images (evenly spread; 0 = none) for
+    the net and both baselines: each executes its grasp (approach along the optical axis,
+    centre depth from the sensor's depth, see simdata.grasping.depth_check) in that image's
+    scene; success = an object lifted and held after the shake. The net tries its TOP_K best
+    grasps in order and executes the first the depth-image check accepts (the check of the
+    dataset's labels); each baseline has its one grasp, executed if the check accepts it.
+    Execution knows nothing the image does not show: no collision pre-check, no depth search;
+    whatever the gripper touches on its way, physics settles.
+    Returns numbers (JSON-able)."""
+    from tqdm import tqdm
+
+    from simdata.grasping import try_grasp
+    from simdata.grasping.labels import load_dataset_models, read_view_grasps, scene_objects
+    from simdata.transforms import invert_transform, make_transform
+
+    ds = domain.ds
+    gripper, check = gripper_of(domain.path), depth_check_of(domain.path)
+    n = len(ds)
+    sim = set(np.unique(np.linspace(0, n - 1, min(trials, n)).astype(int)).tolist()) if trials > 0 else set()
+    models = load_dataset_models(domain.path) if sim else {}
+    scenes: dict = {}
+    correct = views = 0
+    per_image = []
+    outcomes = {p: [] for p in POLICIES}
+    for i in tqdm(range(n), desc="eval grasps", disable=not progress, dynamic_ncols=True):
+        s = ds[i]
+        scene, im_id = ds.items[i]
+        depth = s["depth"][0].numpy()
+        K = s["K"].numpy().astype(float)
+        maps = net_maps(task_net, s["rgb"], s["depth"], domain.channels, domain.height, device)
+        pred = best_grasps(maps, depth, K, gripper, n=TOP_K)
+        _, rects = read_view_grasps(scene, im_id)
+        truths = [PlanarGrasp(*r[:5]) for r in rects]
+        hit = bool(pred and truths and rectangle_match(pred[0], truths))
+        if truths:
+            views += 1
+            correct += hit
+        row = {"image": f"{scene.name}/{im_id:06d}", "truths": len(truths), "rectangle_correct": hit,
+               "grasp": ([round(v, 3) for v in (pred[0].u, pred[0].v, float(np.degrees(pred[0].angle)),
+                                                   pred[0].width, pred[0].quality)] if pred else None)}
+        if i in sim:
+            if scene not in scenes:
+                scenes[scene] = scene_objects(scene, models)
+            objects = scenes[scene]
+            T_world_cam = invert_transform(make_transform(s["R_w2c"].double().numpy(), s["t_w2c"].double().numpy()))
+            plane = fit_plane_inverse_depth(s["depth"][0])
+            filled = inpaint_holes(depth)
+            masks = s["masks_visib"].numpy()
+            rng = np.random.default_rng([seed, i])
+            open_px = gripper.max_opening * K[0, 0] / max(float(np.median(depth[depth > 0])), 1e-3)
+            choices = {"net": pred, "random": [random_grasp(masks, rng, open_px)],
+                       "centroid": [centroid_grasp(masks, rng, open_px)]}
+            for name, gs in choices.items():
+                ok = False
+                plan = plan_grasp(gs, depth, K, gripper, check, filled, plane)
+                if plan is not None:
+                    r = try_grasp(objects, T_world_cam @ plan[1], gripper, search_depth=False,
+                                  precheck=False, cache_dir=cache_dir)
+                    ok = bool(r["success"])
+                outcomes[name].append(ok)
+                row[f"sim_{name}"] = ok
+        per_image.append(row)
+    res = {"images": n, "rectangle_views": views,
+           "rectangle_accuracy": round(correct / views, 4) if views else None}
+    if sim:
+        res["simulated"] = {p: {"trials": len(o), "successes": int(sum(o)),
+                                "success_rate": round(sum(o) / len(o), 4) if o else None,
+                                "ci95": wilson_interval(int(sum(o)), len(o))} for p, o in outcomes.items()}
+    res["per_image"] = per_image
+    return res

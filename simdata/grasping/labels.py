@@ -1,0 +1,322 @@
+"""Grasp labels of a rendered simdata BOP dataset: grasp trials in each settled scene, and
+planar grasp maps for each view (``simdata grasps``).
+
+Per scene (written last, so its presence marks the scene done; a rerun skips it)::
+
+    train_pbr/NNNNNN/scene_grasps.json   every grasp tried in the scene, in the world frame
+                                         (z up, the table top is z = 0): obj_id, inst (index in
+                                         scene_gt), R_world_grasp (9, row-major), t_world_grasp_mm
+                                         (the pose executed, after the depth search), width_mm
+                                         (contact distance), quality (antipodal, 0..1),
+                                         collision_free, success, lift_mm
+    train_pbr/NNNNNN/grasps/NNNNNN.npz   per image: maps (4, H, W) float16 = quality, cos 2a,
+                                         sin 2a, width px (simdata.grasping.planar) and rects
+                                         (n, 6) float32 = u, v, angle (rad), width px, height px,
+                                         inst, of the successful grasps approaching within
+                                         view_cone_deg of the optical axis whose centre is seen
+                                         on the grasped object's visible mask and which the
+                                         depth-image check accepts from this view's sensor
+                                         depth (simdata.grasping.depth_check): what a robot
+                                         seeing this image could execute
+    grasps_config.json                   the settings the labels were made with (dataset root)
+
+Objects come from the dataset's own models (models/obj_NNNNNN.ply, mm) at their settled poses
+(scene_gt.json and scene_camera.json); collision geometry as in rendering (hull when convex,
+else a cached VHACD decomposition); mass from a density. Scenes with distractors are refused:
+their geometry is not in the dataset. Deterministic: scene i uses the generator (seed, i).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..bop_layout import SPLIT, scene_dirs
+from ..errors import SimdataError
+from ..fileio import disk_error, read_image, write_bytes_atomic, write_json_atomic
+from ..transforms import M_TO_MM, invert_transform, make_transform
+from ..types import ObjectModel
+from .antipodal import antipodal_cached
+from .depth_check import DepthCheckConfig, grasp_centre_depth, inpaint_holes
+from .execute import try_grasp
+from .gripper import GripperConfig
+from .planar import approach_angle, paint_grasp_maps, project_grasp
+
+SCENE_FILE = "scene_grasps.json"
+CONFIG_FILE = "grasps_config.json"
+DOWN = np.array([0.0, 0.0, -1.0])
+
+
+@dataclass
+class GraspLabelConfig:
+    """How grasps are labelled (metres, degrees)."""
+
+    candidates: int = 24            # grasps tried per object instance and scene
+    samples: int = 300              # surface points per model for antipodal sampling (cached)
+    friction: float = 0.5           # friction coefficient of the antipodal test's cones
+    approach_cone_deg: float = 45.0  # tried grasps approach within this of straight down
+    view_cone_deg: float = 30.0     # maps: successful grasps within this of a view's optical axis
+    seed: int = 0
+    collision: str = "auto"         # object collision geometry: auto, vhacd or hull
+    gripper: GripperConfig = field(default_factory=GripperConfig)
+    depth_check: DepthCheckConfig = field(default_factory=DepthCheckConfig)
+
+    def validate(self) -> None:
+        if self.candidates < 1 or self.samples < 1:
+            raise SimdataError("--candidates and --samples must be at least 1")
+        if not 0 < self.approach_cone_deg <= 90 or not 0 < self.view_cone_deg <= 90:
+            raise SimdataError("--approach-cone and --view-cone are angles in (0, 90] degrees")
+        if self.friction <= 0:
+            raise SimdataError("--friction must be positive")
+        if self.collision not in ("auto", "vhacd", "hull"):
+            raise SimdataError(f"--collision {self.collision!r}: use auto, vhacd or hull")
+
+
+def load_dataset_models(root: Path) -> dict[int, ObjectModel]:
+    """obj_id -> ObjectModel (mesh in metres) from a BOP dataset's models/ folder (mm)."""
+    import trimesh
+
+    info_path = root / "models" / "models_info.json"
+    if not info_path.is_file():
+        raise SimdataError(f"{root} has no models/models_info.json; is it a simdata BOP dataset?")
+    names = json.loads((root / "objects.json").read_text()) if (root / "objects.json").is_file() else {}
+    models = {}
+    for key in sorted(json.loads(info_path.read_text()), key=int):
+        oid = int(key)
+        path = root / "models" / f"obj_{oid:06d}.ply"
+        try:
+            mesh = trimesh.load(path, force="mesh", process=False)
+        except Exception as e:  # noqa: BLE001 - any parse failure is the same fix
+            raise SimdataError(f"cannot read model {path} ({e}); re-render the dataset") from None
+        mesh.merge_vertices()  # BOP PLYs repeat vertices per face: merged, convexity is seen
+        mesh.apply_scale(1.0 / M_TO_MM)
+        models[oid] = ObjectModel(obj_id=oid, name=names.get(key, {}).get("name", f"obj_{oid:06d}"),
+                                  mesh=mesh, source=path, unit="mm")
+    return models
+
+
+def scene_objects(scene: Path, models: dict[int, ObjectModel]) -> list[tuple[ObjectModel, np.ndarray]]:
+    """(model, T_world_obj (4x4, metres)) of every object instance of a scene, in scene_gt order."""
+    cams = json.loads((scene / "scene_camera.json").read_text())
+    gts = json.loads((scene / "scene_gt.json").read_text())
+    im = sorted(cams, key=int)[0]
+    cam = cams[im]
+    if "cam_R_w2c" not in cam:
+        raise SimdataError(f"{scene}/scene_camera.json has no cam_R_w2c; grasp labels need the "
+                           f"world frame (render the dataset with simdata)")
+    T_cam_world = make_transform(np.reshape(cam["cam_R_w2c"], (3, 3)), np.array(cam["cam_t_w2c"]) / M_TO_MM)
+    T_world_cam = invert_transform(T_cam_world)
+    out = []
+    for gt in gts[im]:
+        T_cam_obj = make_transform(np.reshape(gt["cam_R_m2c"], (3, 3)), np.array(gt["cam_t_m2c"]) / M_TO_MM)
+        out.append((models[int(gt["obj_id"])], T_world_cam @ T_cam_obj))
+    return out
+
+
+def _top_down(approach: np.ndarray, axis: np.ndarray) -> np.ndarray | None:
+    """The approach closest to straight down that is perpendicular to ``axis`` (world frame)."""
+    a = DOWN - (DOWN @ axis) * axis
+    n = np.linalg.norm(a)
+    return a / n if n > 1e-6 else None
+
+
+def scene_candidates(objects, cfg: GraspLabelConfig, rng: np.random.Generator, cache_dir: Path):
+    """Grasps to try in a scene: [(inst, T_world_grasp (4x4), width m, quality)].
+
+    Per instance: the model's antipodal pairs (cached), each with its sampled approaches and
+    the approach nearest straight down; those within ``approach_cone_deg`` of straight down,
+    at most ``candidates`` of them drawn without replacement."""
+    cone = np.cos(np.radians(cfg.approach_cone_deg))
+    out = []
+    for inst, (model, T_world_obj) in enumerate(objects):
+        grasps = antipodal_cached(model.mesh, cache_dir, seed=cfg.seed, n=cfg.samples,
+                                  cfg=cfg.gripper, friction_coef=cfg.friction)
+        R, t = T_world_obj[:3, :3], T_world_obj[:3, 3]
+        pool, seen = [], set()
+        for g in grasps:
+            centre, axis = R @ g.centre + t, R @ g.axis
+            approaches = [R @ g.approach]
+            key = (tuple(np.round(g.centre, 9)), tuple(np.round(g.axis, 9)))
+            if key not in seen:  # one top-down approach per contact pair
+                seen.add(key)
+                td = _top_down(approaches[0], axis)
+                if td is not None:
+                    approaches.append(td)
+            for a in approaches:
+                if a @ DOWN >= cone:
+                    T = np.eye(4)
+                    T[:3, 0], T[:3, 1], T[:3, 2], T[:3, 3] = axis, np.cross(a, axis), a, centre
+                    pool.append((inst, T, g.width, g.quality))
+        if pool:
+            pick = rng.choice(len(pool), size=min(cfg.candidates, len(pool)), replace=False)
+            out += [pool[i] for i in sorted(pick)]
+    return out
+
+
+def label_scene(scene: Path, models: dict[int, ObjectModel], cfg: GraspLabelConfig,
+                cache_dir: Path) -> dict:
+    """Try the scene's candidates, write its grasp maps and scene_grasps.json; returns counts."""
+    info = json.loads((scene / "scene_simdata.json").read_text()) if (scene / "scene_simdata.json").is_file() else {}
+    if info.get("style", {}).get("distractors_kept", 0):
+        raise SimdataError(f"{scene} holds distractors, whose geometry grasp trials cannot see; "
+                           f"render grasp data without --randomize distractors (or with --distractors 0:0)")
+    objects = scene_objects(scene, models)
+    rng = np.random.default_rng([cfg.seed, int(scene.name)])
+    records = []
+    for inst, T, width, quality in scene_candidates(objects, cfg, rng, cache_dir):
+        r = try_grasp(objects, T, cfg.gripper, collision=cfg.collision, cache_dir=str(cache_dir))
+        T_exec = T.copy()
+        T_exec[:3, 3] -= r["depth_back_m"] * T[:3, 2]
+        records.append({"obj_id": objects[inst][0].obj_id, "inst": inst,
+                        "R_world_grasp": [float(v) for v in T_exec[:3, :3].ravel()],
+                        "t_world_grasp_mm": [float(v) for v in T_exec[:3, 3] * M_TO_MM],
+                        "width_mm": float(width * M_TO_MM), "quality": float(quality),
+                        "collision_free": r["collision_free"],
+                        "success": bool(r["success"] and r["object"] == inst),
+                        "lift_mm": float(r["lift_m"] * M_TO_MM)})
+    views = write_view_maps(scene, records, cfg)
+    write_json_atomic(scene / SCENE_FILE, {"grasps": records})
+    return {"scenes": 1, "trials": len(records), "collision_free": sum(r["collision_free"] for r in records),
+            "successes": sum(r["success"] for r in records), "images": views}
+
+
+def record_pose(rec: dict) -> np.ndarray:
+    """T_world_grasp (4x4, metres) of a scene_grasps.json record."""
+    return make_transform(np.reshape(rec["R_world_grasp"], (3, 3)), np.array(rec["t_world_grasp_mm"]) / M_TO_MM)
+
+
+def write_view_maps(scene: Path, records: list[dict], cfg: GraspLabelConfig) -> int:
+    """grasps/NNNNNN.npz of every image of a scene (see the module docstring); returns the count."""
+    import io
+
+    cams = json.loads((scene / "scene_camera.json").read_text())
+    (scene / "grasps").mkdir(exist_ok=True)
+    max_angle = np.radians(cfg.view_cone_deg)
+    for im in sorted(cams, key=int):
+        cam = cams[im]
+        K = np.reshape(cam["cam_K"], (3, 3))
+        T_cam_world = make_transform(np.reshape(cam["cam_R_w2c"], (3, 3)), np.array(cam["cam_t_w2c"]) / M_TO_MM)
+        masks: dict[int, np.ndarray] = {}
+        rects, planar = [], []
+        shape = None
+        depth = filled = None
+        for rec in records:
+            if not rec["success"]:
+                continue
+            inst = rec["inst"]
+            if inst not in masks:
+                masks[inst] = read_image(scene / "mask_visib" / f"{int(im):06d}_{inst:06d}.png") > 0
+                shape = masks[inst].shape
+            T_cam_grasp = T_cam_world @ record_pose(rec)
+            if approach_angle(T_cam_grasp) > max_angle:
+                continue
+            g = project_grasp(T_cam_grasp, rec["width_mm"] / M_TO_MM, cfg.gripper.finger_width, K)
+            if g is None:
+                continue
+            u, v = int(round(g.u)), int(round(g.v))
+            m = masks[inst]
+            if not (0 <= v < m.shape[0] and 0 <= u < m.shape[1] and m[v, u]):
+                continue  # its centre is hidden or out of view
+            if depth is None:  # what the sensor saw, as the net will see it
+                depth = read_image(scene / "depth" / f"{int(im):06d}.png").astype(np.float32) \
+                    * cam["depth_scale"] / M_TO_MM
+                filled = inpaint_holes(depth)
+            if grasp_centre_depth(depth, g, K, cfg.gripper, cfg.depth_check, filled) is None:
+                continue  # not executable from this view's depth
+            planar.append(g)
+            rects.append([g.u, g.v, g.angle, g.width, g.height, inst])
+        if shape is None:
+            first = scene / "mask_visib" / f"{int(im):06d}_{0:06d}.png"
+            shape = read_image(first).shape[:2] if first.is_file() else (int(round(2 * K[1, 2] + 1)),
+                                                                          int(round(2 * K[0, 2] + 1)))
+        maps = paint_grasp_maps(planar, shape)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, maps=maps.astype(np.float16),
+                            rects=np.array(rects, np.float32).reshape(-1, 6))
+        write_bytes_atomic(scene / "grasps" / f"{int(im):06d}.npz", buf.getvalue())
+    return len(cams)
+
+
+def read_view_grasps(scene: Path, im_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(maps (4, H, W) float32, rects (n, 6) float32) of one image (see the module docstring)."""
+    path = scene / "grasps" / f"{im_id:06d}.npz"
+    if not path.is_file():
+        raise SimdataError(f"{path} is missing; label the dataset with `simdata grasps {scene.parent.parent}`")
+    with np.load(path) as z:
+        return z["maps"].astype(np.float32), z["rects"].astype(np.float32)
+
+
+# pool workers' state (set by the initializer, never in the parent)
+_worker: dict = {}
+
+
+def _init_worker(models, cfg, cache_dir):
+    _worker.update(models=models, cfg=cfg, cache_dir=cache_dir)
+
+
+def _work(scene: Path) -> dict:
+    try:
+        return label_scene(scene, _worker["models"], _worker["cfg"], _worker["cache_dir"])
+    except SimdataError as e:
+        return {"error": str(e)}
+
+
+def label_dataset(root: str | Path, cfg: GraspLabelConfig, workers: int = 1, cache_dir: str = "",
+                  progress: bool = True) -> dict:
+    """Label every scene of a dataset that has no scene_grasps.json yet (resuming); returns
+    totals: scenes, skipped, trials, collision_free, successes, images."""
+    from tqdm import tqdm
+
+    from ..physics import PhysicsConfig, default_cache_dir
+
+    cfg.validate()
+    root = Path(root)
+    if not (root / SPLIT).is_dir():
+        raise SimdataError(f"{root} has no {SPLIT}/ folder; render a dataset first (simdata render)")
+    settings = json.loads(json.dumps(asdict(cfg)))
+    cfg_path = root / CONFIG_FILE
+    if cfg_path.is_file():
+        old = json.loads(cfg_path.read_text())
+        if old != settings:
+            diff = sorted(k for k in settings if old.get(k) != settings[k])
+            raise SimdataError(f"{root} was labelled with other settings ({', '.join(diff)} differ, "
+                               f"see {cfg_path}); use the same options, or delete {cfg_path} and "
+                               f"every scene_grasps.json to relabel")
+    else:
+        try:
+            write_json_atomic(cfg_path, settings)
+        except OSError as e:
+            raise disk_error(cfg_path, e) from None
+    scenes = scene_dirs(root)
+    todo = [s for s in scenes if not (s / SCENE_FILE).is_file()]
+    models = load_dataset_models(root)
+    cache = default_cache_dir(PhysicsConfig(cache_dir=cache_dir))
+    totals = {"scenes": 0, "skipped": len(scenes) - len(todo), "trials": 0, "collision_free": 0,
+              "successes": 0, "images": 0}
+    bar = tqdm(total=len(todo), unit="scene", desc="grasps", disable=not progress or not todo,
+               dynamic_ncols=True)
+
+    def collect(stats):
+        if "error" in stats:
+            raise SimdataError(stats["error"])
+        for k in stats:
+            totals[k] += stats[k]
+        bar.update(1)
+
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for s in todo:
+                collect(label_scene(s, models, cfg, cache))
+        else:
+            with mp.get_context("spawn").Pool(min(workers, len(todo)), initializer=_init_worker,
+                                              initargs=(models, cfg, cache)) as pool:
+                for stats in pool.imap_unordered(_work, todo):
+                    collect(stats)
+    except OSError as e:
+        raise disk_error(root, e) from None
+    finally:
+        bar.close()
+    return totals

@@ -1,0 +1,119 @@
+"""The grasp task: data with grasp maps, augmentation, GG-CNN2 training, evaluation (rectangle
+metric, closed-loop simulated grasps with baselines), export parity and prediction."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from simdata.grasping import GripperConfig
+from simdata.grasping.planar import PlanarGrasp, decode_grasp_maps, paint_grasp_maps, smooth_grasp_maps
+
+
+def _decode(maps):
+    return decode_grasp_maps(*smooth_grasp_maps(maps.numpy()), n=1, threshold=0.1)[0]
+
+
+@pytest.mark.parametrize("flip,turns", [(True, 0), (False, 1), (False, 2), (True, 3)])
+def test_augmented_maps_hold_the_augmented_grasp(flip, turns):
+    from adapt.grasping import augment_maps
+
+    S = 64
+    g = PlanarGrasp(20.0, 30.0, 0.5, 24.0, 6.0)
+    maps = torch.from_numpy(paint_grasp_maps([g], (S, S)))
+    x = torch.zeros(1, S, S)
+    x[0, 30, 20] = 1.0  # marks the grasp centre in the input
+    x2, m2 = augment_maps(x, maps, flip, turns)
+    v, u = np.unravel_index(int(x2[0].argmax()), (S, S))
+    # where the grasp went, by moving its direction vector the same way as the pixels
+    d = np.array([np.cos(g.angle), np.sin(g.angle)])
+    if flip:
+        d[0] = -d[0]
+    for _ in range(turns % 4):  # torch.rot90 (dims -2, -1) turns (u, v) -> (v, S-1-u)
+        d = np.array([d[1], -d[0]])
+    got = _decode(m2)
+    assert np.hypot(got.u - u, got.v - v) <= 1.0
+    expect = np.arctan2(d[1], d[0])
+    assert abs(((got.angle - expect) + np.pi / 2) % np.pi - np.pi / 2) < 1e-3
+    assert got.width == pytest.approx(24.0, rel=0.02)
+
+
+def test_baselines_and_interval():
+    from adapt.grasping import centroid_grasp, random_grasp, wilson_interval
+
+    masks = np.zeros((2, 50, 60), bool)
+    masks[0, 10:20, 5:45] = True  # a bar 40 px long, 10 px high: its narrow side is vertical
+    g = centroid_grasp(masks, np.random.default_rng(0), 30.0)
+    assert (g.u, g.v) == pytest.approx((24.5, 14.5))
+    assert abs(abs(g.angle) - np.pi / 2) < 1e-6
+    r = random_grasp(masks, np.random.default_rng(1), 30.0)
+    assert masks[0][int(r.v), int(r.u)]
+    assert random_grasp(np.zeros((0, 5, 5), bool), np.random.default_rng(0), 3.0) is None
+    lo, hi = wilson_interval(160, 200)
+    assert lo < 0.8 < hi and hi - lo < 0.12
+    assert wilson_interval(0, 0) == [0.0, 1.0]
+
+
+def test_grasp_net_trains_evaluates_exports_and_predicts(grasp_dataset, tmp_path):
+    from adapt.cli import main
+    from adapt.config import TrainConfig
+    from adapt.export import export_run
+    from adapt.methods import METHODS
+    from adapt.tasks.grasp import GraspConfig
+    from adapt.trainer import Trainer
+    from simdata.errors import SimdataError
+
+    cfg = TrainConfig(method="grasp-source-only", task="grasp", source=str(grasp_dataset),
+                      out=str(tmp_path / "run"), steps=20, batch=4, height=240, crop=64,
+                      channels="height", log_every=10, ckpt_every=20, sample_every=20)
+    res = Trainer(cfg, METHODS["grasp-source-only"].Config(task_width=8),
+                  task_cfg=GraspConfig(sim_trials=2)).fit(progress=False)
+    assert np.isfinite(res["last"]["loss_task"])
+    # eval: rectangle metric on every image, 2 closed-loop trials per policy
+    assert main(["eval", str(tmp_path / "run"), "--data", str(grasp_dataset), "--sim-trials", "2"]) == 0
+    ev = json.loads((tmp_path / "run" / f"eval_{grasp_dataset.name}.json").read_text())
+    assert ev["images"] == 4 and len(ev["per_image"]) == 4
+    assert set(ev["simulated"]) == {"net", "random", "centroid"}
+    for r in ev["simulated"].values():
+        assert r["trials"] == 2 and 0 <= r["successes"] <= 2
+        assert r["ci95"][0] <= r["success_rate"] <= r["ci95"][1]
+    assert ev["rectangle_accuracy"] is None or 0 <= ev["rectangle_accuracy"] <= 1
+    # export: both formats match PyTorch; the JSON says what goes in and out
+    for fmt in ("onnx", "torchscript"):
+        meta = export_run(tmp_path / "run", "task", fmt, tmp_path / f"grasp.{fmt}")
+        assert meta["parity_max_abs_error"] < 1e-4
+        assert meta["task"] == "grasp" and meta["input"]["channels"] == "height"
+        assert "dominant plane" in meta["input"]["normalisation"] and "cos 2a" in meta["outputs"]["grasp_maps"]
+    # predict on a folder with depth (here the BOP layout; real frames in the README)
+    assert main(["predict", str(tmp_path / "run"), "--input", str(grasp_dataset / "train_pbr" / "000000"),
+                 "--out", str(tmp_path / "pred")]) == 0
+    lines = (tmp_path / "pred" / "grasps.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and len(list((tmp_path / "pred").glob("*_grasps.png"))) == 2
+    rec = json.loads(lines[0])
+    for g in rec["grasps"]:
+        T = np.array(g["T_cam_grasp"])
+        assert np.allclose(T[:3, 2], [0, 0, 1]) and 0.3 < T[2, 3] < 0.8  # along the optical axis
+    # a grasp net takes depth: rgb is refused, as an unlabelled BOP dataset is
+    with pytest.raises(SimdataError, match="takes depth"):
+        Trainer(TrainConfig(**{**cfg.__dict__, "channels": "rgb", "out": str(tmp_path / "r2")}),
+                METHODS["grasp-source-only"].Config(), task_cfg=GraspConfig())
+    assert main(["eval", str(tmp_path / "run"), "--data", str(grasp_dataset), "--sim-trials", "-1"]) == 2
+
+
+def test_spigan_adapts_the_colour_of_an_rgbh_grasp_net(grasp_dataset, tmp_path):
+    from adapt.config import TrainConfig
+    from adapt.export import export_run
+    from adapt.methods import METHODS
+    from adapt.tasks.grasp import GraspConfig
+    from adapt.trainer import Trainer
+
+    cfg = TrainConfig(method="spigan", task="grasp", source=str(grasp_dataset), target=str(grasp_dataset),
+                      out=str(tmp_path / "s"), steps=5, batch=2, height=120, crop=64, channels="rgbh",
+                      log_every=1, ckpt_every=5, sample_every=5)
+    scfg = METHODS["spigan"].Config(vgg_weights="random", gen_filters=8, gen_blocks=1, disc_filters=8,
+                                    task_width=8)
+    res = Trainer(cfg, scfg, task_cfg=GraspConfig(sim_trials=0)).fit(progress=False)
+    assert np.isfinite(res["last"]["loss_task_adapted"]) and res["last"]["loss_pi"] >= 0
+    assert (tmp_path / "s" / "samples").is_dir()
+    meta = export_run(tmp_path / "s", "task", "onnx", tmp_path / "t.onnx")
+    assert meta["task"] == "grasp" and meta["input"]["channels"] == "rgbh"
