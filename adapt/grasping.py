@@ -228,7 +228,7 @@ def centroid_grasp(masks: np.ndarray, rng: np.random.Generator, width_px: float,
     vs, us = np.nonzero(m)
     pts = np.stack([us, vs], 1).astype(float)
     c = pts.mean(0)
-    evals, evecs = np.linalg.eigh(np.cov((pts - c).T))
+    _, evecs = np.linalg.eigh(np.cov((pts - c).T))
     minor = evecs[:, 0]  # eigenvalues ascending: the narrow direction
     return PlanarGrasp(float(c[0]), float(c[1]), float(wrap_angle(np.arctan2(minor[1], minor[0]))),
                        width_px, 1.0)

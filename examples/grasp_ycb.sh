@@ -22,9 +22,9 @@ VIEW="--width 320 --height 240 --views 4 --objects 3:6 --distance 0.45:0.75 --se
 resume() { [ -f "$1/checkpoints/last.pt" ] && echo --resume || true; }
 
 "$BIN/simdata" render --meshes "$TRAIN_MESHES" --out "$OUT/train" --scenes "$SCENES" --elevation 65:90 --seed 0 $VIEW
-"$BIN/simdata" grasps "$OUT/train" --candidates 48 --workers "$WORKERS" --no-progress
+"$BIN/simdata" grasps "$OUT/train" --workers "$WORKERS" --no-progress
 "$BIN/simdata" render --meshes "$TEST_MESHES" --out "$OUT/test" --scenes $((SCENES / 2)) --elevation 80:90 --seed 1 $VIEW
-"$BIN/simdata" grasps "$OUT/test" --candidates 48 --workers "$WORKERS" --no-progress
+"$BIN/simdata" grasps "$OUT/test" --workers "$WORKERS" --no-progress
 "$BIN/simdata" preview "$OUT/train" --out "$OUT/train_preview.png" --rows 3 --tile-width 240
 "$BIN/adapt" train grasp-source-only --task grasp --source "$OUT/train" --out "$OUT/runs/ggcnn2" \
   --channels height --height 240 --crop 128 --batch 8 --steps "$STEPS" --no-progress $(resume "$OUT/runs/ggcnn2")

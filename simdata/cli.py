@@ -356,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "grasp data from above (e.g. --elevation 65:90) and without distractors. "
                        "Resumes: scenes with scene_grasps.json are kept.")
     p.add_argument("dataset", help="BOP dataset root made by simdata render")
-    p.add_argument("--candidates", type=int, default=24, help="grasps tried per object instance and scene")
+    p.add_argument("--candidates", type=int, default=48, help="grasps tried per object instance and scene")
     p.add_argument("--samples", type=int, default=300,
                    help="surface points per model for antipodal sampling")
     p.add_argument("--friction", type=float, default=0.5,

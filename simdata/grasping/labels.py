@@ -54,7 +54,7 @@ DOWN = np.array([0.0, 0.0, -1.0])
 class GraspLabelConfig:
     """How grasps are labelled (metres, degrees)."""
 
-    candidates: int = 24            # grasps tried per object instance and scene
+    candidates: int = 48            # grasps tried per object instance and scene
     samples: int = 300              # surface points per model for antipodal sampling (cached)
     friction: float = 0.5           # friction coefficient of the antipodal test's cones
     approach_cone_deg: float = 45.0  # tried grasps approach within this of straight down
@@ -116,7 +116,7 @@ def scene_objects(scene: Path, models: dict[int, ObjectModel]) -> list[tuple[Obj
     return out
 
 
-def _top_down(approach: np.ndarray, axis: np.ndarray) -> np.ndarray | None:
+def _top_down(axis: np.ndarray) -> np.ndarray | None:
     """The approach closest to straight down that is perpendicular to ``axis`` (world frame)."""
     a = DOWN - (DOWN @ axis) * axis
     n = np.linalg.norm(a)
@@ -142,7 +142,7 @@ def scene_candidates(objects, cfg: GraspLabelConfig, rng: np.random.Generator, c
             key = (tuple(np.round(g.centre, 9)), tuple(np.round(g.axis, 9)))
             if key not in seen:  # one top-down approach per contact pair
                 seen.add(key)
-                td = _top_down(approaches[0], axis)
+                td = _top_down(axis)
                 if td is not None:
                     approaches.append(td)
             for a in approaches:
@@ -201,15 +201,16 @@ def write_view_maps(scene: Path, records: list[dict], cfg: GraspLabelConfig) -> 
         T_cam_world = make_transform(np.reshape(cam["cam_R_w2c"], (3, 3)), np.array(cam["cam_t_w2c"]) / M_TO_MM)
         masks: dict[int, np.ndarray] = {}
         rects, planar = [], []
-        shape = None
-        depth = filled = None
+        # what the sensor saw, as the net will see it
+        depth = read_image(scene / "depth" / f"{int(im):06d}.png").astype(np.float32) \
+            * cam["depth_scale"] / M_TO_MM
+        filled = None
         for rec in records:
             if not rec["success"]:
                 continue
             inst = rec["inst"]
             if inst not in masks:
                 masks[inst] = read_image(scene / "mask_visib" / f"{int(im):06d}_{inst:06d}.png") > 0
-                shape = masks[inst].shape
             T_cam_grasp = T_cam_world @ record_pose(rec)
             if approach_angle(T_cam_grasp) > max_angle:
                 continue
@@ -220,19 +221,12 @@ def write_view_maps(scene: Path, records: list[dict], cfg: GraspLabelConfig) -> 
             m = masks[inst]
             if not (0 <= v < m.shape[0] and 0 <= u < m.shape[1] and m[v, u]):
                 continue  # its centre is hidden or out of view
-            if depth is None:  # what the sensor saw, as the net will see it
-                depth = read_image(scene / "depth" / f"{int(im):06d}.png").astype(np.float32) \
-                    * cam["depth_scale"] / M_TO_MM
-                filled = inpaint_holes(depth)
+            filled = inpaint_holes(depth) if filled is None else filled
             if grasp_centre_depth(depth, g, K, cfg.gripper, cfg.depth_check, filled) is None:
                 continue  # not executable from this view's depth
             planar.append(g)
             rects.append([g.u, g.v, g.angle, g.width, g.height, inst])
-        if shape is None:
-            first = scene / "mask_visib" / f"{int(im):06d}_{0:06d}.png"
-            shape = read_image(first).shape[:2] if first.is_file() else (int(round(2 * K[1, 2] + 1)),
-                                                                          int(round(2 * K[0, 2] + 1)))
-        maps = paint_grasp_maps(planar, shape)
+        maps = paint_grasp_maps(planar, depth.shape)
         buf = io.BytesIO()
         np.savez_compressed(buf, maps=maps.astype(np.float16),
                             rects=np.array(rects, np.float32).reshape(-1, 6))
