@@ -52,6 +52,7 @@ class TargetOnly(_TaskOnly):
 
 @dataclass
 class SegSourceOnlyConfig(TaskOnlyConfig):
+    pose_weight: float = field(default=0.25, metadata={"cli": False})  # no pose task to weigh
     lr: float = field(default=2e-4, metadata={"help": "Adam learning rate"})
     decay: float = field(default=1.0, metadata={"help": "learning-rate factor per period"})
     clip: float = field(default=0.0, metadata={"help": "gradient norm clip (0 = off)"})
@@ -67,6 +68,7 @@ class SegSourceOnly(SourceOnly):
 
 @dataclass
 class GraspSourceOnlyConfig(TaskOnlyConfig):
+    pose_weight: float = field(default=0.25, metadata={"cli": False})  # no pose task to weigh
     task_width: int = field(default=16, metadata={"help": "task net width (16 = GG-CNN2's filters)"})
     decay_steps: int = field(default=2000, metadata={"help": "staircase learning-rate decay period"})
     decay: float = field(default=0.5, metadata={"help": "learning-rate factor per period"})
