@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate a run's task net on labelled data: for pose runs "
                        "a crops folder (accuracy; symmetry-aware mean/median rotation error and "
                        "shares under 5/10/20 deg; translation error in mm; ADD for asymmetric "
-                       "and ADD-S for symmetric objects with recall at 10 %% of the diameter; "
+                       "and ADD-S for symmetric objects with recall at 10 % of the diameter; "
                        "PixelDA's angle 2 acos|q.q'| without symmetries; per-class figures); for "
                        "segmentation runs a BOP dataset or a labelled image folder (per-class "
                        "IoU, object IoU, mIoU, pixel accuracy; negative transfer with --baseline; a "
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "labelled by simdata grasps (rectangle accuracy of the best grasp per "
                        "image; closed-loop grasps simulated in pybullet for the net, a random "
                        "grasp on an object mask and a centroid grasp across a mask's narrow side, "
-                       "with 95 %% intervals). Writes "
+                       "with 95 % intervals; a figure per image). Writes "
                        "RUN/eval_<folder>.json and RUN/eval_<folder>/.")
     p.add_argument("run", help="run folder")
     p.add_argument("--data", required=True, help="labelled crops folder or BOP dataset")

@@ -267,3 +267,43 @@ def predict_grasp_folder(method, conf: dict, folder, out, top: int = 5) -> int:
         write_image(out / f"{Path(s['path']).stem}_grasps.png", img)
     write_bytes_atomic(out / "grasps.jsonl", ("\n".join(lines) + "\n").encode())
     return len(images)
+
+
+def grasp_figures(domain, result: dict, out) -> int:
+    """One picture per image of a grasp evaluation in ``out``: the image and its depth with the
+    labelled grasps (thin green) and the net's best grasp (thick orange; from ``result``'s
+    per-image rows, so the net is not run again), and a title with the rectangle metric's
+    verdict and, where simulated, each policy's outcome. Returns the number of pictures."""
+    from simdata.grasping.depth_check import surface_depth
+    from simdata.grasping.labels import read_view_grasps
+    from simdata.grasping.planar import PlanarGrasp
+    from simdata.preview import colorize_depth, draw_grasps
+
+    from .grasping import gripper_of
+
+    pad_m = gripper_of(domain.path).finger_width
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, row in enumerate(result["per_image"]):
+        s = domain.ds[i]
+        scene, im_id = domain.ds.items[i]
+        _, rects = read_view_grasps(scene, im_id)
+        truths = [PlanarGrasp(*r[:5]) for r in rects]
+        best = []
+        if row["grasp"]:
+            u, v, angle_deg, width, quality = row["grasp"]
+            z = surface_depth(s["depth"][0].numpy(), u, v) or 1.0
+            best = [PlanarGrasp(u, v, float(np.radians(angle_deg)), width, pad_m * float(s["K"][0, 0]) / z,
+                                quality)]
+        rgb = (s["rgb"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        tiles = [draw_grasps(draw_grasps(base, truths, color=(40, 220, 40)), best, color=(255, 140, 0),
+                             thickness=2) for base in (rgb, colorize_depth(s["depth"][0].numpy()))]
+        img = np.concatenate(tiles, 1)
+        img = cv2.resize(img, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST) if img.shape[0] < 300 else img
+        sims = ", ".join(f"{k[4:]} {'ok' if v else 'fail'}" for k, v in row.items() if k.startswith("sim_"))
+        text = (f"{row['image']}: best grasp {'matches' if row['rectangle_correct'] else 'misses'} "
+                f"{len(truths)} labelled" + (f"; simulated: {sims}" if sims else ""))
+        cv2.putText(img, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(img, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        write_image(out / f"{row['image'].replace('/', '_')}.png", img)
+    return len(result["per_image"])

@@ -78,6 +78,8 @@ def test_grasp_net_trains_evaluates_exports_and_predicts(grasp_dataset, tmp_path
         assert r["trials"] == 2 and 0 <= r["successes"] <= 2
         assert r["ci95"][0] <= r["success_rate"] <= r["ci95"][1]
     assert ev["rectangle_accuracy"] is None or 0 <= ev["rectangle_accuracy"] <= 1
+    figures = sorted((tmp_path / "run" / f"eval_{grasp_dataset.name}").glob("*.png"))
+    assert len(figures) == 4  # one per image: labelled grasps and the net's best, on image and depth
     # export: both formats match PyTorch; the JSON says what goes in and out
     for fmt in ("onnx", "torchscript"):
         meta = export_run(tmp_path / "run", "task", fmt, tmp_path / f"grasp.{fmt}")

@@ -81,6 +81,11 @@ class GraspTask(Task):
                        f"{r['trials']} simulated grasps")
         return "; ".join(out)
 
+    def eval_figures(self, net, domain, data, device, result, out) -> int:
+        from ..predict import grasp_figures
+
+        return grasp_figures(domain, result, out)
+
     def export_io(self, net, data, conf) -> dict:
         from ..grasping import WIDTH_SCALE_PX
 
