@@ -84,19 +84,24 @@ def fit_plane_inverse_depth(depth: torch.Tensor) -> torch.Tensor | None:
 
 def fill_holes(depth: torch.Tensor) -> torch.Tensor:
     """(H,W) metres with 0 = no reading -> the same with the holes inpainted from their borders
-    (OpenCV's Navier-Stokes method, radius 3 px; its Telea method is unstable on float depth),
-    as Dex-Net and GQ-CNN process their depth frames.
+    (simdata.grasping.depth_check.inpaint_holes: OpenCV's Navier-Stokes method, radius 3 px;
+    its Telea method is unstable on float depth), as Dex-Net and GQ-CNN process their depth
+    frames.
     Raw sensors leave holes beside edges (the projector's shadow), on dark surfaces and on what
     is nearer than their range (a wrist camera's own gripper); processed frames are inpainted
     into smooth ramps there. Filling holes the same way on both sides gives a net one pattern
     to learn instead of two."""
-    import cv2
+    from simdata.grasping.depth_check import inpaint_holes
 
-    holes = (depth <= 0).numpy()
-    if not holes.any() or holes.all():
+    if not (depth <= 0).any() or (depth <= 0).all():
         return depth
-    d = depth.numpy().astype(np.float32)
-    return torch.from_numpy(cv2.inpaint(d, holes.astype(np.uint8), 3, cv2.INPAINT_NS)).to(depth.dtype)
+    return torch.from_numpy(inpaint_holes(depth.numpy())).to(depth.dtype)
+
+
+def plane_inverse_depth(coef, u, v, width: int):
+    """1/z of the plane ``coef`` (:func:`fit_plane_inverse_depth`) at pixels (u, v) of an image
+    ``width`` px wide (numbers or tensors)."""
+    return coef[0] * u / width + coef[1] * v / width + coef[2]
 
 
 def height_above_plane(depth: torch.Tensor) -> torch.Tensor:
@@ -114,7 +119,7 @@ def height_above_plane(depth: torch.Tensor) -> torch.Tensor:
         if coef is None:
             continue
         d = fill_holes(d)
-        inv = coef[0] * u / w + coef[1] * v / w + coef[2]
+        inv = plane_inverse_depth(coef, u, v, w)
         rel = torch.where(inv > 0, (1 / inv.clamp_min(1e-9) - d.double()) / DEPTH_RANGE_M,
                           torch.full_like(inv, -1.0)).clamp(-1, 1)
         out[i, 0] = torch.where(d > 0, rel, torch.zeros_like(rel)).to(depth.dtype)

@@ -23,7 +23,7 @@ from simdata.grasping.depth_check import DepthCheckConfig, grasp_centre_depth, i
 from simdata.grasping.planar import (PlanarGrasp, decode_grasp_maps, grasp_pose_in_camera,
                                      rectangle_match, smooth_grasp_maps, wrap_angle)
 
-from .data import fit_plane_inverse_depth, to_input
+from .data import fit_plane_inverse_depth, plane_inverse_depth, to_input
 from .scenes import SceneDomain, _resize
 
 WIDTH_SCALE_PX = 100.0  # the width map enters the loss as px / 100 (widths are some 10-60 px)
@@ -40,17 +40,20 @@ def gripper_config(fields: dict | None) -> GripperConfig:
     return GripperConfig(**{**fields, "palm_size": tuple(fields.get("palm_size", GripperConfig().palm_size))})
 
 
-def gripper_of(root: Path) -> GripperConfig:
-    """The gripper a dataset was labelled with (grasps_config.json), else the default one."""
+def _grasps_config(root: Path) -> dict:
+    """The settings a dataset's grasp labels were made with (grasps_config.json), or {}."""
     path = Path(root) / "grasps_config.json"
-    return gripper_config(json.loads(path.read_text()).get("gripper") if path.is_file() else None)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def gripper_of(root: Path) -> GripperConfig:
+    """The gripper a dataset was labelled with, else the default one."""
+    return gripper_config(_grasps_config(root).get("gripper"))
 
 
 def depth_check_of(root: Path) -> DepthCheckConfig:
     """The depth-image check a dataset's labels were painted with, else the default one."""
-    path = Path(root) / "grasps_config.json"
-    fields = json.loads(path.read_text()).get("depth_check") if path.is_file() else None
-    return DepthCheckConfig(**fields) if fields else DepthCheckConfig()
+    return DepthCheckConfig(**_grasps_config(root).get("depth_check", {}))
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -110,21 +113,14 @@ class GraspDomain(SceneDomain):
             out["depth"] = _resize(s.get("depth_clean", s["depth"]), hw, "nearest")
         return out
 
-    def batch(self, step: int, n: int) -> dict:
-        from .data import seed_for
-
-        rng = np.random.default_rng(seed_for(self.seed, self.stream, step))
-        idx = rng.integers(len(self.ds), size=n)
-        items = []
-        for i in idx:
-            it = self.sample(int(i), rng)
-            flip, turns = bool(rng.integers(2)), int(rng.integers(4))
-            x, maps = augment_maps(it["x"], it.get("grasp"), flip, turns)
-            item = {"x": x, **({"grasp": maps} if maps is not None else {})}
-            if "depth" in it:
-                item["depth"] = _turn(it["depth"].flip(-1) if flip else it["depth"], turns)
-            items.append(item)
-        return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+    def augment(self, item: dict, rng: np.random.Generator) -> dict:
+        """A random flip and quarter turn of a crop: its input, grasp maps and depth."""
+        flip, turns = bool(rng.integers(2)), int(rng.integers(4))
+        x, maps = augment_maps(item["x"], item.get("grasp"), flip, turns)
+        out = {"x": x, **({"grasp": maps} if maps is not None else {})}
+        if "depth" in item:
+            out["depth"] = _turn(item["depth"].flip(-1) if flip else item["depth"], turns)
+        return out
 
 
 def grasp_loss(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict]:
@@ -185,7 +181,7 @@ def table_depth(plane: torch.Tensor | None, u: float, v: float, width: int) -> f
     px wide) at pixel (u, v); None without a plane or beyond its horizon."""
     if plane is None:
         return None
-    inv = float(plane[0] * u / width + plane[1] * v / width + plane[2])
+    inv = float(plane_inverse_depth(plane, u, v, width))
     return 1.0 / inv if inv > 0 else None
 
 

@@ -180,8 +180,12 @@ class SceneDomain:
             out["label"] = _resize(labels, hw, "nearest")
         return out
 
+    def augment(self, item: dict, rng: np.random.Generator) -> dict:
+        """A sampled crop as training sees it (subclasses may draw from ``rng``); as it is here."""
+        return item
+
     def batch(self, step: int, n: int) -> dict:
         rng = np.random.default_rng(seed_for(self.seed, self.stream, step))
         idx = rng.integers(len(self.ds), size=n)
-        items = [self.sample(int(i), rng) for i in idx]
+        items = [self.augment(self.sample(int(i), rng), rng) for i in idx]
         return {k: torch.stack([it[k] for it in items]) for k in items[0]}

@@ -76,7 +76,11 @@ class GraspLabelConfig:
 
 
 def load_dataset_models(root: Path) -> dict[int, ObjectModel]:
-    """obj_id -> ObjectModel (mesh in metres) from a BOP dataset's models/ folder (mm)."""
+    """obj_id -> ObjectModel (mesh in metres) from a BOP dataset's models/ folder (mm).
+
+    Not simdata.crops.dataset_models: trimesh's process=True keeps the PLY's per-face vertex
+    copies (they carry normals and colours: a box has 24 vertices, not 8), so a box is not
+    seen convex and would get a VHACD decomposition; here vertices are merged by position."""
     import trimesh
 
     info_path = root / "models" / "models_info.json"
