@@ -71,7 +71,8 @@ def open_domains(cfg: TrainConfig, method_cls: type[Method], task: Task) -> dict
 def build_method(cfg: TrainConfig, method_cfg, task: Task, data: DataSpec, device,
                  training: bool = True) -> Method:
     torch.manual_seed(cfg.seed)  # initial weights
-    return METHODS[cfg.method](method_cfg, data, device, training=training, task=task)
+    return METHODS[cfg.method](method_cfg, data, device, training=training, task=task,
+                               total_steps=cfg.steps if training else 0)
 
 
 def _to(batch, device):

@@ -38,10 +38,13 @@ class Method:
                                                         # (adapt.tasks); the first is the default
 
     def __init__(self, cfg, data: DataSpec, device: torch.device, training: bool = True,
-                 task: Task | None = None):
+                 task: Task | None = None, total_steps: int = 0):
         from ..tasks import TASKS
 
         self.cfg, self.data, self.device = cfg, data, device
+        # the run's length (``adapt train --steps``), for schedules over training progress
+        # p = step / total_steps (DANN's lambda_p, linear decays); 0 when not training
+        self.total_steps = total_steps
         self.task = task if task is not None else TASKS[self.tasks[0]]()
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}

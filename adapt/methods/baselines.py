@@ -17,8 +17,9 @@ class _TaskOnly(Method):
     Config = TaskOnlyConfig
     domain = "source"
 
-    def __init__(self, cfg: TaskOnlyConfig, data, device, training: bool = True, task=None):
-        super().__init__(cfg, data, device, task=task)
+    def __init__(self, cfg: TaskOnlyConfig, data, device, training: bool = True, task=None,
+                 total_steps: int = 0):
+        super().__init__(cfg, data, device, task=task, total_steps=total_steps)
         self.nets = {"task": self.build_task_net(cfg.task_width, cfg.task_net or None)}
         self.optimizers["task"], self.schedulers["task"] = self.adam(
             self.nets["task"].parameters(), cfg.lr, cfg.beta1, cfg.decay_steps, cfg.decay)

@@ -46,8 +46,9 @@ class PixelDA(Method):
     optional = ("target_labelled",)  # the semi-supervised setting
     tasks = ("pose",)  # G works on fixed-size crops
 
-    def __init__(self, cfg: PixelDAConfig, data, device, training: bool = True, task=None):
-        super().__init__(cfg, data, device, task=task)
+    def __init__(self, cfg: PixelDAConfig, data, device, training: bool = True, task=None,
+                 total_steps: int = 0):
+        super().__init__(cfg, data, device, task=task, total_steps=total_steps)
         c, s = data.channels, data.size
         self.nets = {
             "generator": build("pixelda-generator", channels=c, size=s, noise_dim=cfg.noise_dim,

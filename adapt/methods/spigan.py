@@ -76,8 +76,9 @@ class Spigan(Method):
     needs = ("source", "target")
     tasks = ("segmentation", "grasp")
 
-    def __init__(self, cfg: SpiganConfig, data, device, training: bool = True, task=None):
-        super().__init__(cfg, data, device, task=task)
+    def __init__(self, cfg: SpiganConfig, data, device, training: bool = True, task=None,
+                 total_steps: int = 0):
+        super().__init__(cfg, data, device, task=task, total_steps=total_steps)
         if data.channels < 3:  # G restyles colour; the perceptual loss is VGG's, on rgb
             raise SimdataError("spigan restyles colour: use --channels rgb, rgbd or rgbh (depth "
                                "and height alone are for seg-source-only)")
