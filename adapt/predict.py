@@ -207,9 +207,9 @@ def predict_grasp_folder(method, conf: dict, folder, out, top: int = 5) -> int:
     grey; and the quality map) and grasps.jsonl (per image, best first: pixel centre,
     angle in degrees, opening in px, quality, whether the depth-image check accepts it
     (simdata.grasping.depth_check) and, where it does and the intrinsics are known, the gripper
-    pose in the camera frame, approaching along the optical axis: T_cam_grasp (4x4, metres) and
-    the opening in metres)."""
-    from simdata.grasping.depth_check import DepthCheckConfig, grasp_centre_depth, inpaint_holes
+    pose in the camera frame, approaching along the optical axis: T_cam_grasp (4x4, metres), the
+    grasp's width and how wide to open the fingers, in metres)."""
+    from simdata.grasping.depth_check import DepthCheckConfig, inpaint_holes, plan_grasp_depth
     from simdata.grasping.planar import grasp_pose_in_camera
     from simdata.preview import colorize_depth, draw_grasps
 
@@ -239,14 +239,15 @@ def predict_grasp_folder(method, conf: dict, folder, out, top: int = 5) -> int:
         filled = inpaint_holes(depth)
         recs, ok = [], []
         for g in grasps:
-            z = grasp_centre_depth(depth, g, K, gripper, check, filled, table_depth(plane, g.u, g.v, depth.shape[1]))
+            plan = plan_grasp_depth(depth, g, K, gripper, check, filled,
+                                    table_depth(plane, g.u, g.v, depth.shape[1]))
             rec = {"u": round(g.u, 2), "v": round(g.v, 2), "angle_deg": round(float(np.degrees(g.angle)), 2),
-                   "width_px": round(g.width, 2), "quality": round(g.quality, 4), "executable": z is not None}
-            if known and z is not None:
-                T, w = grasp_pose_in_camera(g, z, K)
-                rec.update(T_cam_grasp=np.round(T, 6).tolist(), width_m=round(w, 4))
+                   "width_px": round(g.width, 2), "quality": round(g.quality, 4), "executable": plan is not None}
+            if known and plan is not None:
+                T, w = grasp_pose_in_camera(g, plan[0], K)
+                rec.update(T_cam_grasp=np.round(T, 6).tolist(), width_m=round(w, 4), opening_m=round(plan[1], 4))
             recs.append(rec)
-            ok.append(z is not None)
+            ok.append(plan is not None)
         lines.append(json.dumps({"image": s["path"], "grasps": recs}))
         rgb = (s["rgb"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         usable = [g for g, k in zip(grasps, ok) if k]

@@ -6,7 +6,7 @@
 #   success on scenes of objects it never saw, beside a random and a centroid baseline
 #   (adapt eval) -> ONNX export -> the best grasps drawn on real depth frames (adapt predict).
 #
-#   bash examples/grasp_ycb.sh        # CPU-sized defaults, some 15 minutes on 2 cores
+#   bash examples/grasp_ycb.sh        # CPU-sized defaults, some 20 minutes on 2 cores
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -18,7 +18,7 @@ REAL=${REAL:-../shared/real/ycbv_demo}        # real RGB-D frames to draw grasps
 SCENES=${SCENES:-60}                          # 4 views each
 STEPS=${STEPS:-4000}
 WORKERS=${WORKERS:-2}
-VIEW="--width 320 --height 240 --views 4 --objects 3:6 --distance 0.45:0.75 --sensor primesense --no-progress"
+VIEW="--width 640 --height 480 --views 4 --objects 3:6 --distance 0.45:0.75 --sensor primesense --no-progress"
 resume() { [ -f "$1/checkpoints/last.pt" ] && echo --resume || true; }
 
 "$BIN/simdata" render --meshes "$TRAIN_MESHES" --out "$OUT/train" --scenes "$SCENES" --elevation 65:90 --seed 0 $VIEW

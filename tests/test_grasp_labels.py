@@ -79,7 +79,7 @@ def test_rectangle_metric():
 
 
 def test_depth_check_stops_the_fingers_short_of_what_the_depth_shows():
-    from simdata.grasping.depth_check import DepthCheckConfig, grasp_centre_depth
+    from simdata.grasping.depth_check import DepthCheckConfig, grasp_centre_depth, openings, plan_grasp_depth
 
     gripper, cfg = GripperConfig(), DepthCheckConfig()
     L = gripper.finger_length
@@ -97,11 +97,22 @@ def test_depth_check_stops_the_fingers_short_of_what_the_depth_shows():
     assert grasp_centre_depth(depth, along, K, gripper, cfg) is None  # the fingers land on it
     # a neighbour under a finger limits the descent; too high, and the grasp is refused
     depth[box] = 0.57
-    depth[110:130, 160 + int(0.045 * f) - 3:160 + int(0.045 * f) + 3] = 0.59
+    neighbour = (slice(110, 130), slice(160 + int(0.048 * f) - 1, 160 + int(0.048 * f) + 2))
+    depth[neighbour] = 0.59  # 4.8 cm from the centre, under the fully open finger (4-5 cm)
     z = grasp_centre_depth(depth, across, K, gripper, cfg)
     assert z + L / 2 == pytest.approx(0.59 - cfg.margin_m)
-    depth[110:130, 160 + int(0.045 * f) - 3:160 + int(0.045 * f) + 3] = 0.575
+    depth[neighbour] = 0.575
     assert grasp_centre_depth(depth, across, K, gripper, cfg) is None
+    # ... unless the fingers open less wide: plan_grasp_depth takes the widest opening that
+    # fits, here the narrowest: the grasp's width + 2 x open_margin_m, clear of the neighbour
+    assert openings(0.04, gripper, cfg) == pytest.approx([0.08, 0.07, 0.06])
+    z, opening = plan_grasp_depth(depth, across, K, gripper, cfg)
+    width = across.width * 0.57 / K[0, 0]  # its pixels at the surface seen at its centre
+    assert opening == pytest.approx(width + 2 * cfg.open_margin_m, rel=1e-6)
+    assert z + L / 2 == pytest.approx(0.6 - cfg.margin_m)
+    assert grasp_centre_depth(depth, across, K, gripper, cfg, opening_m=opening) == pytest.approx(z)
+    depth[neighbour] = 0.6
+    assert plan_grasp_depth(depth, across, K, gripper, cfg)[1] == pytest.approx(0.08)  # room: fully open
     assert grasp_centre_depth(np.zeros((240, 320), np.float32), across, K, gripper, cfg) is None
 
 

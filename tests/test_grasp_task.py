@@ -38,14 +38,37 @@ def test_augmented_maps_hold_the_augmented_grasp(flip, turns):
     assert got.width == pytest.approx(24.0, rel=0.02)
 
 
+def test_a_grasp_is_centred_on_the_object_between_its_fingers():
+    from adapt.data import fit_plane_inverse_depth
+    from adapt.grasping import centre_on_object
+
+    K = np.array([[300.0, 0, 80], [0, 300.0, 60], [0, 0, 1]])
+    depth = np.full((120, 160), 0.6, np.float32)  # the table, seen straight on
+    depth[50:70, 70:90] = 0.56  # a box 4 cm high, 20 px (4 cm) across
+    plane = fit_plane_inverse_depth(torch.from_numpy(depth))
+    gripper = GripperConfig()
+    g = PlanarGrasp(84.0, 60.0, 0.0, 12.0, 8.0, 0.9)  # 4.5 px right of the box's middle
+    c = centre_on_object(g, depth, K, gripper, plane)
+    assert (c.u, c.v) == pytest.approx((79.5, 60.0))
+    assert c.width == pytest.approx(20.0) and (c.angle, c.quality) == (g.angle, g.quality)
+    along = PlanarGrasp(84.0, 55.0, np.pi / 2, 12.0, 8.0)  # closing along v: moved along v only
+    assert (centre_on_object(along, depth, K, gripper, plane).u,
+            centre_on_object(along, depth, K, gripper, plane).v) == pytest.approx((84.0, 59.5))
+    assert centre_on_object(PlanarGrasp(20.0, 20.0, 0.0, 12.0, 8.0), depth, K, gripper, plane) \
+        == PlanarGrasp(20.0, 20.0, 0.0, 12.0, 8.0)  # on the table: unchanged
+    depth[50:70, 10:150] = 0.56  # wider than the hand opens: unchanged
+    assert centre_on_object(g, depth, K, gripper, plane) == g
+
+
 def test_baselines_and_interval():
     from adapt.grasping import centroid_grasp, random_grasp, wilson_interval
 
     masks = np.zeros((2, 50, 60), bool)
     masks[0, 10:20, 5:45] = True  # a bar 40 px long, 10 px high: its narrow side is vertical
-    g = centroid_grasp(masks, np.random.default_rng(0), 30.0)
+    g = centroid_grasp(masks, np.random.default_rng(0))
     assert (g.u, g.v) == pytest.approx((24.5, 14.5))
     assert abs(abs(g.angle) - np.pi / 2) < 1e-6
+    assert g.width == pytest.approx(10.0)  # as wide as the bar is high
     r = random_grasp(masks, np.random.default_rng(1), 30.0)
     assert masks[0][int(r.v), int(r.u)]
     assert random_grasp(np.zeros((0, 5, 5), bool), np.random.default_rng(0), 3.0) is None
@@ -77,6 +100,12 @@ def test_grasp_net_trains_evaluates_exports_and_predicts(grasp_dataset, tmp_path
     for r in ev["simulated"].values():
         assert r["trials"] == 2 and 0 <= r["successes"] <= 2
         assert r["ci95"][0] <= r["success_rate"] <= r["ci95"][1]
+    sim_rows = [row for row in ev["per_image"] if "sim_net" in row]
+    labelled = [row for row in sim_rows if row["truths"]]
+    assert ev["simulated"]["net"]["labelled_view_trials"] == len(labelled)
+    if labelled:
+        assert ev["simulated"]["net"]["labelled_view_success_rate"] == pytest.approx(
+            sum(row["sim_net"] for row in labelled) / len(labelled), abs=1e-4)
     assert ev["rectangle_accuracy"] is None or 0 <= ev["rectangle_accuracy"] <= 1
     figures = sorted((tmp_path / "run" / f"eval_{grasp_dataset.name}").glob("*.png"))
     assert len(figures) == 4  # one per image: labelled grasps and the net's best, on image and depth

@@ -110,6 +110,35 @@ def test_grasp_across_the_long_side_fails():
     assert not result["collision_free"]  # the open fingers (8 cm) are inside the 12 cm box
 
 
+def test_fingers_open_as_wide_as_fits_beside_a_neighbour():
+    from simdata.grasping import try_grasp
+    from simdata.grasping.depth_check import openings
+
+    gripper = GripperConfig()
+    assert openings(0.075, gripper) == [gripper.max_opening]  # nothing narrower to try
+    box, T_box = _box_on_table()
+    neighbour = np.eye(4)
+    neighbour[:3, 3] = [0.065, 0.0, BOX[2] / 2]  # 2.5 cm of table between the boxes
+    objects = [(_model(box, 1), T_box), (_model(trimesh.creation.box(extents=BOX), 2), neighbour)]
+    grasp = Grasp(np.array([0.0, 0.0, 0.01]), np.array([1.0, 0, 0]), np.array([0, 0, -1.0]), 0.04)
+    T_world_grasp = T_box @ grasp.pose()
+    # fully open, the finger on +x (4 to 5 cm from the centre) lands on the neighbour
+    assert not try_grasp(objects, T_world_grasp, gripper, search_depth=False)["collision_free"]
+    r = try_grasp(objects, T_world_grasp, gripper, search_depth=False,
+                  opening_m=openings(grasp.width, gripper))  # 8, 7, 6 cm: 6 cm fits
+    assert r["collision_free"] and r["success"] and r["object"] == 0, r
+    assert r["opening_m"] == pytest.approx(0.06)
+    alone = try_grasp(objects[:1], T_world_grasp, gripper, search_depth=False,
+                      opening_m=openings(grasp.width, gripper))
+    assert alone["success"] and alone["opening_m"] == pytest.approx(0.08)  # room: fully open
+
+
+def _model(mesh, obj_id):
+    from simdata.types import ObjectModel
+
+    return ObjectModel(obj_id=obj_id, name=f"box{obj_id}", mesh=mesh, source=Path("<mesh>"))
+
+
 def test_grasp_into_the_table_collides_unless_the_gripper_backs_off_along_its_approach():
     box, T_world_obj = _box_on_table()
     grasp = Grasp(np.zeros(3), np.array([1.0, 0, 0]), np.array([0, 0, -1.0]), 0.04)

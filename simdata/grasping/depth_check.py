@@ -2,6 +2,12 @@
 check a robot runs before it moves (Dex-Net's, for a parallel-jaw gripper approaching along the
 camera's optical axis).
 
+The fingers open as wide as fits (:func:`openings`): fully open when the depth image shows
+room, else narrower, down to the grasp's width plus ``open_margin_m`` on each side, as a robot
+does in clutter, where a fully open hand does not fit between neighbours that a grasp across
+a 4 cm object never touches. Trials (labels) choose their opening the same way from the
+scene's geometry (simdata.grasping.execute.try_grasp).
+
 Depth images are (H, W) float arrays in metres along the optical axis, 0 = no reading. The
 fingers descend below the surface seen at the grasp centre by at most ``reach`` x the pad
 length and stop ``margin_m`` short of whatever the depth image shows under the open fingers
@@ -30,6 +36,19 @@ class DepthCheckConfig:
     reach: float = 0.8            # fingertips go at most this x the pad length below the surface
     min_descent_m: float = 0.01   # ... and at least this far, or the grasp is not executable
     clearance_m: float = 0.002    # the fingers' footprints are grown by this on every side
+    open_margin_m: float = 0.01   # the fingers open at least the grasp's width plus this a side
+    open_steps: int = 3           # openings tried, fully open first (see openings)
+
+
+def openings(width_m: float, gripper: GripperConfig, cfg: DepthCheckConfig | None = None) -> list[float]:
+    """How wide (m) the fingers may open before closing on a grasp of contact width
+    ``width_m``, widest first: ``open_steps`` openings evenly from fully open down to the
+    width plus ``open_margin_m`` on each side (one, fully open, when that is no narrower)."""
+    cfg = cfg or DepthCheckConfig()
+    narrow = min(gripper.max_opening, max(width_m, 0.0) + 2 * cfg.open_margin_m)
+    if narrow >= gripper.max_opening - 1e-6 or cfg.open_steps < 2:
+        return [float(gripper.max_opening)]
+    return [float(v) for v in np.linspace(gripper.max_opening, narrow, cfg.open_steps)]
 
 
 def inpaint_holes(depth: np.ndarray) -> np.ndarray:
@@ -54,14 +73,16 @@ def _fill(mask: np.ndarray, corners: np.ndarray) -> None:
 
 
 def finger_footprints(g: PlanarGrasp, z_m: float, K: np.ndarray, gripper: GripperConfig,
-                      shape: tuple[int, int], clearance_m: float = 0.0) -> np.ndarray:
-    """(H, W) bool: the pixels the two fully open fingers cover, grown by ``clearance_m`` on
-    every side, seen along the optical axis at depth ``z_m``, for a grasp at pixel (g.u, g.v)
-    closing along g.angle."""
+                      shape: tuple[int, int], clearance_m: float = 0.0,
+                      opening_m: float | None = None) -> np.ndarray:
+    """(H, W) bool: the pixels the two fingers opened ``opening_m`` apart (None = fully open)
+    cover, grown by ``clearance_m`` on every side, seen along the optical axis at depth
+    ``z_m``, for a grasp at pixel (g.u, g.v) closing along g.angle."""
     f = K[0, 0] / z_m
     mask = np.zeros(shape, np.uint8)
     d = np.array([np.cos(g.angle), np.sin(g.angle)])
-    off = (gripper.max_opening + gripper.finger_thickness) / 2 * f
+    opening = gripper.max_opening if opening_m is None else opening_m
+    off = (opening + gripper.finger_thickness) / 2 * f
     for sign in (1, -1):
         c = np.array([g.u, g.v]) + sign * off * d
         _fill(mask, rectangle_corners(c[0], c[1], g.angle,
@@ -79,12 +100,31 @@ def palm_footprint(g: PlanarGrasp, z_m: float, K: np.ndarray, gripper: GripperCo
     return mask > 0
 
 
+def plan_grasp_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper: GripperConfig,
+                     cfg: DepthCheckConfig | None = None, filled: np.ndarray | None = None,
+                     table_z: float | None = None) -> tuple[float, float] | None:
+    """(centre depth (m), opening (m)) of planar grasp ``g``: the widest of :func:`openings`
+    (of its width, g.width px at the surface depth) the depth image leaves room for, with
+    :func:`grasp_centre_depth` at that opening; None when no opening is executable."""
+    cfg = cfg or DepthCheckConfig()
+    z = surface_depth(depth, g.u, g.v)
+    if z is None:
+        return None
+    filled = inpaint_holes(depth) if filled is None else filled
+    for opening in openings(g.width * z / K[0, 0], gripper, cfg):
+        centre = grasp_centre_depth(depth, g, K, gripper, cfg, filled, table_z, opening)
+        if centre is not None:
+            return centre, opening
+    return None
+
+
 def grasp_centre_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper: GripperConfig,
                        cfg: DepthCheckConfig | None = None, filled: np.ndarray | None = None,
-                       table_z: float | None = None) -> float | None:
+                       table_z: float | None = None, opening_m: float | None = None) -> float | None:
     """Depth (m, along the optical axis) of the grasp centre for planar grasp ``g`` approaching
     along the optical axis (see the module docstring), or None when it is not executable
-    (no reading at its centre, or the fingers cannot descend ``min_descent_m``).
+    (no reading at its centre, or the fingers cannot descend ``min_descent_m``), the fingers
+    opened ``opening_m`` apart (None = fully open; :func:`plan_grasp_depth` picks one).
 
     ``depth``: the sensor's depth; ``filled``: the same with its holes inpainted
     (:func:`inpaint_holes`; computed when None), checked under the fingers and the palm, since
@@ -97,8 +137,8 @@ def grasp_centre_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper
     check = inpaint_holes(depth) if filled is None else filled
     tip = z + cfg.reach * gripper.finger_length
     limits = []
-    cover = (finger_footprints(g, z, K, gripper, depth.shape, cfg.clearance_m)
-             | finger_footprints(g, tip, K, gripper, depth.shape, cfg.clearance_m))
+    cover = (finger_footprints(g, z, K, gripper, depth.shape, cfg.clearance_m, opening_m)
+             | finger_footprints(g, tip, K, gripper, depth.shape, cfg.clearance_m, opening_m))
     seen = check[cover & (check > 0)]
     if seen.size:
         limits.append(float(seen.min()) - cfg.margin_m)

@@ -12,6 +12,7 @@ arm's flange. Its fingers close independently (not coupled), each under velocity
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,16 +47,20 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
               collision_tol_m: float = 1e-4, min_lift_fraction: float = 0.5,
               timestep: float = 1.0 / 240.0, search_depth: bool = True, depth_steps: int = 8,
               depth_margin_m: float = 0.005, reach_m: float = 0.25, solver_iterations: int = 20,
-              precheck: bool = True, cache_dir: str = "") -> dict:
+              precheck: bool = True, opening_m: float | Sequence[float] | None = None,
+              cache_dir: str = "") -> dict:
     """Try the gripper pose ``T_world_grasp`` (4x4, metres; gripper frame of
     :mod:`simdata.grasping.gripper`) in a scene of ``objects`` ((model, T_world_obj) pairs,
     each at rest on the table top z = 0).
 
-    Steps: the fully open gripper at the grasp pose is checked for collisions with every object
-    and the table (penetration deeper than ``collision_tol_m``); with ``search_depth`` it is
-    then backed off along -approach in ``depth_steps`` steps, up to half the pad length less
-    ``depth_margin_m`` (the contacts stay between the pads), and the first free pose is used
-    (``depth_back_m`` in the result); if none is free, nothing is simulated. Without
+    Steps: the open gripper (fingers ``opening_m`` apart, at most the gripper's opening; None =
+    fully open; a sequence: each in turn, as simdata.grasping.depth_check.openings gives them,
+    widest first) at the grasp pose is checked for collisions with every object and the
+    table (penetration deeper than ``collision_tol_m``); with ``search_depth`` it is then
+    backed off along -approach in ``depth_steps`` steps, up to half the pad length less
+    ``depth_margin_m`` (the contacts stay between the pads); at each depth the openings are
+    tried in turn, and the first free pose and opening are used (``depth_back_m`` and
+    ``opening_m`` in the result); if none is free, nothing is simulated. Without
     ``precheck`` (a closed-loop test: the robot knows nothing of the scene's geometry) the
     check is only reported and the grasp is executed at its pose whatever it touches.
     Otherwise the gripper starts ``pregrasp_m`` back along -approach, moves in, closes, lifts
@@ -76,10 +81,13 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
     with it at the end), ``width_m`` (final pad distance, m) and ``steps`` (simulation steps).
     """
     cfg = cfg or GripperConfig()
+    widths = [cfg.max_opening] if opening_m is None else np.atleast_1d(opening_m).astype(float).tolist()
+    widths = [min(max(w, 0.0), cfg.max_opening) for w in widths]
     T_world_grasp = np.asarray(T_world_grasp, float)
     approach_w = T_world_grasp[:3, 2]
     com_offset = base_com_offset(cfg)
     result = {"collision_free": False, "success": False, "object": -1, "depth_back_m": 0.0,
+              "opening_m": widths[0],
               "lift_m": 0.0, "contacts": [0, 0], "width_m": cfg.max_opening, "steps": 0}
     physics = PhysicsConfig(collision=collision, density=density, cache_dir=cache_dir)
 
@@ -128,31 +136,53 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
                   for j in range(client.getNumJoints(gripper))}
         fingers = [joints["finger_left"], joints["finger_right"]]
         for j in fingers:
-            client.resetJointState(gripper, j, cfg.max_opening / 2)
             client.changeDynamics(gripper, j, lateralFriction=cfg.friction)
         client.changeDynamics(gripper, -1, lateralFriction=cfg.friction)
 
         # collision check of the open gripper at the grasp pose, and if it collides, with the
         # gripper backed off along the approach (Dex-Net's grasp depth): the contacts then sit
         # nearer the fingertips, as when a low object is taken from a table
-        def collides(T_tcp):
+        def touches(link: int) -> bool:  # link -1: the palm (the base), else a finger
+            return any(c[8] < -collision_tol_m for other in bodies
+                       for c in client.getClosestPoints(gripper, other, distance=0.0, linkIndexA=link))
+
+        def collides(T_tcp, opening) -> str | None:
+            """None when the open gripper is free at T_tcp, else what touches: palm or finger."""
+            for j in fingers:
+                client.resetJointState(gripper, j, opening / 2)
             client.resetBasePositionAndOrientation(gripper, *_tcp_to_com(T_tcp, com_offset))
             client.performCollisionDetection()
-            return any(c[8] < -collision_tol_m for other in bodies
-                       for c in client.getClosestPoints(gripper, other, distance=0.0))
+            if touches(-1):
+                return "palm"
+            return "finger" if any(touches(j) for j in fingers) else None
 
+        # at each grasp depth (the deepest first) the widest opening that fits: a robot keeps
+        # its contacts deep between the pads and opens less before it backs off; where the
+        # palm touches, no opening helps
         max_back = max(cfg.finger_length / 2 - depth_margin_m, 0.0) if search_depth and precheck else 0.0
+        free = None
         for back in np.linspace(0.0, max_back, depth_steps) if max_back > 0 else [0.0]:
             T_try = T_world_grasp.copy()
             T_try[:3, 3] -= back * approach_w
-            if not collides(T_try):
-                result.update(collision_free=True, depth_back_m=float(back))
+            for w in widths:
+                hit = collides(T_try, w)
+                if hit is None:
+                    free = (T_try, w, back)
+                    break
+                if hit == "palm":
+                    break
+            if free is not None:
                 break
+        if free is not None:
+            T_try, w, back = free
+            result.update(collision_free=True, depth_back_m=float(back), opening_m=w)
         else:
             if precheck:
                 return result
-            T_try = T_world_grasp
-        T_world_grasp = T_try
+            T_try, w = T_world_grasp, widths[0]
+        T_world_grasp, half_open = T_try, w / 2
+        for j in fingers:
+            client.resetJointState(gripper, j, half_open)
 
         # pre-grasp pose, then the constraint that drives the gripper
         def com_pose(T_tcp):
@@ -168,7 +198,7 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
         client.changeConstraint(cid, pos, quat, maxForce=arm_force)
         for j in fingers:  # hold the fingers open
             client.setJointMotorControl2(gripper, j, pybullet.POSITION_CONTROL,
-                                         targetPosition=cfg.max_opening / 2, force=cfg.max_force)
+                                         targetPosition=half_open, force=cfg.max_force)
         steps = 0
 
         def run(n, T_tcp_at=None):

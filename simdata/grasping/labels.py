@@ -7,7 +7,9 @@ Per scene (written last, so its presence marks the scene done; a rerun skips it)
                                          (z up, the table top is z = 0): obj_id, inst (index in
                                          scene_gt), R_world_grasp (9, row-major), t_world_grasp_mm
                                          (the pose executed, after the depth search), width_mm
-                                         (contact distance), quality (antipodal, 0..1),
+                                         (contact distance), opening_mm (how wide the fingers
+                                         opened: the widest that fits, depth_check.openings),
+                                         quality (antipodal, 0..1),
                                          collision_free, success, lift_mm
     train_pbr/NNNNNN/grasps/NNNNNN.npz   per image: maps (4, H, W) float16 = quality, cos 2a,
                                          sin 2a, width px (simdata.grasping.planar) and rects
@@ -40,7 +42,7 @@ from ..fileio import disk_error, read_image, write_bytes_atomic, write_json_atom
 from ..transforms import M_TO_MM, invert_transform, make_transform
 from ..types import ObjectModel
 from .antipodal import antipodal_cached
-from .depth_check import DepthCheckConfig, grasp_centre_depth, inpaint_holes
+from .depth_check import DepthCheckConfig, inpaint_holes, openings, plan_grasp_depth
 from .execute import try_grasp
 from .gripper import GripperConfig
 from .planar import approach_angle, paint_grasp_maps, project_grasp
@@ -171,13 +173,15 @@ def label_scene(scene: Path, models: dict[int, ObjectModel], cfg: GraspLabelConf
     rng = np.random.default_rng([cfg.seed, int(scene.name)])
     records = []
     for inst, T, width, quality in scene_candidates(objects, cfg, rng, cache_dir):
-        r = try_grasp(objects, T, cfg.gripper, collision=cfg.collision, cache_dir=str(cache_dir))
+        r = try_grasp(objects, T, cfg.gripper, collision=cfg.collision,
+                      opening_m=openings(width, cfg.gripper, cfg.depth_check), cache_dir=str(cache_dir))
         T_exec = T.copy()
         T_exec[:3, 3] -= r["depth_back_m"] * T[:3, 2]
         records.append({"obj_id": objects[inst][0].obj_id, "inst": inst,
                         "R_world_grasp": [float(v) for v in T_exec[:3, :3].ravel()],
                         "t_world_grasp_mm": [float(v) for v in T_exec[:3, 3] * M_TO_MM],
-                        "width_mm": float(width * M_TO_MM), "quality": float(quality),
+                        "width_mm": float(width * M_TO_MM), "opening_mm": float(r["opening_m"] * M_TO_MM),
+                        "quality": float(quality),
                         "collision_free": r["collision_free"],
                         "success": bool(r["success"] and r["object"] == inst),
                         "lift_mm": float(r["lift_m"] * M_TO_MM)})
@@ -226,7 +230,7 @@ def write_view_maps(scene: Path, records: list[dict], cfg: GraspLabelConfig) -> 
             if not (0 <= v < m.shape[0] and 0 <= u < m.shape[1] and m[v, u]):
                 continue  # its centre is hidden or out of view
             filled = inpaint_holes(depth) if filled is None else filled
-            if grasp_centre_depth(depth, g, K, cfg.gripper, cfg.depth_check, filled) is None:
+            if plan_grasp_depth(depth, g, K, cfg.gripper, cfg.depth_check, filled) is None:
                 continue  # not executable from this view's depth
             planar.append(g)
             rects.append([g.u, g.v, g.angle, g.width, g.height, inst])
