@@ -71,6 +71,24 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> 
     return ((pred - target).abs() * v).sum() / v.sum().clamp_min(1.0)
 
 
+def patch_nce(feat_q: torch.Tensor, feat_k: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+    """PatchNCE (CUT, Park et al. ECCV 2020, eq. 2-3): InfoNCE between patch features.
+
+    ``feat_q``, ``feat_k``: (B,N,C), L2-normalised along C; row n of image b of the query
+    (the translated image) and of the key (the input) come from the same position. For each
+    query patch, logits = q . k_m / temperature over the N key patches of the *same* image
+    (the official ``nce_includes_all_negatives_from_minibatch=False``): the positive is the
+    key at the same position (the diagonal), the other N-1 are the negatives; the loss is the
+    cross-entropy with the diagonal as the class, averaged over B*N patches (a scalar).
+    Equal to the official form (positive first, self-similarity on the negatives' diagonal
+    masked to -10) up to exp(-10/T). CUT stops the gradient through the keys: pass
+    ``feat_k.detach()``."""
+    b, n, _ = feat_q.shape
+    logits = torch.bmm(feat_q, feat_k.transpose(1, 2)) / temperature  # (B,N,N)
+    target = torch.arange(n, device=feat_q.device).repeat(b)
+    return F.cross_entropy(logits.reshape(b * n, n), target)
+
+
 # --- pose losses (rotation; symmetry-aware) ---------------------------------------------
 # Symmetries: ``sym_R`` (B,S,3,3) holds, per sample, the rotations R_s of the object's
 # symmetry set in the model frame (identity first), padded to a common S with ``valid``

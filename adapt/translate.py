@@ -84,6 +84,7 @@ def translate_crops(run: str | Path, source: str | Path, out: str | Path, device
             items = [ds[i] for i in idx]
             x = to_input(torch.stack([s["rgb"] for s in items]), torch.stack([s["depth"] for s in items]),
                          conf["data"]["channels"]).to(dev)
+            x = x[:, :G.channels]  # a colour-only generator (SimGAN's, with rgbd) sees colour
             args = (x, (torch.rand(len(x), G.noise_dim, generator=gen) * 2 - 1).to(dev)) \
                 if G.noise_dim else (x,)
             rgb = ((G(*args)[:, :3].clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()

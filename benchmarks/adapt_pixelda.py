@@ -73,7 +73,10 @@ def render(meshes: str, out: Path, count: int, size: int, seed: int, look: str,
 
 
 def train(method: str, source: str, target: str, test: str, out: Path, steps: int, batch: int,
-          size: int, device, nets: dict, evals: int, speed: dict | None = None) -> dict:
+          size: int, device, nets: dict, evals: int, speed: dict | None = None,
+          task: str = "") -> dict:
+    """Train one pose-from-crops run into ``out`` and score it on ``test`` (``task``: empty = the
+    method's first task, ``pose`` for methods that also train others)."""
     import torch
 
     from adapt.config import TrainConfig
@@ -83,8 +86,8 @@ def train(method: str, source: str, target: str, test: str, out: Path, steps: in
     cls = METHODS[method]
     known = set(cls.Config.__dataclass_fields__)
     mcfg = cls.Config(**{k: v for k, v in nets.items() if k in known})
-    cfg = TrainConfig(method=method, source=source, target=target, out=str(out), steps=steps,
-                      batch=batch, size=size, device=str(device), log_every=50,
+    cfg = TrainConfig(method=method, task=task, source=source, target=target, out=str(out),
+                      steps=steps, batch=batch, size=size, device=str(device), log_every=50,
                       sample_every=steps, ckpt_every=steps, eval_data=test,
                       eval_every=max(steps // evals, 1), **(speed or {}))
     if device.type == "cuda":

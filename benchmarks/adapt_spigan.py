@@ -65,6 +65,48 @@ def render(meshes: str, out: Path, scenes: int, seed: int, look: str) -> dict:
     return {"path": str(out), "images": s.images, "look": look, "seed": seed}
 
 
+def score_run(run: Path, test: str, device) -> dict:
+    """Object IoU, mIoU and per-image IoUs of a segmentation run on a labelled test set."""
+    from adapt.config import TrainConfig
+    from adapt.evaluate import evaluate
+    from adapt.trainer import load_run
+
+    method, conf = load_run(run, str(device))
+    domain = method.task.open_domain(TrainConfig(**conf["train"]), test, stream=99)
+    ev = evaluate(method, domain)
+    return {"object_iou": ev["per_class_iou"]["object"], "miou": ev["miou"],
+            "per_image_iou": ev["per_image_iou"]}
+
+
+def train_run(out: Path, method: str, source: str, target: str, ch: str, steps: int, device,
+              size: dict, nets: dict, vgg: str, flags: dict | None = None, task: str = "") -> dict:
+    """Train one object / not-object segmentation run into ``out`` (``size``: height, crop and
+    batch; ``nets`` and ``flags``: method options, those its Config lacks skipped; ``task``:
+    empty = the method's first, ``segmentation`` for methods whose first is another); returns
+    steps, early stop, steps/s and peak memory."""
+    import torch
+
+    from adapt.config import TrainConfig
+    from adapt.methods import METHODS
+    from adapt.tasks.segmentation import SegmentationConfig
+    from adapt.trainer import Trainer
+
+    cls = METHODS[method]
+    known = cls.Config.__dataclass_fields__
+    mcfg = cls.Config(**{k: v for k, v in {**nets, **(flags or {}), "vgg_weights": vgg}.items()
+                         if k in known})
+    cfg = TrainConfig(method=method, task=task, source=source, target=target, out=str(out),
+                      steps=steps, device=str(device), channels=ch, log_every=50,
+                      sample_every=steps, ckpt_every=steps, **size)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    res = Trainer(cfg, mcfg, task_cfg=SegmentationConfig(objectness=True)).fit(progress=False)
+    return {
+        "steps": res["steps"], "early_stop": res.get("early_stop"), "steps_per_s": res["steps_per_s"],
+        "peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda"
+        else round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=1500, help="steps of the source-only rows")
@@ -81,13 +123,10 @@ def main():
 
     import torch
 
-    from adapt.config import TrainConfig
     from adapt.data import CHANNELS
     from adapt.evaluate import negative_transfer
-    from adapt.methods import METHODS
     from adapt.nets.vgg import hub_weights_path
-    from adapt.tasks.segmentation import SegmentationConfig
-    from adapt.trainer import Trainer, resolve_device
+    from adapt.trainer import resolve_device
 
     device = resolve_device(args.device)
     vgg = args.vgg_weights or ("auto" if hub_weights_path().is_file() else "random")
@@ -127,30 +166,11 @@ def main():
         print(f"data ready in {data['seconds']} s", flush=True)
 
         def score(run: Path, test: str) -> dict:
-            from adapt.evaluate import evaluate
-            from adapt.trainer import load_run
-
-            method, conf = load_run(run, str(device))
-            domain = method.task.open_domain(TrainConfig(**conf["train"]), test, stream=99)
-            ev = evaluate(method, domain)
-            return {"object_iou": ev["per_class_iou"]["object"], "miou": ev["miou"],
-                    "per_image_iou": ev["per_image_iou"]}
+            return score_run(run, test, device)
 
         def train(name, method, source, target, ch, steps, flags=None) -> tuple[Path, dict]:
-            cls = METHODS[method]
-            known = cls.Config.__dataclass_fields__
-            mcfg = cls.Config(**{k: v for k, v in {**nets, **(flags or {}), "vgg_weights": vgg}.items()
-                                 if k in known})
-            cfg = TrainConfig(method=method, source=source, target=target, out=str(tmp / name),
-                              steps=steps, device=str(device), channels=ch, log_every=50,
-                              sample_every=steps, ckpt_every=steps, **size)
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats()
-            res = Trainer(cfg, mcfg, task_cfg=SegmentationConfig(objectness=True)).fit(progress=False)
-            return tmp / name, {
-                "steps": res["steps"], "early_stop": res.get("early_stop"), "steps_per_s": res["steps_per_s"],
-                "peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda"
-                else round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            return tmp / name, train_run(tmp / name, method, source, target, ch, steps, device, size,
+                                         nets, vgg, flags)
 
         def report(ch, test_name, label, entry):
             rows = results["rows"].setdefault(f"{ch} -> {test_name}", {})

@@ -25,6 +25,22 @@ def small_config(out, **kw):
     return RenderConfig(out=str(out), scene=SceneConfig(**scene_kw), **kw)
 
 
+def synthetic_and_real_scenes(tmp, syn_scenes: int = 1, real_views: int = 2):
+    """Two tiny scene datasets at 160x120 for the image-translation methods: ``syn`` (clean
+    renders, 2 views per scene) and ``real`` (one scene with random lights, backgrounds and
+    materials and the PrimeSense depth model: a stand-in target domain)."""
+    from simdata.pipeline import render_dataset
+    from simdata.randomize import RandomizationConfig
+    from simdata.types import PRIMESENSE
+
+    intr = PRIMESENSE.resized(160, 120)
+    render_dataset(small_config(tmp / "syn", intrinsics=intr, scenes=syn_scenes, views=2), progress=False)
+    real = RandomizationConfig(lights=True, backgrounds=True, materials=True, material_prob=0.5)
+    render_dataset(small_config(tmp / "real", intrinsics=intr, scenes=1, views=real_views, seed=9,
+                                randomize=real, sensor="primesense"), progress=False)
+    return tmp / "syn", tmp / "real"
+
+
 def load_image_gt(root: Path, scene: str, im_id: int):
     d = Path(root) / "train_pbr" / scene
     cam = json.loads((d / "scene_camera.json").read_text())[str(im_id)]

@@ -8,11 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import small_config
+from helpers import synthetic_and_real_scenes
 from simdata.errors import SimdataError
-from simdata.pipeline import render_dataset
-from simdata.randomize import RandomizationConfig
-from simdata.types import PRIMESENSE
 
 TINY = ["--height", "64", "--crop", "64", "--gen-filters", "8", "--gen-blocks", "1",
         "--disc-filters", "8", "--task-width", "8", "--vgg-weights", "random", "--batch", "2"]
@@ -20,13 +17,7 @@ TINY = ["--height", "64", "--crop", "64", "--gen-filters", "8", "--gen-blocks", 
 
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("spigan")
-    intr = PRIMESENSE.resized(160, 120)
-    render_dataset(small_config(tmp / "syn", intrinsics=intr, scenes=2, views=2), progress=False)
-    real = RandomizationConfig(lights=True, backgrounds=True, materials=True, material_prob=0.5)
-    render_dataset(small_config(tmp / "real", intrinsics=intr, scenes=1, views=3, seed=9,
-                                randomize=real, sensor="primesense"), progress=False)
-    return tmp / "syn", tmp / "real"
+    return synthetic_and_real_scenes(tmp_path_factory.mktemp("spigan"), syn_scenes=2, real_views=3)
 
 
 def cli(*args):

@@ -1,7 +1,11 @@
 """Registry of adaptation methods: name -> class (an explicit dict)."""
 from .base import DataSpec, Method
 from .baselines import GraspSourceOnly, SegSourceOnly, SourceOnly, TargetOnly
+from .cut import Cut, FastCut
+from .cycada import Cycada
+from .dann import Dann
 from .pixelda import PixelDA
+from .simgan import Simgan
 from .spigan import Spigan
 
 METHODS: dict[str, type[Method]] = {
@@ -11,6 +15,11 @@ METHODS: dict[str, type[Method]] = {
     Spigan.name: Spigan,
     SegSourceOnly.name: SegSourceOnly,
     GraspSourceOnly.name: GraspSourceOnly,
+    Cut.name: Cut,
+    FastCut.name: FastCut,
+    Cycada.name: Cycada,
+    Dann.name: Dann,
+    Simgan.name: Simgan,
 }
 
 __all__ = ["METHODS", "DataSpec", "Method"]

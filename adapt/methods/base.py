@@ -27,6 +27,24 @@ class OptimConfig:
     task_width: int = field(default=32, metadata={"help": "task net width"})
 
 
+@dataclass
+class TranslationConfig(OptimConfig):
+    """Options the image-to-image GAN methods share (CUT, FastCUT, CyCADA): ResNet generators,
+    PatchGAN discriminators, Adam 2e-4 with the lr constant, then linearly to 0."""
+
+    pose_weight: float = field(default=0.25, metadata={"help": "pose task: weight of the rotation and translation terms in T's loss"})
+    lr: float = field(default=2e-4, metadata={"help": "Adam learning rate"})
+    decay_start: float = field(default=0.5, metadata={"help": "share of --steps after which the lr falls linearly to 0"})
+    decay_steps: int = field(default=0, metadata={"help": "unused: the lr decays linearly", "cli": False})
+    decay: float = field(default=1.0, metadata={"help": "unused: the lr decays linearly", "cli": False})
+    clip: float = field(default=0.0, metadata={"help": "gradient norm clip (0 = off)"})
+    gen_filters: int = field(default=64, metadata={"help": "generator filters"})
+    gen_blocks: int = field(default=9, metadata={"help": "generator residual blocks"})
+    disc_filters: int = field(default=64, metadata={"help": "PatchGAN filters of the first layer"})
+    disc_layers: int = field(default=3, metadata={"help": "PatchGAN layers (3 = 70x70 patches)"})
+    task_net: str = field(default="", metadata={"help": "task net architecture (registry name; empty = the task's own)"})
+
+
 class Method:
     """Base class: subclasses set ``Config``, ``needs`` and build their nets in __init__."""
 
@@ -112,3 +130,64 @@ def step_optimizer(opt, sched, loss: torch.Tensor, params, clip: float) -> None:
         torch.nn.utils.clip_grad_norm_(params, clip)
     opt.step()
     sched.step()
+
+
+# -- pieces the image-to-image GAN methods share (SPIGAN, CUT, CyCADA) ---------------------------
+def require_colour(method: str, channels: int) -> None:
+    """Methods whose generators restyle colour refuse inputs without it (depth, height)."""
+    if channels < 3:
+        from simdata.errors import SimdataError
+
+        raise SimdataError(f"{method} restyles colour: use --channels rgb, rgbd or rgbh (depth "
+                           f"and height alone are for the source-only baselines)")
+
+
+def restyle(generator: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(B,C,H,W) -> the same with ``generator``'s colours: it sees and returns the first three
+    channels; channels after them (depth, height) pass through as the sensor gave them."""
+    return torch.cat([generator(x[:, :3]), x[:, 3:]], 1)
+
+
+def linear_decay_adam(params, lr: float, beta1: float, total_steps: int, decay_start: float):
+    """Adam (betas beta1, 0.999) whose lr stays constant for the first ``decay_start`` share of
+    ``total_steps`` and then falls linearly to 0 at the end (CycleGAN's and CUT's schedule, per
+    step instead of per epoch). A LambdaLR: its step count is checkpointed and the factor is
+    rebuilt from ``total_steps`` (0, not training: constant), so a run resumed with a larger
+    ``--steps`` re-plans its decay from where it is."""
+    start = int(round(decay_start * total_steps))
+    span = max(1, total_steps - start)
+
+    def factor(step: int) -> float:
+        return max(0.0, 1.0 - max(0, step - start) / span) if total_steps > 0 else 1.0
+    opt = torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
+    return opt, _Replanned(opt, factor)
+
+
+class _Replanned(torch.optim.lr_scheduler.LambdaLR):
+    """A LambdaLR that, on loading, sets the lr its (rebuilt) factor gives at the loaded step
+    instead of keeping the one the checkpointed run's plan had reached."""
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        for group, base, f in zip(self.optimizer.param_groups, self.base_lrs, self.lr_lambdas):
+            group["lr"] = base * f(self.last_epoch)
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+
+@torch.no_grad()
+def init_gan_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn.Module:
+    """pix2pix/CycleGAN/CUT initialisation: conv and linear weights N(0, gain) (``normal``,
+    CycleGAN) or Xavier-normal with ``gain`` (``xavier``, CUT), biases 0, batch-norm scales
+    N(1, gain). Instance-norm scales stay 1."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if kind == "xavier":
+                nn.init.xavier_normal_(m.weight, gain=gain)
+            else:
+                nn.init.normal_(m.weight, 0.0, gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+    return net

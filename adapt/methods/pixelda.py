@@ -40,6 +40,8 @@ class PixelDAConfig(OptimConfig):
 
 
 class PixelDA(Method):
+    """PixelDA (Bousmalis et al. 2017): pixel-level GAN with masked PMSE, a pose net on both."""
+
     name = "pixelda"
     Config = PixelDAConfig
     needs = ("source", "target")

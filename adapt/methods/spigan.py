@@ -31,7 +31,7 @@ from ..losses import lsgan_d_loss, lsgan_g_loss, masked_l1, perceptual_l1
 from ..nets import build
 from ..nets.vgg import load_vgg19
 from ..stopping import discriminator_wins
-from .base import Method, OptimConfig, step_optimizer
+from .base import Method, OptimConfig, require_colour, restyle, step_optimizer
 
 # Privileged information P can regress: name -> channels. Valid pixels are those where the
 # simulator saw a surface (depth > 0; a non-zero normal).
@@ -71,6 +71,8 @@ class SpiganConfig(OptimConfig):
 
 
 class Spigan(Method):
+    """SPIGAN (Lee et al. 2019): GAN translation guided by the simulator's privileged depth."""
+
     name = "spigan"
     Config = SpiganConfig
     needs = ("source", "target")
@@ -79,9 +81,7 @@ class Spigan(Method):
     def __init__(self, cfg: SpiganConfig, data, device, training: bool = True, task=None,
                  total_steps: int = 0):
         super().__init__(cfg, data, device, task=task, total_steps=total_steps)
-        if data.channels < 3:  # G restyles colour; the perceptual loss is VGG's, on rgb
-            raise SimdataError("spigan restyles colour: use --channels rgb, rgbd or rgbh (depth "
-                               "and height alone are for seg-source-only)")
+        require_colour(self.name, data.channels)  # the perceptual loss is VGG's, on rgb too
         self.gamma = 0.0 if cfg.no_pi or cfg.base else cfg.gamma
         self.delta = 0.0 if cfg.base else cfg.delta
         self.nets = {
@@ -118,7 +118,7 @@ class Spigan(Method):
 
     def restyle(self, x: torch.Tensor) -> torch.Tensor:
         """(B,C,H,W) -> the same with G's colours: channels after the first 3 (depth) are kept."""
-        return torch.cat([self.nets["generator"](x[:, :3]), x[:, 3:]], 1)
+        return restyle(self.nets["generator"], x)
 
     def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor | float]:
         cfg, G, D = self.cfg, self.nets["generator"], self.nets["discriminator"]

@@ -1,7 +1,8 @@
 """Networks and the registry that names them (an explicit dict, no import side effects)."""
-from .discriminators import PatchDiscriminator, PixelDADiscriminator
+from .discriminators import PatchDiscriminator, PixelDADiscriminator, SimGANDiscriminator
+from .domain import ConvDomainClassifier, MLPDomainClassifier
 from .ggcnn import GGCNN2
-from .generators import PixelDAGenerator, ResnetGenerator
+from .generators import PixelDAGenerator, ResnetGenerator, SimGANRefiner
 from .tasknets import FCNSegmenter, PoseNet
 
 NETS = {
@@ -13,6 +14,10 @@ NETS = {
     "fcn": FCNSegmenter,
     "ggcnn2": GGCNN2,
     "fcn-context": lambda **kw: FCNSegmenter(**{"context": 3, **kw}),
+    "simgan-refiner": SimGANRefiner,
+    "simgan-discriminator": SimGANDiscriminator,
+    "domain-mlp": MLPDomainClassifier,
+    "domain-conv": ConvDomainClassifier,
 }
 
 
@@ -24,4 +29,5 @@ def build(name: str, **kwargs):
 
 
 __all__ = ["NETS", "build", "FCNSegmenter", "GGCNN2", "PatchDiscriminator", "PixelDADiscriminator",
-           "PixelDAGenerator", "PoseNet", "ResnetGenerator"]
+           "PixelDAGenerator", "PoseNet", "ResnetGenerator", "SimGANDiscriminator", "SimGANRefiner",
+           "ConvDomainClassifier", "MLPDomainClassifier"]

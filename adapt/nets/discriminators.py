@@ -48,6 +48,26 @@ class PixelDADiscriminator(nn.Module):
         return self.logit(self.features(x).flatten(1)).squeeze(1)
 
 
+class SimGANDiscriminator(nn.Module):
+    """SimGAN's local discriminator (Shrivastava et al. 2017, eye gaze): conv 3x3 stride 2
+    (3F filters), conv 3x3 stride 2 (2F), max-pool 3x3 stride 1, conv 3x3 (F), conv 1x1 (F),
+    conv 1x1 to one logit per patch (the paper's two-way softmax as a single logit); ReLU.
+    F = ``filters`` (32 = the paper's 96, 64, 32, 32). (B,C,H,W) -> (B,1,H/4,W/4) logits,
+    each judging a local patch (receptive field 23 px)."""
+
+    def __init__(self, channels: int = 3, filters: int = 32, **_):
+        super().__init__()
+        f = filters
+        relu = lambda: nn.ReLU(inplace=True)
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, 3 * f, 3, 2, 1), relu(), nn.Conv2d(3 * f, 2 * f, 3, 2, 1), relu(),
+            nn.MaxPool2d(3, 1, 1), nn.Conv2d(2 * f, f, 3, 1, 1), relu(), nn.Conv2d(f, f, 1), relu(),
+            nn.Conv2d(f, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 class PatchDiscriminator(nn.Module):
     """PatchGAN (pix2pix/CycleGAN) with ``layers`` stride-2 convs: with 3, each output logit
     sees a 70x70 patch. (B,C,H,W) -> (B,1,H',W') logits; instance norm, leaky ReLU 0.2."""

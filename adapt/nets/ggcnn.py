@@ -38,5 +38,14 @@ class GGCNN2(nn.Module):
     def example_inputs(self, batch: int = 2, size: int = 96) -> tuple[torch.Tensor, ...]:
         return (torch.rand(batch, self.channels, size, size) * 2 - 1,)
 
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,C,H,W) -> (B, width, H, W) features, what the 1x1 head reads (forward =
+        decode(encode(x)); DANN's domain classifier reads them)."""
+        return self.features(x)
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        """The four maps from features ``h`` = encode(x)."""
+        return self.head(h)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return self.decode(self.encode(x))

@@ -43,21 +43,34 @@ class PoseNet(nn.Module):
     def example_inputs(self, batch: int = 2) -> tuple[torch.Tensor, ...]:
         return (torch.rand(batch, self.channels, self.size, self.size) * 2 - 1,)
 
-    def heads(self, x: torch.Tensor):
-        """(logits (B,C), rotations (B,C,3,3), translation codes (B,C,3)) for every class."""
+    # The net as feature extractor and head (forward = decode(encode(x)), heads = decode_heads
+    # (encode(x))): DANN's domain classifier reads the features.
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, channels, size, size) -> (B, 256) features, what every head reads."""
+        return self.trunk(self.features(x))
+
+    def decode_heads(self, h: torch.Tensor):
+        """``heads`` from features ``h`` = encode(x)."""
         from ..rotations import quat_wxyz_to_matrix, rotation_6d_to_matrix
 
-        h = self.trunk(self.features(x))
-        b = x.shape[0]
+        b = h.shape[0]
         r = self.rot(h).view(b * self.classes, -1)
         R = rotation_6d_to_matrix(r) if self.rotation == "6d" else quat_wxyz_to_matrix(r)
         return self.classify(h), R.view(b, self.classes, 3, 3), self.trans(h).view(b, self.classes, 3)
 
-    def forward(self, x: torch.Tensor):
-        logits, R, t = self.heads(x)
+    def decode(self, h: torch.Tensor):
+        """``forward`` from features ``h`` = encode(x)."""
+        logits, R, t = self.decode_heads(h)
         k = logits.argmax(1)
-        idx = torch.arange(x.shape[0], device=x.device)
+        idx = torch.arange(h.shape[0], device=h.device)
         return logits, R[idx, k], t[idx, k]
+
+    def heads(self, x: torch.Tensor):
+        """(logits (B,C), rotations (B,C,3,3), translation codes (B,C,3)) for every class."""
+        return self.decode_heads(self.encode(x))
+
+    def forward(self, x: torch.Tensor):
+        return self.decode(self.encode(x))
 
 
 ROTATION_DIMS = {"6d": 6, "quat": 4}
@@ -93,14 +106,25 @@ class FCNSegmenter(nn.Module):
     def example_inputs(self, batch: int = 2, size: int = 64) -> tuple[torch.Tensor, ...]:
         return (torch.rand(batch, self.channels, size, size) * 2 - 1,)
 
-    def forward(self, x):
-        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,C,H,W) -> (B, width, H/2, W/2): the last decoder map, what the 1x1 head reads
+        (forward = decode(encode(x)); DANN's domain classifier reads it)."""
         e1 = self.e1(x)
         e2 = self.e2(e1)
         e3 = self.e3(e2)
         for block in self.context:
             e3 = e3 + block(e3)
         d2 = self.d3(e3)
-        d1 = self.d2(torch.cat([up(d2), e2], 1))
-        d0 = self.d1(torch.cat([up(d1), e1], 1))
-        return self.head(up(d0))
+        d1 = self.d2(torch.cat([_up(d2), e2], 1))
+        return self.d1(torch.cat([_up(d1), e1], 1))
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits (B,out,H,W) from features ``h`` = encode(x)."""
+        return self.head(_up(h))
+
+    def forward(self, x):
+        return self.decode(self.encode(x))
+
+
+def _up(t: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
