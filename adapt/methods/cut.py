@@ -3,8 +3,8 @@ a task net trained on the translated source.
 
 Networks: G (ResNet generator, sim -> real, colour), D (70x70 PatchGAN), H (one 2-layer MLP per
 NCE layer, Linear(C_l, 256)-ReLU-Linear(256, 256), outputs L2-normalised: the official
-``netF mlp_sample``) and T (the task's net: segmentation or pose). One iteration updates D,
-then G and H together, then T:
+``netF mlp_sample``) and T (the task's net: segmentation, pose, or grasp maps on rgbh). One
+iteration updates D, then G and H together, then T:
 
     L_D    = 1/2 [ E (D(y) - 1)^2 + E D(G(x))^2 ]                              (LSGAN)
     L_G,H  = lambda_GAN E (D(G(x)) - 1)^2 + lambda_NCE * NCE
@@ -190,7 +190,7 @@ class Cut(Method):
     name = "cut"
     Config = CutConfig
     needs = ("source", "target")
-    tasks = ("segmentation", "pose")
+    tasks = ("segmentation", "pose", "grasp")
 
     def __init__(self, cfg: CutConfig, data, device, training: bool = True, task=None,
                  total_steps: int = 0):

@@ -9,7 +9,7 @@ patches and the batch:
     L_R = BCE(D(x~), real) + lambda |x~ - x|_1           (self-regularisation, per-pixel mean)
     L_D = BCE(D(y), real) + BCE(D(h), refined)           h: half current x~, half history
 
-The task net T (the pose net or the segmenter) learns from labelled source images and their
+The task net T (the pose net, the segmenter, or GG-CNN2 on rgbh) learns from labelled source images and their
 refined versions, CE(T(x)) + CE(T(x~)) with the task's loss (adapt.tasks), at every step, so
 a run yields a task net; R is trained by L_R alone, as in the paper.
 
@@ -162,7 +162,7 @@ class Simgan(Method):
     name = "simgan"
     Config = SimganConfig
     needs = ("source", "target")
-    tasks = ("pose", "segmentation")
+    tasks = ("pose", "segmentation", "grasp")
 
     def __init__(self, cfg: SimganConfig, data, device, training: bool = True, task=None,
                  total_steps: int = 0):

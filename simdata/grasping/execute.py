@@ -139,9 +139,6 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
             client.changeDynamics(gripper, j, lateralFriction=cfg.friction)
         client.changeDynamics(gripper, -1, lateralFriction=cfg.friction)
 
-        # collision check of the open gripper at the grasp pose, and if it collides, with the
-        # gripper backed off along the approach (Dex-Net's grasp depth): the contacts then sit
-        # nearer the fingertips, as when a low object is taken from a table
         def touches(link: int) -> bool:  # link -1: the palm (the base), else a finger
             return any(c[8] < -collision_tol_m for other in bodies
                        for c in client.getClosestPoints(gripper, other, distance=0.0, linkIndexA=link))
@@ -156,9 +153,12 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
                 return "palm"
             return "finger" if any(touches(j) for j in fingers) else None
 
-        # at each grasp depth (the deepest first) the widest opening that fits: a robot keeps
-        # its contacts deep between the pads and opens less before it backs off; where the
-        # palm touches, no opening helps
+        # collision check of the open gripper at the grasp pose, and if it collides, with the
+        # gripper backed off along the approach (Dex-Net's grasp depth: the contacts then sit
+        # nearer the fingertips, as when a low object is taken from a table). At each depth,
+        # the deepest first, the widest opening that fits: a robot keeps its contacts deep
+        # between the pads and opens less before it backs off; where the palm touches, no
+        # opening helps
         max_back = max(cfg.finger_length / 2 - depth_margin_m, 0.0) if search_depth and precheck else 0.0
         free = None
         for back in np.linspace(0.0, max_back, depth_steps) if max_back > 0 else [0.0]:
