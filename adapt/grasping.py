@@ -288,7 +288,8 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> list[float]:
 
 # -- evaluation ------------------------------------------------------------------------------------
 def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, seed: int = 0,
-                      cache_dir: str = "", progress: bool = False, recentre: bool = True) -> dict:
+                      cache_dir: str = "", progress: bool = False, recentre: bool = True,
+                      policies: tuple[str, ...] = POLICIES) -> dict:
     """Rectangle accuracy of the net's best grasp per image on a labelled grasp dataset, and
     closed-loop grasps in pybullet on ``trials`` of its images (evenly spread; 0 = none) for
     the net and both baselines: each executes its grasp (approach along the optical axis,
@@ -299,6 +300,7 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
     Every policy's grasp is first centred on the object it closes on (centre_on_object; not
     with ``recentre`` False). Execution knows nothing the image does not show: no collision
     pre-check, no depth search; whatever the gripper touches on its way, physics settles.
+    ``policies``: which of POLICIES are executed (an ablation of the net needs no baselines).
     Each policy's rate is also given on the labelled views alone (``labelled_view_*``: views
     from which the simulator found a grasp that succeeds and that the depth check accepts),
     which tells the policy's choices apart from views where no grasp along the camera axis can
@@ -318,8 +320,8 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
     scenes: dict = {}
     correct = views = 0
     per_image = []
-    outcomes = {p: [] for p in POLICIES}
-    labelled = {p: [] for p in POLICIES}  # the trials on views with a labelled grasp
+    outcomes = {p: [] for p in policies}
+    labelled = {p: [] for p in policies}  # the trials on views with a labelled grasp
     for i in tqdm(range(n), desc="eval grasps", disable=not progress, dynamic_ncols=True):
         s = ds[i]
         scene, im_id = ds.items[i]
@@ -348,7 +350,8 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
             open_px = gripper.max_opening * K[0, 0] / max(float(np.median(depth[depth > 0])), 1e-3)
             choices = {"net": pred, "random": [random_grasp(masks, rng, open_px)],
                        "centroid": [centroid_grasp(masks, rng)]}
-            for name, gs in choices.items():
+            for name in policies:
+                gs = choices[name]
                 ok = False
                 plan = plan_grasp(gs, depth, K, gripper, check, filled, plane, recentre)
                 if plan is not None:

@@ -153,7 +153,7 @@ def main():
         from adapt.grasping import evaluate_grasping
 
         plain = evaluate_grasping(method.task_net, domain, method.device, trials=args.trials,
-                                  recentre=False)["simulated"]["net"]
+                                  recentre=False, policies=("net",))["simulated"]["net"]
         results["eval"]["net_without_recentring"] = plain
         print(f"net without re-centring: {plain['success_rate']:.1%} {plain['ci95']}", flush=True)
     del results["partial"]

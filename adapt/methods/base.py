@@ -28,9 +28,21 @@ class OptimConfig:
 
 
 @dataclass
-class TranslationConfig(OptimConfig):
-    """Options the image-to-image GAN methods share (CUT, FastCUT, CyCADA): ResNet generators,
-    PatchGAN discriminators, Adam 2e-4 with the lr constant, then linearly to 0."""
+class GanNetsConfig(OptimConfig):
+    """The nets of the image-to-image GAN methods (SPIGAN, CUT, FastCUT, CyCADA): ResNet
+    generators, PatchGAN discriminators, and the task net."""
+
+    gen_filters: int = field(default=64, metadata={"help": "generator filters"})
+    gen_blocks: int = field(default=9, metadata={"help": "generator residual blocks"})
+    disc_filters: int = field(default=64, metadata={"help": "PatchGAN filters of the first layer"})
+    disc_layers: int = field(default=3, metadata={"help": "PatchGAN layers (3 = 70x70 patches)"})
+    task_net: str = field(default="", metadata={"help": "task net architecture (registry name; empty = the task's own: fcn, ggcnn2, pose-net)"})
+
+
+@dataclass
+class TranslationConfig(GanNetsConfig):
+    """Options CUT, FastCUT and CyCADA share on top of their nets: Adam 2e-4 with the lr
+    constant, then linearly to 0."""
 
     pose_weight: float = field(default=0.25, metadata={"help": "pose task: weight of the rotation and translation terms in T's loss"})
     lr: float = field(default=2e-4, metadata={"help": "Adam learning rate"})
@@ -38,11 +50,6 @@ class TranslationConfig(OptimConfig):
     decay_steps: int = field(default=0, metadata={"help": "unused: the lr decays linearly", "cli": False})
     decay: float = field(default=1.0, metadata={"help": "unused: the lr decays linearly", "cli": False})
     clip: float = field(default=0.0, metadata={"help": "gradient norm clip (0 = off)"})
-    gen_filters: int = field(default=64, metadata={"help": "generator filters"})
-    gen_blocks: int = field(default=9, metadata={"help": "generator residual blocks"})
-    disc_filters: int = field(default=64, metadata={"help": "PatchGAN filters of the first layer"})
-    disc_layers: int = field(default=3, metadata={"help": "PatchGAN layers (3 = 70x70 patches)"})
-    task_net: str = field(default="", metadata={"help": "task net architecture (registry name; empty = the task's own)"})
 
 
 class Method:
@@ -142,10 +149,16 @@ def require_colour(method: str, channels: int) -> None:
                            f"and height alone are for the source-only baselines)")
 
 
+def with_colour(x: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
+    """(B,C,H,W) input ``x`` with its first three channels replaced by ``colour`` (B,3,H,W);
+    channels after them (depth, height) are kept."""
+    return torch.cat([colour, x[:, 3:]], 1)
+
+
 def restyle(generator: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """(B,C,H,W) -> the same with ``generator``'s colours: it sees and returns the first three
     channels; channels after them (depth, height) pass through as the sensor gave them."""
-    return torch.cat([generator(x[:, :3]), x[:, 3:]], 1)
+    return with_colour(x, generator(x[:, :3]))
 
 
 def linear_decay_adam(params, lr: float, beta1: float, total_steps: int, decay_start: float):

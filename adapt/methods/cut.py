@@ -70,7 +70,7 @@ from simdata.errors import SimdataError
 from ..losses import lsgan_d_loss, lsgan_g_loss, patch_nce
 from ..nets import build
 from .base import (Method, TranslationConfig, init_gan_weights, linear_decay_adam, require_colour,
-                   restyle, step_optimizer)
+                   restyle, step_optimizer, with_colour)
 
 # official CUT generator index (anti-aliased ResnetGenerator) -> ResnetGenerator.encode prefix
 # length; residual blocks (official 12 + b) are handled in nce_layer_map
@@ -290,7 +290,7 @@ class Cut(Method):
             with torch.no_grad():
                 adapted = restyle(G, xs)
         else:
-            adapted = torch.cat([(fake.flip(3) if flipped else fake).detach(), xs[:, 3:]], 1)
+            adapted = with_colour(xs, (fake.flip(3) if flipped else fake).detach())
         l_src, m_src = self.task_loss(src, cfg.pose_weight)
         l_ad, m_ad = self.task_loss({**src, "x": adapted}, cfg.pose_weight)
         step_optimizer(self.optimizers["task"], self.schedulers["task"], l_src + l_ad,

@@ -54,7 +54,7 @@ from ..image_pool import ImagePool
 from ..losses import lsgan_d_loss
 from ..nets import build
 from .base import (Method, TranslationConfig, init_gan_weights, linear_decay_adam, require_colour,
-                   restyle, step_optimizer)
+                   restyle, step_optimizer, with_colour)
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +177,8 @@ class Cycada(Method):
         if cfg.lambda_sem > 0:
             with torch.no_grad():
                 pseudo_s, pseudo_t = class_scores(T, xs).argmax(1), class_scores(T, xt).argmax(1)
-            l_sem = (F.cross_entropy(class_scores(T, torch.cat([fake_t, xs[:, 3:]], 1)), pseudo_s)
-                     + F.cross_entropy(class_scores(T, torch.cat([fake_s, xt[:, 3:]], 1)), pseudo_t))
+            l_sem = (F.cross_entropy(class_scores(T, with_colour(xs, fake_t)), pseudo_s)
+                     + F.cross_entropy(class_scores(T, with_colour(xt, fake_s)), pseudo_t))
             loss = loss + cfg.lambda_sem * on * l_sem
             logs["loss_semantic"] = l_sem.detach()
         step_optimizer(self.optimizers["g"], self.schedulers["g"], loss, self._params["g"], cfg.clip)
@@ -188,7 +188,7 @@ class Cycada(Method):
         l_ds = lsgan_d_loss(D_s(cs), D_s(self.pools["source"].query(fake_s.detach())))
         step_optimizer(self.optimizers["d"], self.schedulers["d"], l_dt + l_ds, self._params["d"], cfg.clip)
         # T on source and translated source (and, optionally, adversarially on target outputs)
-        adapted = torch.cat([fake_t.detach(), xs[:, 3:]], 1)
+        adapted = with_colour(xs, fake_t.detach())
         l_src, m_src = self.task_loss(src, cfg.pose_weight)
         l_ad, _ = self.task_loss({**src, "x": adapted}, cfg.pose_weight)
         loss_t = l_src + l_ad

@@ -31,7 +31,7 @@ from ..losses import lsgan_d_loss, lsgan_g_loss, masked_l1, perceptual_l1
 from ..nets import build
 from ..nets.vgg import load_vgg19
 from ..stopping import discriminator_wins
-from .base import Method, OptimConfig, require_colour, restyle, step_optimizer
+from .base import GanNetsConfig, Method, require_colour, restyle, step_optimizer
 
 # Privileged information P can regress: name -> channels. Valid pixels are those where the
 # simulator saw a surface (depth > 0; a non-zero normal).
@@ -44,7 +44,7 @@ def updates_others(step: int, g_steps: int) -> bool:
 
 
 @dataclass
-class SpiganConfig(OptimConfig):
+class SpiganConfig(GanNetsConfig):
     alpha: float = field(default=1.0, metadata={"help": "weight of the GAN loss"})
     beta: float = field(default=0.5, metadata={"help": "weight of the task loss"})
     gamma: float = field(default=0.1, metadata={"help": "weight of the privileged (depth) loss"})
@@ -56,11 +56,6 @@ class SpiganConfig(OptimConfig):
     decay: float = field(default=1.0, metadata={"help": "learning-rate factor per period"})
     clip: float = field(default=0.0, metadata={"help": "gradient norm clip (0 = off)"})
     g_steps: int = field(default=5, metadata={"help": "G updates for every update of D, T, P"})
-    gen_filters: int = field(default=64, metadata={"help": "generator filters"})
-    gen_blocks: int = field(default=9, metadata={"help": "generator residual blocks"})
-    disc_filters: int = field(default=64, metadata={"help": "PatchGAN filters of the first layer"})
-    disc_layers: int = field(default=3, metadata={"help": "PatchGAN layers (3 = 70x70 patches)"})
-    task_net: str = field(default="", metadata={"help": "task net architecture (registry name; empty = the task's own: fcn, ggcnn2)"})
     pi_net: str = field(default="fcn", metadata={"help": "PI net architecture (registry name)"})
     pi: str = field(default="depth", metadata={"help": "privileged information P regresses: depth (m) or normals"})
     vgg_weights: str = field(default="auto", metadata={"help": "VGG19 ImageNet weights: a .pth path, auto (torch hub cache) or random (logged, weaker)"})
