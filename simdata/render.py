@@ -1,6 +1,8 @@
 """Headless rendering of a settled scene with pyrender: RGB, depth, masks and normals.
 
-Per view the renderer draws (all with back-face culling off, so bad winding leaves no holes):
+Per view the renderer draws (every pass culls back faces, as pyrender's segmentation passes
+always do: colour, depth and masks see the same surfaces, and a closed mesh is shaded once
+per pixel instead of front and back, which halves the colour pass):
 1. the lit, antialiased colour pass;
 2. one segmentation pass of all objects -> visible masks (mask_visib) and metric z-depth;
 3. one segmentation pass per object alone -> full silhouettes (mask); none when the object
@@ -72,7 +74,6 @@ in vec3 n_cam;
 out vec4 frag_color;
 void main() {
     vec3 n = normalize(n_cam);
-    if (!gl_FrontFacing) n = -n;  // the side we see faces the camera
     frag_color = vec4(0.5 * n + 0.5, 1.0);
 }
 """
@@ -271,13 +272,13 @@ class SceneRenderer:
         self._scene.set_pose(self._camera_node, opencv_to_opengl_camera(T_world_cam))
         for node, T_cam_obj in self._camera_clutter:
             self._scene.set_pose(node, T_world_cam @ T_cam_obj)
-        return self._renderer.render(self._scene, flags=_pyrender().RenderFlags.SKIP_CULL_FACES)[0]
+        return self._renderer.render(self._scene, flags=_pyrender().RenderFlags.NONE)[0]
 
     def render(self, T_world_cam: np.ndarray, normals: bool = True) -> Frame:
         """Render the current scene from an OpenCV camera pose T_world_cam (4,4), metres."""
         pr = _pyrender()
         rgb = self.render_rgb(T_world_cam)
-        seg_flags = pr.RenderFlags.SKIP_CULL_FACES | pr.RenderFlags.SEG
+        seg_flags = pr.RenderFlags.SEG
         # Instance i is drawn with id i+1. SEG passes skip unmapped nodes, so the table and the
         # distractors get the reserved id 255: they must still occlude objects. Clutter: 254.
         seg_map = {node: _id_color(i + 1) for i, node in enumerate(self._object_nodes)}
