@@ -5,8 +5,8 @@ always do: colour, depth and masks see the same surfaces, and a closed mesh is s
 per pixel instead of front and back, which halves the colour pass):
 1. the lit, antialiased colour pass;
 2. one segmentation pass of all objects -> visible masks (mask_visib) and metric z-depth;
-3. one segmentation pass per object alone -> full silhouettes (mask); none when the object
-   is alone in the scene (a crop), where the silhouette is the visible mask;
+3. one pass for the full silhouettes (mask) of up to 24 objects, one bit each; none when
+   the object is alone in the scene (a crop), where the silhouette is the visible mask;
 4. a normals pass with our own shader -> camera-frame unit normals (optional).
 """
 from __future__ import annotations
@@ -101,6 +101,41 @@ class _NormalShaderCache:
     def clear(self):
         self.program.delete()
         self._dir.cleanup()
+
+
+class _UnionPass:
+    """Stands in for pyrender's shader cache during the silhouette pass: its own programs,
+    bound with the depth test off and the colour ORed into the framebuffer (glLogicOp, which
+    takes precedence over blending for 8-bit buffers), both restored on unbind."""
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    def get_program(self, *args, **kwargs):
+        return _UnionProgram(self._cache.get_program(*args, **kwargs))
+
+
+class _UnionProgram:
+    def __init__(self, program):
+        self._program = program
+
+    def __getattr__(self, name):
+        return getattr(self._program, name)
+
+    def _bind(self):
+        from OpenGL import GL
+
+        self._program._bind()
+        GL.glDisable(GL.GL_DEPTH_TEST)
+        GL.glEnable(GL.GL_COLOR_LOGIC_OP)
+        GL.glLogicOp(GL.GL_OR)
+
+    def _unbind(self):
+        from OpenGL import GL
+
+        GL.glDisable(GL.GL_COLOR_LOGIC_OP)
+        GL.glEnable(GL.GL_DEPTH_TEST)
+        self._program._unbind()
 
 
 @functools.lru_cache(maxsize=None)
@@ -294,18 +329,45 @@ class SceneRenderer:
         n = len(self._object_nodes)
         masks_visib = np.stack([ids == i + 1 for i in range(n)]) if n else \
             np.zeros((0, *ids.shape), bool)
-        masks = np.zeros_like(masks_visib)
         if len(seg_map) == 1:  # one object and nothing else: its silhouette is what is visible
             masks = masks_visib.copy()
-        for i, node in enumerate(self._object_nodes if len(seg_map) > 1 else []):
-            alone = self._renderer.render(self._scene, flags=seg_flags,
-                                          seg_node_map={node: _id_color(1)})[0]
-            masks[i] = alone[..., 0] > 0
+        else:
+            masks = self._render_silhouettes(seg_flags)
         normal_img = self._render_normals(seg_flags, seg_map) if normals else None
         return Frame(rgb=np.ascontiguousarray(rgb), depth_m=np.ascontiguousarray(depth),
                      masks=masks, masks_visib=masks_visib, normals=normal_img,
                      T_world_cam=T_world_cam.copy(),
                      clutter=(ids == CLUTTER_ID) if self._clutter_nodes else None)
+
+    def _render_silhouettes(self, seg_flags) -> np.ndarray:
+        """(N,H,W) bool full silhouettes of the N objects, 24 per pass: object k of a pass
+        draws bit k of the RGB pixel, ORed into the framebuffer with the depth test off.
+
+        Coverage does not depend on the depth test, and the pass runs pyrender's own
+        segmentation shaders, so each bit equals what a pass of that object alone draws
+        (the same vertex code as the visible-mask pass: a silhouette never misses one of its
+        visible pixels), for one pass instead of one per object.
+        """
+        inner = self._renderer._renderer  # pyrender has no public hook for GL state per pass
+        saved = inner._program_cache
+        inner._program_cache = _UnionPass(saved)
+        n = len(self._object_nodes)
+        h, w = self.intrinsics.height, self.intrinsics.width
+        masks = np.zeros((n, h, w), bool)
+        try:
+            for start in range(0, n, 24):
+                group = self._object_nodes[start:start + 24]
+                bits = {}
+                for k, node in enumerate(group):
+                    color = np.zeros(3)
+                    color[k // 8] = 1 << (k % 8)
+                    bits[node] = color
+                img = self._renderer.render(self._scene, flags=seg_flags, seg_node_map=bits)[0]
+                for k in range(len(group)):
+                    masks[start + k] = (img[..., k // 8] >> (k % 8)) & 1 == 1
+        finally:
+            inner._program_cache = saved
+        return masks
 
     def _render_normals(self, seg_flags, seg_map) -> np.ndarray:
         inner = self._renderer._renderer  # pyrender has no public hook for custom shaders

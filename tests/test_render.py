@@ -127,3 +127,31 @@ def test_renderer_keeps_a_models_gl_buffers_while_scenes_do_without_it(assets_di
                     (again.rgb, again.depth_m, again.masks, again.masks_visib, again.normals)):
         assert np.array_equal(a, b)
     assert np.array_equal(first.masks, first.masks_visib)  # alone: silhouette = visible mask
+
+
+def test_silhouettes_of_many_objects_in_one_pass_equal_each_object_drawn_alone(assets_dir):
+    """26 overlapping objects (two groups of the 24-bit pass) on a table: every full mask
+    equals a segmentation pass of that object alone, pixel for pixel."""
+    import pyrender
+
+    from simdata.assets import load_models
+    from simdata.render import SceneRenderer, _id_color
+    from simdata.transforms import look_at, make_transform, random_rotation
+    from simdata.types import Intrinsics, Lighting, PlacedObject, Table
+
+    models = load_models(assets_dir)
+    rng = np.random.default_rng(0)
+    placed = [PlacedObject(i % len(models), make_transform(
+        random_rotation(rng), [*rng.uniform(-0.12, 0.12, 2), 0.05])) for i in range(26)]
+    light = Lighting(ambient=(0.3, 0.3, 0.3), directions=[(0.0, 0.0, -1.0)], intensities=[3.0])
+    with SceneRenderer(models, Intrinsics(300.0, 300.0, 159.5, 119.5, 320, 240)) as r:
+        r.set_scene(placed, Table((1.0, 1.0), (0.5, 0.5, 0.5)), light)
+        frame = r.render(look_at([0.05, 0.0, 0.6], [0.0, 0.0, 0.0], up=(0.0, 1.0, 0.0)),
+                         normals=False)
+        alone = np.stack([r._renderer.render(r._scene, flags=pyrender.RenderFlags.SEG,
+                                             seg_node_map={node: _id_color(1)})[0][..., 0] > 0
+                          for node in r._object_nodes])
+    assert frame.masks.shape == (26, 240, 320) and np.array_equal(frame.masks, alone)
+    assert (frame.masks.sum(0) >= 2).sum() > 500  # silhouettes overlap: the bits are ORed
+    assert not (frame.masks_visib & ~frame.masks).any()
+    assert (frame.masks.sum((1, 2)) > frame.masks_visib.sum((1, 2))).any()
