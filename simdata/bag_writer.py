@@ -20,7 +20,7 @@ import numpy as np
 from .bags import (COLOUR_ENCODINGS, COMPRESSED, DEPTH_ENCODINGS, EXTRA, IMAGE, INFO, NO_TOPIC, BagFrame,
                    BagTopics)
 from .errors import SimdataError
-from .transforms import M_TO_MM
+from .transforms import depth_m_to_mm_u16
 
 WRITE_TOPICS = BagTopics(colour="/camera/color/image_raw", depth="/camera/aligned_depth_to_color/image_raw",
                          camera_info="/camera/color/camera_info")
@@ -132,10 +132,9 @@ class BagWriter:
 
     @staticmethod
     def _depth_pixels(depth_m: np.ndarray, encoding: str) -> np.ndarray:
-        d = np.nan_to_num(np.asarray(depth_m, np.float32), nan=0.0, posinf=0.0)
         if DEPTH_ENCODINGS[encoding][0] == "f4":
-            return d
-        return np.clip(np.round(d * M_TO_MM), 0, 65535).astype(np.uint16)
+            return np.nan_to_num(np.asarray(depth_m, np.float32), nan=0.0, posinf=0.0)
+        return depth_m_to_mm_u16(depth_m)
 
     def _compressed(self, header, px: np.ndarray, encoding: str, kind: str):
         if kind not in ("jpeg", "png"):

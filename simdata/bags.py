@@ -583,8 +583,9 @@ def add_topic_options(parser) -> None:
     """--colour-topic, --depth-topic, --camera-info-topic, --tolerance-s from BagTopics."""
     for f in fields(BagTopics):
         flag = "--" + f.name.replace("_", "-") + ("" if f.name == "tolerance_s" else "-topic")
+        seconds = f.name == "tolerance_s"
         parser.add_argument(flag, dest=f"bag_{f.name}", default=f.default, help=f.metadata["help"],
-                            type=float if f.name == "tolerance_s" else str)
+                            type=float if seconds else str, metavar="S" if seconds else "TOPIC")
 
 
 def topics_from_args(args) -> BagTopics:
