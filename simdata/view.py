@@ -11,9 +11,12 @@ Entities, one time step per image on the ``image`` timeline (lengths in metres):
     world/camera/image/depth        DepthImage (H,W) float32 metres (shown as points in 3D)
     world/camera/image/masks        SegmentationImage: visible mask of GT instance k as k + 1
     world/camera/points             Points3D: the depth back-projected, coloured, every N-th pixel
-    world/camera/objects/KK_NAME    Mesh3D of the object's model + Transform3D camera <- model
-    world/camera/grasps             LineStrips3D: gripper glyphs (scene grasp trials, held
-                                    green, dropped red; or predicted grasps)
+    world/objects/KK_NAME           Mesh3D of GT instance KK's model + Transform3D world <- model,
+                                    logged when a scene starts (under world/camera, camera <-
+                                    model, per image where a dataset has no world frame)
+    world/grasps                    LineStrips3D: gripper glyphs of the scene's grasp trials
+                                    (`simdata grasps`; held green, dropped red)
+    world/camera/grasps             LineStrips3D: predicted grasps (adapt view)
 
 Recordings go to ``--save FILE.rrd`` (written under a temporary name, renamed when complete;
 open it with ``rerun FILE.rrd``) or to a viewer (``--spawn``).
@@ -68,15 +71,15 @@ def recording(app: str, cfg: ViewConfig):
         raise SimdataError("pass --save FILE.rrd (a headless machine) or --spawn (opens the viewer)")
     if cfg.images < 0 or cfg.points_stride < 0 or cfg.max_faces < 4:
         raise SimdataError("--images and --points-stride must be 0 or more, --max-faces at least 4")
+    out = Path(cfg.save) if cfg.save else None
+    if out is not None and out.suffix != ".rrd":
+        raise SimdataError(f"--save {out}: name the recording FILE.rrd")
     rec = rr.RecordingStream(app)
-    sinks, out, tmp = [], None, None
+    sinks, tmp = [], None
     if cfg.spawn:
         rec.spawn(connect=False)
         sinks.append(rr.GrpcSink())
-    if cfg.save:
-        out = Path(cfg.save)
-        if out.suffix != ".rrd":
-            raise SimdataError(f"--save {out}: name the recording FILE.rrd")
+    if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
         sinks.append(rr.FileSink(str(tmp)))
@@ -105,8 +108,13 @@ def spread(n: int, limit: int) -> list[int]:
 def log_frame(rec, rgb: np.ndarray | None, depth_m: np.ndarray | None, K: np.ndarray | None,
               T_world_cam: np.ndarray | None = None, points_stride: int = 2) -> None:
     """A camera frame: pose, pinhole (when K is known), (H,W,3) uint8 RGB, (H,W) metres depth
-    and, every ``points_stride``-th pixel, the coloured point cloud."""
+    and, every ``points_stride``-th pixel, the coloured point cloud. What a frame lacks is
+    cleared, so nothing of an earlier frame stays on screen."""
     rr = rerun_sdk()
+    for path, have in ((f"{IMAGE}/rgb", rgb is not None), (f"{IMAGE}/depth", depth_m is not None),
+                       (f"{CAMERA}/points", depth_m is not None and points_stride > 0)):
+        if not have:
+            rec.log(path, rr.Clear(recursive=False))
     T = np.eye(4) if T_world_cam is None else T_world_cam
     rec.log(CAMERA, rr.Transform3D(translation=T[:3, 3], mat3x3=T[:3, :3]))
     img = rgb if rgb is not None else depth_m
@@ -196,6 +204,7 @@ def view_dataset(root, cfg: ViewConfig, scene: int = -1, split: str = "train_pbr
         raise SimdataError(f"{root}/{split} has no scene {scene}; see `simdata info {root}`")
     objects = json.loads((root / "objects.json").read_text()) if (root / "objects.json").is_file() else {}
     meshes: dict[int, dict] = {}
+    shown = None  # the scene whose objects and grasps are logged in the world
     rr = rerun_sdk()
     with recording("simdata", cfg) as rec:
         chosen = [items[i] for i in spread(len(items), cfg.images)]
@@ -219,25 +228,30 @@ def view_dataset(root, cfg: ViewConfig, scene: int = -1, split: str = "train_pbr
             for k, m in enumerate(s["masks_visib"].numpy()):
                 labels[m] = k + 1
             log_labels(rec, f"{IMAGE}/masks", labels, names)
-            rec.log(f"{CAMERA}/objects", rr.Clear(recursive=True))
-            for k, o in enumerate(ids):
-                if o not in meshes:
-                    meshes[o] = load_model(root / "models" / f"obj_{o:06d}.ply", cfg.max_faces)
-                T = make_transform(s["R"][k].double().numpy(), s["t"][k].double().numpy())
-                log_object(rec, f"{CAMERA}/objects/{k:02d}_{obj_names[k]}", meshes[o], T)
-            if T_world_cam is not None:
-                _log_scene_grasps(rec, ds.items[index][0], invert_transform(T_world_cam))
+            scene_dir = ds.items[index][0]
+            if T_world_cam is None or scene_dir != shown:  # objects stand still in a scene's world
+                parent, T_parent_cam = ("world", T_world_cam) if T_world_cam is not None else (CAMERA, np.eye(4))
+                rec.log(f"{parent}/objects", rr.Clear(recursive=True))
+                for k, o in enumerate(ids):
+                    if o not in meshes:
+                        meshes[o] = load_model(root / "models" / f"obj_{o:06d}.ply", cfg.max_faces)
+                    T_cam_obj = make_transform(s["R"][k].double().numpy(), s["t"][k].double().numpy())
+                    log_object(rec, f"{parent}/objects/{k:02d}_{obj_names[k]}", meshes[o],
+                               T_parent_cam @ T_cam_obj)
+                if T_world_cam is not None:
+                    _log_scene_grasps(rec, scene_dir)
+                shown = scene_dir
     return len(chosen)
 
 
-def _log_scene_grasps(rec, scene: Path, T_cam_world: np.ndarray) -> None:
-    """The grasp trials of a scene labelled by `simdata grasps` (held green, dropped red)."""
+def _log_scene_grasps(rec, scene: Path) -> None:
+    """The grasp trials of a scene labelled by `simdata grasps`, in its world (held green,
+    dropped red; the ones that collided left out)."""
     from .grasping.labels import SCENE_FILE, record_pose
 
     path = scene / SCENE_FILE
-    if not path.is_file():
-        return
-    records = [r for r in json.loads(path.read_text())["grasps"] if r["collision_free"]]
-    log_grasps(rec, f"{CAMERA}/grasps", [T_cam_world @ record_pose(r) for r in records],
+    records = json.loads(path.read_text())["grasps"] if path.is_file() else []
+    records = [r for r in records if r["collision_free"]]
+    log_grasps(rec, "world/grasps", [record_pose(r) for r in records],
                [r["opening_mm"] / M_TO_MM for r in records],
                [(40, 220, 40) if r["success"] else (230, 60, 40) for r in records])
