@@ -1,32 +1,14 @@
-"""`adapt` command line: train, eval, translate, export."""
+"""`adapt` command line: train, eval, predict, view, translate, export."""
 from __future__ import annotations
 
 import argparse
 import json
 import logging
 import sys
-from dataclasses import MISSING, fields
 from pathlib import Path
 
 from simdata.errors import SimdataError
-
-
-def add_dataclass_options(parser, cls, skip=()):
-    """One --option per dataclass field, typed and documented from the field's metadata."""
-    for f in fields(cls):
-        if f.name in skip or not f.metadata.get("cli", True):
-            continue
-        default = f.default if f.default is not MISSING else None
-        flag = "--" + f.name.replace("_", "-")
-        help_ = f.metadata.get("help", "")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true", default=default, help=help_)
-        else:
-            parser.add_argument(flag, type=type(default), default=default, help=help_)
-
-
-def pick(ns, cls):
-    return cls(**{f.name: getattr(ns, f.name) for f in fields(cls) if hasattr(ns, f.name)})
+from simdata.options import add_dataclass_options, pick
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -100,6 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("view", formatter_class=fmt, help="predictions in 3D (Rerun)",
+                       description="Run a run's task net on --input and log the frames and "
+                       "predictions to Rerun, the 3D viewer (rerun-sdk, the viewer extra): camera, "
+                       "RGB, depth as points, and predicted class masks (segmentation), grasp "
+                       "rectangles and gripper poses (grasp) or posed model boxes and points with "
+                       "the truth where labelled (pose, on crops). Entities are listed in "
+                       "adapt/view.py.")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--input", required=True, help="image folder, BOP dataset or ROS bag (segmentation, "
+                   "grasp), crops folder (pose)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    from simdata.bags import add_topic_options
+    from simdata.view import ViewConfig
+
+    add_dataclass_options(p, ViewConfig, skip=("max_faces",))  # no meshes: boxes and points
+    add_topic_options(p.add_argument_group("ROS bag options (an --input bag)"))
+    p.set_defaults(func=cmd_view)
 
     p = sub.add_parser("download-vgg", help="fetch ImageNet VGG19 weights (online)",
                        description="Download the standard ImageNet VGG19 weights into the torch "
@@ -205,6 +205,18 @@ def cmd_predict(args) -> int:
 
     n = predict(args.run, args.input, args.out, args.device)
     print(f"wrote the predictions of {n} samples to {args.out}")
+    return 0
+
+
+def cmd_view(args) -> int:
+    from simdata.bags import topics_from_args
+    from simdata.view import ViewConfig
+
+    from .view import view_run
+
+    cfg = pick(args, ViewConfig)
+    n = view_run(args.run, args.input, cfg, args.device, topics_from_args(args))
+    print(f"logged {n} frames" + (f" to {cfg.save} (open it with `rerun {cfg.save}`)" if cfg.save else ""))
     return 0
 
 

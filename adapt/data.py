@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from simdata import CropsDataset, ImageFolder
+from simdata.bags import BagTopics
 from simdata.errors import SimdataError
 
 CHANNELS = {"rgb": 3, "rgbd": 4, "depth": 1, "rgbh": 4, "height": 1}
@@ -151,9 +152,11 @@ class DomainInfo:
 
 class Domain:
     """A folder of crops (`simdata crops` / `render --mode crops`) or of images (ImageFolder,
-    cut into random ``size`` windows). ``batch(step, n)`` is a pure function of the step."""
+    cut into random ``size`` windows; also a ROS bag, read with ``topics``). ``batch(step, n)``
+    is a pure function of the step."""
 
-    def __init__(self, path: str | Path, size: int, channels: str, stream: int, seed: int):
+    def __init__(self, path: str | Path, size: int, channels: str, stream: int, seed: int,
+                 topics: BagTopics | None = None):
         self.path, self.size, self.channels, self.stream, self.seed = Path(path), size, channels, stream, seed
         if (self.path / "labels.jsonl").exists():
             self.ds = CropsDataset(self.path, cache_shards=1 << 20)  # crops are small: keep all
@@ -167,7 +170,7 @@ class Domain:
             self.models_info = {str(k): v for k, v in self.ds.models_info.items()}
             self._points = {i: self.ds.model_points(i) for i in self.obj_ids}
         else:
-            self.ds = ImageFolder(self.path, crop_size=size, crops="random", seed=seed)
+            self.ds = ImageFolder(self.path, crop_size=size, crops="random", seed=seed, topics=topics)
             self.info = DomainInfo(size, [], False)
             self.obj_ids, self.models_info, self._points = [], {}, {}
         if len(self.ds) == 0:

@@ -81,8 +81,8 @@ class GraspDomain(SceneDomain):
     ``depth``: the simulator's clean depth, privileged information for SPIGAN) or an image
     folder with depth (unlabelled)."""
 
-    def __init__(self, path, height: int, crop: int, stream: int, seed: int, channels: str):
-        super().__init__(path, height, crop, stream, seed, channels=channels)
+    def __init__(self, path, height: int, crop: int, stream: int, seed: int, channels: str, topics=None):
+        super().__init__(path, height, crop, stream, seed, channels=channels, topics=topics)
         if channels == "rgb":
             raise SimdataError("--channels rgb: a grasp net takes depth (depth, height, rgbd or rgbh)")
         if isinstance(self.ds, BopDataset):

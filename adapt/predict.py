@@ -145,33 +145,47 @@ def draw_pose(img: np.ndarray, R: np.ndarray, t_m: np.ndarray, K: np.ndarray, ax
     return img
 
 
+def pose_crops(method, conf: dict, folder):
+    """The crops folder ``folder`` as a Domain of the run's size and channels (refused when it
+    is no crops folder or names other classes)."""
+    from .data import Domain
+
+    if not (Path(folder) / "labels.jsonl").is_file():
+        raise SimdataError(f"{folder} is no crops folder; pose runs predict on crops "
+                           f"(simdata crops, or render --mode crops)")
+    domain = Domain(folder, method.data.size, conf["data"]["channels"], stream=99, seed=0)
+    if domain.names != method.data.classes:
+        raise SimdataError(f"{folder} names other classes than the run; use crops of the same meshes")
+    return domain
+
+
+@torch.no_grad()
+def predict_poses(method, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A pose run's predictions for a batch of crops (Domain.items): class probabilities (B,C),
+    rotations model -> camera (B,3,3) and translations (B,3) in metres."""
+    from .translation import decode_translation
+
+    logits, R, code = (t.cpu() for t in method.task_net.eval()(batch["x"].to(method.device)))
+    return logits.softmax(1), R, decode_translation(code, batch["K"], method.data.size)
+
+
 @torch.no_grad()
 def predict_pose_crops(method, conf: dict, folder, out, scale: int = 4, grid: int = 48) -> int:
     """Poses of every crop of a crops folder: predictions.jsonl (class, score, rotation,
     translation in metres, and the errors where the crops are labelled) and poses.png, a grid
     of the first ``grid`` crops with the predicted pose drawn (axes and model points; the true
     pose as thin axes where known)."""
-    from .data import Domain
     from .rotations import quat_wxyz_to_matrix
-    from .translation import decode_translation
 
     data = method.data
-    if not (Path(folder) / "labels.jsonl").is_file():
-        raise SimdataError(f"{folder} is no crops folder; pose runs predict on crops "
-                           f"(simdata crops, or render --mode crops)")
-    domain = Domain(folder, data.size, conf["data"]["channels"], stream=99, seed=0)
-    if domain.names != data.classes:
-        raise SimdataError(f"{folder} names other classes than the run; use crops of the same meshes")
+    domain = pose_crops(method, conf, folder)
     info = domain.models_info or data.extras.get("models_info", {})
     points = domain.points_table(data.extras["obj_ids"], n=200)
-    net = method.task_net.eval()
     lines, tiles = [], []
     for start in range(0, len(domain), 256):
         b = domain.items(range(start, min(start + 256, len(domain))))
-        logits, R, code = (t.cpu() for t in net(b["x"].to(method.device)))
-        prob = logits.softmax(1)
-        t = decode_translation(code, b["K"], data.size)
-        for j in range(len(logits)):
+        prob, R, t = predict_poses(method, b)
+        for j in range(len(prob)):
             k = int(prob[j].argmax())
             rec = {"crop": start + j, "class": data.classes[k], "score": round(float(prob[j, k]), 4),
                    "R": np.round(R[j].numpy(), 6).tolist(), "t_m": np.round(t[j].numpy(), 6).tolist()}
@@ -200,6 +214,45 @@ def predict_pose_crops(method, conf: dict, folder, out, scale: int = 4, grid: in
 
 
 # -- grasp ------------------------------------------------------------------------------------------
+def plan_grasps(method, conf: dict, s: dict, top: int = 5) -> tuple[np.ndarray, list, list[bool], list[dict]]:
+    """A grasp run's best ``top`` grasps of one image (an ImageFolder item; it needs depth):
+    (the net's maps (4,H,W), the grasps best first (PlanarGrasp), whether the depth-image check
+    accepts each, and their grasps.jsonl records, see :func:`predict_grasp_folder`)."""
+    from simdata.grasping.depth_check import DepthCheckConfig, inpaint_holes, plan_grasp_depth
+    from simdata.grasping.planar import grasp_pose_in_camera
+
+    from .data import fit_plane_inverse_depth
+    from .grasping import best_grasps, gripper_config, net_maps, table_depth
+
+    if not s["has_depth"]:
+        raise SimdataError(f"{s['path']} has no depth file; a grasp net takes depth (pair "
+                           f"X-color.png with X-depth.png, or X.png with depth_X.npy)")
+    gripper = gripper_config(method.data.extras.get("gripper"))
+    check = DepthCheckConfig(**method.data.extras.get("depth_check", {}))
+    depth = s["depth"][0].numpy()
+    K = s["K"].numpy().astype(float)
+    known = not np.isnan(K).any()
+    if not known:  # pad widths need a focal length: a typical camera's (about 60 deg across)
+        h, w = depth.shape
+        K = np.array([[0.9 * w, 0, (w - 1) / 2], [0, 0.9 * w, (h - 1) / 2], [0, 0, 1]])
+    maps = net_maps(method.task_net, s["rgb"], s["depth"], conf["data"]["channels"], conf["train"]["height"],
+                    method.device)
+    grasps = best_grasps(maps, depth, K, gripper, n=top)
+    plane = fit_plane_inverse_depth(s["depth"][0])
+    filled = inpaint_holes(depth)
+    recs, ok = [], []
+    for g in grasps:
+        plan = plan_grasp_depth(depth, g, K, gripper, check, filled, table_depth(plane, g.u, g.v, depth.shape[1]))
+        rec = {"u": round(g.u, 2), "v": round(g.v, 2), "angle_deg": round(float(np.degrees(g.angle)), 2),
+               "width_px": round(g.width, 2), "quality": round(g.quality, 4), "executable": plan is not None}
+        if known and plan is not None:
+            T, w = grasp_pose_in_camera(g, plan[0], K)
+            rec.update(T_cam_grasp=np.round(T, 6).tolist(), width_m=round(w, 4), opening_m=round(plan[1], 4))
+        recs.append(rec)
+        ok.append(plan is not None)
+    return maps, grasps, ok, recs
+
+
 def predict_grasp_folder(method, conf: dict, folder, out, top: int = 5) -> int:
     """The best ``top`` grasps of every image with depth in ``folder`` (an image folder or a
     BOP dataset): NAME_grasps.png (the image and the depth with the grasps drawn: the best one
@@ -209,45 +262,15 @@ def predict_grasp_folder(method, conf: dict, folder, out, top: int = 5) -> int:
     (simdata.grasping.depth_check) and, where it does and the intrinsics are known, the gripper
     pose in the camera frame, approaching along the optical axis: T_cam_grasp (4x4, metres), the
     grasp's width and how wide to open the fingers, in metres)."""
-    from simdata.grasping.depth_check import DepthCheckConfig, inpaint_holes, plan_grasp_depth
-    from simdata.grasping.planar import grasp_pose_in_camera
     from simdata.preview import colorize_depth, draw_grasps
-
-    from .data import fit_plane_inverse_depth
-    from .grasping import best_grasps, gripper_config, net_maps, table_depth
 
     images = ImageFolder(folder)
     out = Path(out)
-    height, channels = conf["train"]["height"], conf["data"]["channels"]
-    gripper = gripper_config(method.data.extras.get("gripper"))
-    check = DepthCheckConfig(**method.data.extras.get("depth_check", {}))
     lines = []
     for i in range(len(images)):
         s = images[i]
-        if not s["has_depth"]:
-            raise SimdataError(f"{s['path']} has no depth file; a grasp net takes depth (pair "
-                               f"X-color.png with X-depth.png, or X.png with depth_X.npy)")
+        maps, grasps, ok, recs = plan_grasps(method, conf, s, top)
         depth = s["depth"][0].numpy()
-        K = s["K"].numpy().astype(float)
-        known = not np.isnan(K).any()
-        if not known:  # pad widths need a focal length: a typical camera's (about 60 deg across)
-            h, w = depth.shape
-            K = np.array([[0.9 * w, 0, (w - 1) / 2], [0, 0.9 * w, (h - 1) / 2], [0, 0, 1]])
-        maps = net_maps(method.task_net, s["rgb"], s["depth"], channels, height, method.device)
-        grasps = best_grasps(maps, depth, K, gripper, n=top)
-        plane = fit_plane_inverse_depth(s["depth"][0])
-        filled = inpaint_holes(depth)
-        recs, ok = [], []
-        for g in grasps:
-            plan = plan_grasp_depth(depth, g, K, gripper, check, filled,
-                                    table_depth(plane, g.u, g.v, depth.shape[1]))
-            rec = {"u": round(g.u, 2), "v": round(g.v, 2), "angle_deg": round(float(np.degrees(g.angle)), 2),
-                   "width_px": round(g.width, 2), "quality": round(g.quality, 4), "executable": plan is not None}
-            if known and plan is not None:
-                T, w = grasp_pose_in_camera(g, plan[0], K)
-                rec.update(T_cam_grasp=np.round(T, 6).tolist(), width_m=round(w, 4), opening_m=round(plan[1], 4))
-            recs.append(rec)
-            ok.append(plan is not None)
         lines.append(json.dumps({"image": s["path"], "grasps": recs}))
         rgb = (s["rgb"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         usable = [g for g, k in zip(grasps, ok) if k]

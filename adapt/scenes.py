@@ -93,10 +93,11 @@ def _resize(t: torch.Tensor, hw, mode: str) -> torch.Tensor:
 
 class SceneDomain:
     """Images resized to ``height`` (aspect kept) and cut into random ``crop`` x ``crop``
-    windows; from a simdata BOP dataset (labels + privileged depth) or an image folder."""
+    windows; from a simdata BOP dataset (labels + privileged depth), an image folder or a ROS
+    bag (read with ``topics``, a simdata.bags.BagTopics)."""
 
     def __init__(self, path: str | Path, height: int, crop: int, stream: int, seed: int,
-                 agnostic: bool = False, channels: str = "rgb", objectness: bool = False):
+                 agnostic: bool = False, channels: str = "rgb", objectness: bool = False, topics=None):
         self.path, self.height, self.crop = Path(path), height, crop
         self.stream, self.seed, self.agnostic = stream, seed, agnostic
         self.channels, self.objectness = channels, objectness
@@ -119,7 +120,7 @@ class SceneDomain:
                                    f"labels need one")
             self.obj_ids, self.labelled = [], True
         else:
-            self.ds = ImageFolder(self.path)
+            self.ds = ImageFolder(self.path, topics=topics)
             self.names, self.obj_ids, self.labelled = [], [], False
         if len(self.ds) == 0:
             raise SimdataError(f"{self.path} holds no images")

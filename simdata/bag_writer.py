@@ -20,7 +20,7 @@ import numpy as np
 from .bags import (COLOUR_ENCODINGS, COMPRESSED, DEPTH_ENCODINGS, EXTRA, IMAGE, INFO, NO_TOPIC, BagFrame,
                    BagTopics)
 from .errors import SimdataError
-from .transforms import M_TO_MM
+from .transforms import depth_m_to_mm_u16
 
 WRITE_TOPICS = BagTopics(colour="/camera/color/image_raw", depth="/camera/aligned_depth_to_color/image_raw",
                          camera_info="/camera/color/camera_info")
@@ -80,6 +80,10 @@ class BagWriter:
                 meta.write_text(meta.read_text().replace(self._tmp.name, self.path.name))
             os.replace(self._tmp, self.path)
         else:
+            try:
+                self._writer.abort()
+            except Exception:  # nothing to abort: the error came before or while opening
+                pass
             if self._tmp.is_dir():
                 shutil.rmtree(self._tmp, ignore_errors=True)
             else:
@@ -107,9 +111,10 @@ class BagWriter:
     def image(self, topic: str, stamp_ns: int, frame_id: str, pixels: np.ndarray, encoding: str,
               compressed: str = "", bag_time_ns: int | None = None):
         """One image. ``pixels``: colour (H,W,3) uint8 RGB, written in ``encoding`` (rgb8, bgr8,
-        rgba8, bgra8, mono8; mono8 also takes (H,W) gray); or depth (H,W) float32 metres, written as 16UC1 (mm) or 32FC1 (m);
-        other encodings write the bytes of ``pixels`` (H,W[,C]) as they are. ``compressed``: ''
-        (sensor_msgs/Image), 'jpeg' or 'png' (CompressedImage; depth as compressedDepth png)."""
+        rgba8, bgra8, mono8; mono8 also takes (H,W) gray); or depth (H,W) float32 metres, written
+        as 16UC1 (mm) or 32FC1 (m); other encodings write the bytes of ``pixels`` (H,W[,C]) as
+        they are. ``compressed``: '' (sensor_msgs/Image), 'jpeg' or 'png' (CompressedImage;
+        depth as compressedDepth png)."""
         header = self._header(topic, stamp_ns, frame_id)
         if encoding in DEPTH_ENCODINGS:
             px = self._depth_pixels(pixels, encoding)
@@ -132,10 +137,9 @@ class BagWriter:
 
     @staticmethod
     def _depth_pixels(depth_m: np.ndarray, encoding: str) -> np.ndarray:
-        d = np.nan_to_num(np.asarray(depth_m, np.float32), nan=0.0, posinf=0.0)
         if DEPTH_ENCODINGS[encoding][0] == "f4":
-            return d
-        return np.clip(np.round(d * M_TO_MM), 0, 65535).astype(np.uint16)
+            return np.nan_to_num(np.asarray(depth_m, np.float32), nan=0.0, posinf=0.0)
+        return depth_m_to_mm_u16(depth_m)
 
     def _compressed(self, header, px: np.ndarray, encoding: str, kind: str):
         if kind not in ("jpeg", "png"):
@@ -177,15 +181,17 @@ def write_bag(path, frames: Iterable[BagFrame], version: int = 2, storage: str =
     after the colour) and a CameraInfo per frame, each where the frame has it, in time order.
     With ``compressed`` ('jpeg' or 'png') images go as CompressedImage on TOPIC/compressed and
     depth as compressedDepth png on TOPIC/compressedDepth. Returns the bag's path."""
-    colour_topic = topics.colour + ("/compressed" if compressed else "") if topics.colour else None
-    depth_topic = topics.depth + ("/compressedDepth" if compressed else "") if topics.depth else None
+    def named(topic, suffix=""):  # None: that stream is not written
+        return None if topic in (None, *NO_TOPIC) else topic + (suffix if compressed else "")
+
+    colour_topic, depth_topic = named(topics.colour, "/compressed"), named(topics.depth, "/compressedDepth")
     msgs = []  # (bag time, order within a frame, topic, frame_id, what to write)
     for f in frames:
-        if f.rgb is not None and colour_topic not in (None, *NO_TOPIC):
+        if f.rgb is not None and colour_topic:
             msgs.append((f.stamp_ns, 0, colour_topic, f.frame_id, (f.rgb, colour_encoding)))
-        if f.depth_m is not None and topics.depth not in (None, *NO_TOPIC):
+        if f.depth_m is not None and depth_topic:
             msgs.append((f.stamp_ns + depth_delay_ns, 1, depth_topic, f.frame_id, (f.depth_m, depth_encoding)))
-        if f.K is not None and topics.camera_info not in (None, *NO_TOPIC):
+        if f.K is not None and named(topics.camera_info):
             img = f.rgb if f.rgb is not None else f.depth_m
             msgs.append((f.stamp_ns, 2, topics.camera_info, f.frame_id, (f.K, (img.shape[1], img.shape[0]))))
     with BagWriter(path, version, storage) as w:

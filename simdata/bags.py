@@ -11,11 +11,11 @@ What is read:
   ``sensor_msgs/CompressedImage`` (JPEG, PNG) -> (H,W,3) uint8 RGB;
 - depth: ``sensor_msgs/Image`` in 16UC1 / mono16 (**millimetres**) or 32FC1 (**metres**), or a
   ``CompressedImage`` of compressed_depth_image_transport ('16UC1; compressedDepth png',
-  '32FC1; compressedDepth png') -> (H,W) float32 **metres**, 0 = no reading (NaN, inf and
-  zeros of the sensor);
-- intrinsics: ``K`` of ``sensor_msgs/CameraInfo`` -> (3,3) float64, the latest one published
-  before the image in the bag (the first one for images before it); None when the bag has none
-  or its K is zero (an uncalibrated driver).
+  '32FC1; compressedDepth png') or a 16-bit PNG ('16UC1; png compressed', mm) -> (H,W)
+  float32 **metres**, 0 = no reading (NaN, inf and zeros of the sensor);
+- intrinsics: ``K`` of ``sensor_msgs/CameraInfo`` -> (3,3) float64, the one in force at the
+  image's header stamp (the latest CameraInfo stamped at or before it; the first one for
+  earlier images); None when the bag has none or its K is zero (an uncalibrated driver).
 
 Topics left as None in :class:`BagTopics` are found from the first message of every image
 topic: the colour stream (3-channel encodings before mono, names with color/colour/rgb, raw
@@ -108,11 +108,11 @@ class _Bag:
         except ImportError:
             raise SimdataError(f"reading the ROS bag {self.path} needs rosbags: {EXTRA}") from None
         p = self.path
-        if p.is_file() and p.suffix != ".bag" and (p.parent / "metadata.yaml").is_file():
+        if p.is_file() and p.suffix.lower() != ".bag" and (p.parent / "metadata.yaml").is_file():
             p = p.parent  # one file of a ROS 2 folder: the folder says how to read it
         self._reader = self._storage = None
         try:
-            if p.is_dir() or p.suffix == ".bag":
+            if p.is_dir() or p.suffix.lower() == ".bag":
                 self._reader = AnyReader([p], default_typestore=get_typestore(Stores.LATEST))
                 self._reader.open()
                 self.connections = list(self._reader.connections)
@@ -120,7 +120,7 @@ class _Bag:
                 from rosbags.rosbag2.storage_mcap import McapReader
                 from rosbags.rosbag2.storage_sqlite3 import Sqlite3Reader
 
-                self._storage = (McapReader if p.suffix == ".mcap" else Sqlite3Reader)(p)
+                self._storage = (McapReader if p.suffix.lower() == ".mcap" else Sqlite3Reader)(p)
                 self._storage.open()
                 self._types = get_typestore(Stores.LATEST)
                 self.connections = list(self._storage.connections)
@@ -255,14 +255,18 @@ def decode_depth(msg, msgtype: str, where: str) -> np.ndarray:
     if enc not in DEPTH_ENCODINGS:
         raise _unknown(where, enc if msgtype == IMAGE else msg.format, "depth")
     if msgtype == COMPRESSED:
-        if "compressedDepth" not in msg.format or "rvl" in msg.format.lower():
-            raise SimdataError(f"{where}: depth format {msg.format!r} is not compressedDepth png; "
-                               f"record raw depth or compressed_depth_image_transport's png")
-        quant_a, quant_b = np.frombuffer(bytes(msg.data[4:12]), "<f4")  # ConfigHeader: format, depthParam[2]
+        if "rvl" in msg.format.lower():
+            raise SimdataError(f"{where}: depth format {msg.format!r} (RVL) cannot be read; record "
+                               f"raw depth or compressed_depth_image_transport's png")
         px = _imdecode(msg, where)
         if px.dtype != np.uint16 or px.ndim != 2:
-            raise SimdataError(f"{where}: the compressedDepth PNG is not 16-bit; the message is damaged")
-        if enc == "32FC1":  # inverse-depth quantisation: z = A / (q - B), q = 0: no reading
+            raise SimdataError(f"{where}: the depth PNG ({msg.format!r}) is not 16-bit; the message "
+                               f"is damaged")
+        if enc == "32FC1":  # compressedDepth's inverse-depth quantisation: z = A / (q - B), q = 0: none
+            if "compressedDepth" not in msg.format:
+                raise SimdataError(f"{where}: 32FC1 depth as {msg.format!r} cannot be read; record "
+                                   f"raw depth or compressedDepth png")
+            quant_a, quant_b = np.frombuffer(bytes(msg.data[4:12]), "<f4")  # ConfigHeader: format, depthParam[2]
             q = px.astype(np.float32)
             return np.where(px > 0, quant_a / np.where(px > 0, q - quant_b, 1), 0).astype(np.float32)
         return px.astype(np.float32) / M_TO_MM
@@ -583,8 +587,9 @@ def add_topic_options(parser) -> None:
     """--colour-topic, --depth-topic, --camera-info-topic, --tolerance-s from BagTopics."""
     for f in fields(BagTopics):
         flag = "--" + f.name.replace("_", "-") + ("" if f.name == "tolerance_s" else "-topic")
+        seconds = f.name == "tolerance_s"
         parser.add_argument(flag, dest=f"bag_{f.name}", default=f.default, help=f.metadata["help"],
-                            type=float if f.name == "tolerance_s" else str)
+                            type=float if seconds else str, metavar="S" if seconds else "TOPIC")
 
 
 def topics_from_args(args) -> BagTopics:

@@ -309,6 +309,26 @@ def cmd_grasps(args) -> int:
     return 0
 
 
+def cmd_import_bag(args) -> int:
+    from .bag_import import import_bag
+    from .bags import topics_from_args
+
+    res = import_bag(args.bag, args.out, topics_from_args(args), every=args.every, progress=not args.no_progress)
+    print(f"wrote {res['frames']} frames to {args.out} ({res['depth']} with depth; "
+          f"{'meta.yml with K' if res['K'] else 'no CameraInfo: no meta.yml'})")
+    return 0
+
+
+def cmd_view(args) -> int:
+    from .options import pick
+    from .view import ViewConfig, view_dataset
+
+    cfg = pick(args, ViewConfig)
+    n = view_dataset(args.dataset, cfg, scene=args.scene, split=args.split)
+    print(f"logged {n} images" + (f" to {cfg.save} (open it with `rerun {cfg.save}`)" if cfg.save else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
@@ -396,6 +416,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile-width", type=int, default=320, help="width of each tile in pixels")
     p.add_argument("--split", default="train_pbr", help="split folder")
     p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser("view", formatter_class=fmt, help="a dataset in 3D (Rerun)",
+                       description="Log a BOP dataset to Rerun, the 3D viewer (rerun-sdk, the viewer "
+                       "extra): per image the camera (pose and intrinsics), RGB, depth (as points), "
+                       "visible instance masks, the object meshes at their ground-truth poses and, "
+                       "where `simdata grasps` labelled the scene, its grasp trials. Entities are "
+                       "listed in simdata/view.py.")
+    p.add_argument("dataset", help="BOP dataset root")
+    p.add_argument("--scene", type=int, default=-1, help="only this scene (-1: every scene)")
+    p.add_argument("--split", default="train_pbr", help="split folder")
+    from .options import add_dataclass_options
+    from .view import ViewConfig
+
+    add_dataclass_options(p, ViewConfig)
+    p.set_defaults(func=cmd_view)
+
+    p = sub.add_parser("import-bag", formatter_class=fmt, help="frames of a ROS bag as an image folder",
+                       description="Write the colour frames of a ROS 1 or ROS 2 bag (.bag, .db3, "
+                       ".mcap or a ROS 2 folder; read with rosbags, no ROS install), the depth "
+                       "paired with each by header stamp and the intrinsics of its CameraInfo as "
+                       "an image folder: NNNNNN-color.png, NNNNNN-depth.png (uint16 mm), meta.yml "
+                       "(K) and frames.json (stamps). Training reads bags directly (--target "
+                       "BAG); this is for users who want files.")
+    p.add_argument("bag", help="ROS bag: .bag file, .db3/.mcap file or ROS 2 bag folder")
+    p.add_argument("--out", required=True, help="new image folder")
+    p.add_argument("--every", type=int, default=1, help="keep every N-th frame")
+    from .bags import add_topic_options
+
+    add_topic_options(p)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_import_bag)
 
     p = sub.add_parser("assets", help="list or download object models",
                        description="List the objects of a mesh folder, or download YCB models.")

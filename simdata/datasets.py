@@ -229,6 +229,11 @@ class ImageFolder(Dataset):
     ``X-color.png`` + ``X-depth.png`` (uint16 millimetres), ``X.png`` + ``depth_X.npy``
     (float metres), or a BOP split (``rgb/`` + ``depth/`` + ``scene_camera.json``). Intrinsics
     come from ``meta.yml`` (``INTRINSICS: [...]``) or ``scene_camera.json`` when present.
+    ``root`` may also be a ROS 1 or ROS 2 bag (simdata.bags: ``.bag``, ``.db3``, ``.mcap`` or a
+    ROS 2 folder): its colour frames, the depth paired with them and K from CameraInfo, the
+    topics chosen by ``topics`` (simdata.bags.BagTopics; None: all found from the message
+    types); a frame's ``path``
+    is ``ROOT/frame_NNNNNN``.
 
     ``dataset[i]``: ``rgb`` (3,H,W) float32 [0,1]; ``depth`` (1,H,W) float32 metres (zeros
     when there is none, see ``has_depth``); ``K`` (3,3) float32 (NaN when unknown);
@@ -238,14 +243,23 @@ class ImageFolder(Dataset):
     """
 
     def __init__(self, root: str | Path, crop_size: int | None = None, crops: str = "random",
-                 resize: int | None = None, seed: int = 0, pad: float = 1.2):
+                 resize: int | None = None, seed: int = 0, pad: float = 1.2, topics=None):
+        from .bags import is_bag
+
         self.root = Path(root)
-        if not self.root.is_dir():
+        if not self.root.exists():
             raise SimdataError(f"image folder {self.root} does not exist")
         if crops not in ("random", "center", "mask"):
             raise SimdataError(f"crops={crops!r}: use random, center or mask")
         self.crop_size, self.crops, self.resize, self.seed, self.pad = crop_size, crops, resize, seed, pad
-        self.items = self._scan()
+        self.bag = None  # simdata.bags.BagFrames when root is a bag
+        if is_bag(self.root):
+            self.items = self._scan_bag(topics)
+        elif self.root.is_dir():
+            self.items = self._scan()
+        else:
+            raise SimdataError(f"{self.root} is neither a folder of images nor a ROS bag (.bag, .db3, "
+                               f".mcap); pass one of those")
         if not self.items:
             raise SimdataError(f"no images (.png/.jpg) found in {self.root}")
         if crops == "mask" and crop_size and not any(it["masks"] for it in self.items):
@@ -287,8 +301,28 @@ class ImageFolder(Dataset):
             items.append(item)
         return items
 
+    def _scan_bag(self, topics) -> list[dict]:
+        from .bags import BagFrames, BagTopics
+
+        self.bag = BagFrames(self.root, topics or BagTopics())
+        if not self.bag.has_colour:
+            raise SimdataError(f"{self.root} has no colour image topic to read; name one with "
+                               f"--colour-topic (depth-only bags: simdata.bags.iter_bag_frames)")
+        return [{"frame": i, "rgb": self.root / f"frame_{i:06d}", "K": self.bag.K(i), "masks": []}
+                for i in range(len(self.bag))]
+
     def __len__(self) -> int:
         return len(self.items)
+
+    def _read(self, item) -> tuple[np.ndarray, np.ndarray | None]:
+        """(H,W,3) uint8 RGB and (H,W) float32 metres or None, from files or the bag."""
+        import cv2
+
+        if "frame" in item:
+            frame = self.bag[item["frame"]]
+            return frame.rgb, frame.depth_m
+        rgb = read_image(item["rgb"], cv2.IMREAD_COLOR)
+        return rgb, self._depth_m(item, rgb.shape[:2])
 
     def _depth_m(self, item, shape) -> np.ndarray | None:
         if item["depth"] is None:
@@ -309,8 +343,7 @@ class ImageFolder(Dataset):
         import cv2
 
         item = self.items[index]
-        rgb = read_image(item["rgb"], cv2.IMREAD_COLOR)
-        depth = self._depth_m(item, rgb.shape[:2])
+        rgb, depth = self._read(item)
         K = item["K"].copy() if item["K"] is not None else np.full((3, 3), np.nan)
         masks = item["masks"]
         if self.resize:

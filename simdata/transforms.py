@@ -13,6 +13,13 @@ import numpy as np
 
 M_TO_MM = 1000.0
 
+
+def depth_m_to_mm_u16(depth_m: np.ndarray) -> np.ndarray:
+    """(H,W) float metres (0, NaN or inf = no reading) -> (H,W) uint16 millimetres as depth
+    PNGs and 16UC1 images hold them; 0 = no reading, clipped at 65.535 m."""
+    d = np.nan_to_num(np.asarray(depth_m, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip(np.round(d * M_TO_MM), 0, 65535).astype(np.uint16)
+
 # Flips y and z: OpenCV camera axes <-> OpenGL camera axes (an involution).
 _CV_GL = np.diag([1.0, -1.0, -1.0, 1.0])
 

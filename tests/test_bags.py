@@ -85,7 +85,8 @@ def test_topics_are_found_from_the_message_types(tmp_path):
     jpeg = list(iter_bag_frames(path, BagTopics(colour="/camera/color/image_raw/compressed", depth="none")))
     assert len(jpeg) == 3 and jpeg[0].depth_m is None and np.array_equal(jpeg[0].K, frames[0].K)
     assert np.abs(jpeg[0].rgb.astype(int) - frames[0].rgb).mean() < 8  # JPEG: close, in RGB order
-    with pytest.raises(SimdataError, match=r"is 32x24 but colour on /camera/color/image_raw is 64x48.*--depth-topic"):
+    with pytest.raises(SimdataError, match=r"is 32x24 but colour on /camera/color/image_raw is 64x48.*"
+                                           r"--depth-topic"):
         BagFrames(path, BagTopics(depth="/camera/depth/image_rect_raw"))
     with pytest.raises(SimdataError, match="CameraInfo on /camera/depth/camera_info is for 32x24"):
         BagFrames(path, BagTopics(camera_info="/camera/depth/camera_info"))

@@ -140,7 +140,7 @@ def test_foreign_folder_is_not_overwritten(tmp_path):
 
 
 @pytest.mark.parametrize("cmd", [[], ["render"], ["crops"], ["info"], ["preview"], ["assets"],
-                                 ["assets", "list"], ["assets", "download"]])
+                                 ["assets", "list"], ["assets", "download"], ["import-bag"], ["view"]])
 def test_every_command_has_help(cmd):
     r = run_cli(*cmd, "--help")
     assert r.returncode == 0 and "usage: simdata" in r.stdout

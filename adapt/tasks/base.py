@@ -25,6 +25,14 @@ class DataSpec:
     extras: dict = field(default_factory=dict)
 
 
+def bag_topics(train_cfg):
+    """The run's --target-topics as a simdata.bags.BagTopics: which topics of a ROS bag given as
+    a domain are read (the others are found from the bag's message types)."""
+    from simdata.bags import parse_topics
+
+    return parse_topics(train_cfg.target_topics)
+
+
 @dataclass
 class NoOptions:
     """A task without options of its own."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from simdata.errors import SimdataError
 
-from .base import DataSpec, Task, dense_export_io
+from .base import DataSpec, Task, bag_topics, dense_export_io
 
 
 @dataclass
@@ -30,7 +30,7 @@ class GraspTask(Task):
         from ..grasping import GraspDomain
 
         return GraspDomain(path, train_cfg.height, train_cfg.crop, stream=stream, seed=train_cfg.seed,
-                           channels=train_cfg.channels)
+                           channels=train_cfg.channels, topics=bag_topics(train_cfg))
 
     def data_spec(self, train_cfg, labelled_domains: list) -> DataSpec:
         from dataclasses import asdict

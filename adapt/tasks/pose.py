@@ -26,7 +26,7 @@ from simdata.errors import SimdataError
 from ..losses import point_matching_loss, quaternion_loss, symmetric_rotation_loss
 from ..rotations import matrix_to_quat_wxyz, quat_wxyz_to_matrix
 from ..translation import DEPTH_UNIT_M, decode_translation, encode_translation
-from .base import DataSpec, Task
+from .base import DataSpec, Task, bag_topics
 
 ROT_LOSSES = ("symmetric", "points", "quat")
 
@@ -73,7 +73,8 @@ class PoseTask(Task):
     def open_domain(self, train_cfg, path, stream: int):
         from ..data import Domain
 
-        return Domain(path, train_cfg.size, train_cfg.channels, stream=stream, seed=train_cfg.seed)
+        return Domain(path, train_cfg.size, train_cfg.channels, stream=stream, seed=train_cfg.seed,
+                      topics=bag_topics(train_cfg))
 
     def data_spec(self, train_cfg, labelled_domains: list) -> DataSpec:
         from ..data import CHANNELS

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from simdata.errors import SimdataError
 
-from .base import DataSpec, Task, dense_export_io
+from .base import DataSpec, Task, bag_topics, dense_export_io
 
 
 @dataclass
@@ -33,7 +33,7 @@ class SegmentationTask(Task):
 
         return SceneDomain(path, train_cfg.height, train_cfg.crop, stream=stream, seed=train_cfg.seed,
                            agnostic=train_cfg.class_agnostic, channels=train_cfg.channels,
-                           objectness=self.cfg.objectness)
+                           objectness=self.cfg.objectness, topics=bag_topics(train_cfg))
 
     def data_spec(self, train_cfg, labelled_domains: list) -> DataSpec:
         from ..data import CHANNELS
