@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -39,7 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
         for task in cls.tasks:  # the options of every task the method trains
             group = p.add_argument_group(f"{task} task options (with --task {task})")
             add_dataclass_options(group, TASKS[task].Config)
-        p.add_argument("--resume", action="store_true", help="continue the run in --out")
+        p.add_argument("--resume", action="store_true", help="continue the run in --out (from "
+                       "checkpoints/last.pt; a new run, with a warning, when there is none). "
+                       "Changed --steps and logging, sample, checkpoint and eval options are "
+                       "accepted; other changed settings are refused (see --force-resume)")
+        p.add_argument("--force-resume", action="store_true", help="--resume even with settings "
+                       "that differ from the run's (batch, seed, weights, data...): the run goes on "
+                       "with the new ones and no longer equals an uninterrupted run (learning "
+                       "rates and their schedules stay the checkpoint's optimizer state)")
+        p.add_argument("--nproc", type=int, default=1, help="processes to train in (data "
+                       "parallel, global --batch split evenly): launches torchrun on this machine, "
+                       "one process per GPU with --device cuda, gloo on the CPU otherwise; "
+                       "ignored when already started by torchrun")
         p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
         p.set_defaults(func=cmd_train, method_cls=cls)
 
@@ -130,13 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
-    from .config import TrainConfig
-    from .trainer import Trainer
-
-    from .config import non_defaults
+    from . import distributed
+    from .config import TrainConfig, non_defaults
     from .tasks import TASKS
-    from .trainer import resolve_task
+    from .trainer import Trainer, resolve_device, resolve_task
 
+    if args.nproc != 1 and "LOCAL_RANK" not in os.environ:  # not yet one of torchrun's processes
+        return distributed.launch(args.nproc, args.argv)
     cfg = pick(args, TrainConfig)
     cfg.method = args.method
     task_cls = type(resolve_task(cfg, args.method_cls))
@@ -146,9 +158,15 @@ def cmd_train(args) -> int:
             flags = ", ".join("--" + k.replace("_", "-") for k in changed)
             raise SimdataError(f"{flags}: option(s) of the {other} task; this run trains "
                                f"{task_cls.name} (choose with --task)")
-    trainer = Trainer(cfg, pick(args, args.method_cls.Config), resume=args.resume,
-                      task_cfg=pick(args, task_cls.Config))
-    result = trainer.fit(progress=not args.no_progress)
+    with distributed.from_env(resolve_device(cfg.device).type) as ranks:
+        if not ranks.main:  # rank 0 reports the run
+            logging.getLogger("adapt").setLevel(logging.WARNING)
+        trainer = Trainer(cfg, pick(args, args.method_cls.Config), resume=args.resume or args.force_resume,
+                          task_cfg=pick(args, task_cls.Config), force_resume=args.force_resume,
+                          ranks=ranks)
+        result = trainer.fit(progress=not args.no_progress)
+    if not ranks.main:
+        return 0
     last = result["last"]
     line = ", ".join(f"{k} {v}" for k, v in last.items() if k != "step")
     print(f"trained {cfg.method} to step {result['steps']} ({result['steps_per_s']} steps/s): {line}")
@@ -245,17 +263,21 @@ def cmd_export(args) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser().parse_args(argv)
+    args.argv = argv  # what `adapt train --nproc N` starts again in each process
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("adapt").setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
         return args.func(args)
     except SimdataError as e:
-        print(f"adapt: error: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank meets it; one says so
+            print(f"adapt: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("adapt: interrupted; rerun with --resume to continue from the last checkpoint",
-              file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":
+            print("adapt: interrupted; rerun with --resume to continue from the last checkpoint",
+                  file=sys.stderr)
         return 130
 
 

@@ -1,6 +1,7 @@
 """Run configuration: one dataclass for the trainer, one per method; printed and saved."""
 from __future__ import annotations
 
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 
@@ -14,7 +15,7 @@ class TrainConfig:
     target_labelled: str = field(default="", metadata={"help": "labelled target crops (semi-supervised / target-only)"})
     out: str = field(default="runs/run", metadata={"help": "run folder"})
     steps: int = field(default=20000, metadata={"help": "training iterations"})
-    batch: int = field(default=32, metadata={"help": "batch size per domain"})
+    batch: int = field(default=32, metadata={"help": "batch size per domain (with --nproc N: the global batch, split evenly over the N processes)"})
     size: int = field(default=64, metadata={"help": "crop size the nets see"})
     channels: str = field(default="rgb", metadata={"help": "net input: rgb, rgbd or depth (the sensor's depth relative to the image's median), rgbh or height (the height above the dominant plane, the table), see adapt.data; methods that restyle colour (spigan) need rgb, rgbd or rgbh"})
     height: int = field(default=320, metadata={"help": "segmentation: images are resized to this height"})
@@ -49,3 +50,50 @@ def describe(title: str, cfg) -> str:
     for k, v in asdict(cfg).items():
         lines.append(f"  {k:<22} {v!r}" + ("   (default changed)" if k in changed else ""))
     return "\n".join(lines)
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a config field."""
+    return "--" + name.replace("_", "-")
+
+
+def check_numbers(cfg) -> None:
+    """Refuse numeric options no run can use, naming the flag: every number of these configs is
+    a count, size, rate, weight, threshold or share, so none is negative, NaN or infinite, and
+    a learning rate (a field named ``lr`` or ``*_lr``) is above 0."""
+    from simdata.errors import SimdataError
+
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        if not math.isfinite(v) or v < 0:
+            raise SimdataError(f"{flag(f.name)} {v}: must be a finite number, 0 or more")
+        if (f.name == "lr" or f.name.endswith("_lr")) and v == 0:
+            raise SimdataError(f"{flag(f.name)} 0: a learning rate must be above 0")
+
+
+# Options a resumed run may change without changing what it computes: its length (schedules
+# over the run's length re-plan from where it is) and what it logs, samples, checkpoints and
+# evaluates. Everything else (batch, seed, data, nets, losses, rates, device...) changes the
+# steps after the checkpoint, so an uninterrupted run would not have made them.
+RESUME_SAFE = frozenset({"steps", "log_every", "sample_every", "ckpt_every", "eval_data", "eval_every",
+                         "out"})
+
+
+def resume_changes(saved: dict, now: dict) -> tuple[list[str], list[str]]:
+    """Differences between a checkpoint's run configuration and the resumed run's (both
+    ``Trainer.run_config()`` dicts: sections train, method, task), as ``--flag old -> new``
+    strings: (safe ones, ones that break equality with an uninterrupted run). A field one side
+    lacks (a checkpoint from an older version) is not compared. The number of processes
+    (``world_size``, adapt.distributed) splits the batch and so breaks it too."""
+    safe, breaking = [], []
+    if saved.get("world_size", 1) != now.get("world_size", 1):
+        breaking.append(f"--nproc {saved.get('world_size', 1)} -> {now.get('world_size', 1)}")
+    for section in ("train", "method", "task"):
+        old, new = saved.get(section, {}), now.get(section, {})
+        for k in new:
+            if k in old and old[k] != new[k]:
+                (safe if section == "train" and k in RESUME_SAFE else breaking).append(
+                    f"{flag(k)} {old[k]!r} -> {new[k]!r}")
+    return safe, breaking

@@ -227,9 +227,11 @@ class Domain:
             out["points"] = self._table[out["label"]]
         return out
 
-    def batch(self, step: int, n: int) -> dict:
+    def batch(self, step: int, n: int, part: slice | None = None) -> dict:
+        """The ``n`` samples of ``step``, or the ``part`` of them one process of several takes
+        (adapt.distributed): the same draws, so the parts of all processes make up the batch."""
         g = torch.Generator().manual_seed(seed_for(self.seed, self.stream, step))
         idx = torch.randint(len(self.ds), (n,), generator=g)
         if isinstance(self.ds, ImageFolder):  # a new random window per step, reproducibly
-            self.ds.seed = seed_for(self.seed, self.stream + 100, step)
-        return self.items(idx.tolist())
+            self.ds.seed = seed_for(self.seed, self.stream + 100, step)  # windows seeded by index
+        return self.items(idx[part or slice(None)].tolist())

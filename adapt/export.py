@@ -5,7 +5,6 @@ What a task net takes and returns is the task's word (adapt.tasks: ``export_io``
 declares its example inputs (a noise input when it has one, else any image size)."""
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 
 from simdata.errors import SimdataError
+from simdata.fileio import disk_error, write_json_atomic
 
 from .trainer import load_run
 
@@ -43,6 +43,9 @@ def export_run(run: str | Path, which: str, fmt: str, out: str | Path, atol: flo
         raise SimdataError(f"--net {which!r}: use task or generator")
     if fmt not in ("onnx", "torchscript"):
         raise SimdataError(f"--format {fmt!r}: use onnx or torchscript")
+    out = Path(out)
+    if out.is_dir():
+        raise SimdataError(f"--out {out} is a folder; give the file to write, e.g. {out / 'net.onnx'}")
     method, conf = load_run(run, device="cpu")
     if which == "task":
         net = method.task_net.cpu().eval()
@@ -51,35 +54,44 @@ def export_run(run: str | Path, which: str, fmt: str, out: str | Path, atol: flo
         net = method.generator.cpu().eval()
         io = _generator_io(method, conf)
     inputs, in_names, out_names = io["inputs"], io["input_names"], io["output_names"]
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    with torch.no_grad():
-        ref = net(*inputs)
-    ref = [ref] if isinstance(ref, torch.Tensor) else list(ref)
-    if fmt == "onnx":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated, works
-            torch.onnx.export(net, inputs, str(tmp), input_names=in_names, output_names=out_names,
-                              dynamic_axes=io["dynamic_axes"], opset_version=17, dynamo=False)
-        import onnxruntime as ort
-
-        sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        got = sess.run(None, {n: t.numpy() for n, t in zip(in_names, inputs)})
-    else:
-        traced = torch.jit.trace(net, inputs)
-        traced.save(str(tmp))
-        loaded = torch.jit.load(str(tmp))
+    try:  # find out now, not after the export, that --out cannot be written
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.touch()
+    except OSError as e:
+        raise disk_error(out, e) from None
+    try:  # the file appears under its name only when written and checked
         with torch.no_grad():
-            res = loaded(*inputs)
-        got = [r.numpy() for r in ([res] if isinstance(res, torch.Tensor) else res)]
-    err = max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
-    if err > atol:
+            ref = net(*inputs)
+        ref = [ref] if isinstance(ref, torch.Tensor) else list(ref)
+        if fmt == "onnx":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated, works
+                torch.onnx.export(net, inputs, str(tmp), input_names=in_names, output_names=out_names,
+                                  dynamic_axes=io["dynamic_axes"], opset_version=17, dynamo=False)
+            import onnxruntime as ort
+
+            sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+            got = sess.run(None, {n: t.numpy() for n, t in zip(in_names, inputs)})
+        else:
+            traced = torch.jit.trace(net, inputs)
+            traced.save(str(tmp))
+            loaded = torch.jit.load(str(tmp))
+            with torch.no_grad():
+                res = loaded(*inputs)
+            got = [r.numpy() for r in ([res] if isinstance(res, torch.Tensor) else res)]
+        err = max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
+        if err > atol:
+            raise SimdataError(f"{fmt} export of {which} differs from PyTorch by {err:.2e} (> {atol}); "
+                               f"not written")
+        os.replace(tmp, out)
+    except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise SimdataError(f"{fmt} export of {which} differs from PyTorch by {err:.2e} (> {atol}); "
-                           f"not written")
-    os.replace(tmp, out)
+        raise disk_error(out, e) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     meta = {"format": fmt, "net": which, "method": method.name, "task": method.task.name,
             **io["metadata"], "parity_max_abs_error": err}
-    Path(f"{out}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_json_atomic(Path(f"{out}.json"), meta)
     return meta

@@ -185,8 +185,11 @@ class SceneDomain:
         """A sampled crop as training sees it (subclasses may draw from ``rng``); as it is here."""
         return item
 
-    def batch(self, step: int, n: int) -> dict:
+    def batch(self, step: int, n: int, part: slice | None = None) -> dict:
+        """The ``n`` crops of ``step``, or the ``part`` of them one process of several takes
+        (adapt.distributed). The crops draw from one stream in turn, so every process draws
+        them all (from the image cache) to take the same ones as a single process would."""
         rng = np.random.default_rng(seed_for(self.seed, self.stream, step))
         idx = rng.integers(len(self.ds), size=n)
-        items = [self.augment(self.sample(int(i), rng), rng) for i in idx]
+        items = [self.augment(self.sample(int(i), rng), rng) for i in idx][part or slice(None)]
         return {k: torch.stack([it[k] for it in items]) for k in items[0]}

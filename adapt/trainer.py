@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import asdict
@@ -15,8 +16,10 @@ import torch
 
 from simdata.errors import SimdataError
 
-from .config import TrainConfig, describe, non_defaults
+from . import distributed
+from .config import TrainConfig, check_numbers, describe, non_defaults, resume_changes
 from .data import seed_for
+from .distributed import Ranks
 from .methods import METHODS, Method
 from .tasks import TASKS, DataSpec, Task
 
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 CKPT = "checkpoints/last.pt"
 BEST = "checkpoints/best.pt"  # written when training stops early: the weights to use
 STREAMS = {"source": 1, "target": 2, "target_labelled": 3}  # batch generators per domain
+# the parts of a method's state every rank holds alike under torchrun; the rest is per rank
+SHARED_STATE = ("nets", "optimizers", "schedulers")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -81,10 +86,39 @@ def _to(batch, device):
 
 
 def save_atomic(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """torch.save to a temporary name, flushed to the disk, then renamed: a kill, a full disk
+    or an object that fails to pickle leaves the previous file as it was."""
+    from simdata.fileio import disk_error
+
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise disk_error(path, e) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, device) -> dict:
+    """A checkpoint written by :func:`save_atomic`, or a one-line error naming the file when
+    it cannot be read (truncated, overwritten, not a checkpoint)."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as e:  # torch raises whatever its unpickler or zip reader meets
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        raise SimdataError(f"{path} is not a readable checkpoint ({why}): truncated or damaged; "
+                           f"restore it from a copy, or train again with another --out") from None
+    if not isinstance(state, dict) or not {"step", "method", "config"} <= state.keys():
+        raise SimdataError(f"{path} is not an adapt checkpoint (no step, method and config); "
+                           f"point to a run folder written by `adapt train`")
+    return state
 
 
 def sample_grid(columns: dict[str, torch.Tensor], rows: int = 8) -> np.ndarray:
@@ -98,20 +132,33 @@ def sample_grid(columns: dict[str, torch.Tensor], rows: int = 8) -> np.ndarray:
 
 
 class Trainer:
-    """Runs ``cfg.steps`` iterations of a method, resuming from the run folder if asked."""
+    """Runs ``cfg.steps`` iterations of a method, resuming from the run folder if asked.
 
-    def __init__(self, cfg: TrainConfig, method_cfg, resume: bool = False, task_cfg=None):
+    ``resume``: continue the run in ``cfg.out`` (a new run when it holds no checkpoint, with a
+    warning); settings that differ from the checkpoint's are listed, and those that break its
+    equality with an uninterrupted run (adapt.config.RESUME_SAFE) are refused unless
+    ``force_resume``. ``ranks``: this process's place among several (adapt.distributed)."""
+
+    def __init__(self, cfg: TrainConfig, method_cfg, resume: bool = False, task_cfg=None,
+                 force_resume: bool = False, ranks: Ranks = Ranks()):
         if cfg.method not in METHODS:
             raise SimdataError(f"unknown method {cfg.method!r}; choose from {', '.join(METHODS)}")
         for name in ("steps", "batch", "log_every", "sample_every", "ckpt_every"):
             if getattr(cfg, name) < 1:
                 raise SimdataError(f"--{name.replace('_', '-')} {getattr(cfg, name)} must be at least 1")
-        self.cfg, self.method_cfg = cfg, method_cfg
+        check_numbers(cfg)
+        check_numbers(method_cfg)
+        self.cfg, self.method_cfg, self.ranks = cfg, method_cfg, ranks
+        self.share = ranks.share(cfg.batch)
         self.out = Path(cfg.out)
+        if self.out.exists() and not self.out.is_dir():
+            raise SimdataError(f"--out {self.out} is a file; a run is a folder: choose another --out")
         if (self.out / CKPT).exists() and not resume:
             raise SimdataError(f"{self.out} already holds a run; pass --resume to continue it or "
                                f"choose another --out")
         self.device = resolve_device(cfg.device)
+        if self.device.type == "cuda" and ranks.world > 1:
+            self.device = torch.device("cuda", ranks.local)
         for flag in ("amp", "cudnn_benchmark"):  # options a CPU run cannot honour
             if getattr(cfg, flag) and self.device.type != "cuda":
                 raise SimdataError(f"--{flag.replace('_', '-')} needs CUDA; this run is on "
@@ -120,17 +167,16 @@ class Trainer:
             # process-wide: it picks algorithms by timing them, so reruns may differ in the last bits
             torch.backends.cudnn.benchmark = True
         self.task = resolve_task(cfg, METHODS[cfg.method], task_cfg)
+        check_numbers(self.task.cfg)
         self.domains = open_domains(cfg, METHODS[cfg.method], self.task)
         data = self.task.data_spec(cfg, [d for d in self.domains.values() if d.labelled])
         self.method = build_method(cfg, method_cfg, self.task, data, self.device)
         self.start = 0
         if resume and (self.out / CKPT).exists():
-            state = torch.load(self.out / CKPT, map_location=self.device, weights_only=False)
-            if state["config"]["train"]["method"] != cfg.method:
-                raise SimdataError(f"{self.out} holds a {state['config']['train']['method']} run, "
-                                   f"not {cfg.method}")
-            self.method.load_state_dict(state["method"])
-            self.start = state["step"]
+            self._resume(load_checkpoint(self.out / CKPT, self.device), force_resume)
+        elif resume:
+            log.warning("--resume: %s holds no checkpoint (%s); starting a new run", self.out, CKPT)
+        self.saved = self.start if self.start else None  # the step last.pt holds
         self.eval_domain = None
         if cfg.eval_data:
             self.eval_domain = self.task.open_domain(cfg, cfg.eval_data, stream=99)
@@ -140,10 +186,33 @@ class Trainer:
         self.stopped: tuple[int, str] | None = None
         self._healthy: dict | None = None  # last checkpoint taken before any early-stop signal
 
+    def _resume(self, state: dict, force: bool) -> None:
+        """Load a checkpoint after comparing its settings with this run's."""
+        if state["config"]["train"]["method"] != self.cfg.method:
+            raise SimdataError(f"{self.out} holds a {state['config']['train']['method']} run, "
+                               f"not {self.cfg.method}")
+        if self.cfg.steps < state["step"]:
+            raise SimdataError(f"--steps {self.cfg.steps}: {self.out / CKPT} is at step "
+                               f"{state['step']} already; pass --steps {state['step']} or more")
+        safe, breaking = resume_changes(state["config"], self.run_config())
+        if breaking and not force:
+            raise SimdataError(f"--resume with changed settings: {'; '.join(breaking)}; the "
+                               f"resumed run would no longer equal an uninterrupted one: pass the "
+                               f"run's settings, or --force-resume to continue with these")
+        if safe or breaking:
+            log.warning("resuming %s at step %d with changed settings: %s%s", self.out, state["step"],
+                        "; ".join(safe + breaking), " (forced)" if breaking else "")
+        own = state.get("ranks") or []  # each rank's own method state (pools, buffers)
+        method_state = state["method"]
+        if len(own) == self.ranks.world:
+            method_state = {**method_state, **own[self.ranks.rank]}
+        self.method.load_state_dict(method_state)
+        self.start = state["step"]
+
     def run_config(self) -> dict:
         task_cfg = self.task.cfg
         return {"train": {**asdict(self.cfg), "task": self.task.name}, "method": asdict(self.method_cfg),
-                "task": asdict(task_cfg),
+                "task": asdict(task_cfg), "world_size": self.ranks.world,
                 "changed": {"train": non_defaults(self.cfg), "method": non_defaults(self.method_cfg),
                             "task": non_defaults(task_cfg)},
                 "data": {"classes": self.method.data.classes, "channels": self.cfg.channels,
@@ -157,83 +226,133 @@ class Trainer:
         return contextlib.nullcontext()
 
     def fit(self, progress: bool = True) -> dict:
+        """Train from ``self.start`` to ``cfg.steps``; rank 0 writes the run folder. Raises
+        SimdataError (and writes no checkpoint) when a loss or a weight stops being finite."""
         from tqdm import tqdm
 
-        cfg, m = self.cfg, self.method
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(self.run_config(), indent=2) + "\n")
-        log.info("%s\n%s\n%s", describe("train", cfg), describe(cfg.method, self.method_cfg),
-                 describe(f"task {self.task.name}", self.task.cfg))
-        tb = _tensorboard(self.out / "tb")
+        from simdata.fileio import disk_error, write_bytes_atomic, write_json_atomic
+
+        cfg, m, main = self.cfg, self.method, self.ranks.main
         metrics_path = self.out / "metrics.jsonl"
-        if metrics_path.exists():  # keep what the checkpoint covers, drop what a kill left after it
-            kept = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
-            kept = [r for r in kept if r["step"] <= self.start]
-            metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-            # the early-stopping window goes on where it was
-            self.history = [r for r in kept if "eval" not in r and "early_stop" not in r]
+        if main:
+            try:
+                self.out.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise disk_error(self.out, e) from None
+            write_json_atomic(self.out / "config.json", self.run_config())
+            log.info("%s\n%s\n%s", describe("train", cfg), describe(cfg.method, self.method_cfg),
+                     describe(f"task {self.task.name}", self.task.cfg))
+            if metrics_path.exists():  # keep what the checkpoint covers, drop what a kill left after it
+                kept = [r for r in _read_jsonl(metrics_path) if r["step"] <= self.start]
+                write_bytes_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in kept).encode())
+        tb = _tensorboard(self.out / "tb") if main else None
+        if self.start and metrics_path.exists():  # every rank: the early-stopping window goes on
+            self.history = [r for r in _read_jsonl(metrics_path) if r["step"] <= self.start
+                            and "eval" not in r and "early_stop" not in r]
         m.train(True)
+        watch = FiniteWatch(self.device)
         last, t0, done = {}, time.perf_counter(), 0
         bar = tqdm(range(self.start, cfg.steps), initial=self.start, total=cfg.steps, unit="step",
-                   disable=not progress, desc=cfg.method, dynamic_ncols=True)
+                   disable=not (progress and main), desc=cfg.method, dynamic_ncols=True)
         try:
             for step in bar:
-                torch.manual_seed(seed_for(cfg.seed, 0, step))  # noise and dropout of this step
-                batch = _to({k: d.batch(step, cfg.batch) for k, d in self.domains.items()}, self.device)
+                # noise and dropout of this step (each rank its own stream; rank 0 one process's)
+                torch.manual_seed(seed_for(cfg.seed, self.ranks.noise_stream(), step))
+                batch = _to({k: d.batch(step, cfg.batch, self.share) for k, d in self.domains.items()},
+                            self.device)
                 with self._autocast():
                     losses = m.training_step(batch, step)
+                distributed.average_buffers(m.nets.values())
                 done += 1
                 n = step + 1
-                if n % cfg.log_every == 0 or n == cfg.steps:
-                    last = {"step": n, **{k: round(float(v), 6) for k, v in losses.items()},
+                watch.update(n, losses)
+                log_now = n % cfg.log_every == 0 or n == cfg.steps
+                sample_now = n % cfg.sample_every == 0 or n == cfg.steps
+                ckpt_now = n % cfg.ckpt_every == 0 or n == cfg.steps
+                if log_now or sample_now or ckpt_now:  # a host sync: only where one happens anyway
+                    self._check_finite(watch, losses)
+                if log_now:
+                    values = distributed.mean_over_ranks([float(v) for v in losses.values()], self.device)
+                    last = {"step": n, **{k: round(v, 6) for k, v in zip(losses, values)},
                             "steps_per_s": round(done / (time.perf_counter() - t0), 3)}
-                    with open(metrics_path, "a") as f:
-                        f.write(json.dumps(last) + "\n")
-                    if tb:
-                        for k, v in last.items():
-                            if k != "step":
-                                tb.add_scalar(k, v, n)
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in list(losses.items())[:4]})
+                    if main:
+                        with open(metrics_path, "a") as f:
+                            f.write(json.dumps(last) + "\n")
+                        if tb:
+                            for k, v in last.items():
+                                if k != "step":
+                                    tb.add_scalar(k, v, n)
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in list(last.items())[1:5]})
                     self.history.append(last)
                 stop = m.stop_check(self.history) if n % cfg.log_every == 0 else None
-                if n % cfg.sample_every == 0 or n == cfg.steps or stop:
+                if (sample_now or stop) and main:
                     self._samples(batch, n)
-                if n % cfg.ckpt_every == 0 or n == cfg.steps or stop:
+                if ckpt_now or stop:
                     self.save(n)
-                    if stop is None:
+                    if stop is None and main:
                         self._healthy = {"step": n, "method": _cpu_copy(m.state_dict())}
                 if stop:
                     self._early_stop(n, stop)
                     break
-                if self.eval_domain and cfg.eval_every and n % cfg.eval_every == 0 and n != cfg.steps:
+                if (self.eval_domain and cfg.eval_every and n % cfg.eval_every == 0 and n != cfg.steps
+                        and main):
                     self._evaluate(n, tb)
+            result = {"steps": cfg.steps if self.stopped is None else self.stopped[0], "last": last,
+                      "steps_per_s": round(done / max(time.perf_counter() - t0, 1e-9), 3)}
+            if self.stopped:
+                result["early_stop"] = self.stopped[1]
+            if main and self.stopped:
+                best = load_checkpoint(self.out / BEST, self.device)
+                m.load_state_dict(best["method"], nets_only=True)  # evaluate the kept weights
+            if main and self.eval_domain:
+                result["eval"] = self._evaluate(result["steps"], tb)
         finally:
             bar.close()
-        result = {"steps": cfg.steps if self.stopped is None else self.stopped[0], "last": last,
-                  "steps_per_s": round(done / max(time.perf_counter() - t0, 1e-9), 3)}
-        if self.stopped:
-            result["early_stop"] = self.stopped[1]
-            best = torch.load(self.out / BEST, map_location=self.device, weights_only=False)
-            m.load_state_dict(best["method"], nets_only=True)  # evaluate the kept weights
-        if self.eval_domain:
-            result["eval"] = self._evaluate(result["steps"], tb)
-        if tb:
-            tb.close()
+            if tb:
+                tb.close()
         return result
+
+    def _check_finite(self, watch: FiniteWatch, losses: dict) -> None:
+        """Stop at the first non-finite loss any rank saw, before anything of it is written."""
+        first = watch.first_bad()
+        first = distributed.min_over_ranks(first if first is not None else 2 ** 62, self.device)
+        if first == 2 ** 62:
+            return
+        names = [k for k, v in losses.items() if not math.isfinite(float(v))]
+        raise SimdataError(_non_finite_message(f"the loss became NaN or infinite at step {first}"
+                                               + (f" ({', '.join(names)})" if names else ""),
+                                               self.out, self.saved))
 
     def _early_stop(self, step: int, reason: str) -> None:
         """Log the decision and keep the last checkpoint taken before the signal as best.pt."""
         log.warning("early stop at step %d: %s", step, reason)
+        self.stopped = (step, reason)
+        if not self.ranks.main:
+            return
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": step, "early_stop": reason,
                                 "best_step": self._healthy["step"] if self._healthy else step}) + "\n")
         best = self._healthy or {"step": step, "method": self.method.state_dict()}
         save_atomic({**best, "config": self.run_config(), "early_stop": reason}, self.out / BEST)
-        self.stopped = (step, reason)
 
     def save(self, step: int) -> None:
-        save_atomic({"step": step, "method": self.method.state_dict(), "config": self.run_config()},
-                    self.out / CKPT)
+        """Checkpoint ``step`` (rank 0 writes it, with every rank's own method state); refused
+        when a weight is not finite, so last.pt keeps the last good step."""
+        state = self.method.state_dict()
+        named = [(f"{name}.{k}", t) for name, net in self.method.nets.items()
+                 for k, t in net.state_dict().items() if t.is_floating_point()]
+        finite = torch.stack([t.isfinite().all() for _, t in named]).tolist() if named else []
+        if not all(finite):  # one host sync for all tensors
+            raise SimdataError(_non_finite_message(
+                f"weights became NaN or infinite by step {step} ({named[finite.index(False)][0]})",
+                self.out, self.saved))
+        own = None
+        if self.ranks.world > 1:  # pools and buffers differ per rank; nets and optimizers do not
+            own = distributed.gather(_cpu_copy({k: v for k, v in state.items() if k not in SHARED_STATE}))
+        if self.ranks.main:
+            save_atomic({"step": step, "method": state, "config": self.run_config(),
+                         **({"ranks": own} if own else {})}, self.out / CKPT)
+        self.saved = step
 
     def _samples(self, batch, step):
         from simdata.fileio import write_image
@@ -260,6 +379,41 @@ class Trainer:
         return res
 
 
+class FiniteWatch:
+    """The first step whose losses were not all finite. Tensor losses are checked on their
+    device and read only by :meth:`first_bad` (at log, sample and checkpoint steps), so a step
+    does not wait for the GPU."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self._first = torch.full((), -1, dtype=torch.int64, device=device)  # -1: none yet
+        self._host: int | None = None  # from losses given as Python floats
+
+    def update(self, step: int, losses: dict) -> None:
+        tensors = [v.detach().reshape(-1).float().to(self.device) for v in losses.values()
+                   if isinstance(v, torch.Tensor)]
+        if self._host is None and any(not math.isfinite(v) for v in losses.values()
+                                      if not isinstance(v, torch.Tensor)):
+            self._host = step
+        if tensors:
+            bad = ~torch.isfinite(torch.cat(tensors)).all()
+            self._first = torch.where(bad & (self._first < 0), step, self._first)
+
+    def first_bad(self) -> int | None:
+        steps = [s for s in (int(self._first), self._host) if s is not None and s >= 0]
+        return min(steps) if steps else None
+
+
+def _non_finite_message(what: str, out: Path, saved: int | None) -> str:
+    kept = (f"{out / CKPT} keeps step {saved}" if saved else "no checkpoint was written")
+    return (f"{what}; stopped, {kept}: lower the learning rate(s) or loss weights, or check the "
+            f"data, and train again")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
 def _tensorboard(path: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -284,7 +438,7 @@ def load_run(run: str | Path, device: str = "auto") -> tuple[Method, dict]:
     if not path.is_file():
         raise SimdataError(f"{run} holds no checkpoint ({CKPT}); train first with `adapt train`")
     dev = resolve_device(device)
-    state = torch.load(path, map_location=dev, weights_only=False)
+    state = load_checkpoint(path, dev)
     conf = state["config"]
     cfg = TrainConfig(**conf["train"])
     method_cls = METHODS[cfg.method]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..distributed import average_gradients
 from ..tasks import DataSpec, Task
 
 
@@ -131,8 +132,12 @@ class Method:
 
 
 def step_optimizer(opt, sched, loss: torch.Tensor, params, clip: float) -> None:
+    """One update of ``opt``'s parameters on ``loss`` (``params``: those clipped). Under
+    torchrun the gradients are first averaged over the ranks (adapt.distributed), so every rank
+    clips and takes the step of the global batch."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    average_gradients([p for group in opt.param_groups for p in group["params"]])
     if clip > 0:
         torch.nn.utils.clip_grad_norm_(params, clip)
     opt.step()
