@@ -59,7 +59,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -492,7 +491,9 @@ def mesh_digest(mesh) -> str:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("SIMDATA_CACHE", Path.home() / ".cache" / "simdata")) / "symmetries"
+    from .diskcache import cache_root
+
+    return cache_root() / "symmetries"
 
 
 def cached_detect(mesh) -> dict:

@@ -108,3 +108,42 @@ def check_dataset_geometry(root: Path, min_px=60):
                     assert np.percentile(dist, 95) < 0.5, f"{scene}/{im_id} gt {k}: p95 {np.percentile(dist, 95):.2f} mm"
                 checked += 1
     return checked
+
+
+def rgbd_frames(n: int = 4, size=(64, 48), start_ns: int = 1_700_000_000_000_000_000,
+                period_ns: int = 33_333_333, seed: int = 0, frame_id: str = "camera_color_optical_frame"):
+    """``n`` synthetic RGB-D frames (simdata.bags.BagFrame) of a ``size`` = (W, H) camera at
+    30 Hz: colour ramps (red along x, green along y, blue per frame) with noise, depth of a tilted plane 0.5-1.5 m with a hole (0 = no reading) in the
+    top-left corner, and K (fx = fy = W)."""
+    from simdata.bags import BagFrame
+
+    w, h = size
+    rng = np.random.default_rng(seed)
+    K = np.array([[w, 0.0, (w - 1) / 2], [0.0, w, (h - 1) / 2], [0.0, 0.0, 1.0]])
+    hole = np.zeros((h, w), bool)
+    hole[: h // 4, : w // 4] = True
+    frames = []
+    for i in range(n):
+        depth = np.linspace(0.5, 1.5, w, dtype=np.float32)[None].repeat(h, 0) + np.float32(0.01 * i)
+        depth[hole] = 0.0
+        rgb = rng.integers(0, 16, (h, w, 3), dtype=np.uint8)  # noise over red, green, blue ramps
+        rgb[..., 0] += np.linspace(0, 230, w).astype(np.uint8)[None]
+        rgb[..., 1] += np.linspace(0, 230, h).astype(np.uint8)[:, None]
+        rgb[..., 2] += np.uint8(40 * i % 230)
+        frames.append(BagFrame(start_ns + i * period_ns, frame_id, rgb, depth, K.copy()))
+    return frames
+
+
+def write_test_bag(path, frames, version: int = 2, storage: str = "mcap", colour_encoding: str = "rgb8",
+                   depth_encoding: str = "16UC1", compressed=False, **kw):
+    """Write ``frames`` as a RealSense driver records them (simdata.bag_writer.write_bag):
+    /camera/color/image_raw, /camera/aligned_depth_to_color/image_raw, /camera/color/camera_info.
+    ``version`` 1: a ROS 1 .bag (name the path X.bag); 2: a ROS 2 folder with one ``storage``
+    ('mcap' or 'sqlite3') file. ``compressed``: False, True (lossless png), 'png' or 'jpeg':
+    CompressedImage on TOPIC/compressed and compressedDepth on TOPIC/compressedDepth. Other
+    keywords (``depth_delay_ns``, ``topics``) go to write_bag. Returns the path."""
+    from simdata.bag_writer import write_bag
+
+    compressed = "png" if compressed is True else (compressed or "")
+    return write_bag(path, frames, version=version, storage=storage, colour_encoding=colour_encoding,
+                     depth_encoding=depth_encoding, compressed=compressed, **kw)

@@ -279,3 +279,19 @@ def test_crops_refuse_randomizers_that_place_other_things(tmp_path):
     r = run_render_crops(tmp_path / "c", "--randomize", "lights,clutter")
     assert r.returncode != 0 and "--randomize clutter cannot be honoured by --mode crops" in r.stderr
     assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
+
+
+def test_resting_poses_and_model_info_come_back_from_the_disk_cache_bit_for_bit(
+        assets_dir, tmp_path, monkeypatch):
+    from simdata.assets import load_models
+    from simdata.crop_render import resting_pose
+    from simdata.writers.bop import model_info
+
+    monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
+    model = load_models(assets_dir)[0]
+    cold_T, cold_info = resting_pose(model), model_info(model.mesh.vertices * 1000.0)
+    assert len(list((tmp_path / "cache" / "resting_poses").glob("*.json"))) == 1
+    assert len(list((tmp_path / "cache" / "model_info").glob("*.json"))) == 1
+    warm_T, warm_info = resting_pose(model), model_info(model.mesh.vertices * 1000.0)
+    assert np.array_equal(cold_T, warm_T) and cold_info == warm_info
+    assert abs(np.linalg.det(warm_T[:3, :3]) - 1) < 1e-9 and cold_info["diameter"] > 10

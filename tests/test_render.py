@@ -90,3 +90,40 @@ def test_table_textures_are_procedural_and_deterministic():
     noise = table_texture_image(table("noise"))
     assert noise.std() > 10 and np.array_equal(noise, table_texture_image(table("noise")))
     assert not np.array_equal(table_texture_image(table("stripes")), checker)
+
+
+def test_renderer_keeps_a_models_gl_buffers_while_scenes_do_without_it(assets_dir, monkeypatch):
+    """pyrender frees what leaves the scene; the renderer keeps every model it uploaded (hidden),
+    so a model that comes back is not uploaded again, and hidden models change no pixel."""
+    from pyrender.primitive import Primitive
+
+    from simdata.assets import load_models
+    from simdata.render import SceneRenderer
+    from simdata.transforms import look_at
+    from simdata.types import Intrinsics, Lighting, PlacedObject
+
+    uploads = []  # count the uploads pyrender makes (and still make them)
+    upload = Primitive._add_to_context
+    monkeypatch.setattr(Primitive, "_add_to_context", lambda p: (uploads.append(p), upload(p)))
+    models = load_models(assets_dir)[:2]
+    K = Intrinsics(80.0, 80.0, 31.5, 31.5, 64, 64)
+    light = Lighting(ambient=(0.3, 0.3, 0.3), directions=[(0.0, 0.0, -1.0)], intensities=[3.0])
+    T_cam = look_at([0.0, 0.0, 0.5], [0.0, 0.0, 0.0], up=(0.0, 1.0, 0.0))
+    with SceneRenderer(models, K) as r:
+        def frame(index):
+            r.set_scene([PlacedObject(index, np.eye(4))], None, light)
+            return r.render(T_cam, normals=True)
+
+        first = frame(0)
+        n0 = len(uploads)
+        other = frame(1)
+        n1 = len(uploads)
+        again = frame(0)
+        frame(1)
+        assert n0 >= 1 and n1 > n0 and len(uploads) == n1  # each model uploaded once
+        assert not r._mesh(0).is_visible
+    assert first.masks_visib[0].sum() > 100 and not np.array_equal(first.rgb, other.rgb)
+    for a, b in zip((first.rgb, first.depth_m, first.masks, first.masks_visib, first.normals),
+                    (again.rgb, again.depth_m, again.masks, again.masks_visib, again.normals)):
+        assert np.array_equal(a, b)
+    assert np.array_equal(first.masks, first.masks_visib)  # alone: silhouette = visible mask

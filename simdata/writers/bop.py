@@ -56,7 +56,16 @@ def ply_bytes(vertices_mm: np.ndarray, normals: np.ndarray, colors: np.ndarray,
 
 
 def model_info(vertices_mm: np.ndarray) -> dict:
-    """BOP models_info entry: diameter (max vertex distance), min_* and size_* (mm)."""
+    """BOP models_info entry: diameter (max vertex distance), min_* and size_* (mm); cached on
+    disk by the vertices (the diameter costs 0.2 s for a 15k-triangle model)."""
+    from ..diskcache import array_digest, cached_json
+
+    vertices_mm = np.asarray(vertices_mm, np.float64)
+    return cached_json("model_info", array_digest(vertices_mm, version="model-info-v1"),
+                       lambda: _model_info(vertices_mm))
+
+
+def _model_info(vertices_mm: np.ndarray) -> dict:
     import trimesh
 
     try:
