@@ -45,13 +45,16 @@ def _generator_io(method, conf) -> dict:
                          "outputs": {"adapted": f"(batch, {c}, H, W) target-looking image in [-1,1]"}}}
 
 
+def _description(method, which: str, metadata: dict) -> dict:
+    return {"net": which, "method": method.name, "task": method.task.name, **metadata,
+            "version": __version__, "metadata_version": METADATA_VERSION}
+
+
 def task_metadata(method, conf: dict) -> dict:
     """The description of ``method``'s task net that an export carries (and that adapt.runtime
     runs a net by): the task's export metadata (adapt.tasks: export_io) with the method, the
     project's version and METADATA_VERSION."""
-    io = method.task.export_io(method.task_net, method.data, conf)
-    return {"net": "task", "method": method.name, "task": method.task.name, **io["metadata"],
-            "version": __version__, "metadata_version": METADATA_VERSION}
+    return _description(method, "task", method.task.export_io(method.task_net, method.data, conf)["metadata"])
 
 
 def embed_metadata(path: Path, meta: dict) -> None:
@@ -79,12 +82,10 @@ def export_run(run: str | Path, which: str, fmt: str, out: str | Path, atol: flo
     if which == "task":
         net = method.task_net.cpu().eval()
         io = method.task.export_io(net, method.data, conf)
-        meta = task_metadata(method, conf)
     else:
         net = method.generator.cpu().eval()
         io = _generator_io(method, conf)
-        meta = {"net": which, "method": method.name, "task": method.task.name, **io["metadata"],
-                "version": __version__, "metadata_version": METADATA_VERSION}
+    meta = _description(method, which, io["metadata"])
     inputs, in_names, out_names = io["inputs"], io["input_names"], io["output_names"]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -118,3 +119,20 @@ def export_run(run: str | Path, which: str, fmt: str, out: str | Path, atol: flo
     meta = {"format": fmt, **meta, "parity_max_abs_error": err}
     write_json_atomic(Path(f"{out}.json"), meta)
     return meta
+
+
+def run_runtime(run: str | Path, device: str = "auto"):
+    """adapt.runtime's PoseEstimator, Segmenter or GraspPlanner running ``run``'s torch task net
+    (in eval mode on ``device``) with the description an export of it would carry: the same
+    pre- and post-processing as the exported ONNX file."""
+    from .runtime import RUNTIMES
+
+    method, conf = load_run(run, device)
+    net = method.task_net.eval()
+
+    @torch.no_grad()
+    def engine(x: np.ndarray) -> list[np.ndarray]:
+        out = net(torch.from_numpy(x).to(method.device))
+        return [o.float().cpu().numpy() for o in ([out] if isinstance(out, torch.Tensor) else out)]
+
+    return RUNTIMES[method.task.name].from_engine(engine, task_metadata(method, conf), str(run))

@@ -32,7 +32,7 @@ from simdata.errors import SimdataError
 
 from .grasp_decode import (MIN_QUALITY, TOP_K, best_grasps, executable_grasps, gripper_config,
                            maps_at_image_size)
-from .inputs import (as_unit_rgb, fill_holes, fit_plane_inverse_depth, image_input,
+from .inputs import (CHANNELS, as_unit_rgb, fill_holes, fit_plane_inverse_depth, image_input,
                      labels_at_image_size, net_input)
 from .translation import decode_translation
 
@@ -94,6 +94,14 @@ def _check_image(array, name: str, ndim: int, where: str) -> np.ndarray:
     return array
 
 
+def _check_K(K, who: str) -> np.ndarray:
+    K = None if K is None else np.asarray(K, np.float64)
+    if K is None or K.shape != (3, 3) or not K[0, 0] > 0 or not K[1, 1] > 0:
+        raise SimdataError(f"K is {None if K is None else K.tolist()}; {who} needs the camera's "
+                           f"intrinsics (3,3) in pixels (a CameraInfo's k)")
+    return K
+
+
 class _Runtime:
     """One exported task net: ``Cls(path)`` loads an ONNX file, ``Cls.from_engine(engine,
     metadata)`` wraps any callable with the same inputs and outputs (adapt predict runs a run
@@ -128,7 +136,7 @@ class _Runtime:
     def needs_depth(self) -> bool:
         return self.channels != "rgb"
 
-    def _inputs(self, rgb, depth):
+    def _images(self, rgb, depth):
         """rgb as float [0,1] (None when not needed) and depth (None when not needed), checked."""
         where = f"this {self.channels} net"
         r = as_unit_rgb(_check_image(rgb, "rgb", 3, where)) if self.needs_rgb else None
@@ -145,7 +153,7 @@ def _softmax(logits: np.ndarray, axis: int) -> np.ndarray:
 
 
 # -- pose ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Pose:
     """One object's pose: ``T_cam_obj`` (4,4) model -> camera, metres, OpenCV camera axes (for
     a symmetric object any of its equivalent poses); the class with its softmax ``score``; the
@@ -178,34 +186,39 @@ class PoseEstimator(_Runtime):
 
     task = "pose"
 
-    def __call__(self, rgb, depth, K, boxes, masks=None) -> list[Pose]:
+    def inputs(self, rgb, depth, K, boxes, masks=None) -> tuple[np.ndarray, np.ndarray]:
+        """The net's input (B,C,S,S) float32, one crop per box, and the crops' K (B,3,3)."""
         meta = self.metadata
         size, pad = int(meta["input"]["size"]), float(meta["crop"]["pad"])
         black = meta["crop"].get("background") == "black" and masks is not None
-        r, d = self._inputs(rgb, depth)
+        r, d = self._images(rgb, depth)
         rgb8 = None if r is None else np.asarray(rgb)
-        K = np.asarray(K, np.float64)
         if masks is not None and len(masks) != len(boxes):
             raise SimdataError(f"{len(masks)} masks for {len(boxes)} boxes; give one mask per box or none")
-        xs, Ks, given = [], [], []
+        xs, Ks = [], []
         for i, box in enumerate(boxes):
             sq = square_of_box(box, pad)
             c_rgb, c_depth, _ = cut_object(rgb8, d, sq, size, None if masks is None else masks[i], black)
             xs.append(net_input(None if c_rgb is None else as_unit_rgb(c_rgb), c_depth, self.channels))
-            Ks.append(crop_intrinsics(K, sq, size))
-            given.append(tuple(int(v) for v in box))
+            Ks.append(crop_intrinsics(_check_K(K, "a pose net"), sq, size))
         if not xs:
+            return np.zeros((0, CHANNELS[self.channels], size, size), np.float32), np.zeros((0, 3, 3))
+        return np.stack(xs).astype(np.float32), np.stack(Ks)
+
+    def __call__(self, rgb, depth, K, boxes, masks=None) -> list[Pose]:
+        x, K_crops = self.inputs(rgb, depth, K, boxes, masks)
+        if not len(x):
             return []
-        logits, R, code = (np.asarray(o) for o in self.engine(np.stack(xs).astype(np.float32))[:3])
+        logits, R, code = (np.asarray(o) for o in self.engine(x)[:3])
         prob = _softmax(logits.astype(np.float64), 1)
-        t = decode_translation(code.astype(np.float64), np.stack(Ks), size)
-        obj_ids = meta.get("obj_ids") or [None] * len(self.classes)
+        t = decode_translation(code.astype(np.float64), K_crops, int(self.metadata["input"]["size"]))
+        obj_ids = self.metadata.get("obj_ids") or [None] * len(self.classes)
         out = []
-        for j, box in enumerate(given):
+        for j, box in enumerate(boxes):
             k = int(prob[j].argmax())
             T = np.eye(4)
             T[:3, :3], T[:3, 3] = R[j], t[j]
-            out.append(Pose(self.classes[k], k, obj_ids[k], float(prob[j, k]), T, box))
+            out.append(Pose(self.classes[k], k, obj_ids[k], float(prob[j, k]), T, tuple(int(v) for v in box)))
         return out
 
     def model_box(self, class_index: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -221,7 +234,7 @@ class PoseEstimator(_Runtime):
 
 
 # -- segmentation --------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Instance:
     """A connected region of one object class: ``mask`` (H,W) bool, ``box_xywh`` (pixels), the
     mean softmax probability of its class over it (``score``) and its area in pixels."""
@@ -234,7 +247,7 @@ class Instance:
     area_px: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Segmentation:
     """``labels`` (H,W) uint8 class indices into ``classes``; ``instances`` of the object
     classes, by class then in raster order of their first pixel."""
@@ -260,11 +273,15 @@ class Segmenter(_Runtime):
 
     task = "segmentation"
 
+    def inputs(self, rgb, depth=None) -> tuple[np.ndarray, int]:
+        """The net's input (1,C,H',W') float32 (adapt.inputs.image_input) and the resized width."""
+        r, d = self._images(rgb, depth)
+        return image_input(r, d, self.channels, int(self.metadata["input"]["resize_height"]))
+
     def __call__(self, rgb, depth=None, min_area_px: int = MIN_AREA_PX) -> Segmentation:
-        r, d = self._inputs(rgb, depth)
-        hw = (r if r is not None else d).shape[:2]
+        x, nw = self.inputs(rgb, depth)
+        hw = np.shape(rgb if self.needs_rgb else depth)[:2]
         height = int(self.metadata["input"]["resize_height"])
-        x, nw = image_input(r, d, self.channels, height)
         logits = np.asarray(self.engine(x)[0])[0]
         labels = labels_at_image_size(logits, height, nw, hw)
         conf = _softmax(logits[:, :height, :nw].astype(np.float64), 0).max(0).astype(np.float32)
@@ -283,7 +300,7 @@ class Segmenter(_Runtime):
 
 
 # -- grasping ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Grasp:
     """A parallel-jaw grasp in the camera frame (metres, OpenCV axes): the centre between the
     pads ``position_m`` (3,), the ``approach`` (3,) unit vector (palm to fingertips; the optical
@@ -316,7 +333,7 @@ class GraspPlanner(_Runtime):
 
     def maps(self, depth, rgb=None) -> np.ndarray:
         """Smoothed grasp maps (4,H,W) of the image: quality, cos 2a, sin 2a, width (px)."""
-        r, d = self._inputs(rgb, depth)
+        r, d = self._images(rgb, depth)
         height = int(self.metadata["input"]["resize_height"])
         x, nw = image_input(r, d, self.channels, height)
         return maps_at_image_size(np.asarray(self.engine(x)[0])[0], height, nw, d.shape)
@@ -325,9 +342,9 @@ class GraspPlanner(_Runtime):
                  min_quality: float = MIN_QUALITY) -> list[Grasp]:
         from simdata.grasping.depth_check import DepthCheckConfig
 
+        K = _check_K(K, "a grasp net")
         maps = self.maps(depth, rgb)
         depth = np.asarray(depth, np.float32)
-        K = np.asarray(K, np.float64)
         gripper = gripper_config(self.metadata.get("gripper"))
         check = DepthCheckConfig(**(self.metadata.get("depth_check") or {}))
         candidates = best_grasps(maps, depth, K, gripper, n=max(TOP_K, n), min_quality=min_quality)
