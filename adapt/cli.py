@@ -17,8 +17,11 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from simdata.bags import add_topic_options
+
     from .config import TrainConfig
     from .methods import METHODS
+    from .predict_bag import BagPredictConfig
     from .tasks import TASKS
 
     fmt = argparse.ArgumentDefaultsHelpFormatter
@@ -88,11 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
                        "crops; the true pose as thin axes where the crops are labelled). Grasp "
                        "runs, on a folder of images with depth: NAME_grasps.png (the best five "
                        "grasps drawn on the image and the depth, and the quality map) and "
-                       "grasps.jsonl (pixel grasps and gripper poses in the camera frame).")
-    p.add_argument("run", help="run folder")
-    p.add_argument("--input", required=True, help="folder of images (segmentation) or crops (pose)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+                       "grasps.jsonl (pixel grasps and gripper poses in the camera frame). "
+                       "On a ROS bag (--input BAG --out X.mcap), a run folder or an exported "
+                       ".onnx file (through adapt.runtime) writes ROS 2 messages stamped with each "
+                       "frame's header: poses as PoseArray and MarkerArray (the model's box), "
+                       "masks as mono8 / mono16 Images, grasps as PoseArray and MarkerArray; a "
+                       "pose net takes its boxes from a segmentation net (--boxes).")
+    p.add_argument("run", help="run folder, or an exported .onnx file (with a bag --input)")
+    p.add_argument("--input", required=True, help="folder of images (segmentation, grasp), crops "
+                   "folder (pose), or a ROS bag (.bag, .db3, .mcap or ROS 2 folder)")
+    p.add_argument("--out", required=True, help="output folder; OUT.mcap for a bag --input")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (run folders)")
+    group = p.add_argument_group("bag input (--input BAG --out OUT.mcap)")
+    add_dataclass_options(group, BagPredictConfig)
+    add_topic_options(group)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("view", formatter_class=fmt, help="predictions in 3D (Rerun)",
@@ -131,8 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", formatter_class=fmt, help="ONNX / TorchScript export with parity check",
                        description="Export the task net or the generator in eval mode, with "
-                       "OUT.json describing inputs, normalisation, classes and outputs; the "
-                       "export is checked against PyTorch (onnxruntime for ONNX).")
+                       "OUT.json describing inputs, normalisation, classes and outputs (an ONNX "
+                       "file carries the same inside, in its metadata_props, which adapt.runtime "
+                       "runs it by); the export is checked against PyTorch (onnxruntime for ONNX).")
     p.add_argument("run", help="run folder")
     p.add_argument("--net", default="task", choices=["task", "generator"], help="which net")
     p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"], help="file format")
@@ -219,6 +232,19 @@ def cmd_eval(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from simdata.bags import is_bag, topics_from_args
+
+    if is_bag(args.input) or Path(args.out).suffix == ".mcap":
+        from .predict_bag import BagPredictConfig, predict_bag
+
+        counts = predict_bag(args.run, args.input, args.out, pick(args, BagPredictConfig),
+                             topics_from_args(args), args.device)
+        print(f"wrote {sum(counts.values())} messages to {args.out}: "
+              + ", ".join(f"{t} {n}" for t, n in counts.items()))
+        return 0
+    if Path(args.run).suffix == ".onnx":
+        raise SimdataError(f"{args.run}: an .onnx net predicts on ROS bags (--input BAG --out "
+                           f"OUT.mcap); for a folder of images pass the run folder")
     from .predict import predict
 
     n = predict(args.run, args.input, args.out, args.device)

@@ -12,119 +12,51 @@ from simdata import CropsDataset, ImageFolder
 from simdata.bags import BagTopics
 from simdata.errors import SimdataError
 
-CHANNELS = {"rgb": 3, "rgbd": 4, "depth": 1, "rgbh": 4, "height": 1}
-DEPTH_RANGE_M = 0.1  # depth enters the nets as (z - median z of the image) / 0.1 m, clipped
-DEPTH_NORMALISATION = ("(z - median of the image's valid z) / 0.1 m, clipped to [-1, 1]; +1 (far) "
-                       "where the sensor has no reading")
-PLANE_INLIER_M = 0.01  # a depth reading within 1 cm (along the ray) of a plane supports it
-PLANE_SAMPLES, PLANE_HYPOTHESES = 1024, 128
-HEIGHT_NORMALISATION = ("height above the image's dominant plane (the table: RANSAC fit of 1/z as an "
-                        f"affine function of the pixel, {PLANE_INLIER_M * 100:g} cm inlier band, "
-                        f"{PLANE_HYPOTHESES} hypotheses from {PLANE_SAMPLES} pixels drawn with "
-                        "torch.Generator seed 0), measured along the ray as z_plane - z, in metres "
-                        "/ 0.1, clipped to [-1, 1]; -1 beyond the plane's horizon; holes (no "
-                        "reading) are inpainted first (OpenCV Navier-Stokes, radius 3 px)")
+from .inputs import (CHANNELS, DEPTH_NORMALISATION, DEPTH_RANGE_M, HEIGHT_NORMALISATION,  # noqa: F401
+                     PLANE_HYPOTHESES, PLANE_INLIER_M, PLANE_SAMPLES, input_description,
+                     plane_inverse_depth)
+from . import inputs
+
 POINTS = 256  # model points per object in a batch (point-matching loss)
 
 
-def input_description(channels: str) -> str:
-    """What a net's input holds, in words (export metadata)."""
-    rgb = "rgb * 2 - 1 (rgb in [0,1])"
-    return {"rgb": rgb, "depth": f"depth: {DEPTH_NORMALISATION}",
-            "rgbd": f"{rgb}, then depth: {DEPTH_NORMALISATION}",
-            "height": f"height: {HEIGHT_NORMALISATION}",
-            "rgbh": f"{rgb}, then height: {HEIGHT_NORMALISATION}"}[channels]
+def _per_image(fn, depth: torch.Tensor) -> torch.Tensor:
+    """Apply the numpy function ``fn`` ((H,W) -> (H,W), adapt.inputs) to every (1,H,W) image
+    of a (B,1,H,W) batch."""
+    out = [torch.from_numpy(fn(d[0].detach().cpu().numpy())) for d in depth]
+    return torch.stack(out)[:, None].to(device=depth.device, dtype=depth.dtype)
 
 
 def normalise_depth(depth: torch.Tensor) -> torch.Tensor:
-    """(B,1,H,W) metres (0 = no reading) -> (B,1,H,W) in [-1,1] (see DEPTH_NORMALISATION).
+    """(B,1,H,W) metres (0 = no reading) -> (B,1,H,W) in [-1,1] (see DEPTH_NORMALISATION;
+    adapt.inputs.normalise_depth per image).
 
     Relative to each image's median, so it does not change when the camera moves along its
     axis (every z shifts by the same amount): the same in training, eval, export and predict."""
-    valid = depth > 0
-    med = torch.stack([di[vi].median() if vi.any() else di.new_tensor(0.0)
-                       for di, vi in zip(depth, valid)])
-    rel = ((depth - med.view(-1, 1, 1, 1)) / DEPTH_RANGE_M).clamp(-1, 1)
-    return torch.where(valid, rel, torch.ones_like(rel))
+    return _per_image(inputs.normalise_depth, depth)
 
 
 def fit_plane_inverse_depth(depth: torch.Tensor) -> torch.Tensor | None:
-    """(H,W) metres (0 = no reading) -> coefficients (3,) of the dominant plane as
-    1/z = a u + b v + c (u, v pixel coordinates divided by the image width), or None with
-    fewer than 3 readings.
-
-    A plane seen by a pinhole camera has an inverse depth affine in the pixel, whatever K is,
-    so no intrinsics are needed. RANSAC with a fixed generator (the same image gives the same
-    plane), inliers within PLANE_INLIER_M along the ray, then a least-squares refit on them."""
-    h, w = depth.shape
-    vs, us = torch.nonzero(depth > 0, as_tuple=True)
-    if len(us) < 3:
-        return None
-    g = torch.Generator().manual_seed(0)
-    pick = torch.randperm(len(us), generator=g)[:PLANE_SAMPLES]
-    z = depth[vs[pick], us[pick]].double()
-    A = torch.stack([us[pick].double() / w, vs[pick].double() / w, torch.ones_like(z)], 1)
-    tri = torch.randint(len(z), (PLANE_HYPOTHESES, 3), generator=g)
-    sol, info = torch.linalg.solve_ex(A[tri], (1 / z)[tri])  # (N,3); info != 0: collinear triple
-    zp = 1 / (A @ sol.T)  # (samples, N) plane depth along each sample's ray
-    inliers = ((zp - z[:, None]).abs() < PLANE_INLIER_M) & (zp > 0)
-    coef = sol[torch.where(info == 0, inliers.sum(0), -1).argmax()]
-    for _ in range(2):  # refit on the inliers, then once more on the refit's inliers
-        keep = ((1 / (A @ coef) - z).abs() < PLANE_INLIER_M) & (A @ coef > 0)
-        if keep.sum() < 3:
-            break
-        # normal equations by plain sums: LAPACK's least squares is not bit-reproducible
-        Ak = A[keep]
-        refit, bad = torch.linalg.solve_ex((Ak[:, :, None] * Ak[:, None, :]).sum(0),
-                                           (Ak / z[keep][:, None]).sum(0))
-        if bad:
-            break
-        coef = refit
-    return coef
+    """(H,W) metres -> the plane's coefficients (3,) float64 (adapt.inputs.fit_plane_inverse_depth),
+    or None with fewer than 3 readings."""
+    coef = inputs.fit_plane_inverse_depth(depth.detach().cpu().numpy())
+    return None if coef is None else torch.from_numpy(coef)
 
 
 def fill_holes(depth: torch.Tensor) -> torch.Tensor:
-    """(H,W) metres with 0 = no reading -> the same with the holes inpainted from their borders
-    (simdata.grasping.depth_check.inpaint_holes: OpenCV's Navier-Stokes method, radius 3 px;
-    its Telea method is unstable on float depth), as Dex-Net and GQ-CNN process their depth
-    frames.
-    Raw sensors leave holes beside edges (the projector's shadow), on dark surfaces and on what
-    is nearer than their range (a wrist camera's own gripper); processed frames are inpainted
-    into smooth ramps there. Filling holes the same way on both sides gives a net one pattern
-    to learn instead of two."""
-    from simdata.grasping.depth_check import inpaint_holes
-
+    """(H,W) metres with 0 = no reading -> the holes inpainted (adapt.inputs.fill_holes)."""
     if not (depth <= 0).any() or (depth <= 0).all():
         return depth
-    return torch.from_numpy(inpaint_holes(depth.numpy())).to(depth.dtype)
-
-
-def plane_inverse_depth(coef, u, v, width: int):
-    """1/z of the plane ``coef`` (:func:`fit_plane_inverse_depth`) at pixels (u, v) of an image
-    ``width`` px wide (numbers or tensors)."""
-    return coef[0] * u / width + coef[1] * v / width + coef[2]
+    return torch.from_numpy(inputs.fill_holes(depth.numpy())).to(depth.dtype)
 
 
 def height_above_plane(depth: torch.Tensor) -> torch.Tensor:
-    """(B,1,H,W) metres (0 = no reading) -> (B,1,H,W) in [-1,1] (see HEIGHT_NORMALISATION).
+    """(B,1,H,W) metres (0 = no reading) -> (B,1,H,W) in [-1,1] (see HEIGHT_NORMALISATION;
+    adapt.inputs.height_above_plane per image).
 
     z_plane - z along each ray: 0 on the table, positive for what stands on it, negative beyond
-    its edge. Moving the camera along its axis shifts z and z_plane alike, so it is unchanged.
-    The plane is fitted to the readings; the heights of holes come from the filled depth."""
-    out = torch.zeros_like(depth)
-    h, w = depth.shape[-2:]
-    v, u = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
-                          indexing="ij")
-    for i, d in enumerate(depth[:, 0]):
-        coef = fit_plane_inverse_depth(d)
-        if coef is None:
-            continue
-        d = fill_holes(d)
-        inv = plane_inverse_depth(coef, u, v, w)
-        rel = torch.where(inv > 0, (1 / inv.clamp_min(1e-9) - d.double()) / DEPTH_RANGE_M,
-                          torch.full_like(inv, -1.0)).clamp(-1, 1)
-        out[i, 0] = torch.where(d > 0, rel, torch.zeros_like(rel)).to(depth.dtype)
-    return out
+    its edge. Moving the camera along its axis shifts z and z_plane alike, so it is unchanged."""
+    return _per_image(inputs.height_above_plane, depth)
 
 
 def to_input(rgb: torch.Tensor | None, depth: torch.Tensor | None, channels: str) -> torch.Tensor:

@@ -2,7 +2,12 @@
 JSON of what goes in and comes out, and a parity check against PyTorch.
 
 What a task net takes and returns is the task's word (adapt.tasks: ``export_io``); a generator
-declares its example inputs (a noise input when it has one, else any image size)."""
+declares its example inputs (a noise input when it has one, else any image size).
+
+An ONNX file carries the same description inside, in its ``metadata_props``: the whole JSON
+under METADATA_KEY and a few flat keys (``task``, ``channels``, ``classes``, ``version``), so
+the file alone is enough to run it (adapt.runtime reads them with onnxruntime's
+``get_modelmeta().custom_metadata_map``)."""
 from __future__ import annotations
 
 import os
@@ -15,6 +20,8 @@ import torch
 from simdata.errors import SimdataError
 from simdata.fileio import disk_error, write_json_atomic
 
+from . import __version__
+from .runtime import METADATA_KEY, METADATA_VERSION
 from .trainer import load_run
 
 
@@ -37,6 +44,33 @@ def _generator_io(method, conf) -> dict:
                          "outputs": {"adapted": f"(batch, {c}, H, W) target-looking image in [-1,1]"}}}
 
 
+def _description(method, which: str, metadata: dict) -> dict:
+    return {"net": which, "method": method.name, "task": method.task.name, **metadata,
+            "version": __version__, "metadata_version": METADATA_VERSION}
+
+
+def task_metadata(method, conf: dict) -> dict:
+    """The description of ``method``'s task net that an export carries (and that adapt.runtime
+    runs a net by): the task's export metadata (adapt.tasks: export_io) with the method, the
+    project's version and METADATA_VERSION."""
+    return _description(method, "task", method.task.export_io(method.task_net, method.data, conf)["metadata"])
+
+
+def embed_metadata(path: Path, meta: dict) -> None:
+    """Write ``meta`` into the ONNX file ``path``'s metadata_props: the JSON under METADATA_KEY
+    and flat keys for tools that show them (task, channels, classes, version)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    flat = {METADATA_KEY: json.dumps(meta), "task": str(meta.get("task", "")),
+            "channels": str(meta.get("input", {}).get("channels", "")),
+            "classes": json.dumps(meta.get("classes", [])), "version": __version__}
+    del model.metadata_props[:]
+    for key, value in flat.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+
+
 def export_run(run: str | Path, which: str, fmt: str, out: str | Path, atol: float = 1e-4) -> dict:
     """Write the net to ``out`` and ``out`` + '.json'; returns the metadata with parity error."""
     if which not in ("task", "generator"):
@@ -53,6 +87,7 @@ def export_run(run: str | Path, which: str, fmt: str, out: str | Path, atol: flo
     else:
         net = method.generator.cpu().eval()
         io = _generator_io(method, conf)
+    meta = _description(method, which, io["metadata"])
     inputs, in_names, out_names = io["inputs"], io["input_names"], io["output_names"]
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:  # find out now, not after the export, that --out cannot be written
@@ -69,6 +104,7 @@ def export_run(run: str | Path, which: str, fmt: str, out: str | Path, atol: flo
                 warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated, works
                 torch.onnx.export(net, inputs, str(tmp), input_names=in_names, output_names=out_names,
                                   dynamic_axes=io["dynamic_axes"], opset_version=17, dynamo=False)
+            embed_metadata(tmp, {"format": fmt, **meta})
             import onnxruntime as ort
 
             sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
@@ -91,7 +127,23 @@ def export_run(run: str | Path, which: str, fmt: str, out: str | Path, atol: flo
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    meta = {"format": fmt, "net": which, "method": method.name, "task": method.task.name,
-            **io["metadata"], "parity_max_abs_error": err}
+    meta = {"format": fmt, **meta, "parity_max_abs_error": err}
     write_json_atomic(Path(f"{out}.json"), meta)
     return meta
+
+
+def run_runtime(run: str | Path, device: str = "auto"):
+    """adapt.runtime's PoseEstimator, Segmenter or GraspPlanner running ``run``'s torch task net
+    (in eval mode on ``device``) with the description an export of it would carry: the same
+    pre- and post-processing as the exported ONNX file."""
+    from .runtime import RUNTIMES
+
+    method, conf = load_run(run, device)
+    net = method.task_net.eval()
+
+    @torch.no_grad()
+    def engine(x: np.ndarray) -> list[np.ndarray]:
+        out = net(torch.from_numpy(x).to(method.device))
+        return [o.float().cpu().numpy() for o in ([out] if isinstance(out, torch.Tensor) else out)]
+
+    return RUNTIMES[method.task.name].from_engine(engine, task_metadata(method, conf), str(run))

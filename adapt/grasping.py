@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -19,25 +18,18 @@ import torch.nn.functional as F
 from simdata import BopDataset
 from simdata.errors import SimdataError
 from simdata.grasping import GripperConfig
-from simdata.grasping.depth_check import DepthCheckConfig, inpaint_holes, plan_grasp_depth
-from simdata.grasping.planar import (PlanarGrasp, decode_grasp_maps, grasp_pose_in_camera,
-                                     rectangle_match, smooth_grasp_maps, wrap_angle)
+from simdata.grasping.depth_check import DepthCheckConfig, inpaint_holes
+from simdata.grasping.planar import PlanarGrasp, rectangle_match, wrap_angle
 
-from .data import fit_plane_inverse_depth, plane_inverse_depth, to_input
+from .data import to_input
+from .grasp_decode import (TOP_K, WIDTH_SCALE_PX, best_grasps, centre_on_object,  # noqa: F401
+                           executable_grasps, gripper_config, maps_at_image_size, plan_grasp,
+                           smooth_maps, table_depth)
+from .inputs import fit_plane_inverse_depth, image_input
 from .scenes import SceneDomain, _resize
 
-WIDTH_SCALE_PX = 100.0  # the width map enters the loss as px / 100 (widths are some 10-60 px)
 GRASP_CLASSES = ["grasp"]
-QUALITY_SIGMA, ANGLE_SIGMA, WIDTH_SIGMA = 2.0, 2.0, 1.0  # GG-CNN's smoothing of the maps, px
 POLICIES = ("net", "random", "centroid")
-TOP_K = 20  # the net's best grasps, tried in order until the depth image says the fingers fit
-
-
-def gripper_config(fields: dict | None) -> GripperConfig:
-    """A GripperConfig from its JSON fields (None = the default gripper)."""
-    if not fields:
-        return GripperConfig()
-    return GripperConfig(**{**fields, "palm_size": tuple(fields.get("palm_size", GripperConfig().palm_size))})
 
 
 def _grasps_config(root: Path) -> dict:
@@ -131,118 +123,21 @@ def grasp_loss(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 # -- decoding --------------------------------------------------------------------------------------
-def smooth_maps(maps: np.ndarray) -> np.ndarray:
-    """(4,H,W) raw net maps -> smoothed maps (simdata.grasping.planar.smooth_grasp_maps, GG-CNN's
-    sigmas), width back in px."""
-    out = smooth_grasp_maps(maps, QUALITY_SIGMA, ANGLE_SIGMA, WIDTH_SIGMA)
-    out[3] *= WIDTH_SCALE_PX
-    return out
-
-
 @torch.no_grad()
 def net_maps(task_net, rgb: torch.Tensor, depth: torch.Tensor, channels: str, height: int,
              device) -> np.ndarray:
     """Smoothed grasp maps (4, H, W) (width in px) of one whole image at its own resolution:
-    rgb (3,H,W) [0,1] and depth (1,H,W) metres are resized to ``height``, padded to a multiple
-    of 8, run through the net, and the maps resized back (width rescaled)."""
-    h, w = depth.shape[-2:]
-    nw = int(round(w * height / h))
-    d = _resize(depth, (height, nw), "nearest")[None]
-    x = to_input(_resize(rgb, (height, nw), "bilinear")[None], d, channels)
-    x = F.pad(x, (0, (-nw) % 8, 0, (-height) % 8), mode="replicate")
+    rgb (3,H,W) [0,1] and depth (1,H,W) metres through adapt.inputs.image_input (resized to
+    ``height``, padded to a multiple of 8), the net, and adapt.grasp_decode.maps_at_image_size
+    (the maps resized back, width rescaled): what adapt.runtime.GraspPlanner does."""
+    x, nw = image_input(rgb.permute(1, 2, 0).numpy(), depth[0].numpy(), channels, height)
     was = task_net.training
     task_net.eval()
     try:
-        out = task_net(x.to(device))[0, :, :height, :nw].float().cpu().numpy()
+        out = task_net(torch.from_numpy(x).to(device))[0].float().cpu().numpy()
     finally:
         task_net.train(was)
-    maps = smooth_maps(out)
-    maps = np.stack([cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in maps])
-    maps[3] *= h / height
-    return maps
-
-
-def best_grasps(maps: np.ndarray, depth: np.ndarray, K: np.ndarray, gripper: GripperConfig,
-                n: int = 1, min_distance: int | None = None) -> list[PlanarGrasp]:
-    """Up to ``n`` grasps from smoothed maps (4,H,W) where the sensor has depth, away from the
-    image border (by the peaks' minimum distance), best first; each rectangle's height is the
-    finger pads' width at its depth."""
-    valid = depth > 0
-    md = min_distance if min_distance is not None else max(4, depth.shape[0] // 24)
-    valid[:md], valid[-md:], valid[:, :md], valid[:, -md:] = False, False, False, False  # half-seen
-    fallback = np.median(depth[valid]) if valid.any() else 1.0
-    pad_px = gripper.finger_width * K[0, 0] / np.where(valid, depth, fallback)
-    return decode_grasp_maps(*maps, n=n, min_distance=md, threshold=0.05, height=pad_px, mask=valid)
-
-
-# -- from a planar grasp to a gripper pose ---------------------------------------------------------
-def table_depth(plane: torch.Tensor | None, u: float, v: float, width: int) -> float | None:
-    """Depth (m) of the table plane (adapt.data.fit_plane_inverse_depth of an image ``width``
-    px wide) at pixel (u, v); None without a plane or beyond its horizon."""
-    if plane is None:
-        return None
-    inv = float(plane_inverse_depth(plane, u, v, width))
-    return 1.0 / inv if inv > 0 else None
-
-
-def centre_on_object(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, gripper: GripperConfig,
-                     plane: torch.Tensor | None, min_height_m: float = 0.01) -> PlanarGrasp:
-    """``g`` moved along its closing axis to the middle of what stands on the table there.
-
-    Along the closing axis through the grasp centre, the depth image's run of pixels higher
-    than ``min_height_m`` above the table plane that holds the centre is the object between the
-    fingers as the camera sees it; its midpoint becomes the centre, so both fingers clear it
-    alike (a net's centre is a few mm off, and a 6.6 cm can leaves 7 mm a side in an 8 cm
-    hand). Unchanged without a plane, when the centre is not above the table, or when the
-    run is as wide as the gripper opens. Holes (no reading, as at many edges) end a run."""
-    if plane is None:
-        return g
-    h, w = depth.shape
-    z = depth[int(round(g.v)), int(round(g.u))] if 0 <= g.v < h and 0 <= g.u < w else 0.0
-    if z <= 0:
-        return g
-    f = K[0, 0] / z
-    reach = int(np.ceil((gripper.max_opening / 2) * f))
-    t = np.arange(-reach, reach + 1)
-    us, vs = np.round(g.u + t * np.cos(g.angle)).astype(int), np.round(g.v + t * np.sin(g.angle)).astype(int)
-    inside = (us >= 0) & (us < w) & (vs >= 0) & (vs < h)
-    d = np.zeros(len(t))
-    d[inside] = depth[vs[inside], us[inside]]
-    inv = np.asarray(plane_inverse_depth(plane, us.astype(float), vs.astype(float), w), float)
-    table = np.where(inv > 0, 1 / np.maximum(inv, 1e-9), np.inf)
-    above = (d > 0) & (d < table - min_height_m)
-    c = reach  # index of t = 0
-    if not above[c]:
-        return g
-    lo, hi = c, c
-    while lo > 0 and above[lo - 1]:
-        lo -= 1
-    while hi < len(t) - 1 and above[hi + 1]:
-        hi += 1
-    if lo == 0 or hi == len(t) - 1:
-        return g  # wider than the hand
-    mid = (t[lo] + t[hi]) / 2
-    return PlanarGrasp(g.u + mid * np.cos(g.angle), g.v + mid * np.sin(g.angle), g.angle,
-                       max(g.width, float(t[hi] - t[lo] + 1)), g.height, g.quality)
-
-
-def plan_grasp(grasps: list[PlanarGrasp], depth: np.ndarray, K: np.ndarray, gripper: GripperConfig,
-               check: DepthCheckConfig, filled: np.ndarray, plane: torch.Tensor | None,
-               recentre: bool = True):
-    """The first of ``grasps`` the depth-image check accepts (simdata.grasping.depth_check) and
-    its pose: (grasp, T_cam_grasp (4x4, metres; approach along the optical axis), how wide
-    the fingers open (m, the widest the depth image leaves room for)), or None. (Executing
-    the best rejected grasp instead of none gains nothing measurable.)"""
-    for g in grasps:
-        if g is None:
-            continue
-        if recentre:
-            g = centre_on_object(g, depth, K, gripper, plane)
-        plan = plan_grasp_depth(depth, g, K, gripper, check, filled,
-                                table_depth(plane, g.u, g.v, depth.shape[1]))
-        if plan is not None:
-            return g, grasp_pose_in_camera(g, plan[0], K)[0], plan[1]
-    return None
+    return maps_at_image_size(out, height, nw, tuple(depth.shape[-2:]))
 
 
 # -- baselines -------------------------------------------------------------------------------------
@@ -343,7 +238,7 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
                 scenes[scene] = scene_objects(scene, models)
             objects = scenes[scene]
             T_world_cam = invert_transform(make_transform(s["R_w2c"].double().numpy(), s["t_w2c"].double().numpy()))
-            plane = fit_plane_inverse_depth(s["depth"][0])
+            plane = fit_plane_inverse_depth(depth)
             filled = inpaint_holes(depth)
             masks = s["masks_visib"].numpy()
             rng = np.random.default_rng([seed, i])

@@ -15,7 +15,7 @@ from simdata.fileio import write_bytes_atomic, write_image
 from simdata.preview import overlay_masks
 from simdata.transforms import project_points
 
-from .data import to_input
+from .inputs import image_input, labels_at_image_size
 from .trainer import load_run
 
 
@@ -31,19 +31,13 @@ def predict(run: str | Path, folder: str | Path, out: str | Path, device: str = 
 def segment(task_net, rgb: torch.Tensor, depth: torch.Tensor | None, channels: str, height: int,
             device) -> np.ndarray:
     """(3,H,W) rgb in [0,1] and (1,H,W) depth in metres (or None for rgb nets) -> (H,W) uint8
-    labels: resized to ``height`` (width padded to a multiple of 8), segmented, and the labels
-    resized back (nearest)."""
-    import torch.nn.functional as F
-
-    from .scenes import _resize  # the resizing of training and eval
-
-    h, w = rgb.shape[-2:]
-    nw = int(round(w * height / h))
-    small = _resize(rgb, (height, nw), "bilinear")[None]
-    d = None if depth is None else _resize(depth, (height, nw), "nearest")[None]
-    x = F.pad(to_input(small, d, channels), (0, (-nw) % 8, 0, 0), mode="replicate")
-    labels = task_net(x.to(device)).argmax(1)[0, :, :nw].byte().cpu().numpy()
-    return cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+    labels: through adapt.inputs.image_input (resized to ``height``, padded to a multiple of 8),
+    the net and adapt.inputs.labels_at_image_size (argmax, resized back, nearest): what
+    adapt.runtime.Segmenter does."""
+    x, nw = image_input(rgb.permute(1, 2, 0).numpy(), None if depth is None else depth[0].numpy(),
+                        channels, height)
+    logits = task_net(torch.from_numpy(x).to(device))[0].float().cpu().numpy()
+    return labels_at_image_size(logits, height, nw, tuple(rgb.shape[-2:]))
 
 
 def predict_segmentation_folder(method, conf: dict, folder, out) -> int:

@@ -12,27 +12,40 @@ original pixel. The net predicts, per crop,
 ``zeta`` does not depend on how far the object is (a farther object gives a smaller box, so a
 longer crop focal length): it is about 1.2x the object's extent in the image plane over
 DEPTH_UNIT_M. With K, (dx, dy, zeta) gives t back in the camera frame of the original image.
+
+Both functions take torch tensors (training, eval) or numpy arrays (adapt.runtime) and return
+the same kind; this module does not import torch.
 """
 from __future__ import annotations
 
-import torch
+import sys
+
+import numpy as np
 
 DEPTH_UNIT_M = 0.1
 
 
-def encode_translation(t_m: torch.Tensor, K: torch.Tensor, size: int) -> torch.Tensor:
+def _stack(columns: list, like):
+    """Columns (B,) -> (B, len(columns)), a torch tensor if ``like`` is one, else numpy."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(like, torch.Tensor):
+        return torch.stack(columns, 1)
+    return np.stack(columns, 1)
+
+
+def encode_translation(t_m, K, size: int):
     """(B,3) translation model -> camera (metres) and (B,3,3) crop K -> (B,3) (dx, dy, zeta)."""
     z = t_m[:, 2]
     u = K[:, 0, 0] * t_m[:, 0] / z + K[:, 0, 2]
     v = K[:, 1, 1] * t_m[:, 1] / z + K[:, 1, 2]
     c = (size - 1) / 2
-    return torch.stack([(u - c) / size, (v - c) / size, z * size / K[:, 0, 0] / DEPTH_UNIT_M], 1)
+    return _stack([(u - c) / size, (v - c) / size, z * size / K[:, 0, 0] / DEPTH_UNIT_M], t_m)
 
 
-def decode_translation(code: torch.Tensor, K: torch.Tensor, size: int) -> torch.Tensor:
+def decode_translation(code, K, size: int):
     """Inverse of :func:`encode_translation`: (B,3) (dx, dy, zeta) and (B,3,3) K -> (B,3) metres."""
     z = code[:, 2] * DEPTH_UNIT_M * K[:, 0, 0] / size
     c = (size - 1) / 2
     u = code[:, 0] * size + c
     v = code[:, 1] * size + c
-    return torch.stack([(u - K[:, 0, 2]) * z / K[:, 0, 0], (v - K[:, 1, 2]) * z / K[:, 1, 1], z], 1)
+    return _stack([(u - K[:, 0, 2]) * z / K[:, 0, 0], (v - K[:, 1, 2]) * z / K[:, 1, 1], z], code)

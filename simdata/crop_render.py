@@ -25,7 +25,7 @@ import numpy as np
 
 from .assets import load_models
 from .config import RenderConfig
-from .crops import CropWriter, crop_intrinsics, label_for
+from .crops import CROP_PAD, CropWriter, crop_intrinsics, label_for
 from .diskcache import array_digest, cached_json
 from .errors import SimdataError
 from .randomize import draw_material, list_images_in, randomize_lighting, style_rng
@@ -39,7 +39,7 @@ from .transforms import (invert_transform, look_at, make_transform, project_poin
 from .types import PRIMESENSE, Intrinsics, ObjectModel, PlacedObject
 
 FILL = 0.85  # uniform poses: the object's bounding sphere spans this share of the crop
-PAD = 1.2    # viewpoint poses: crop side / longer side of the object's silhouette box
+PAD = CROP_PAD  # viewpoint poses: crop side / longer side of the object's silhouette box
 POSES = ("viewpoints", "uniform")
 
 

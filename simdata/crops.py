@@ -42,13 +42,23 @@ from .fileio import read_image, write_bytes_atomic, write_json_atomic
 log = logging.getLogger(__name__)
 
 
+CROP_PAD = 1.2  # the one crop convention: a square of 1.2x the object's longer box side
+
+
 def square_box(mask: np.ndarray, pad: float) -> tuple[int, int, int] | None:
     """Square (x0, y0, side) around a mask's bounding box, ``pad`` times its longer side."""
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
         return None
-    cx, cy = (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2
-    side = int(np.ceil(max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) * pad))
+    return square_of_box((xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1), pad)
+
+
+def square_of_box(box_xywh, pad: float) -> tuple[int, int, int]:
+    """Square (x0, y0, side) around a box (x, y, w, h) of pixels x .. x + w - 1 and
+    y .. y + h - 1 (BOP's bbox convention), centred on it, ``pad`` times its longer side."""
+    x, y, w, h = (float(v) for v in box_xywh)
+    cx, cy = x + (w - 1) / 2, y + (h - 1) / 2
+    side = int(np.ceil(max(w, h) * pad))
     return int(round(cx - side / 2 + 0.5)), int(round(cy - side / 2 + 0.5)), max(side, 2)
 
 
@@ -63,6 +73,21 @@ def cut(image: np.ndarray, box, size: int, interpolation) -> np.ndarray:
     src = out.astype(np.uint8) if out.dtype == bool else out
     res = cv2.resize(src, (size, size), interpolation=interpolation)
     return res.astype(bool) if out.dtype == bool else res
+
+
+def cut_object(rgb: np.ndarray | None, depth: np.ndarray | None, box, size: int,
+               mask: np.ndarray | None = None, black: bool = False):
+    """One object's crop: the square ``box`` (x0, y0, side) of colour (H,W,3) uint8 (area
+    resizing), depth (H,W) metres and the object's visible mask (H,W) bool (both nearest) at
+    ``size`` x ``size``; with ``black``, colour and depth are zero outside the mask (the
+    ``--background black`` crops). Returns (rgb, depth, mask), None for what was not given."""
+    c_rgb = None if rgb is None else cut(rgb, box, size, cv2.INTER_AREA)
+    c_depth = None if depth is None else cut(depth, box, size, cv2.INTER_NEAREST)
+    c_mask = None if mask is None else cut(mask, box, size, cv2.INTER_NEAREST)
+    if black and c_mask is not None:
+        c_rgb = None if c_rgb is None else np.where(c_mask[..., None], c_rgb, 0).astype(np.uint8)
+        c_depth = None if c_depth is None else np.where(c_mask, c_depth, 0.0)
+    return c_rgb, c_depth, c_mask
 
 
 def crop_intrinsics(K: np.ndarray, box, size: int) -> np.ndarray:
@@ -146,7 +171,7 @@ class CropWriter:
 class CropsConfig:
     size: int = 64                  # crop side, pixels
     background: str = "black"       # black: zero outside the object's visible mask; scene: keep
-    pad: float = 1.2                # square side / longer side of the object's silhouette box
+    pad: float = CROP_PAD           # square side / longer side of the object's silhouette box
     min_visib_fract: float = 0.3    # skip instances less visible than this
     min_px: int = 64                # ... or with fewer visible pixels
     shard_size: int = 1024
@@ -269,14 +294,9 @@ def _crop_image(writer: CropWriter, scene: Path, im_id: int, names: dict, cfg: C
                 info.get("px_count_visib", int(visib.sum())) < cfg.min_px:
             continue
         box = square_box(full, cfg.pad)
-        c_rgb = cut(rgb, box, cfg.size, cv2.INTER_AREA)
-        c_depth = cut(depth, box, cfg.size, cv2.INTER_NEAREST)
-        c_mask = cut(visib, box, cfg.size, cv2.INTER_NEAREST)
-        extra = {} if clean is None else {"depth_clean": cut(clean, box, cfg.size, cv2.INTER_NEAREST)}
-        if cfg.background == "black":
-            c_rgb = np.where(c_mask[..., None], c_rgb, 0).astype(np.uint8)
-            c_depth = np.where(c_mask, c_depth, 0.0)
-            extra = {key: np.where(c_mask, v, 0.0) for key, v in extra.items()}
+        black = cfg.background == "black"
+        c_rgb, c_depth, c_mask = cut_object(rgb, depth, box, cfg.size, visib, black)
+        extra = {} if clean is None else {"depth_clean": cut_object(None, clean, box, cfg.size, visib, black)[1]}
         writer.add(c_rgb, c_depth, c_mask, label_for(
             gt["obj_id"], names, R, t_m, crop_intrinsics(K, box, cfg.size), box,
             info.get("visib_fract", 1.0), {"scene": scene.name, "im_id": im_id, "gt_id": k}), **extra)

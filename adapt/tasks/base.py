@@ -98,7 +98,7 @@ def dense_export_io(task_name: str, net: nn.Module, data: DataSpec, conf: dict, 
     """export_io of a fully convolutional net on whole images (segmentation, grasp maps): one
     input "image" (batch, channels, H, W) in the run's normalisation, one dense ``output``
     described in words, H and W dynamic; ``metadata`` adds task-specific entries."""
-    from ..data import input_description
+    from ..inputs import PAD_MULTIPLE, input_description
 
     spatial = {0: "batch", 2: "height", 3: "width"}
     return {"inputs": net.example_inputs(2, data.size), "input_names": ["image"],
@@ -108,6 +108,9 @@ def dense_export_io(task_name: str, net: nn.Module, data: DataSpec, conf: dict, 
                 "input": {"shape": ["batch", data.channels, "height (multiple of 8)", "width (multiple of 8)"],
                           "channels": conf["data"]["channels"], "range": [-1, 1],
                           "normalisation": input_description(conf["data"]["channels"]),
+                          "resize_height": conf["train"]["height"], "pad_multiple": PAD_MULTIPLE,
+                          "resizing": "whole images resized to resize_height rows, aspect kept "
+                                      "(colour bilinear, depth nearest), padded with edge values",
                           "trained_on": f"crops of {data.size} px from images resized to "
                                         f"height {conf['train']['height']}"},
                 **metadata, "outputs": {output: description}}}

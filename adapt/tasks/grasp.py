@@ -87,7 +87,7 @@ class GraspTask(Task):
         return grasp_figures(domain, result, out)
 
     def export_io(self, net, data, conf) -> dict:
-        from ..grasping import WIDTH_SCALE_PX
+        from ..grasp_decode import ANGLE_SIGMA, QUALITY_SIGMA, WIDTH_SCALE_PX, WIDTH_SIGMA
 
         return dense_export_io(
             self.name, net, data, conf, "grasp_maps",
@@ -96,7 +96,10 @@ class GraspTask(Task):
             "raw, as GG-CNN2",
             decoding="smooth quality (Gaussian sigma 2 px), cos and sin (2 px), width (1 px); grasps "
                      "at local maxima of quality; a = atan2(sin, cos) / 2; approach along the optical "
-                     "axis, depth from the depth-image check (simdata.grasping.depth_check)")
+                     "axis, depth from the depth-image check (simdata.grasping.depth_check)",
+            width_scale_px=WIDTH_SCALE_PX,
+            smoothing_sigma_px={"quality": QUALITY_SIGMA, "angle": ANGLE_SIGMA, "width": WIDTH_SIGMA},
+            gripper=data.extras.get("gripper"), depth_check=data.extras.get("depth_check"))
 
     def predict(self, method, conf, folder, out) -> int:
         from ..predict import predict_grasp_folder

@@ -82,7 +82,8 @@ class PoseTask(Task):
         if train_cfg.channels not in CHANNELS:
             raise SimdataError(f"--channels {train_cfg.channels!r}: use {', '.join(CHANNELS)}")
         first = labelled_domains[0]
-        extras = {"obj_ids": first.obj_ids, "models_info": first.models_info}
+        extras = {"obj_ids": first.obj_ids, "models_info": first.models_info,
+                  "crop_background": first.ds.info.get("background")}  # black, scene or randomized
         if self.cfg.rot_loss == "points" and not first.has_points:
             raise SimdataError(f"{first.path} has no model_points.npz; --rot-loss points needs "
                                f"crops made by this version of simdata")
@@ -183,6 +184,8 @@ class PoseTask(Task):
 
     # -- export and prediction ------------------------------------------------------------------
     def export_io(self, net, data, conf) -> dict:
+        from simdata.crops import CROP_PAD
+
         from ..data import input_description
 
         return {"inputs": net.example_inputs(2), "input_names": ["image"],
@@ -191,10 +194,12 @@ class PoseTask(Task):
                 "metadata": {
                     "task": self.name,
                     "input": {"shape": ["batch", data.channels, data.size, data.size],
-                              "channels": conf["data"]["channels"], "range": [-1, 1],
+                              "size": data.size, "channels": conf["data"]["channels"], "range": [-1, 1],
                               "normalisation": input_description(conf["data"]["channels"]),
-                              "crop": "square of 1.2x the object's box, centred on it, resized "
-                                      "to the input size; K_crop = simdata.crops.crop_intrinsics"},
+                              "crop": f"square of {CROP_PAD:g}x the object's box, centred on it, "
+                                      "resized to the input size (colour: area, depth: nearest); "
+                                      "K_crop = simdata.crops.crop_intrinsics"},
+                    "crop": {"pad": CROP_PAD, "background": data.extras.get("crop_background")},
                     "classes": data.classes, "obj_ids": data.extras.get("obj_ids"),
                     "models_info": data.extras.get("models_info"),
                     "outputs": {

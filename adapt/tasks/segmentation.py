@@ -76,9 +76,13 @@ class SegmentationTask(Task):
         return segmentation_figure(net, domain, device, result["per_image_iou"], out)
 
     def export_io(self, net, data, conf) -> dict:
+        from ..predict import first_object_class
+
+        first = first_object_class(data.classes)
         return dense_export_io(self.name, net, data, conf, "logits",
                                "(batch, classes, height, width) per-pixel class scores; argmax for "
-                               "labels, indices into classes", classes=data.classes)
+                               "labels, indices into classes", classes=data.classes,
+                               object_classes=list(range(first, len(data.classes))))
 
     def predict(self, method, conf, folder, out) -> int:
         from ..predict import predict_segmentation_folder

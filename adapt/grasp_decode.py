@@ -1,0 +1,149 @@
+"""From a grasp net's maps to grasps a robot can execute, in numpy and OpenCV only: GG-CNN's
+smoothing of the maps, their peaks, the depth-image check and the gripper pose in the camera
+frame. Shared by ``adapt eval`` / ``adapt predict`` (adapt.grasping, torch) and the runtime
+(adapt.runtime), so both turn the same maps into the same grasps.
+
+Units: pixels for planar grasps (simdata.grasping.planar), metres for depth and 6-DoF poses.
+A grasp net outputs (B, 4, H, W): quality, cos 2a, sin 2a, width / WIDTH_SCALE_PX (px), the
+maps of `simdata grasps` at the net's input resolution.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from simdata.grasping.depth_check import DepthCheckConfig, plan_grasp_depth
+from simdata.grasping.gripper import GripperConfig
+from simdata.grasping.planar import (PlanarGrasp, decode_grasp_maps, grasp_pose_in_camera,
+                                     smooth_grasp_maps)
+
+from .inputs import plane_inverse_depth
+
+WIDTH_SCALE_PX = 100.0  # the width map enters the loss as px / 100 (widths are some 10-60 px)
+QUALITY_SIGMA, ANGLE_SIGMA, WIDTH_SIGMA = 2.0, 2.0, 1.0  # GG-CNN's smoothing of the maps, px
+TOP_K = 20  # the net's best grasps, tried in order until the depth image says the fingers fit
+MIN_QUALITY = 0.05  # peaks of the smoothed quality map below this are no grasp
+
+
+def gripper_config(fields: dict | None) -> GripperConfig:
+    """A GripperConfig from its JSON fields (None = the default gripper)."""
+    if not fields:
+        return GripperConfig()
+    return GripperConfig(**{**fields, "palm_size": tuple(fields.get("palm_size", GripperConfig().palm_size))})
+
+
+def smooth_maps(maps: np.ndarray) -> np.ndarray:
+    """(4,H,W) raw net maps -> smoothed maps (simdata.grasping.planar.smooth_grasp_maps, GG-CNN's
+    sigmas), width back in px."""
+    out = smooth_grasp_maps(maps, QUALITY_SIGMA, ANGLE_SIGMA, WIDTH_SIGMA)
+    out[3] *= WIDTH_SCALE_PX
+    return out
+
+
+def maps_at_image_size(raw: np.ndarray, height: int, nw: int, hw: tuple[int, int]) -> np.ndarray:
+    """(4,H',W') raw net output for adapt.inputs.image_input's x -> smoothed maps (4,H,W) of the
+    original image (width in the image's px): cut to the image, smoothed, resized (bilinear)."""
+    maps = smooth_maps(np.asarray(raw[:, :height, :nw], np.float32))
+    maps = np.stack([cv2.resize(m, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR) for m in maps])
+    maps[3] *= hw[0] / height
+    return maps
+
+
+def best_grasps(maps: np.ndarray, depth: np.ndarray, K: np.ndarray, gripper: GripperConfig,
+                n: int = 1, min_distance: int | None = None,
+                min_quality: float = MIN_QUALITY) -> list[PlanarGrasp]:
+    """Up to ``n`` grasps from smoothed maps (4,H,W) where the sensor has depth, away from the
+    image border (by the peaks' minimum distance), of quality above ``min_quality``, best
+    first; each rectangle's height is the finger pads' width at its depth."""
+    valid = depth > 0
+    md = min_distance if min_distance is not None else max(4, depth.shape[0] // 24)
+    valid[:md], valid[-md:], valid[:, :md], valid[:, -md:] = False, False, False, False  # half-seen
+    fallback = np.median(depth[valid]) if valid.any() else 1.0
+    pad_px = gripper.finger_width * K[0, 0] / np.where(valid, depth, fallback)
+    return decode_grasp_maps(*maps, n=n, min_distance=md, threshold=min_quality, height=pad_px, mask=valid)
+
+
+# -- from a planar grasp to a gripper pose ---------------------------------------------------------
+def table_depth(plane, u: float, v: float, width: int) -> float | None:
+    """Depth (m) of the table plane ``plane`` (coefficients (3,), adapt.inputs.fit_plane_inverse_depth
+    of an image ``width`` px wide) at pixel (u, v); None without a plane or beyond its horizon."""
+    if plane is None:
+        return None
+    inv = float(plane_inverse_depth(np.asarray(plane, float), u, v, width))
+    return 1.0 / inv if inv > 0 else None
+
+
+def centre_on_object(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, gripper: GripperConfig,
+                     plane, min_height_m: float = 0.01) -> PlanarGrasp:
+    """``g`` moved along its closing axis to the middle of what stands on the table there.
+
+    Along the closing axis through the grasp centre, the depth image's run of pixels higher
+    than ``min_height_m`` above the table plane that holds the centre is the object between the
+    fingers as the camera sees it; its midpoint becomes the centre, so both fingers clear it
+    alike (a net's centre is a few mm off, and a 6.6 cm can leaves 7 mm a side in an 8 cm
+    hand). Unchanged without a plane, when the centre is not above the table, or when the
+    run is as wide as the gripper opens. Holes (no reading, as at many edges) end a run."""
+    if plane is None:
+        return g
+    plane = np.asarray(plane, float)
+    h, w = depth.shape
+    z = depth[int(round(g.v)), int(round(g.u))] if 0 <= g.v < h and 0 <= g.u < w else 0.0
+    if z <= 0:
+        return g
+    f = K[0, 0] / z
+    reach = int(np.ceil((gripper.max_opening / 2) * f))
+    t = np.arange(-reach, reach + 1)
+    us, vs = np.round(g.u + t * np.cos(g.angle)).astype(int), np.round(g.v + t * np.sin(g.angle)).astype(int)
+    inside = (us >= 0) & (us < w) & (vs >= 0) & (vs < h)
+    d = np.zeros(len(t))
+    d[inside] = depth[vs[inside], us[inside]]
+    inv = np.asarray(plane_inverse_depth(plane, us.astype(float), vs.astype(float), w), float)
+    table = np.where(inv > 0, 1 / np.maximum(inv, 1e-9), np.inf)
+    above = (d > 0) & (d < table - min_height_m)
+    c = reach  # index of t = 0
+    if not above[c]:
+        return g
+    lo, hi = c, c
+    while lo > 0 and above[lo - 1]:
+        lo -= 1
+    while hi < len(t) - 1 and above[hi + 1]:
+        hi += 1
+    if lo == 0 or hi == len(t) - 1:
+        return g  # wider than the hand
+    mid = (t[lo] + t[hi]) / 2
+    return PlanarGrasp(g.u + mid * np.cos(g.angle), g.v + mid * np.sin(g.angle), g.angle,
+                       max(g.width, float(t[hi] - t[lo] + 1)), g.height, g.quality)
+
+
+def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np.ndarray,
+                      gripper: GripperConfig, check: DepthCheckConfig, filled: np.ndarray, plane,
+                      recentre: bool = True, n: int | None = None) -> list[tuple]:
+    """The grasps of ``grasps`` (in order) the depth-image check accepts
+    (simdata.grasping.depth_check), each first centred on its object (:func:`centre_on_object`)
+    unless ``recentre`` is False, up to ``n`` of them (None = all): tuples (grasp, T_cam_grasp
+    (4x4, metres; approach along the optical axis, +x the closing axis), the grasp's width (m,
+    between the pads at the centre's depth), how wide the fingers open (m, the widest the depth
+    image leaves room for)). ``filled``: the depth with its holes inpainted; ``plane``: the
+    table's coefficients (3,) or None."""
+    out = []
+    for g in grasps:
+        if g is None:
+            continue
+        if recentre:
+            g = centre_on_object(g, depth, K, gripper, plane)
+        plan = plan_grasp_depth(depth, g, K, gripper, check, filled,
+                                table_depth(plane, g.u, g.v, depth.shape[1]))
+        if plan is not None:
+            out.append((g, *grasp_pose_in_camera(g, plan[0], K), plan[1]))
+            if n is not None and len(out) >= n:
+                break
+    return out
+
+
+def plan_grasp(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np.ndarray,
+               gripper: GripperConfig, check: DepthCheckConfig, filled: np.ndarray, plane,
+               recentre: bool = True):
+    """(grasp, T_cam_grasp, opening) of the first of :func:`executable_grasps`, or None.
+    (Executing the best rejected grasp instead of none gains nothing measurable.)"""
+    found = executable_grasps(grasps, depth, K, gripper, check, filled, plane, recentre, n=1)
+    return (found[0][0], found[0][1], found[0][3]) if found else None
