@@ -10,6 +10,7 @@ the file alone is enough to run it (adapt.runtime reads them with onnxruntime's
 ``get_modelmeta().custom_metadata_map``)."""
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
