@@ -25,7 +25,7 @@ import numpy as np
 
 from .assets import load_models
 from .config import RenderConfig
-from .crops import CropWriter, crop_intrinsics, label_for
+from .crops import crop_intrinsics, label_for
 from .errors import SimdataError
 from .randomize import draw_material, list_images_in, randomize_lighting, style_rng
 from .render import SceneRenderer
@@ -36,6 +36,7 @@ from .symmetry import symmetries_for_models
 from .transforms import (invert_transform, look_at, make_transform, project_points,
                          random_rotation, transform_points)
 from .types import PRIMESENSE, Intrinsics, ObjectModel, PlacedObject
+from .writers.crops import CropWriter
 
 FILL = 0.85  # uniform poses: the object's bounding sphere spans this share of the crop
 PAD = 1.2    # viewpoint poses: crop side / longer side of the object's silhouette box
