@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import socket
 import time
+import uuid
 from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -116,10 +117,10 @@ def prepare_output(cfg: RenderConfig, models: list[ObjectModel], fingerprint: di
 
 
 def render_one_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: int,
-                     renderer: SceneRenderer | None = None) -> dict:
-    """Render scene ``scene_index`` in every format that lacks it. What a worker process or a
-    Ray task runs (``renderer`` None: a renderer of its own). Returns render_scene's counts and
-    timings, or {"scene": i, "error": message} for a SimdataError (the scene is dropped)."""
+                     renderer: SceneRenderer) -> dict:
+    """Render scene ``scene_index`` in every format that lacks it: what this process, pool
+    workers and Ray tasks run. Returns render_scene's counts and timings, or
+    {"scene": i, "error": message} for a SimdataError (the scene is dropped)."""
     out = Path(cfg.out)
     if not (out / SETTINGS_FILE).is_file():
         return {"scene": scene_index, "error": (
@@ -128,9 +129,6 @@ def render_one_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: 
     writer = SceneWriters([])  # aborting it is a no-op if opening the scene fails
     try:
         writer = open_scene(make_writers(cfg), scene_index)
-        if renderer is None:
-            with SceneRenderer(models, cfg.scene.intrinsics) as own:
-                return render_scene(models, cfg, own, scene_index, writer)
         return render_scene(models, cfg, renderer, scene_index, writer)
     except SimdataError as e:
         writer.abort()
@@ -151,6 +149,24 @@ def _init_worker(models, cfg):
 
 def _work(scene_index: int) -> dict:
     return render_one_scene(_worker["models"], _worker["cfg"], scene_index, _worker["renderer"])
+
+
+# Per-process renderer of Ray tasks: a worker process runs many tasks of a run, and building a
+# renderer (GL context, meshes uploaded) per scene costs ~10 % here. Keyed by a token per run,
+# since a renderer holds that run's meshes and camera.
+_task_renderer: dict = {}
+
+
+def render_scene_task(models: list[ObjectModel], cfg: RenderConfig, run_token: str,
+                      scene_index: int) -> dict:
+    """render_one_scene as a Ray task, with a renderer kept from the process's last task of
+    the same run (``run_token``)."""
+    if _task_renderer.get("token") != run_token:
+        old = _task_renderer.pop("renderer", None)
+        if old is not None:
+            old.close()
+        _task_renderer.update(token=run_token, renderer=SceneRenderer(models, cfg.scene.intrinsics))
+    return render_one_scene(models, cfg, scene_index, _task_renderer["renderer"])
 
 
 def pending_scenes(writers: list[DatasetWriter], scenes: int) -> list[int]:
@@ -214,7 +230,8 @@ def render_dataset(cfg: RenderConfig, progress: bool = True) -> RenderSummary:
                                        disable=not progress or not todo, desc="render",
                                        dynamic_ncols=True))
         results = (_render_here(models, cfg, todo) if cluster is None
-                   else cluster.map(render_one_scene, (models, for_remote_tasks(cfg)), todo))
+                   else cluster.map(render_scene_task,
+                                    (models, for_remote_tasks(cfg), uuid.uuid4().hex), todo))
         for stats in stack.enter_context(closing(results)):
             if "error" in stats:
                 raise SimdataError(f"scene {stats['scene']}: {stats['error']}")

@@ -66,3 +66,12 @@ def test_missing_ray_names_the_extra_and_writes_nothing(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "pip install 'simdata-adapt[cluster]'" in r.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_task_that_cannot_see_out_says_so(tmp_path):
+    from simdata.pipeline import render_one_scene
+
+    # a node without the shared storage: --out (with its settings file) is not there
+    result = render_one_scene([], tiny(tmp_path / "not_mounted"), 3, renderer=None)
+    assert result["scene"] == 3 and "is not visible on" in result["error"]
+    assert "every node mounts" in result["error"]
