@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs on a fresh machine: system libraries (Mesa EGL/OSMesa
 # for headless rendering, libusb for open3d), a virtualenv in .venv, torch (CPU build where no
-# CUDA GPU is present) and the project itself in editable mode with its dev extras.
+# CUDA GPU is present) and the project itself in editable mode with its dev extras (pytest,
+# and the ros, viewer, cluster and coco extras: rosbags, rerun-sdk, Ray, pycocotools, which
+# the tests cover).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +58,6 @@ fi
 if ! "$VENV/bin/python" -c "import OpenGL, sys; sys.exit(OpenGL.__version__ != '3.1.7')" 2>/dev/null; then
   "$PIP" install -q --no-deps "PyOpenGL==3.1.7" 2>&1 | grep -v "dependency conflicts\|requires PyOpenGL" || true
 fi
-"$VENV/bin/python" -c "import open3d, pybullet, pyrender, trimesh, cv2, torch" \
+"$VENV/bin/python" -c "import open3d, pybullet, pyrender, trimesh, cv2, torch, ray, pycocotools, rosbags, rerun" \
   || { echo "setup: an import failed after installation; see the error above" >&2; exit 1; }
 echo "setup: ready ($VENV)"

@@ -79,7 +79,18 @@ def _add_render(sub):
     p.add_argument("--objects", default="3:8", help="objects dropped per scene, MIN:MAX")
     p.add_argument("--seed", type=int, default=0, help="dataset seed; scene i uses (seed, i)")
     p.add_argument("--workers", type=int, default=1,
-                   help="parallel rendering processes (output does not depend on it)")
+                   help="parallel rendering processes on this machine (output does not depend "
+                        "on it; ignored with --ray)")
+    p.add_argument("--ray", nargs="?", const="auto", default="", metavar="auto|ADDRESS",
+                   help="render scenes as Ray tasks: 'auto' (or just --ray) joins the Ray of "
+                        "$RAY_ADDRESS or `ray start` on this machine, else starts one here; "
+                        "ADDRESS is a cluster's head (host:6379). --out must be on storage "
+                        "every node mounts under the same path; the output equals a local run's "
+                        "(needs pip install 'simdata-adapt[cluster]')")
+    p.add_argument("--format", default="bop",
+                   help="output formats, comma list: bop (always needed), coco (instance "
+                        "annotations of the BOP images with RLE masks in "
+                        "coco/instances_train_pbr.json; needs pip install 'simdata-adapt[coco]')")
     p.add_argument("--units", default="auto", choices=["auto", "m", "cm", "mm"],
                    help="mesh units; auto detects metres vs millimetres from the object size")
     p.add_argument("--width", type=int, default=640, help="image width in pixels")
@@ -172,6 +183,7 @@ def cmd_render(args) -> int:
     from .physics import PhysicsConfig
     from .sampling import SceneConfig
     from .types import PRIMESENSE
+    from .writers import parse_formats
 
     base = PRIMESENSE.resized(args.width, args.height)
     intr = replace(base, **{k: getattr(args, k) for k in ("fx", "fy", "cx", "cy")
@@ -182,7 +194,8 @@ def cmd_render(args) -> int:
         randomize=randomization_from_args(args), sensor=args.sensor,
         meshes=args.meshes, out=args.out, scenes=args.scenes, seed=args.seed, units=args.units,
         rgb_format=args.rgb_format, depth_scale=args.depth_scale, extras=extras,
-        workers=args.workers, symmetries=args.symmetries,
+        workers=args.workers, symmetries=args.symmetries, ray=args.ray,
+        formats=parse_formats(args.format),
         scene=SceneConfig(
             objects=parse_range(args.objects, int), views=args.views,
             distance=parse_range(args.distance), elevation_deg=parse_range(args.elevation),
@@ -196,6 +209,9 @@ def cmd_render(args) -> int:
     if args.mode == "crops":
         from .crop_render import ViewpointConfig, render_crops
 
+        if args.ray or args.format != "bop":
+            raise SimdataError("--ray and --format apply to --mode scenes; --mode crops writes "
+                               "a crops folder on this machine")
         if args.count < 1:
             raise SimdataError(f"--count {args.count} must be at least 1")
         if not 8 <= args.size <= 1024:

@@ -27,6 +27,8 @@ class RenderConfig:
     max_attempts: int = 5            # re-drops when every object of a scene fell off
     sensor: str = "clean"            # sensor model preset (simdata.sensors.SENSOR_PRESETS)
     symmetries: str = ""             # JSON of symmetry overrides (simdata.symmetry); "" = detect
+    formats: tuple[str, ...] = ("bop",)  # output formats (simdata.writers.FORMATS)
+    ray: str = ""                    # "" = this machine; "auto" or a cluster address: Ray tasks
     scene: SceneConfig = field(default_factory=SceneConfig)
     randomize: RandomizationConfig = field(default_factory=RandomizationConfig)
 
@@ -42,6 +44,7 @@ class RenderConfig:
         bad = set(self.extras) - set(EXTRAS)
         if bad:
             raise SimdataError(f"unknown --extras {sorted(bad)}; choose from {', '.join(EXTRAS)}")
+        self._validate_formats()
         get_sensor(self.sensor)
         if self.symmetries:
             from .symmetry import load_symmetry_overrides
@@ -50,6 +53,19 @@ class RenderConfig:
         self.scene.validate()
         self.randomize.validate()
         return self
+
+    def _validate_formats(self) -> None:
+        from .writers import FORMATS
+
+        bad = [f for f in self.formats if f not in FORMATS]
+        if bad or not self.formats:
+            raise SimdataError(f"unknown --format {','.join(bad) or '(empty)'}; write a comma "
+                               f"list of {', '.join(FORMATS)} (e.g. bop,coco)")
+        for f in self.formats:
+            missing = [n for n in FORMATS[f].needs if n not in self.formats]
+            if missing:
+                raise SimdataError(f"--format {f} needs {','.join(missing)} beside it (it "
+                                   f"annotates its images); use --format {','.join(missing)},{f}")
 
     @property
     def sensor_model(self) -> SensorModel:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .assets import load_models
 from .config import RenderConfig
-from .crops import CROP_PAD, CropWriter, crop_intrinsics, label_for
+from .crops import CROP_PAD, crop_intrinsics, label_for
 from .diskcache import array_digest, cached_json
 from .errors import SimdataError
 from .randomize import draw_material, list_images_in, randomize_lighting, style_rng
@@ -37,6 +37,7 @@ from .symmetry import symmetries_for_models
 from .transforms import (invert_transform, look_at, make_transform, project_points,
                          random_rotation, transform_points)
 from .types import PRIMESENSE, Intrinsics, ObjectModel, PlacedObject
+from .writers.crops import CropWriter
 
 FILL = 0.85  # uniform poses: the object's bounding sphere spans this share of the crop
 PAD = CROP_PAD  # viewpoint poses: crop side / longer side of the object's silhouette box

@@ -1,29 +1,34 @@
-"""render_dataset: meshes -> settled scenes -> rendered views -> a BOP dataset on disk.
+"""render_dataset: meshes -> settled scenes -> rendered views -> a dataset on disk, in BOP
+(and COCO beside it, ``formats``) through the writers of simdata.writers.
 
 Resumable and order-independent: scene i is drawn from the generator of (seed, i) and written
-atomically, so a rerun skips finished scenes, and any number of workers gives the same files.
+atomically, so a rerun skips finished scenes, and any number of workers, local processes or
+Ray tasks on a cluster (simdata.cluster), gives the same files.
 """
 from __future__ import annotations
 
 import json
 import logging
 import multiprocessing as mp
-import shutil
+import os
+import socket
 import time
-from dataclasses import asdict, dataclass, field
+import uuid
+from contextlib import ExitStack, closing
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Iterator
 
 from . import __version__
 from .assets import load_models, models_fingerprint
 from .errors import SimdataError
 from .fileio import disk_error, write_json_atomic
-from .bop_layout import SPLIT
-from .config import EXTRAS, RenderConfig
+from .config import RenderConfig
 from .render import SceneRenderer, choose_gl_platform
 from .symmetry import symmetries_for_models
 from .scene import render_scene
 from .types import ObjectModel
-from .writers.bop import write_dataset_header, write_models
+from .writers import DatasetWriter, SceneWriters, make_writers, open_scene
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +36,9 @@ SETTINGS_FILE = "simdata_settings.json"
 # Settings that may change between runs into the same --out without changing its content.
 # "symmetries" only changes models/models_info.json, which every run rewrites (and datasets made
 # before the option existed have no such key).
-_FREE_KEYS = {"scenes", "workers", "out", "meshes", "scene.physics.cache_dir", "symmetries"}
+_FREE_KEYS = {"scenes", "workers", "ray", "out", "meshes", "scene.physics.cache_dir", "symmetries"}
+# Settings added after datasets were made with them: what those datasets were made with.
+_NEWER_KEYS = {"config.formats": ["bop"]}
 
 
 @dataclass
@@ -73,7 +80,7 @@ def dataset_settings(cfg: RenderConfig, fingerprint: dict) -> dict:
 
 def _check_settings(path: Path, new: dict) -> None:
     old = json.loads(path.read_text())
-    a, b = _flatten(old), _flatten(new)
+    a, b = {**_NEWER_KEYS, **_flatten(old)}, _flatten(new)
     diffs = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
              if k.split("config.", 1)[-1] not in _FREE_KEYS and a.get(k) != b.get(k)
              and k != "simdata_version"]
@@ -83,31 +90,52 @@ def _check_settings(path: Path, new: dict) -> None:
                            f"--out, or rerun with the settings saved in {path}")
 
 
-def prepare_output(cfg: RenderConfig, models: list[ObjectModel], fingerprint: dict) -> Path:
-    """Create --out (or check it matches), write the dataset-level files, clear stale temps."""
+def prepare_output(cfg: RenderConfig, models: list[ObjectModel], fingerprint: dict,
+                   writers: list[DatasetWriter]) -> Path:
+    """Create --out (or check it matches), then let every writer prepare its dataset-level
+    files and clear what a killed run left."""
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise SimdataError(f"--out {out} is a file; give a folder path")
     try:
-        (out / SPLIT).mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise disk_error(out, e) from None
     settings = dataset_settings(cfg, fingerprint)
     path = out / SETTINGS_FILE
     if path.exists():
         _check_settings(path, settings)
-    else:
-        existing = [p for p in out.iterdir() if p.name != SPLIT]
-        if existing or any((out / SPLIT).iterdir()):
-            raise SimdataError(f"--out {out} is not empty and holds no simdata dataset; "
-                               f"choose an empty or new folder")
+    elif any(not (p.is_dir() and not any(p.iterdir())) for p in out.iterdir()):
+        raise SimdataError(f"--out {out} is not empty and holds no simdata dataset; "
+                           f"choose an empty or new folder")
     # settings first: a run killed right after this is recognised (and resumed) by the next
     write_json_atomic(path, settings)
-    write_dataset_header(out, cfg.scene.intrinsics, cfg.depth_scale)
-    write_models(out, models, symmetries_for_models(models, cfg.symmetries))
-    for stale in (out / SPLIT).glob(".tmp-*"):  # left by a killed run
-        shutil.rmtree(stale, ignore_errors=True)
+    symmetries = symmetries_for_models(models, cfg.symmetries)
+    for writer in writers:
+        writer.prepare(models, symmetries)
     return out
+
+
+def render_one_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: int,
+                     renderer: SceneRenderer) -> dict:
+    """Render scene ``scene_index`` in every format that lacks it: what this process, pool
+    workers and Ray tasks run. Returns render_scene's counts and timings, or
+    {"scene": i, "error": message} for a SimdataError (the scene is dropped)."""
+    out = Path(cfg.out)
+    if not (out / SETTINGS_FILE).is_file():
+        return {"scene": scene_index, "error": (
+            f"--out {out} is not visible on {socket.gethostname()}; with --ray, put --out on "
+            f"storage that every node mounts under the same path")}
+    writer = SceneWriters([])  # aborting it is a no-op if opening the scene fails
+    try:
+        writer = open_scene(make_writers(cfg), scene_index)
+        return render_scene(models, cfg, renderer, scene_index, writer)
+    except SimdataError as e:
+        writer.abort()
+        return {"scene": scene_index, "error": str(e)}
+    except BaseException:
+        writer.abort()
+        raise
 
 
 # Per-process state of pool workers (set once by the pool initializer, never in the parent).
@@ -120,54 +148,101 @@ def _init_worker(models, cfg):
 
 
 def _work(scene_index: int) -> dict:
-    try:
-        return render_scene(_worker["models"], _worker["cfg"], _worker["renderer"], scene_index)
-    except SimdataError as e:
-        return {"error": str(e)}
+    return render_one_scene(_worker["models"], _worker["cfg"], scene_index, _worker["renderer"])
 
 
-def pending_scenes(out: Path, scenes: int) -> list[int]:
-    return [i for i in range(scenes) if not (out / SPLIT / f"{i:06d}").is_dir()]
+# Per-process renderer of Ray tasks: a worker process runs many tasks of a run, and building a
+# renderer (GL context, meshes uploaded) per scene costs ~10 % here. Keyed by a token per run,
+# since a renderer holds that run's meshes and camera.
+_task_renderer: dict = {}
+
+
+def render_scene_task(models: list[ObjectModel], cfg: RenderConfig, run_token: str,
+                      scene_index: int) -> dict:
+    """render_one_scene as a Ray task, with a renderer kept from the process's last task of
+    the same run (``run_token``)."""
+    if _task_renderer.get("token") != run_token:
+        old = _task_renderer.pop("renderer", None)
+        if old is not None:
+            old.close()
+        _task_renderer.update(token=run_token, renderer=SceneRenderer(models, cfg.scene.intrinsics))
+    return render_one_scene(models, cfg, scene_index, _task_renderer["renderer"])
+
+
+def pending_scenes(writers: list[DatasetWriter], scenes: int) -> list[int]:
+    """Scenes below ``scenes`` that some format lacks."""
+    return [i for i in range(scenes) if not all(w.has_scene(i) for w in writers)]
+
+
+def for_remote_tasks(cfg: RenderConfig) -> RenderConfig:
+    """``cfg`` with the folders that tasks read or write as absolute paths: a Ray task on
+    another node does not run in the driver's working directory."""
+    def absolute(path: str) -> str:
+        return str(Path(path).resolve()) if path else path
+
+    r, physics = cfg.randomize, cfg.scene.physics
+    return replace(cfg, out=absolute(cfg.out),
+                   randomize=replace(r, texture_dir=absolute(r.texture_dir),
+                                     background_dir=absolute(r.background_dir)),
+                   scene=replace(cfg.scene, physics=replace(physics,
+                                                            cache_dir=absolute(physics.cache_dir))))
+
+
+def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
+    """Scene results from this process, or from a pool of --workers processes."""
+    if cfg.workers == 1 or len(todo) <= 1:
+        with SceneRenderer(models, cfg.scene.intrinsics) as renderer:
+            for i in todo:
+                yield render_one_scene(models, cfg, i, renderer)
+    else:
+        ctx = mp.get_context("spawn")  # GL contexts do not survive fork
+        with ctx.Pool(min(cfg.workers, len(todo)), initializer=_init_worker,
+                      initargs=(models, cfg)) as pool:
+            yield from pool.imap_unordered(_work, todo)
 
 
 def render_dataset(cfg: RenderConfig, progress: bool = True) -> RenderSummary:
-    """Render ``cfg.scenes`` scenes into ``cfg.out`` (resuming), returning a summary."""
+    """Render ``cfg.scenes`` scenes into ``cfg.out`` (resuming), in every format of
+    ``cfg.formats``, here or as Ray tasks (``cfg.ray``); returns a summary."""
     from tqdm import tqdm
 
     cfg.validate()
     models = load_models(cfg.meshes, cfg.units)
     fingerprint = models_fingerprint(cfg.meshes)
-    out = prepare_output(cfg, models, fingerprint)
-    todo = pending_scenes(out, cfg.scenes)
-    summary = RenderSummary(out=out, scenes_skipped=cfg.scenes - len(todo))
-    summary.platform = choose_gl_platform()
-    start = time.perf_counter()
-    bar = tqdm(total=len(todo) * cfg.scene.views, unit="img", disable=not progress or not todo,
-               desc="render", dynamic_ncols=True)
+    with ExitStack() as stack:
+        cluster = None
+        if cfg.ray:  # connect before --out is touched: a bad address leaves nothing behind
+            from .cluster import RAY_ENV_VARS, RayScenes
 
-    def collect(stats):
-        if "error" in stats:
-            raise SimdataError(stats["error"])
-        summary.scenes_done += 1
-        summary.images += stats["images"]
-        summary.instances += stats["instances"]
-        summary.dropped += stats["dropped"]
-        for k in summary.timings:
-            summary.timings[k] += stats[k]
-        bar.update(stats["images"])
-
-    try:
-        if cfg.workers == 1 or len(todo) <= 1:
-            with SceneRenderer(models, cfg.scene.intrinsics) as renderer:
-                for i in todo:
-                    collect(render_scene(models, cfg, renderer, i))
-        else:
-            ctx = mp.get_context("spawn")  # GL contexts do not survive fork
-            with ctx.Pool(min(cfg.workers, len(todo)), initializer=_init_worker,
-                          initargs=(models, cfg)) as pool:
-                for stats in pool.imap_unordered(_work, todo):
-                    collect(stats)
-    finally:
-        bar.close()
+            env = {k: os.environ[k] for k in RAY_ENV_VARS if k in os.environ}
+            cluster = stack.enter_context(RayScenes(cfg.ray, env))
+            if cfg.workers != 1:
+                log.warning("--workers %d is ignored with --ray: Ray runs one scene per CPU of "
+                            "the cluster (%d now)", cfg.workers, cluster.cpus())
+        writers = make_writers(cfg)
+        out = prepare_output(cfg, models, fingerprint, writers)
+        todo = pending_scenes(writers, cfg.scenes)
+        summary = RenderSummary(out=out, scenes_skipped=cfg.scenes - len(todo))
+        summary.platform = (choose_gl_platform() if cluster is None
+                            else f"of the Ray nodes ({cluster.cpus()} CPUs)")
+        start = time.perf_counter()
+        bar = stack.enter_context(tqdm(total=len(todo) * cfg.scene.views, unit="img",
+                                       disable=not progress or not todo, desc="render",
+                                       dynamic_ncols=True))
+        results = (_render_here(models, cfg, todo) if cluster is None
+                   else cluster.map(render_scene_task,
+                                    (models, for_remote_tasks(cfg), uuid.uuid4().hex), todo))
+        for stats in stack.enter_context(closing(results)):
+            if "error" in stats:
+                raise SimdataError(f"scene {stats['scene']}: {stats['error']}")
+            summary.scenes_done += 1
+            summary.images += stats["images"]
+            summary.instances += stats["instances"]
+            summary.dropped += stats["dropped"]
+            for k in summary.timings:
+                summary.timings[k] += stats[k]
+            bar.update(stats["images"])
+        for writer in writers:  # after every scene: files built from all of them (COCO)
+            writer.finish()
     summary.seconds = time.perf_counter() - start
     return summary

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from .bop_layout import SPLIT
 from .config import RenderConfig
 from .physics import SettleResult, settle
 from .randomize import (draw_clutter, draw_distractor, draw_material, edge_clearance_m, jitter_camera,
@@ -23,7 +21,7 @@ from .sampling import (sample_cameras, sample_drops, sample_lighting, sample_tab
                        stack_drops, top_of_stack)
 from .sensors import apply_sensor
 from .types import Lighting, ObjectModel, Table
-from .writers.bop import BopSceneWriter
+from .writers.base import SceneWriter
 
 
 @dataclass
@@ -104,58 +102,52 @@ def image_background(rng, images: list, shape) -> tuple[np.ndarray, str]:
 
 
 def render_scene(models: list[ObjectModel], cfg: RenderConfig, renderer: SceneRenderer,
-                 scene_index: int) -> dict:
-    """Simulate, render and write scene ``scene_index``; returns counts and timings (s)."""
+                 scene_index: int, writer: SceneWriter) -> dict:
+    """Simulate and render scene ``scene_index`` into ``writer`` and commit it; returns counts
+    and timings (s). On an error the caller, who opened the writer, aborts it."""
     t0 = time.perf_counter()
     layout = layout_scene(models, cfg, scene_index)
     result, table, lighting = layout.settled, layout.table, layout.lighting
     t1 = time.perf_counter()
     sensor = cfg.sensor_model
-    writer = BopSceneWriter(Path(cfg.out) / SPLIT, scene_index, cfg.scene.intrinsics,
-                            cfg.depth_scale, cfg.rgb_format, cfg.extras,
-                            keep_clean_rgb=not sensor.is_clean)
     t_render = t_write = 0.0
     per_image = []
     bg_images = list_images_in(cfg.randomize.background_dir) if cfg.randomize.background_dir else []
-    try:
-        renderer.set_scene(result.kept, table, lighting, layout.materials, layout.distractors,
-                           layout.clutter)
-        for im_id, T_world_cam in enumerate(layout.cameras):
-            a = time.perf_counter()
-            frame = renderer.render(T_world_cam, normals="normals" in cfg.extras or not sensor.is_clean)
-            info: dict = {}
-            if cfg.randomize.backgrounds:
-                bg, info["background"] = image_background(
-                    image_rng(cfg.seed, scene_index, 2, im_id), bg_images, frame.rgb.shape[:2])
-                frame.rgb = np.where((frame.depth_m > 0)[..., None], frame.rgb, bg)
-            if not sensor.is_clean:
-                rgb, depth, info["sensor"] = apply_sensor(
-                    sensor, image_rng(cfg.seed, scene_index, 3, im_id), frame.rgb, frame.depth_m,
-                    frame.normals, cfg.scene.intrinsics.fx)
-                frame.rgb_clean, frame.depth_clean_m = frame.rgb, frame.depth_m
-                frame.rgb, frame.depth_m = rgb, depth
-            per_image.append(info)
-            b = time.perf_counter()
-            writer.add_frame(im_id, frame, result.kept, models)
-            t_render += b - a
-            t_write += time.perf_counter() - b
+    renderer.set_scene(result.kept, table, lighting, layout.materials, layout.distractors,
+                       layout.clutter)
+    for im_id, T_world_cam in enumerate(layout.cameras):
         a = time.perf_counter()
-        writer.commit({
-            "scene_index": scene_index, "seed": cfg.seed, "attempts": layout.attempts,
-            "settle_steps": result.steps, "at_rest": result.at_rest,
-            "table": {"size_xy_m": list(table.size_xy), "color_rgb": list(table.color_rgb),
-                      "texture": table.texture},
-            "lighting": {"ambient": list(lighting.ambient),
-                         "directions": [list(map(float, d)) for d in lighting.directions],
-                         "intensities": lighting.intensities, "colors": lighting.colors,
-                         "points": lighting.points},
-            "objects": [models[p.model_index].name for p in result.kept],
-            "dropped": [{"object": models[i].name, "reason": r} for i, r in result.dropped],
-            "style": layout.style, "sensor": sensor.name, "images": per_image})
-        t_write += time.perf_counter() - a
-    except BaseException:
-        writer.abort()
-        raise
+        frame = renderer.render(T_world_cam, normals="normals" in cfg.extras or not sensor.is_clean)
+        info: dict = {}
+        if cfg.randomize.backgrounds:
+            bg, info["background"] = image_background(
+                image_rng(cfg.seed, scene_index, 2, im_id), bg_images, frame.rgb.shape[:2])
+            frame.rgb = np.where((frame.depth_m > 0)[..., None], frame.rgb, bg)
+        if not sensor.is_clean:
+            rgb, depth, info["sensor"] = apply_sensor(
+                sensor, image_rng(cfg.seed, scene_index, 3, im_id), frame.rgb, frame.depth_m,
+                frame.normals, cfg.scene.intrinsics.fx)
+            frame.rgb_clean, frame.depth_clean_m = frame.rgb, frame.depth_m
+            frame.rgb, frame.depth_m = rgb, depth
+        per_image.append(info)
+        b = time.perf_counter()
+        writer.add_frame(im_id, frame, result.kept, models)
+        t_render += b - a
+        t_write += time.perf_counter() - b
+    a = time.perf_counter()
+    writer.commit({
+        "scene_index": scene_index, "seed": cfg.seed, "attempts": layout.attempts,
+        "settle_steps": result.steps, "at_rest": result.at_rest,
+        "table": {"size_xy_m": list(table.size_xy), "color_rgb": list(table.color_rgb),
+                  "texture": table.texture},
+        "lighting": {"ambient": list(lighting.ambient),
+                     "directions": [list(map(float, d)) for d in lighting.directions],
+                     "intensities": lighting.intensities, "colors": lighting.colors,
+                     "points": lighting.points},
+        "objects": [models[p.model_index].name for p in result.kept],
+        "dropped": [{"object": models[i].name, "reason": r} for i, r in result.dropped],
+        "style": layout.style, "sensor": sensor.name, "images": per_image})
+    t_write += time.perf_counter() - a
     return {"scene": scene_index, "images": len(layout.cameras),
             "instances": len(result.kept) * len(layout.cameras), "dropped": len(result.dropped),
             "physics": t1 - t0, "render": t_render, "write": t_write}

@@ -1,5 +1,8 @@
 """Helpers shared by the tests: small render configs and geometry checks of written GT."""
+import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -23,6 +26,37 @@ def small_config(out, **kw):
     kw.setdefault("scenes", 2)
     kw.setdefault("seed", 7)
     return RenderConfig(out=str(out), scene=SceneConfig(**scene_kw), **kw)
+
+
+TINY = dict(scenes=4, views=1, objects=(2, 3), seed=11)
+TINY_ARGS = ["--scenes", "4", "--views", "1", "--objects", "2:3", "--seed", "11",
+             "--width", "160", "--height", "120", "--no-progress"]
+
+
+def tiny(out, **kw):
+    """4 scenes x 1 view at 160x120: the same dataset as the CLI with TINY_ARGS."""
+    from simdata.types import PRIMESENSE
+
+    return small_config(out, intrinsics=PRIMESENSE.resized(160, 120), **{**TINY, **kw})
+
+
+def file_hashes(root: Path) -> dict:
+    """Hash of every file, except the settings file that records the --out path."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "simdata_settings.json"}
+
+
+def run_cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "simdata.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=600, **kw)
+
+
+def run_cli_without(module: str, *args):
+    """Run the CLI as if the optional package ``module`` were not installed."""
+    code = (f"import sys; sys.modules[{module!r}] = None; from simdata.cli import main; "
+            f"sys.exit(main(sys.argv[1:]))")
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                          text=True, timeout=600)
 
 
 def synthetic_and_real_scenes(tmp, syn_scenes: int = 1, real_views: int = 2):

@@ -1,39 +1,16 @@
 """Reliability of `simdata render`: determinism, worker independence, resume, bad input."""
-import hashlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from helpers import ASSETS, small_config
+from helpers import ASSETS, TINY_ARGS, file_hashes, run_cli, tiny
 from simdata.errors import SimdataError
 from simdata.info import dataset_info
 from simdata.pipeline import render_dataset
-
-TINY = dict(scenes=4, views=1, objects=(2, 3), seed=11)
-TINY_ARGS = ["--scenes", "4", "--views", "1", "--objects", "2:3", "--seed", "11",
-             "--width", "160", "--height", "120", "--no-progress"]
-
-
-def tiny(out, **kw):
-    from simdata.types import PRIMESENSE
-
-    return small_config(out, intrinsics=PRIMESENSE.resized(160, 120), **{**TINY, **kw})
-
-
-def file_hashes(root: Path) -> dict:
-    """Hash of every file, except the settings file that records the --out path."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "simdata_settings.json"}
-
-
-def run_cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "simdata.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=600, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +78,9 @@ def test_more_scenes_extend_and_other_settings_are_refused(reference, tmp_path):
     (["--randomize", "backgrounds", "--background-dir", "/nonexistent"], "holds no images"),
     (["--mode", "crops", "--count", "0"], "--count 0 must be at least 1"),
     (["--ambient", "0.5:2"], "--ambient 0.5:2.0 is outside [0.0, 1.0]"),
+    (["--format", "bop,yolo"], "unknown --format yolo"),
+    (["--format", "coco"], "--format coco needs bop beside it"),
+    (["--ray", "127.0.0.1:1"], "nothing answers at 127.0.0.1:1"),
 ])
 def test_bad_cli_values_give_one_clear_line(tmp_path, args, message):
     r = run_cli("render", "--meshes", ASSETS, "--out", tmp_path / "x", *args)

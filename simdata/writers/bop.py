@@ -26,13 +26,18 @@ import io
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..bop_layout import SPLIT
 from ..fileio import disk_error, write_bytes_atomic, write_image, write_json_atomic
 from ..transforms import M_TO_MM, invert_transform, project_points, transform_points
 from ..types import Frame, Intrinsics, ObjectModel, PlacedObject
+from .base import mask_bbox, temp_name
 
+if TYPE_CHECKING:
+    from ..config import RenderConfig
 
 
 def ply_bytes(vertices_mm: np.ndarray, normals: np.ndarray, colors: np.ndarray,
@@ -123,15 +128,39 @@ def write_dataset_header(root: Path, intrinsics: Intrinsics, depth_scale: float)
         "width": intrinsics.width})
 
 
-def _bbox(mask: np.ndarray) -> list[int]:
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return [-1, -1, -1, -1]
-    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
-
-
 def _flat(a) -> list[float]:
     return [float(x) for x in np.asarray(a).ravel()]
+
+
+class BopWriter:
+    """The BOP format of dataset ``out`` (see the module docstring); a DatasetWriter."""
+
+    name = "bop"
+    needs: tuple[str, ...] = ()  # formats that must be written beside it
+
+    def __init__(self, out: Path, cfg: "RenderConfig"):
+        self.out, self.cfg = Path(out), cfg
+        self.split_dir = self.out / SPLIT
+
+    def prepare(self, models: list[ObjectModel], symmetries: dict[int, dict]) -> None:
+        """The split folder, camera.json, models/ and objects.json; removes scene temporaries
+        of killed runs."""
+        self.split_dir.mkdir(parents=True, exist_ok=True)
+        write_dataset_header(self.out, self.cfg.scene.intrinsics, self.cfg.depth_scale)
+        write_models(self.out, models, symmetries)
+        for stale in self.split_dir.glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+    def has_scene(self, scene_index: int) -> bool:
+        return (self.split_dir / f"{scene_index:06d}").is_dir()
+
+    def scene(self, scene_index: int) -> "BopSceneWriter":
+        cfg = self.cfg
+        return BopSceneWriter(self.split_dir, scene_index, cfg.scene.intrinsics, cfg.depth_scale,
+                              cfg.rgb_format, cfg.extras, keep_clean_rgb=not cfg.sensor_model.is_clean)
+
+    def finish(self) -> None:
+        pass  # every BOP file is per scene or written by prepare
 
 
 class BopSceneWriter:
@@ -144,7 +173,7 @@ class BopSceneWriter:
                  depth_scale: float = 0.1, rgb_ext: str = "jpg", extras=("normals", "depth_m"),
                  keep_clean_rgb: bool = False):
         self.final = Path(split_dir) / f"{scene_id:06d}"
-        self.tmp = Path(split_dir) / f".tmp-{scene_id:06d}-{os.getpid()}"
+        self.tmp = temp_name(self.final)
         self.K, self.intrinsics = intrinsics.K, intrinsics
         self.depth_scale, self.rgb_ext, self.extras = depth_scale, rgb_ext, tuple(extras)
         self.scene_camera, self.scene_gt, self.scene_gt_info = {}, {}, {}
@@ -210,7 +239,7 @@ class BopSceneWriter:
         else:
             bbox_obj = [-1, -1, -1, -1]
         n_all, n_visib = int(full.sum()), int(visib.sum())
-        return {"bbox_obj": bbox_obj, "bbox_visib": _bbox(visib), "px_count_all": n_all,
+        return {"bbox_obj": bbox_obj, "bbox_visib": mask_bbox(visib), "px_count_all": n_all,
                 "px_count_valid": int((full & valid).sum()), "px_count_visib": n_visib,
                 "visib_fract": float(n_visib / n_all) if n_all else 0.0}
 
