@@ -11,7 +11,6 @@ the file alone is enough to run it (adapt.runtime reads them with onnxruntime's
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from simdata.errors import SimdataError
-from simdata.fileio import disk_error, write_json_atomic
+from simdata.fileio import atomic_file, write_json_atomic
 
 from . import __version__
 from .runtime import METADATA_KEY, METADATA_VERSION
@@ -90,13 +89,8 @@ def export_run(run: str | Path, which: str, fmt: str, out: str | Path, atol: flo
         io = _generator_io(method, conf)
     meta = _description(method, which, io["metadata"])
     inputs, in_names, out_names = io["inputs"], io["input_names"], io["output_names"]
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:  # find out now, not after the export, that --out cannot be written
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.touch()
-    except OSError as e:
-        raise disk_error(out, e) from None
-    try:  # the file appears under its name only when written and checked
+    with atomic_file(out) as tmp:  # the file appears under its name only when written and checked
+        tmp.touch()  # find out now, not after the export, that --out cannot be written
         with torch.no_grad():
             ref = net(*inputs)
         ref = [ref] if isinstance(ref, torch.Tensor) else list(ref)
@@ -121,13 +115,6 @@ def export_run(run: str | Path, which: str, fmt: str, out: str | Path, atol: flo
         if err > atol:
             raise SimdataError(f"{fmt} export of {which} differs from PyTorch by {err:.2e} (> {atol}); "
                                f"not written")
-        os.replace(tmp, out)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise disk_error(out, e) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     meta = {"format": fmt, **meta, "parity_max_abs_error": err}
     write_json_atomic(Path(f"{out}.json"), meta)
     return meta

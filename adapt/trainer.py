@@ -88,22 +88,12 @@ def _to(batch, device):
 def save_atomic(obj, path: Path) -> None:
     """torch.save to a temporary name, flushed to the disk, then renamed: a kill, a full disk
     or an object that fails to pickle leaves the previous file as it was."""
-    from simdata.fileio import disk_error
+    from simdata.fileio import atomic_file
 
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise disk_error(path, e) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def load_checkpoint(path: Path, device) -> dict:

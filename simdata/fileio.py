@@ -4,6 +4,7 @@ A crash or a full disk never leaves a half-written file under its final name.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -29,16 +30,35 @@ def disk_error(path: Path, e: OSError) -> SimdataError:
     return SimdataError(f"cannot write {path} ({e.strerror or e}); check the path and rerun")
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
+@contextlib.contextmanager
+def atomic_file(path: Path):
+    """``with atomic_file(path) as tmp:`` write ``tmp`` (a name beside ``path``); it becomes
+    ``path`` when the block ends, and is removed if the block fails. An OSError (full disk,
+    no permission) becomes the one-line :func:`disk_error`."""
     path = Path(path)
     tmp = _tmp_name(path)
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
         os.replace(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise disk_error(path, e) from None
+    except BaseException:
+        _discard(tmp)
+        raise
+
+
+def _discard(tmp: Path) -> None:
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:  # its folder is gone or is no folder: nothing was written
+        pass
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 def write_json_atomic(path: Path, obj, indent: int | None = 2) -> None:
