@@ -174,9 +174,10 @@ def pending_scenes(writers: list[DatasetWriter], scenes: int) -> list[int]:
     return [i for i in range(scenes) if not all(w.has_scene(i) for w in writers)]
 
 
-def for_remote_tasks(cfg: RenderConfig) -> RenderConfig:
-    """``cfg`` with the folders that tasks read or write as absolute paths: a Ray task on
-    another node does not run in the driver's working directory."""
+def with_absolute_paths(cfg: RenderConfig) -> RenderConfig:
+    """``cfg`` with the folders that scenes read or write as absolute paths: a Ray task on
+    another node does not run in the driver's working directory, and a scene records the
+    image files it used, so local runs take the same paths for the same records."""
     def absolute(path: str) -> str:
         return str(Path(path).resolve()) if path else path
 
@@ -229,9 +230,9 @@ def render_dataset(cfg: RenderConfig, progress: bool = True) -> RenderSummary:
         bar = stack.enter_context(tqdm(total=len(todo) * cfg.scene.views, unit="img",
                                        disable=not progress or not todo, desc="render",
                                        dynamic_ncols=True))
-        results = (_render_here(models, cfg, todo) if cluster is None
-                   else cluster.map(render_scene_task,
-                                    (models, for_remote_tasks(cfg), uuid.uuid4().hex), todo))
+        scene_cfg = with_absolute_paths(cfg)
+        results = (_render_here(models, scene_cfg, todo) if cluster is None
+                   else cluster.map(render_scene_task, (models, scene_cfg, uuid.uuid4().hex), todo))
         for stats in stack.enter_context(closing(results)):
             if "error" in stats:
                 raise SimdataError(f"scene {stats['scene']}: {stats['error']}")

@@ -75,3 +75,26 @@ def test_a_task_that_cannot_see_out_says_so(tmp_path):
     result = render_one_scene([], tiny(tmp_path / "not_mounted"), 3, renderer=None)
     assert result["scene"] == 3 and "is not visible on" in result["error"]
     assert "every node mounts" in result["error"]
+
+
+def test_relative_image_folders_give_the_local_runs_records(ray_address, tmp_path, monkeypatch):
+    """Scenes record the texture and background images they used: with folders given relative
+    to the driver's directory, Ray tasks (absolute paths) and a local run write the same."""
+    import cv2
+    import numpy as np
+
+    from simdata.randomize import RandomizationConfig
+
+    monkeypatch.chdir(tmp_path)
+    for folder in ("tex", "bg"):
+        (tmp_path / folder).mkdir()
+        for k in range(3):
+            cv2.imwrite(str(tmp_path / folder / f"{k}.png"),
+                        np.full((32, 32, 3), 60 * k + 20, np.uint8))
+    dr = RandomizationConfig(materials=True, material_prob=1.0, material_kinds=("image",),
+                             texture_dir="tex", backgrounds=True, background_dir="bg")
+    render_dataset(tiny("local", randomize=dr), progress=False)
+    render_dataset(tiny("ray", randomize=dr, ray="auto"), progress=False)
+    records = (tmp_path / "local").rglob("scene_simdata.json")
+    assert any("tex/" in r.read_text() and "bg/" in r.read_text() for r in records)
+    assert file_hashes(tmp_path / "ray") == file_hashes(tmp_path / "local")
