@@ -297,8 +297,9 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except SimdataError as e:
-        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank meets it; one says so
-            print(f"adapt: error: {e}", file=sys.stderr)
+        from .distributed import report_error
+
+        report_error(f"adapt: error: {e}")  # under torchrun: once, whichever rank met it
         return 2
     except KeyboardInterrupt:
         if os.environ.get("RANK", "0") == "0":

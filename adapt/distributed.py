@@ -30,6 +30,8 @@ import contextlib
 import logging
 import os
 import signal
+import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -152,10 +154,40 @@ def gather(obj) -> list | None:
     return out
 
 
+ERRORS_ENV = "ADAPT_RANK_ERRORS"  # folder where ranks started by launch() leave their errors
+
+
+def report_error(message: str) -> None:
+    """Say ``message`` (one line) once for the run: rank 0 prints it; under launch() every
+    rank also leaves it in $ADAPT_RANK_ERRORS, so launch() can print a failure that only
+    another rank met (a bad frame in its share); under a bare torchrun the other ranks print
+    it themselves, with their rank."""
+    rank = int(os.environ.get("RANK", "0"))
+    folder = os.environ.get(ERRORS_ENV)
+    if rank == 0:
+        print(message, file=sys.stderr)
+    elif not folder:
+        print(f"{message} (rank {rank})", file=sys.stderr)
+    if folder:
+        with contextlib.suppress(OSError):
+            with open(os.path.join(folder, f"{rank}.txt"), "w") as f:
+                f.write(message)
+
+
+def _errors_of_other_ranks(folder: str) -> list[str]:
+    """What ranks other than 0 reported that rank 0 did not (rank 0 printed its own)."""
+    said = {}
+    for name in os.listdir(folder):
+        with contextlib.suppress(OSError, ValueError):
+            said[int(name.split(".")[0])] = open(os.path.join(folder, name)).read()
+    return [f"{m} (rank {r})" for r, m in sorted(said.items()) if r and m != said.get(0)]
+
+
 def launch(nproc: int, argv: list[str]) -> int:
     """Run ``python -m adapt ARGV`` in ``nproc`` processes on this machine with torchrun
     (torch.distributed.run, standalone rendezvous on a free port); the exit status of the
-    first that failed, else 0. Each rank prints its own errors (rank 0 the one-line message)."""
+    first that failed, else 0. Rank 0 prints its error; errors only other ranks met are
+    printed here, with their rank (:func:`report_error`)."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
@@ -170,11 +202,15 @@ def launch(nproc: int, argv: list[str]) -> int:
     elastic = logging.getLogger("torch.distributed.elastic")
     level = elastic.level
     elastic.setLevel(logging.CRITICAL)  # its per-failure lines would repeat the ranks' own message
+    errors = tempfile.TemporaryDirectory(prefix="adapt-ranks-")
+    os.environ[ERRORS_ENV] = errors.name
     try:
         run(args)
     except ChildFailedError as e:
         codes = {f.local_rank: f.exitcode for f in e.failures.values()}
         failed = next((c for c in codes.values() if c > 0), None)
+        for line in _errors_of_other_ranks(errors.name):
+            print(line, file=sys.stderr)
         if failed is None:  # killed, not failed: nothing in the process said why
             # torchrun stops the others with SIGTERM once one is gone: name another signal first
             rank, code = min(codes.items(), key=lambda rc: (rc[1] == -signal.SIGTERM, rc[0]))
@@ -186,6 +222,8 @@ def launch(nproc: int, argv: list[str]) -> int:
         return 130
     finally:
         elastic.setLevel(level)
+        os.environ.pop(ERRORS_ENV, None)
+        errors.cleanup()
     return 0
 
 

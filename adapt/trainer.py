@@ -401,7 +401,16 @@ def _non_finite_message(what: str, out: Path, saved: int | None) -> str:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
+    """The records of a JSON-lines log; lines are appended, so a kill or a full disk can
+    leave a last line cut short: a line that does not parse is dropped (resume rewrites the
+    file with the records up to the checkpoint)."""
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
 
 
 def _tensorboard(path: Path):

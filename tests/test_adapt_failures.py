@@ -3,6 +3,7 @@ through adapt.cli.main), a damaged checkpoint is named, never replaced by a bad 
 whose loss stops being finite ends at once, keeping the last good checkpoint."""
 import contextlib
 import io
+import json
 import shutil
 
 import pytest
@@ -95,6 +96,15 @@ def test_resume_without_a_checkpoint_says_it_starts_a_new_run(crops, tmp_path, c
     rc, _ = adapt(*TRAIN, "--source", crops, "--out", tmp_path / "new", "--steps", 1, "--resume")
     assert rc == 0 and (tmp_path / "new/checkpoints/last.pt").exists()
     assert "holds no checkpoint" in caplog.text and "starting a new run" in caplog.text
+
+
+def test_resume_after_a_kill_that_cut_the_metrics_log_short(crops, trained, tmp_path):
+    run = copy(trained, tmp_path)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 3, "loss')  # the append a kill interrupted
+    rc, _ = adapt(*TRAIN, "--source", crops, "--out", run, "--steps", 3, "--resume")
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert rc == 0 and [json.loads(line)["step"] for line in lines] == [1, 2, 3]
 
 
 def test_resume_with_changed_settings(crops, trained, tmp_path, caplog):

@@ -72,3 +72,18 @@ def test_the_global_batch_is_split_evenly():
     assert Ranks().share(12) is None
     with pytest.raises(SimdataError, match="--batch 10 is the global batch, split over 4"):
         Ranks(0, 4).share(10)
+
+
+def test_an_error_only_another_rank_met_is_said_once_with_its_rank(tmp_path, monkeypatch, capsys):
+    from adapt.distributed import ERRORS_ENV, _errors_of_other_ranks, report_error
+
+    monkeypatch.setenv(ERRORS_ENV, str(tmp_path))
+    for rank, message in ((0, "adapt: error: same"), (1, "adapt: error: same"),
+                          (2, "adapt: error: bad frame 7")):
+        monkeypatch.setenv("RANK", str(rank))
+        report_error(message)
+    assert capsys.readouterr().err.splitlines() == ["adapt: error: same"]  # rank 0 only
+    assert _errors_of_other_ranks(str(tmp_path)) == ["adapt: error: bad frame 7 (rank 2)"]
+    monkeypatch.delenv(ERRORS_ENV)  # a bare torchrun: the rank says it itself
+    report_error("adapt: error: bad frame 9")
+    assert capsys.readouterr().err.strip() == "adapt: error: bad frame 9 (rank 2)"
