@@ -24,8 +24,11 @@ def cache_root() -> Path:
 
 
 def array_digest(*arrays, version: str = "") -> str:
-    """sha256 (hex, 32 chars) over ``version`` and the arrays' dtypes, shapes and bytes."""
-    h = hashlib.sha256(version.encode())
+    """sha256 (hex, 32 chars) over ``version``, trimesh's version (whose algorithms the cached
+    results come from: an upgrade recomputes them) and the arrays' dtypes, shapes and bytes."""
+    import trimesh
+
+    h = hashlib.sha256(f"{version} trimesh {trimesh.__version__}".encode())
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())

@@ -177,7 +177,9 @@ class SceneRenderer:
     """
 
     def __init__(self, models: list[ObjectModel], intrinsics: Intrinsics, znear: float = 0.01,
-                 zfar: float = 20.0):
+                 zfar: float = 20.0, keep_models: int = 64):
+        """``keep_models``: how many models' GL buffers stay uploaded between scenes (the
+        least recently shown go first), so memory stays bounded with large model libraries."""
         choose_gl_platform()
         pr = _pyrender()
         self.models = models
@@ -191,7 +193,8 @@ class SceneRenderer:
         except Exception as e:
             raise SimdataError(f"cannot create an OpenGL context ({type(e).__name__}: {e}); "
                                f"check PYOPENGL_PLATFORM or run `make setup`") from None
-        self._meshes: dict[int, object] = {}
+        self._meshes: dict[int, object] = {}  # model index -> mesh, least recently shown first
+        self._keep_models = keep_models
         self._normal_cache = None
         self._scene = None
         self._table_node = None
@@ -261,6 +264,11 @@ class SceneRenderer:
         absent from one scene (every other crop) was uploaded again when it came back: 0.2 s
         for a 2048x2048 texture. An invisible mesh stays on the GPU and is skipped by every pass.
         """
+        for index in shown:  # most recently shown last
+            self._meshes[index] = self._meshes.pop(index)
+        for index in list(self._meshes)[:max(0, len(self._meshes) - self._keep_models)]:
+            if index not in shown:
+                del self._meshes[index]  # left out of the scene: pyrender frees its buffers
         for index, mesh in self._meshes.items():
             mesh.is_visible = index in shown
             if index not in shown:

@@ -122,6 +122,11 @@ def test_renderer_keeps_a_models_gl_buffers_while_scenes_do_without_it(assets_di
         frame(1)
         assert n0 >= 1 and n1 > n0 and len(uploads) == n1  # each model uploaded once
         assert not r._mesh(0).is_visible
+    with SceneRenderer(models, K, keep_models=1) as r:  # bounded: the older model is let go
+        frame(0)
+        frame(1)
+        frame(0)
+        assert list(r._meshes) == [0]
     assert first.masks_visib[0].sum() > 100 and not np.array_equal(first.rgb, other.rgb)
     for a, b in zip((first.rgb, first.depth_m, first.masks, first.masks_visib, first.normals),
                     (again.rgb, again.depth_m, again.masks, again.masks_visib, again.normals)):
