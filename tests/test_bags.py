@@ -147,3 +147,43 @@ def test_bad_bags_get_one_line_errors(tmp_path):
         BagFrames(path, every=0)
     with pytest.raises(SimdataError, match="exists"):
         write_test_bag(path, rgbd_frames(1))
+
+
+def test_one_stream_takes_the_camera_info_recorded_after_its_image(tmp_path):
+    frames = rgbd_frames(5)
+    for f in frames[3:]:  # recalibrated at frame 3: its CameraInfo is recorded after its image
+        f.K = f.K * [[2], [2], [1]]
+    path = write_test_bag(tmp_path / "cam", frames)
+    for topics in (BagTopics(depth="none"), BagTopics(colour="none")):
+        got = [f.K[0, 0] for f in iter_bag_frames(path, topics)]
+        assert got == [64, 64, 64, 128, 128]
+        assert [BagFrames(path, topics).K(i)[0, 0] for i in range(5)] == got
+
+
+def test_planning_stops_at_the_first_messages_despite_an_empty_topic(tmp_path, monkeypatch):
+    from simdata import bags
+    from simdata.bags import IMAGE
+
+    path = tmp_path / "cam"
+    frames = rgbd_frames(20)
+    with BagWriter(path) as w:  # a topic listed but never published (e.g. a camera that failed)
+        w._conns["/camera/infra1/image_raw"] = w._writer.add_connection("/camera/infra1/image_raw", IMAGE,
+                                                                         typestore=w._types)
+        for f in frames:
+            w.image("/camera/color/image_raw", f.stamp_ns, f.frame_id, f.rgb, "rgb8")
+            w.image("/camera/aligned_depth_to_color/image_raw", f.stamp_ns, f.frame_id, f.depth_m, "16UC1")
+            w.camera_info("/camera/color/camera_info", f.stamp_ns, f.frame_id, f.K, (64, 48))
+    assert "/camera/infra1/image_raw" in bag_topics(path)
+    read = []
+    messages = bags._Bag.messages
+
+    def counted(self, topics, *a, **kw):
+        for item in messages(self, topics, *a, **kw):
+            read.append(item[0])
+            yield item
+
+    monkeypatch.setattr(bags._Bag, "messages", counted)
+    with bags._Bag(path) as bag:
+        plan = bags._plan(bag, BagTopics())
+    assert len(read) == 3 and plan.colour.topic == "/camera/color/image_raw"  # one message per topic
+    assert len(list(iter_bag_frames(path))) == 20
