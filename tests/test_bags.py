@@ -187,3 +187,19 @@ def test_planning_stops_at_the_first_messages_despite_an_empty_topic(tmp_path, m
         plan = bags._plan(bag, BagTopics())
     assert len(read) == 3 and plan.colour.topic == "/camera/color/image_raw"  # one message per topic
     assert len(list(iter_bag_frames(path))) == 20
+
+
+def test_writing_a_bag_where_it_cannot_be_written_fails_in_one_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    for path, version in ((tmp_path / "notes.txt" / "cam", 2), (tmp_path / "notes.txt" / "a" / "cam.bag", 1)):
+        with pytest.raises(SimdataError, match=f"cannot write {path}") as e:
+            write_test_bag(path, rgbd_frames(1), version=version)
+        assert "\n" not in str(e.value)
+    path = tmp_path / "gone" / "cam"
+    with pytest.raises(SimdataError, match=f"cannot write {path}"):
+        with BagWriter(path) as w:  # its folder removed while recording: the rename fails
+            w.image("/camera/color/image_raw", 1, "cam", np.zeros((3, 4, 3), np.uint8), "rgb8")
+            tmp = next((tmp_path / "gone").iterdir())
+            tmp.rename(tmp_path / "elsewhere")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "gone", "notes.txt"]
+    assert not list((tmp_path / "gone").iterdir())  # no temporary left
