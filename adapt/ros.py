@@ -26,6 +26,7 @@ import numpy as np
 
 from simdata.bag_writer import BagWriter
 from simdata.errors import SimdataError
+from simdata.fileio import disk_error
 from simdata.preview import PALETTE
 from simdata.transforms import matrix_to_quat_xyzw
 
@@ -50,13 +51,18 @@ class PredictionWriter(BagWriter):
             raise SimdataError(f"--out {out} exists; choose a new file or remove it")
         super().__init__(out.with_name(f".{out.stem}.bag{os.getpid()}"), version=2, storage="mcap")
         self.out, self.prefix = out, prefix.rstrip("/")
+        self.target = out  # errors name --out, not the hidden folder
         self.counts: dict[str, int] = {}
 
     def __exit__(self, exc_type, *exc):
         super().__exit__(exc_type, *exc)
         if exc_type is None:  # the folder's one .mcap file becomes ``out``
-            os.replace(self.path / f"{self.path.name}.mcap", self.out)
-            shutil.rmtree(self.path)
+            try:
+                os.replace(self.path / f"{self.path.name}.mcap", self.out)
+            except OSError as e:
+                raise disk_error(self.out, e) from None
+            finally:
+                shutil.rmtree(self.path, ignore_errors=True)
 
     # -- messages ------------------------------------------------------------------------------------
     def message(self, msgtype: str, **values):
@@ -136,7 +142,7 @@ class PredictionWriter(BagWriter):
         for name, ids, encoding in (("labels", seg.labels.astype(np.uint8), "mono8"),
                                     ("instances", seg.instance_image().astype("<u2"), "mono16")):
             header = self._header(f"{self.prefix}/{name}", stamp_ns, frame_id)
-            h, w = ids.shape  # the ids as they are (simdata.bag_writer reads mono16 as depth in mm)
+            h, w = ids.shape  # the ids as they are (simdata.bags reads mono16 as depth in mm)
             self._send(name, IMAGE, self.message(IMAGE, header=header, height=h, width=w, encoding=encoding,
                                                  is_bigendian=0, step=ids.itemsize * w,
                                                  data=np.frombuffer(ids.tobytes(), np.uint8)), stamp_ns)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .bags import BagTopics, iter_bag_frames
 from .errors import SimdataError
-from .fileio import write_image, write_json_atomic
+from .fileio import disk_error, write_image, write_json_atomic
 from .transforms import depth_m_to_mm_u16
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,10 @@ def import_bag(bag, out, topics: BagTopics = BagTopics(), every: int = 1, progre
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SimdataError(f"--out {out} exists and is not empty; choose a new folder")
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     records, first_K, other_K, depth = [], None, 0, 0
     try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
         for i, f in enumerate(tqdm(iter_bag_frames(bag, topics, every), unit="frame", disable=not progress)):
             name = f"{i:06d}"
             if f.rgb is None:
@@ -65,6 +65,9 @@ def import_bag(bag, out, topics: BagTopics = BagTopics(), every: int = 1, progre
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
+    except OSError as e:  # an unwritable --out, a full disk: one line, no temporary left
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise disk_error(out, e) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -20,6 +20,7 @@ import numpy as np
 from .bags import (COLOUR_ENCODINGS, COMPRESSED, DEPTH_ENCODINGS, EXTRA, IMAGE, INFO, NO_TOPIC, BagFrame,
                    BagTopics)
 from .errors import SimdataError
+from .fileio import disk_error
 from .transforms import depth_m_to_mm_u16
 
 WRITE_TOPICS = BagTopics(colour="/camera/color/image_raw", depth="/camera/aligned_depth_to_color/image_raw",
@@ -44,6 +45,7 @@ class BagWriter:
         except ImportError:
             raise SimdataError(f"writing the ROS bag {self.path} needs rosbags: {EXTRA}") from None
         self.version = version
+        self.target = self.path  # the path errors name (a subclass may write elsewhere first)
         self._tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
         if version == 1:
             from rosbags.rosbag1 import Writer
@@ -60,17 +62,19 @@ class BagWriter:
         self._seq = Counter()
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer.open()
         except OSError as e:
-            from .fileio import disk_error
-
-            raise disk_error(self.path, e) from None
+            self._discard()
+            raise disk_error(self.target, e) from None
         return self
 
     def __exit__(self, exc_type, *exc):
-        if exc_type is None:
+        if exc_type is not None:
+            self._discard()
+            return
+        try:
             self._writer.close()
             if self.version == 2:  # rosbag2 names its file after the folder: rename it too
                 for f in self._tmp.iterdir():
@@ -79,15 +83,25 @@ class BagWriter:
                 meta = self._tmp / "metadata.yaml"
                 meta.write_text(meta.read_text().replace(self._tmp.name, self.path.name))
             os.replace(self._tmp, self.path)
+        except OSError as e:  # full disk, no permission: no half-written bag stays behind
+            self._discard()
+            raise disk_error(self.target, e) from None
+        except BaseException:
+            self._discard()
+            raise
+
+    def _discard(self):
+        try:
+            self._writer.abort()
+        except Exception:  # nothing to abort: not opened, or already closed
+            pass
+        if self._tmp.is_dir():
+            shutil.rmtree(self._tmp, ignore_errors=True)
         else:
             try:
-                self._writer.abort()
-            except Exception:  # nothing to abort: the error came before or while opening
-                pass
-            if self._tmp.is_dir():
-                shutil.rmtree(self._tmp, ignore_errors=True)
-            else:
                 self._tmp.unlink(missing_ok=True)
+            except OSError:  # its folder is missing or no folder: nothing was written
+                pass
 
     def _msg(self, msgtype: str, **values):
         """A message of this bag's typestore; field names matched case-insensitively (ROS 1's
@@ -106,7 +120,10 @@ class BagWriter:
         if topic not in self._conns:
             self._conns[topic] = self._writer.add_connection(topic, msgtype, typestore=self._types)
         data = (self._types.serialize_ros1 if self.version == 1 else self._types.serialize_cdr)(msg, msgtype)
-        self._writer.write(self._conns[topic], int(bag_time_ns), data)
+        try:
+            self._writer.write(self._conns[topic], int(bag_time_ns), data)
+        except OSError as e:  # a full disk while recording
+            raise disk_error(self.target, e) from None
 
     def image(self, topic: str, stamp_ns: int, frame_id: str, pixels: np.ndarray, encoding: str,
               compressed: str = "", bag_time_ns: int | None = None):

@@ -338,10 +338,16 @@ def _plan(bag: _Bag, topics: BagTopics) -> _Plan:
             what = "CameraInfo" if name == "camera-info" else "image"
             raise SimdataError(f"--{name}-topic {value}: {bag.path} has no {what} topic of that name "
                                f"(topics: {listing})")
+    # the first message of each topic that has one: a topic listed but never published (count
+    # 0) would otherwise keep this loop reading, and deserialising, the whole bag
+    counts = Counter()
+    for c in bag.connections:
+        counts[c.topic] += c.msgcount
+    wanted = [t for t in images + infos if counts[t] > 0]
     first: dict[str, object] = {}
-    for topic, _, msg in bag.messages(images + infos):  # the first message of each topic
+    for topic, _, msg in bag.messages(wanted):
         first.setdefault(topic, msg)
-        if len(first) == len(images) + len(infos):
+        if len(first) == len(wanted):
             break
     streams = {}
     for t in images:
@@ -424,11 +430,13 @@ class _Intrinsics:
 
     def __init__(self, first_K: np.ndarray | None):
         self.first, self.changes = first_K, []  # (stamp, K) where K changed
+        self.latest: int | None = None  # newest CameraInfo stamp read
 
     def add(self, msg, bag_time: int):
-        K = camera_matrix(msg)
+        K, stamp = camera_matrix(msg), _stamp_ns(msg, bag_time)
+        self.latest = stamp if self.latest is None else max(self.latest, stamp)
         if K is not None and (not self.changes or not np.array_equal(self.changes[-1][1], K)):
-            self.changes.append((_stamp_ns(msg, bag_time), K))
+            self.changes.append((stamp, K))
 
     def at(self, stamp: int) -> np.ndarray | None:
         return next((K for s, K in reversed(self.changes) if s <= stamp), self.first)
@@ -441,7 +449,19 @@ def _pairs(bag: _Bag, plan: _Plan) -> Iterator[tuple[_Msg | None, _Msg | None]]:
     d_topic = plan.depth.topic if plan.depth else None
     tol = plan.tolerance_ns
     intrinsics = _Intrinsics(plan.first_K)
-    seen, stats = Counter(), Counter()
+    seen: dict[str, tuple[int, int]] = {}  # topic -> (bag time, ordinal) of its last message
+    stats = Counter()
+    one = c_topic is None or d_topic is None
+    held: list[_Msg] = []  # one stream: images waiting for the CameraInfo of their stamp
+
+    def release(t: int):
+        # a driver records the CameraInfo of a stamp after its image: an image takes its K once
+        # the CameraInfo topic has reached its stamp (or it waited HORIZON_NS, or the bag ended)
+        while held and (plan.info is None or t is None or t - held[0].bag_time > HORIZON_NS
+                        or (intrinsics.latest is not None and intrinsics.latest >= held[0].stamp)):
+            m = held.pop(0)
+            m.K = intrinsics.at(m.stamp)
+            yield (m, None) if m.topic == c_topic else (None, m)
     pend_c: list[_Msg] = []
     pend_d: list[_Msg] = []
     last_d = last_c = None  # newest depth stamp seen, stamp of the last colour settled
@@ -460,12 +480,17 @@ def _pairs(bag: _Bag, plan: _Plan) -> Iterator[tuple[_Msg | None, _Msg | None]]:
     for topic, t, msg in bag.messages([x for x in (c_topic, d_topic, plan.info) if x]):
         if topic == plan.info:
             intrinsics.add(msg, t)
+            if one:
+                yield from release(t)
             continue
-        seen[(topic, t)] += 1
-        m = _Msg(topic, t, seen[(topic, t)] - 1, _stamp_ns(msg, t), msg.header.frame_id, msg)
-        if c_topic is None or d_topic is None:  # one stream: nothing to pair
-            m.K = intrinsics.at(m.stamp)
-            yield (m, None) if topic == c_topic else (None, m)
+        # messages come in bag-time order: a topic's ordinal restarts with each new bag time
+        last_t, ordinal = seen.get(topic, (None, -1))
+        ordinal = ordinal + 1 if last_t == t else 0
+        seen[topic] = (t, ordinal)
+        m = _Msg(topic, t, ordinal, _stamp_ns(msg, t), msg.header.frame_id, msg)
+        if one:  # one stream: nothing to pair
+            held.append(m)
+            yield from release(t)
             continue
         if topic == c_topic:
             stats["colour"] += 1
@@ -482,6 +507,7 @@ def _pairs(bag: _Bag, plan: _Plan) -> Iterator[tuple[_Msg | None, _Msg | None]]:
         floor = pend_c[0].stamp - tol if pend_c else (last_c - tol if last_c is not None else None)
         pend_d = [d for d in pend_d if (floor is None or d.stamp >= floor) and
                   (pend_c or t - d.bag_time <= HORIZON_NS)]
+    yield from release(None)
     for c in pend_c:
         pair = settle(c)
         if pair:

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SimdataError
+from .fileio import _discard, disk_error
 from .transforms import M_TO_MM, backproject_depth, invert_transform, make_transform
 
 EXTRA = "pip install 'simdata-adapt[viewer]' (rerun-sdk, the Rerun viewer's logging library)"
@@ -80,7 +81,10 @@ def recording(app: str, cfg: ViewConfig):
         rec.spawn(connect=False)
         sinks.append(rr.GrpcSink())
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # an unwritable --save: one line before anything is logged
+            raise disk_error(out, e) from None
         tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
         sinks.append(rr.FileSink(str(tmp)))
     rec.set_sinks(*sinks)
@@ -94,7 +98,11 @@ def recording(app: str, cfg: ViewConfig):
         raise
     rec.disconnect()
     if tmp is not None:
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError as e:
+            _discard(tmp)
+            raise disk_error(out, e) from None
 
 
 def spread(n: int, limit: int) -> list[int]:

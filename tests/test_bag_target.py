@@ -1,5 +1,6 @@
 """ROS bags as the target domain: ImageFolder, adapt's domains and `simdata import-bag`."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,3 +79,14 @@ def test_import_bag_writes_the_folder_image_folder_reads(bag, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--depth-topic /nope" in err and not (tmp_path / "x").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "proc"])
+def test_import_bag_to_an_unwritable_folder_fails_in_one_line(bag, tmp_path, capsys, where):
+    path, _ = bag
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    out = tmp_path / "notes.txt" / "frames" if where == "under_a_file" else Path("/proc/simdata-nope/frames")
+    assert simdata_main(["import-bag", str(path), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write {out}" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # nothing half-written

@@ -147,3 +147,59 @@ def test_bad_bags_get_one_line_errors(tmp_path):
         BagFrames(path, every=0)
     with pytest.raises(SimdataError, match="exists"):
         write_test_bag(path, rgbd_frames(1))
+
+
+def test_one_stream_takes_the_camera_info_recorded_after_its_image(tmp_path):
+    frames = rgbd_frames(5)
+    for f in frames[3:]:  # recalibrated at frame 3: its CameraInfo is recorded after its image
+        f.K = f.K * [[2], [2], [1]]
+    path = write_test_bag(tmp_path / "cam", frames)
+    for topics in (BagTopics(depth="none"), BagTopics(colour="none")):
+        got = [f.K[0, 0] for f in iter_bag_frames(path, topics)]
+        assert got == [64, 64, 64, 128, 128]
+        assert [BagFrames(path, topics).K(i)[0, 0] for i in range(5)] == got
+
+
+def test_planning_stops_at_the_first_messages_despite_an_empty_topic(tmp_path, monkeypatch):
+    from simdata import bags
+    from simdata.bags import IMAGE
+
+    path = tmp_path / "cam"
+    frames = rgbd_frames(20)
+    with BagWriter(path) as w:  # a topic listed but never published (e.g. a camera that failed)
+        w._conns["/camera/infra1/image_raw"] = w._writer.add_connection("/camera/infra1/image_raw", IMAGE,
+                                                                         typestore=w._types)
+        for f in frames:
+            w.image("/camera/color/image_raw", f.stamp_ns, f.frame_id, f.rgb, "rgb8")
+            w.image("/camera/aligned_depth_to_color/image_raw", f.stamp_ns, f.frame_id, f.depth_m, "16UC1")
+            w.camera_info("/camera/color/camera_info", f.stamp_ns, f.frame_id, f.K, (64, 48))
+    assert "/camera/infra1/image_raw" in bag_topics(path)
+    read = []
+    messages = bags._Bag.messages
+
+    def counted(self, topics, *a, **kw):
+        for item in messages(self, topics, *a, **kw):
+            read.append(item[0])
+            yield item
+
+    monkeypatch.setattr(bags._Bag, "messages", counted)
+    with bags._Bag(path) as bag:
+        plan = bags._plan(bag, BagTopics())
+    assert len(read) == 3 and plan.colour.topic == "/camera/color/image_raw"  # one message per topic
+    assert len(list(iter_bag_frames(path))) == 20
+
+
+def test_writing_a_bag_where_it_cannot_be_written_fails_in_one_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    for path, version in ((tmp_path / "notes.txt" / "cam", 2), (tmp_path / "notes.txt" / "a" / "cam.bag", 1)):
+        with pytest.raises(SimdataError, match=f"cannot write {path}") as e:
+            write_test_bag(path, rgbd_frames(1), version=version)
+        assert "\n" not in str(e.value)
+    path = tmp_path / "gone" / "cam"
+    with pytest.raises(SimdataError, match=f"cannot write {path}"):
+        with BagWriter(path) as w:  # its folder removed while recording: the rename fails
+            w.image("/camera/color/image_raw", 1, "cam", np.zeros((3, 4, 3), np.uint8), "rgb8")
+            tmp = next((tmp_path / "gone").iterdir())
+            tmp.rename(tmp_path / "elsewhere")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "gone", "notes.txt"]
+    assert not list((tmp_path / "gone").iterdir())  # no temporary left

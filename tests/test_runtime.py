@@ -325,7 +325,11 @@ def test_predict_on_a_bag_refuses_in_one_line(nets, bag, tmp_path, capsys):
              (["predict", str(nets["grasp"].with_suffix(".onnx")), "--input", str(bag), "--out",
                str(tmp_path / "dir")], "written to an .mcap file"),
              (["predict", str(nets["grasp"].with_suffix(".onnx")), "--input", str(nets["scenes"]), "--out",
-               str(tmp_path / "o")], "predicts on ROS bags")]
+               str(tmp_path / "o")], "predicts on ROS bags"),
+             (["predict", str(nets["grasp"].with_suffix(".onnx")), "--input", str(bag), "--out",
+               str(tmp_path / "taken.mcap" / "p.mcap")], f"cannot write {tmp_path / 'taken.mcap' / 'p.mcap'}"),
+             (["predict", str(nets["grasp"].with_suffix(".onnx")), "--input", str(bag), "--out",
+               "/proc/adapt-nope/p.mcap"], "cannot write /proc/adapt-nope/p.mcap")]
     for argv, message in cases:
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -179,3 +179,14 @@ def test_adapt_view_puts_the_true_box_around_the_crop(tmp_path):
         assert inside.mean() > 0.9 and 0.01 < half.min() < 0.3
     with pytest.raises(SimdataError, match="is no crops folder"):
         view_run(tmp_path / "run", tmp_path, ViewConfig(save=str(tmp_path / "x.rrd")))
+
+
+def test_view_to_an_unwritable_file_fails_in_one_line(grasp_dataset, tmp_path, capsys):
+    from simdata.cli import main
+
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    for rrd in (tmp_path / "notes.txt" / "scene.rrd", "/proc/simdata-nope/scene.rrd"):
+        assert main(["view", str(grasp_dataset), "--scene", "0", "--save", str(rrd)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"cannot write {rrd}" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
