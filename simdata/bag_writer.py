@@ -66,13 +66,13 @@ class BagWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer.open()
         except OSError as e:
-            self._discard()
+            self._discard_temp()
             raise disk_error(self.target, e) from None
         return self
 
     def __exit__(self, exc_type, *exc):
         if exc_type is not None:
-            self._discard()
+            self._discard_temp()
             return
         try:
             self._writer.close()
@@ -84,13 +84,13 @@ class BagWriter:
                 meta.write_text(meta.read_text().replace(self._tmp.name, self.path.name))
             os.replace(self._tmp, self.path)
         except OSError as e:  # full disk, no permission: no half-written bag stays behind
-            self._discard()
+            self._discard_temp()
             raise disk_error(self.target, e) from None
         except BaseException:
-            self._discard()
+            self._discard_temp()
             raise
 
-    def _discard(self):
+    def _discard_temp(self):
         try:
             self._writer.abort()
         except Exception:  # nothing to abort: not opened, or already closed

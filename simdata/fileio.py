@@ -42,14 +42,15 @@ def atomic_file(path: Path):
         yield tmp
         os.replace(tmp, path)
     except OSError as e:
-        _discard(tmp)
+        discard_temp(tmp)
         raise disk_error(path, e) from None
     except BaseException:
-        _discard(tmp)
+        discard_temp(tmp)
         raise
 
 
-def _discard(tmp: Path) -> None:
+def discard_temp(tmp: Path) -> None:
+    """Remove a temporary file if it is there; a failure to do so is no new error."""
     try:
         tmp.unlink(missing_ok=True)
     except OSError:  # its folder is gone or is no folder: nothing was written

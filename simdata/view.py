@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SimdataError
-from .fileio import _discard, disk_error
+from .fileio import discard_temp, disk_error
 from .transforms import M_TO_MM, backproject_depth, invert_transform, make_transform
 
 EXTRA = "pip install 'simdata-adapt[viewer]' (rerun-sdk, the Rerun viewer's logging library)"
@@ -101,7 +101,7 @@ def recording(app: str, cfg: ViewConfig):
         try:
             os.replace(tmp, out)
         except OSError as e:
-            _discard(tmp)
+            discard_temp(tmp)
             raise disk_error(out, e) from None
 
 
