@@ -124,9 +124,14 @@ def run_runtime(run: str | Path, device: str = "auto"):
     """adapt.runtime's PoseEstimator, Segmenter or GraspPlanner running ``run``'s torch task net
     (in eval mode on ``device``) with the description an export of it would carry: the same
     pre- and post-processing as the exported ONNX file."""
+    method, conf = load_run(run, device)
+    return method_runtime(method, conf, str(run))
+
+
+def method_runtime(method, conf: dict, name: str = "the run"):
+    """:func:`run_runtime` of a loaded run (``load_run``'s method and conf)."""
     from .runtime import RUNTIMES
 
-    method, conf = load_run(run, device)
     net = method.task_net.eval()
 
     @torch.no_grad()
@@ -134,4 +139,4 @@ def run_runtime(run: str | Path, device: str = "auto"):
         out = net(torch.from_numpy(x).to(method.device))
         return [o.float().cpu().numpy() for o in ([out] if isinstance(out, torch.Tensor) else out)]
 
-    return RUNTIMES[method.task.name].from_engine(engine, task_metadata(method, conf), str(run))
+    return RUNTIMES[method.task.name].from_engine(engine, task_metadata(method, conf), name)

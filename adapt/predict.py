@@ -208,50 +208,57 @@ def predict_pose_crops(method, conf: dict, folder, out, scale: int = 4, grid: in
 
 
 # -- grasp ------------------------------------------------------------------------------------------
-def plan_grasps(method, conf: dict, s: dict, top: int = 5) -> tuple[np.ndarray, list, list[bool], list[dict]]:
-    """A grasp run's best ``top`` grasps of one image (an ImageFolder item; it needs depth):
-    (the net's maps (4,H,W), the grasps best first (PlanarGrasp), whether the depth-image check
-    accepts each, and their grasps.jsonl records, see :func:`predict_grasp_folder`)."""
-    from simdata.grasping.depth_check import DepthCheckConfig, inpaint_holes, plan_grasp_depth
-    from simdata.grasping.planar import grasp_pose_in_camera
+def grasp_planner(method, conf: dict):
+    """adapt.runtime.GraspPlanner running the run's torch net: adapt predict and adapt view plan
+    a folder's grasps as the runtime plans a bag's or a robot's (one implementation)."""
+    from .export import method_runtime
 
-    from .data import fit_plane_inverse_depth
-    from .grasping import best_grasps, gripper_config, net_maps, table_depth
+    return method_runtime(method, conf)
+
+
+def plan_grasps(planner, s: dict, top: int = 5, min_quality: float | None = None
+                ) -> tuple[np.ndarray, list, list[bool], list[dict]]:
+    """``planner``'s (:func:`grasp_planner`) grasps of one image (an ImageFolder item; it needs
+    depth): the candidates it tries, best first, until ``top`` pass the depth-image check, as
+    (the net's maps (4,H,W), the grasps (PlanarGrasp; centred on their object where accepted),
+    whether the check accepts each, and their grasps.jsonl records, see
+    :func:`predict_grasp_folder`). The accepted ones are what ``planner(depth, K, n=top)`` returns."""
+    from .grasp_decode import MIN_QUALITY
 
     if not s["has_depth"]:
         raise SimdataError(f"{s['path']} has no depth file; a grasp net takes depth (pair "
                            f"X-color.png with X-depth.png, or X.png with depth_X.npy)")
-    gripper = gripper_config(method.data.extras.get("gripper"))
-    check = DepthCheckConfig(**method.data.extras.get("depth_check", {}))
     depth = s["depth"][0].numpy()
     K = s["K"].numpy().astype(float)
     known = not np.isnan(K).any()
     if not known:  # pad widths need a focal length: a typical camera's (about 60 deg across)
         h, w = depth.shape
         K = np.array([[0.9 * w, 0, (w - 1) / 2], [0, 0.9 * w, (h - 1) / 2], [0, 0, 1]])
-    maps = net_maps(method.task_net, s["rgb"], s["depth"], conf["data"]["channels"], conf["train"]["height"],
-                    method.device)
-    grasps = best_grasps(maps, depth, K, gripper, n=top)
-    plane = fit_plane_inverse_depth(s["depth"][0])
-    filled = inpaint_holes(depth)
-    recs, ok = [], []
-    for g in grasps:
-        plan = plan_grasp_depth(depth, g, K, gripper, check, filled, table_depth(plane, g.u, g.v, depth.shape[1]))
+    rgb = (s["rgb"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # as a camera gives it
+    maps, tried = planner.attempts(depth, K, rgb if planner.needs_rgb else None, n=top,
+                                   min_quality=MIN_QUALITY if min_quality is None else min_quality)
+    grasps, ok, recs = [], [], []
+    for candidate, found in tried:
+        g = candidate if found is None else found[0]
         rec = {"u": round(g.u, 2), "v": round(g.v, 2), "angle_deg": round(float(np.degrees(g.angle)), 2),
-               "width_px": round(g.width, 2), "quality": round(g.quality, 4), "executable": plan is not None}
-        if known and plan is not None:
-            T, w = grasp_pose_in_camera(g, plan[0], K)
-            rec.update(T_cam_grasp=np.round(T, 6).tolist(), width_m=round(w, 4), opening_m=round(plan[1], 4))
+               "width_px": round(g.width, 2), "quality": round(g.quality, 4), "executable": found is not None}
+        if known and found is not None:
+            _, T, w, opening = found
+            rec.update(T_cam_grasp=np.round(T, 6).tolist(), width_m=round(w, 4), opening_m=round(opening, 4))
+        grasps.append(g)
+        ok.append(found is not None)
         recs.append(rec)
-        ok.append(plan is not None)
     return maps, grasps, ok, recs
 
 
-def predict_grasp_folder(method, conf: dict, folder, out, top: int = 5) -> int:
-    """The best ``top`` grasps of every image with depth in ``folder`` (an image folder or a
-    BOP dataset): NAME_grasps.png (the image and the depth with the grasps drawn: the best one
-    the depth-image check accepts in green, the other accepted ones yellow, the refused ones
-    grey; and the quality map) and grasps.jsonl (per image, best first: pixel centre,
+def predict_grasp_folder(method, conf: dict, folder, out, top: int = 5,
+                         min_quality: float | None = None) -> int:
+    """The best ``top`` executable grasps of every image with depth in ``folder`` (an image
+    folder or a BOP dataset), as adapt.runtime.GraspPlanner plans them (:func:`plan_grasps`),
+    with the candidates refused on the way: NAME_grasps.png (the image and the depth with the
+    grasps drawn: the best one the depth-image check accepts in green, the other accepted ones
+    yellow, the refused ones grey; and the quality map) and grasps.jsonl (per image, best
+    first: pixel centre,
     angle in degrees, opening in px, quality, whether the depth-image check accepts it
     (simdata.grasping.depth_check) and, where it does and the intrinsics are known, the gripper
     pose in the camera frame, approaching along the optical axis: T_cam_grasp (4x4, metres), the
@@ -260,10 +267,11 @@ def predict_grasp_folder(method, conf: dict, folder, out, top: int = 5) -> int:
 
     images = ImageFolder(folder)
     out = Path(out)
+    planner = grasp_planner(method, conf)
     lines = []
     for i in range(len(images)):
         s = images[i]
-        maps, grasps, ok, recs = plan_grasps(method, conf, s, top)
+        maps, grasps, ok, recs = plan_grasps(planner, s, top, min_quality)
         depth = s["depth"][0].numpy()
         lines.append(json.dumps({"image": s["path"], "grasps": recs}))
         rgb = (s["rgb"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)

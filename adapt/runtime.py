@@ -37,7 +37,8 @@ from .inputs import (CHANNELS, as_unit_rgb, fill_holes, fit_plane_inverse_depth,
 from .translation import decode_translation
 
 METADATA_KEY = "simdata_adapt"  # the ONNX metadata_props key of the JSON description
-METADATA_VERSION = 1  # bumped when the description changes in a way the runtime must know
+METADATA_VERSION = 2  # bumped when the description changes in a way the runtime must know
+# (2: a pose net's crop.pad is null when it was trained on uniform-pose crops)
 MIN_AREA_PX = 50  # Segmenter: smaller connected components are no instance
 
 Engine = Callable[[np.ndarray], list]  # (B,C,H,W) float32 net input -> the net's outputs, in order
@@ -69,7 +70,11 @@ def _load(path: str | Path, providers: list[str] | None = None) -> tuple[Engine,
     if not path.is_file():
         raise SimdataError(f"{path} does not exist; pass an .onnx file written by `adapt export "
                            f"RUN --format onnx`")
-    import onnxruntime as ort
+    try:
+        import onnxruntime as ort
+    except ImportError:  # the runtime extra is all a robot installs; say which package is missing
+        raise SimdataError("onnxruntime is not installed; install the runtime extra: pip install "
+                           "onnxruntime (or 'simdata-adapt[runtime]')") from None
 
     try:
         sess = ort.InferenceSession(str(path), providers=providers or ["CPUExecutionProvider"])
@@ -88,6 +93,9 @@ def _check_image(array, name: str, ndim: int, where: str) -> np.ndarray:
     if array.ndim != ndim or (ndim == 3 and array.shape[2] != 3):
         raise SimdataError(f"{name} has shape {array.shape}; {where} takes "
                            f"{'(H,W,3) uint8 RGB' if ndim == 3 else '(H,W) float metres'}")
+    if ndim == 3 and array.dtype != np.uint8:  # a float image would be cut to black crops as uint8
+        raise SimdataError(f"rgb is {array.dtype}; pass (H,W,3) uint8 RGB (a float image in [0,1]: "
+                           f"(rgb * 255).round().astype(np.uint8))")
     if ndim == 2 and not np.issubdtype(array.dtype, np.floating):
         raise SimdataError(f"depth is {array.dtype}; pass float metres (a uint16 image in "
                            f"millimetres: depth / 1000.0)")
@@ -180,11 +188,20 @@ class PoseEstimator(_Runtime):
     box (x, y, w, h: the object's pixels x .. x + w - 1, y .. y + h - 1, as BOP's bbox).
 
     Each box is cut as training crops were (simdata.crops: a square of ``crop.pad`` x its
-    longer side, centred on it, colour resized by area, depth nearest, and its own K); with
+    longer side, centred on it, colour resized by area, depth nearest, and its own K; the pad is
+    the training crops', 1.2 unless `simdata crops --pad` said otherwise); with
     ``masks`` ((H,W) bool per box, e.g. a Segmenter's instances) and a net trained on crops with
     a black background, colour and depth outside the mask are zeroed as they were in training."""
 
     task = "pose"
+
+    def _setup(self, engine: Engine, meta: dict, name: str) -> None:
+        super()._setup(engine, meta, name)
+        if (meta.get("crop") or {}).get("pad") is None:  # see simdata.crops.crop_pad_of
+            raise SimdataError(f"{name} was trained on uniform-pose crops (render --mode crops --poses "
+                               f"uniform), framed by the object's bounding sphere, which no box "
+                               f"reproduces; train on crops cut from frames (simdata crops) or "
+                               f"rendered with --poses viewpoints")
 
     def inputs(self, rgb, depth, K, boxes, masks=None) -> tuple[np.ndarray, np.ndarray]:
         """The net's input (B,C,S,S) float32, one crop per box, and the crops' K (B,3,3)."""
@@ -338,8 +355,11 @@ class GraspPlanner(_Runtime):
         x, nw = image_input(r, d, self.channels, height)
         return maps_at_image_size(np.asarray(self.engine(x)[0])[0], height, nw, d.shape)
 
-    def __call__(self, depth, K, rgb=None, n: int = 5, recentre: bool = True,
-                 min_quality: float = MIN_QUALITY) -> list[Grasp]:
+    def attempts(self, depth, K, rgb=None, n: int = 5, recentre: bool = True,
+                 min_quality: float = MIN_QUALITY) -> tuple[np.ndarray, list[tuple]]:
+        """What a call decides, for drawing it (adapt predict, adapt view): the maps (4,H,W)
+        and the candidates tried, best first, until ``n`` pass the depth-image check: pairs
+        (candidate PlanarGrasp, adapt.grasp_decode.executable_grasps' tuple for it or None)."""
         from simdata.grasping.depth_check import DepthCheckConfig
 
         K = _check_K(K, "a grasp net")
@@ -347,13 +367,23 @@ class GraspPlanner(_Runtime):
         depth = np.asarray(depth, np.float32)
         gripper = gripper_config(self.metadata.get("gripper"))
         check = DepthCheckConfig(**(self.metadata.get("depth_check") or {}))
-        candidates = best_grasps(maps, depth, K, gripper, n=max(TOP_K, n), min_quality=min_quality)
-        plane = fit_plane_inverse_depth(depth)
-        found = executable_grasps(candidates, depth, K, gripper, check, fill_holes(depth), plane,
-                                  recentre, n=n)
+        plane, filled = fit_plane_inverse_depth(depth), fill_holes(depth)
+        tried, accepted = [], 0
+        for g in best_grasps(maps, depth, K, gripper, n=max(TOP_K, n), min_quality=min_quality):
+            if accepted >= n:
+                break
+            # one candidate at a time, so the refused ones are known too
+            found = executable_grasps([g], depth, K, gripper, check, filled, plane, recentre)
+            tried.append((g, found[0] if found else None))
+            accepted += bool(found)
+        return maps, tried
+
+    def __call__(self, depth, K, rgb=None, n: int = 5, recentre: bool = True,
+                 min_quality: float = MIN_QUALITY) -> list[Grasp]:
+        _, tried = self.attempts(depth, K, rgb, n, recentre, min_quality)
         return [Grasp(T[:3, 3].copy(), T[:3, 2].copy(), T[:3, 0].copy(), float(g.angle), float(w),
                       float(opening), float(g.quality), T, float(g.u), float(g.v), float(g.width))
-                for g, T, w, opening in found]
+                for g, T, w, opening in (found for _, found in tried if found)]
 
 
 RUNTIMES: dict[str, type[_Runtime]] = {"pose": PoseEstimator, "segmentation": Segmenter,

@@ -69,12 +69,13 @@ def view_segmentation(rec, method, conf: dict, path, cfg: ViewConfig, topics) ->
 
 
 def view_grasp(rec, method, conf: dict, path, cfg: ViewConfig, topics) -> int:
-    from .predict import plan_grasps
+    from .predict import grasp_planner, plan_grasps
 
     rr = rerun_sdk()
+    planner = grasp_planner(method, conf)
     n = 0
     for step, s in _frames(path, topics, cfg):
-        maps, grasps, ok, recs = plan_grasps(method, conf, s)
+        maps, grasps, ok, recs = plan_grasps(planner, s)
         rec.set_time("image", sequence=step)
         log_frame(rec, _as_uint8(s["rgb"]), s["depth"][0].numpy(), s["K"].double().numpy(),
                   points_stride=cfg.points_stride)

@@ -44,6 +44,18 @@ log = logging.getLogger(__name__)
 CROP_PAD = 1.2  # the one crop convention: a square of 1.2x the object's longer box side
 
 
+def crop_pad_of(info: dict) -> float | None:
+    """The pad a crops folder's crops were cut with, from its crops_info.json ``info``:
+    `simdata crops --pad` (config.pad) or render --mode crops --poses viewpoints (viewpoints.pad);
+    None for render --mode crops --poses uniform, whose crops frame the object's bounding sphere
+    (simdata.crop_render.FILL), which no pad around a silhouette box reproduces. Folders that
+    record neither were cut at CROP_PAD."""
+    if info.get("poses") == "uniform":
+        return None
+    pad = (info.get("viewpoints") or {}).get("pad") or (info.get("config") or {}).get("pad")
+    return float(pad) if pad else CROP_PAD
+
+
 def square_box(mask: np.ndarray, pad: float) -> tuple[int, int, int] | None:
     """Square (x0, y0, side) around a mask's bounding box, ``pad`` times its longer side."""
     ys, xs = np.nonzero(mask)

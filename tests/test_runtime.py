@@ -71,6 +71,15 @@ def frames(scenes):
         yield im, rgb, depth, np.array(cams[str(im)]["cam_K"]).reshape(3, 3)
 
 
+def silhouette_box(scenes, source):
+    """The box (x, y, w, h) of a crop's object silhouette in its frame, as a detector's."""
+    from simdata.fileio import read_image
+
+    ys, xs = np.nonzero(read_image(scenes / "train_pbr" / "000000" / "mask" /
+                                   f"{source['im_id']:06d}_{source['gt_id']:06d}.png"))
+    return xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+
+
 def test_an_onnx_file_carries_what_running_it_needs(nets):
     import onnxruntime as ort
 
@@ -106,12 +115,9 @@ def test_pose_runtime_equals_the_torch_path_on_the_crops_of_the_same_frames(nets
 
     labels = [json.loads(line) for line in (nets["crops"] / "labels.jsonl").read_text().splitlines()]
     assert len(labels) >= 4
-    from simdata.fileio import read_image
 
-    def box(source):  # the silhouette's box (x, y, w, h), as a detector's
-        ys, xs = np.nonzero(read_image(nets["scenes"] / "train_pbr" / "000000" / "mask" /
-                                       f"{source['im_id']:06d}_{source['gt_id']:06d}.png"))
-        return xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    def box(source):
+        return silhouette_box(nets["scenes"], source)
 
     domain = Domain(nets["crops"], 32, "rgbd", stream=99, seed=0)
     ref = domain.items(range(len(labels)))
@@ -134,6 +140,49 @@ def test_pose_runtime_equals_the_torch_path_on_the_crops_of_the_same_frames(nets
             assert pose.class_name == method.data.classes[pose.class_index]
             assert pose.box_xywh == box(labels[i]["source"])
     assert est(rgb, depth, K, []) == []
+
+
+def test_a_pose_net_on_crops_cut_with_another_pad_exports_it_and_the_runtime_cuts_alike(nets, tmp_path):
+    """`simdata crops --pad 1.5`: the export says 1.5 and the runtime's crops of the frames are
+    the training crops (it cut 1.2 crops, as every export said, before)."""
+    from adapt.config import TrainConfig
+    from adapt.data import Domain
+    from adapt.export import export_run
+    from adapt.methods import METHODS
+    from adapt.runtime import PoseEstimator, read_metadata
+    from adapt.trainer import Trainer
+    from simdata.crops import CropsConfig, crops_from_dataset
+
+    crops = tmp_path / "crops"
+    crops_from_dataset(nets["scenes"], crops, CropsConfig(size=32, background="scene", min_px=16, pad=1.5),
+                       progress=False)
+    cfg = TrainConfig(method="source-only", task="pose", out=str(tmp_path / "run"), source=str(crops), size=32,
+                      channels="rgbd", steps=1, batch=2, log_every=10, sample_every=1, ckpt_every=1)
+    Trainer(cfg, METHODS["source-only"].Config(task_width=8)).fit(progress=False)
+    export_run(tmp_path / "run", "task", "onnx", tmp_path / "pose.onnx")
+    assert read_metadata(tmp_path / "pose.onnx")["crop"] == {"pad": 1.5, "background": "scene"}
+    labels = [json.loads(line) for line in (crops / "labels.jsonl").read_text().splitlines()]
+    ref = Domain(crops, 32, "rgbd", stream=99, seed=0).items(range(len(labels)))
+    est = PoseEstimator(tmp_path / "pose.onnx")
+    for im, rgb, depth, K in frames(nets["scenes"]):
+        rows = [i for i, lb in enumerate(labels) if lb["source"]["im_id"] == im]
+        x, K_crops = est.inputs(rgb, depth, K, [silhouette_box(nets["scenes"], labels[i]["source"]) for i in rows])
+        assert np.array_equal(x, ref["x"][rows].numpy()) and np.allclose(K_crops, ref["K"][rows].numpy(), atol=1e-4)
+
+
+def test_pose_nets_on_uniform_pose_crops_are_refused_by_the_runtime(nets):
+    """render --mode crops --poses uniform frames the bounding sphere, which no box reproduces."""
+    from adapt.runtime import PoseEstimator, read_metadata
+    from simdata.crops import crop_pad_of
+    from simdata.errors import SimdataError
+
+    assert crop_pad_of({"poses": "uniform", "config": {}}) is None
+    assert crop_pad_of({"poses": "viewpoints", "viewpoints": {"pad": 1.2}, "config": {}}) == 1.2
+    assert crop_pad_of({"config": {"pad": 1.5}}) == 1.5 and crop_pad_of({}) == 1.2
+    meta = read_metadata(nets["pose"].with_suffix(".onnx"))
+    with pytest.raises(SimdataError, match="uniform-pose crops") as e:
+        PoseEstimator.from_engine(lambda x: [], {**meta, "crop": {"pad": None, "background": "black"}})
+    assert "\n" not in str(e.value)
 
 
 def test_segmenter_equals_predict_and_sees_what_training_sees(nets):
@@ -199,7 +248,30 @@ def test_grasp_planner_equals_the_eval_path(nets):
         (g.quality for g in planner(depth, K, n=3, min_quality=0.005)), reverse=True)
 
 
-def test_the_runtime_refuses_what_it_cannot_run_in_one_line(nets, tmp_path):
+def test_predict_on_a_folder_plans_the_runtimes_grasps(nets, tmp_path):
+    """adapt predict RUN --input FOLDER (and adapt view) plan with the runtime's GraspPlanner:
+    the executable grasps it writes are the exported file's, centred on their objects."""
+    from adapt.predict import predict_grasp_folder
+    from adapt.runtime import GraspPlanner
+    from adapt.trainer import load_run
+
+    method, conf = load_run(nets["grasp"], "cpu")
+    assert predict_grasp_folder(method, conf, nets["scenes"], tmp_path, min_quality=0.005) == 2
+    written = [json.loads(line)["grasps"] for line in (tmp_path / "grasps.jsonl").read_text().splitlines()]
+    planner = GraspPlanner(nets["grasp"].with_suffix(".onnx"))
+    found = 0
+    for recs, (im, rgb, depth, K) in zip(written, frames(nets["scenes"])):
+        expect = planner(depth, K, n=5, min_quality=0.005)
+        ok = [r for r in recs if r["executable"]]
+        assert len(ok) == len(expect)
+        for r, g in zip(ok, expect):
+            assert np.allclose(r["T_cam_grasp"], g.T_cam_grasp, atol=1e-5)
+            assert (r["u"], r["v"]) == (round(g.u, 2), round(g.v, 2)) and r["opening_m"] == round(g.opening_m, 4)
+        found += len(ok)
+    assert found >= 1
+
+
+def test_the_runtime_refuses_what_it_cannot_run_in_one_line(nets, tmp_path, monkeypatch):
     import onnx
 
     from adapt.runtime import GraspPlanner, PoseEstimator, Segmenter
@@ -220,11 +292,21 @@ def test_the_runtime_refuses_what_it_cannot_run_in_one_line(nets, tmp_path):
              (lambda: Segmenter(nets["segmentation"].with_suffix(".onnx"))(rgb, depth[:, :-1]), "register depth"),
              (lambda: PoseEstimator(nets["pose"].with_suffix(".onnx"))(rgb, depth, K, [(0, 0, 9, 9)], []),
               "0 masks for 1 boxes"),
-             (lambda: GraspPlanner(nets["grasp"].with_suffix(".onnx"))(depth, None), "needs the camera's intrinsics")]
+             (lambda: GraspPlanner(nets["grasp"].with_suffix(".onnx"))(depth, None), "needs the camera's intrinsics"),
+             # float colour in [0,1] would be cut into black uint8 crops
+             (lambda: Segmenter(nets["segmentation"].with_suffix(".onnx"))(rgb / 255.0, depth),
+              "rgb is float64; pass \\(H,W,3\\) uint8 RGB"),
+             (lambda: PoseEstimator(nets["pose"].with_suffix(".onnx"))(
+                 (rgb / 255.0).astype(np.float32), depth, K, [(0, 0, 9, 9)], [np.ones(depth.shape, bool)]),
+              "rgb is float32")]
     for call, message in cases:
         with pytest.raises(SimdataError, match=message) as e:
             call()
         assert "\n" not in str(e.value)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as on a machine without the extra
+    with pytest.raises(SimdataError, match="pip install onnxruntime") as e:
+        GraspPlanner(nets["grasp"].with_suffix(".onnx"))
+    assert "\n" not in str(e.value)
 
 
 def test_importing_and_running_the_runtime_loads_no_torch(nets):

@@ -81,9 +81,14 @@ class PoseTask(Task):
 
         if train_cfg.channels not in CHANNELS:
             raise SimdataError(f"--channels {train_cfg.channels!r}: use {', '.join(CHANNELS)}")
+        from simdata.crops import crop_pad_of
+
         first = labelled_domains[0]
+        # how the training crops were cut, so that the runtime cuts a frame's crops alike:
+        # background black, scene or randomized; pad None = uniform poses (sphere framing)
         extras = {"obj_ids": first.obj_ids, "models_info": first.models_info,
-                  "crop_background": first.ds.info.get("background")}  # black, scene or randomized
+                  "crop_background": first.ds.info.get("background"),
+                  "crop_pad": crop_pad_of(first.ds.info)}
         if self.cfg.rot_loss == "points" and not first.has_points:
             raise SimdataError(f"{first.path} has no model_points.npz; --rot-loss points needs "
                                f"crops made by this version of simdata")
@@ -188,6 +193,11 @@ class PoseTask(Task):
 
         from ..data import input_description
 
+        # runs from before crop_pad was recorded were trained on CROP_PAD crops
+        pad = data.extras.get("crop_pad", CROP_PAD)
+        framing = (f"square of {pad:g}x the object's box, centred on it, " if pad is not None else
+                   "uniform poses: the object's bounding sphere spans a fixed share of the square "
+                   "(simdata.crop_render.FILL; no box reproduces it, adapt.runtime refuses the net), ")
         return {"inputs": net.example_inputs(2), "input_names": ["image"],
                 "output_names": ["logits", "rotation", "translation_code"],
                 "dynamic_axes": {n: {0: "batch"} for n in ("image", "logits", "rotation", "translation_code")},
@@ -196,10 +206,9 @@ class PoseTask(Task):
                     "input": {"shape": ["batch", data.channels, data.size, data.size],
                               "size": data.size, "channels": conf["data"]["channels"], "range": [-1, 1],
                               "normalisation": input_description(conf["data"]["channels"]),
-                              "crop": f"square of {CROP_PAD:g}x the object's box, centred on it, "
-                                      "resized to the input size (colour: area, depth: nearest); "
-                                      "K_crop = simdata.crops.crop_intrinsics"},
-                    "crop": {"pad": CROP_PAD, "background": data.extras.get("crop_background")},
+                              "crop": framing + "resized to the input size (colour: area, "
+                                                "depth: nearest); K_crop = simdata.crops.crop_intrinsics"},
+                    "crop": {"pad": pad, "background": data.extras.get("crop_background")},
                     "classes": data.classes, "obj_ids": data.extras.get("obj_ids"),
                     "models_info": data.extras.get("models_info"),
                     "outputs": {
