@@ -96,7 +96,6 @@ def view_pose(rec, method, conf: dict, path, cfg: ViewConfig, topics) -> int:
     from .predict import pose_crops, predict_poses
     from .rotations import quat_wxyz_to_matrix
 
-    rr = rerun_sdk()
     data = method.data
     domain = pose_crops(method, conf, path)
     info = domain.models_info or data.extras.get("models_info", {})
