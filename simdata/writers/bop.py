@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -187,25 +188,39 @@ class BopSceneWriter:
                 (self.tmp / d).mkdir(parents=True)
         except OSError as e:
             raise disk_error(self.tmp, e) from None
+        # images are encoded and written by two threads (cv2's encoders and file I/O release
+        # the GIL) while the next view renders; commit waits for them and re-raises a failure
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bop-writer")
+        self._pending: list = []
+
+    def _write(self, path: Path, image: np.ndarray) -> None:
+        self._pending.append(self._pool.submit(write_image, path, image))
+
+    def _finish_writes(self, cancel: bool = False) -> None:
+        pending, self._pending = self._pending, []
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
+        if not cancel:
+            for future in pending:
+                future.result()
 
     def add_frame(self, im_id: int, frame: Frame, placed: list[PlacedObject],
                   models: list[ObjectModel]) -> None:
         t, name = self.tmp, f"{im_id:06d}"
         T_cam_world = invert_transform(frame.T_world_cam)
-        write_image(t / "rgb" / f"{name}.{self.rgb_ext}", frame.rgb)
+        self._write(t / "rgb" / f"{name}.{self.rgb_ext}", frame.rgb.copy())
         depth_mm = frame.depth_m.astype(np.float64) * M_TO_MM
         depth_u16 = np.round(depth_mm / self.depth_scale)
         depth_u16[(depth_u16 > 65535) | (depth_u16 < 0)] = 0  # out of range: no reading
-        write_image(t / "depth" / f"{name}.png", depth_u16.astype(np.uint16))
+        self._write(t / "depth" / f"{name}.png", depth_u16.astype(np.uint16))
         if "normals" in self.extras and frame.normals is not None:
             enc = np.where(frame.normals.any(-1, keepdims=True),
                            np.round((frame.normals + 1.0) * 127.5), 0).astype(np.uint8)
-            write_image(t / "normals" / f"{name}.png", enc)
+            self._write(t / "normals" / f"{name}.png", enc)
         if self.keep_clean_rgb:
-            write_image(t / "rgb_clean" / f"{name}.png", frame.rgb_clean)
+            self._write(t / "rgb_clean" / f"{name}.png", frame.rgb_clean.copy())
         if frame.clutter is not None:
             (t / "mask_clutter").mkdir(exist_ok=True)
-            write_image(t / "mask_clutter" / f"{name}.png", frame.clutter.astype(np.uint8) * 255)
+            self._write(t / "mask_clutter" / f"{name}.png", frame.clutter.astype(np.uint8) * 255)
         if "depth_m" in self.extras:  # privileged: always the clean render
             clean = frame.depth_clean_m if frame.depth_clean_m is not None else frame.depth_m
             buf = io.BytesIO()
@@ -223,8 +238,8 @@ class BopSceneWriter:
             gts.append({"cam_R_m2c": _flat(T_cam_obj[:3, :3]),
                         "cam_t_m2c": _flat(T_cam_obj[:3, 3] * M_TO_MM), "obj_id": model.obj_id})
             full, visib = frame.masks[gt_id], frame.masks_visib[gt_id]
-            write_image(t / "mask" / f"{name}_{gt_id:06d}.png", full.astype(np.uint8) * 255)
-            write_image(t / "mask_visib" / f"{name}_{gt_id:06d}.png", visib.astype(np.uint8) * 255)
+            self._write(t / "mask" / f"{name}_{gt_id:06d}.png", full.astype(np.uint8) * 255)
+            self._write(t / "mask_visib" / f"{name}_{gt_id:06d}.png", visib.astype(np.uint8) * 255)
             infos.append(self._gt_info(model, T_cam_obj, full, visib, valid))
         self.scene_gt[str(im_id)] = gts
         self.scene_gt_info[str(im_id)] = infos
@@ -245,6 +260,7 @@ class BopSceneWriter:
 
     def commit(self, scene_info: dict) -> Path:
         """Write the scene's JSON files and move the folder to its final name."""
+        self._finish_writes()
         write_json_atomic(self.tmp / "scene_camera.json", self.scene_camera)
         write_json_atomic(self.tmp / "scene_gt.json", self.scene_gt)
         write_json_atomic(self.tmp / "scene_gt_info.json", self.scene_gt_info)
@@ -256,4 +272,5 @@ class BopSceneWriter:
         return self.final
 
     def abort(self) -> None:
+        self._finish_writes(cancel=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
