@@ -11,7 +11,7 @@ class TrainConfig:
     task: str = field(default="", metadata={"help": "task: pose (crops) or segmentation (scenes); empty = the method's first"})
     source: str = field(default="", metadata={"help": "labelled synthetic crops folder"})
     target: str = field(default="", metadata={"help": "target domain: crops folder, image folder or ROS bag (.bag, .db3, .mcap, ROS 2 folder)"})
-    target_topics: str = field(default="", metadata={"help": "topics of a --target bag: colour=TOPIC,depth=TOPIC,camera_info=TOPIC,tolerance_s=S (any of them; the others are found from the message types; depth=none reads colour only)"})
+    bag_topics: str = field(default="", metadata={"help": "topics of every ROS bag given as a domain (--source, --target, --target-labelled, --eval-data): colour=TOPIC,depth=TOPIC,camera_info=TOPIC,tolerance_s=S (any of them; the others are found from the message types; depth=none reads colour only)"})
     target_labelled: str = field(default="", metadata={"help": "labelled target crops (semi-supervised / target-only)"})
     out: str = field(default="runs/run", metadata={"help": "run folder"})
     steps: int = field(default=20000, metadata={"help": "training iterations"})

@@ -47,16 +47,16 @@ def test_a_bag_is_a_target_domain_of_every_task(bag):
     from adapt.tasks import TASKS
 
     path, _ = bag
-    cfg = TrainConfig(size=32, height=48, crop=32, channels="rgbd", target_topics="tolerance_s=0.01")
+    cfg = TrainConfig(size=32, height=48, crop=32, channels="rgbd", bag_topics="tolerance_s=0.01")
     for name in ("pose", "segmentation", "grasp"):
         domain = TASKS[name]().open_domain(cfg, path, stream=1)
         x = domain.batch(0, 3)["x"]
         assert x.shape == (3, 4, 32, 32) and not domain.labelled
         assert (x[:, 3] != 1).any()  # depth read: not all "no reading"
-    colour_only = TrainConfig(size=32, channels="rgbd", target_topics="depth=none")
+    colour_only = TrainConfig(size=32, channels="rgbd", bag_topics="depth=none")
     assert not TASKS["pose"]().open_domain(colour_only, path, stream=1).ds[0]["has_depth"]
     with pytest.raises(SimdataError, match="bag topics 'colour'"):
-        TASKS["pose"]().open_domain(TrainConfig(target_topics="colour"), path, stream=1)
+        TASKS["pose"]().open_domain(TrainConfig(bag_topics="colour"), path, stream=1)
 
 
 def test_import_bag_writes_the_folder_image_folder_reads(bag, tmp_path, capsys):

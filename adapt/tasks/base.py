@@ -26,11 +26,11 @@ class DataSpec:
 
 
 def bag_topics(train_cfg):
-    """The run's --target-topics as a simdata.bags.BagTopics: which topics of a ROS bag given as
+    """The run's --bag-topics as a simdata.bags.BagTopics: which topics of a ROS bag given as
     a domain are read (the others are found from the bag's message types)."""
     from simdata.bags import parse_topics
 
-    return parse_topics(train_cfg.target_topics)
+    return parse_topics(train_cfg.bag_topics)
 
 
 @dataclass
