@@ -12,9 +12,7 @@ from simdata import CropsDataset, ImageFolder
 from simdata.bags import BagTopics
 from simdata.errors import SimdataError
 
-from .inputs import (CHANNELS, DEPTH_NORMALISATION, DEPTH_RANGE_M, HEIGHT_NORMALISATION,  # noqa: F401
-                     PLANE_HYPOTHESES, PLANE_INLIER_M, PLANE_SAMPLES, input_description,
-                     plane_inverse_depth)
+from .inputs import CHANNELS, input_description  # noqa: F401 (the tasks import them from here)
 from . import inputs
 
 POINTS = 256  # model points per object in a batch (point-matching loss)

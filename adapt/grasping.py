@@ -23,8 +23,7 @@ from simdata.grasping.planar import PlanarGrasp, rectangle_match, wrap_angle
 
 from .data import to_input
 from .grasp_decode import (TOP_K, WIDTH_SCALE_PX, best_grasps, centre_on_object,  # noqa: F401
-                           executable_grasps, gripper_config, maps_at_image_size, plan_grasp,
-                           smooth_maps, table_depth)
+                           gripper_config, maps_at_image_size, plan_grasp)
 from .inputs import fit_plane_inverse_depth, image_input
 from .scenes import SceneDomain, _resize
 

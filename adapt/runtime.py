@@ -242,12 +242,18 @@ class PoseEstimator(_Runtime):
         """The model's bounding box of class ``class_index``: (centre (3,), size (3,)) in metres
         in the model frame, from the BOP models_info the net was trained with; None if unknown."""
         obj_ids, info = self.metadata.get("obj_ids"), self.metadata.get("models_info") or {}
-        entry = info.get(str(obj_ids[class_index])) if obj_ids else None
-        if not entry or "size_x" not in entry:
-            return None
-        lo = np.array([entry["min_x"], entry["min_y"], entry["min_z"]], float) / 1000.0
-        size = np.array([entry["size_x"], entry["size_y"], entry["size_z"]], float) / 1000.0
-        return lo + size / 2, size
+        box = model_box_m(info, obj_ids[class_index]) if obj_ids else None
+        return None if box is None else (box[0] + box[1] / 2, box[1])
+
+
+def model_box_m(models_info: dict, obj_id) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mins (3,), sizes (3,)) in metres of a model's bounding box in its frame, from BOP
+    models_info (millimetres, keyed by str(obj_id)); None when it has no box for the model."""
+    entry = models_info.get(str(obj_id))
+    if not entry or "size_x" not in entry:
+        return None
+    return (np.array([entry["min_x"], entry["min_y"], entry["min_z"]], float) / 1000.0,
+            np.array([entry["size_x"], entry["size_y"], entry["size_z"]], float) / 1000.0)
 
 
 # -- segmentation --------------------------------------------------------------------------------

@@ -123,11 +123,9 @@ def view_pose(rec, method, conf: dict, path, cfg: ViewConfig, topics) -> int:
 def _model_box(info: dict, obj_id: int) -> tuple[np.ndarray, np.ndarray]:
     """(mins, sizes) in metres of a model's box from its BOP models_info (mm); a 10 cm cube
     about the origin when unknown."""
-    m = info.get(str(obj_id))
-    if not m or "size_x" not in m:
-        return np.full(3, -0.05), np.full(3, 0.1)
-    return (np.array([m["min_x"], m["min_y"], m["min_z"]]) / 1000.0,
-            np.array([m["size_x"], m["size_y"], m["size_z"]]) / 1000.0)
+    from .runtime import model_box_m
+
+    return model_box_m(info, obj_id) or (np.full(3, -0.05), np.full(3, 0.1))
 
 
 def _log_posed_box(rec, path: str, R: np.ndarray, t_m: np.ndarray, box, colour, label: str,

@@ -497,21 +497,11 @@ def cache_dir() -> Path:
 
 
 def cached_detect(mesh) -> dict:
-    """:func:`detect_symmetries` with its result cached on disk by :func:`mesh_digest`."""
-    from .fileio import write_json_atomic
+    """:func:`detect_symmetries` with its result cached on disk (in :func:`cache_dir`) by
+    :func:`mesh_digest`."""
+    from .diskcache import cached_json
 
-    path = cache_dir() / f"{mesh_digest(mesh)[:32]}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        pass
-    result = detect_symmetries(mesh)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, result)
-    except (OSError, SimdataError) as e:  # a read-only cache only costs time
-        log.debug("symmetry cache not written: %s", e)
-    return result
+    return cached_json(cache_dir().name, mesh_digest(mesh)[:32], lambda: detect_symmetries(mesh))
 
 
 def annotated_symmetries(model) -> dict | None:
