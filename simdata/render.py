@@ -11,6 +11,7 @@ per pixel instead of front and back, which halves the colour pass):
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -356,13 +357,10 @@ class SceneRenderer:
         (the same vertex code as the visible-mask pass: a silhouette never misses one of its
         visible pixels), for one pass instead of one per object.
         """
-        inner = self._renderer._renderer  # pyrender has no public hook for GL state per pass
-        saved = inner._program_cache
-        inner._program_cache = _UnionPass(saved)
         n = len(self._object_nodes)
         h, w = self.intrinsics.height, self.intrinsics.width
         masks = np.zeros((n, h, w), bool)
-        try:
+        with self._programs(_UnionPass):
             for start in range(0, n, 24):
                 group = self._object_nodes[start:start + 24]
                 bits = {}
@@ -373,20 +371,25 @@ class SceneRenderer:
                 img = self._renderer.render(self._scene, flags=seg_flags, seg_node_map=bits)[0]
                 for k in range(len(group)):
                     masks[start + k] = (img[..., k // 8] >> (k % 8)) & 1 == 1
-        finally:
-            inner._program_cache = saved
         return masks
 
-    def _render_normals(self, seg_flags, seg_map) -> np.ndarray:
-        inner = self._renderer._renderer  # pyrender has no public hook for custom shaders
-        if self._normal_cache is None:
-            self._normal_cache = _NormalShaderCache()
+    @contextlib.contextmanager
+    def _programs(self, make_cache):
+        """Passes inside the block take their shader programs from ``make_cache(pyrender's own
+        cache)``: pyrender has no public hook for custom shaders or GL state per pass."""
+        inner = self._renderer._renderer
         saved = inner._program_cache
-        inner._program_cache = self._normal_cache
+        inner._program_cache = make_cache(saved)
         try:
-            img = self._renderer.render(self._scene, flags=seg_flags, seg_node_map=seg_map)[0]
+            yield
         finally:
             inner._program_cache = saved
+
+    def _render_normals(self, seg_flags, seg_map) -> np.ndarray:
+        if self._normal_cache is None:
+            self._normal_cache = _NormalShaderCache()
+        with self._programs(lambda own: self._normal_cache):
+            img = self._renderer.render(self._scene, flags=seg_flags, seg_node_map=seg_map)[0]
         n_gl = img.astype(np.float32) / 127.5 - 1.0
         hit = img.any(axis=-1)
         n_cv = n_gl * np.array([1.0, -1.0, -1.0], np.float32)  # OpenGL -> OpenCV camera axes
