@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from simdata import CropsDataset
-from simdata.crops import CropWriter
+from simdata.writers.crops import CropWriter
 from simdata.errors import SimdataError
 
 from .data import to_input

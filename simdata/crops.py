@@ -36,7 +36,7 @@ import numpy as np
 from .bop_layout import SPLIT, find_rgb, list_images
 from .errors import SimdataError
 from .fileio import read_image
-from .writers.crops import CropWriter  # moved under writers/; still importable from here
+from .writers.crops import CropWriter
 
 log = logging.getLogger(__name__)
 
