@@ -38,7 +38,10 @@ figures of one run.
 GPU: with ``--gpu`` (default: when ``nvidia-smi`` lists one) every process renders with EGL on
 device ``--egl-device`` (EGL_DEVICE_ID, inherited by every worker), worker counts default to
 1 2 4 8, runs have 250 scenes (plain: 64), and the JSON (default benchmarks/results/
-render_throughput_gpu_<device>.json) records the GPU's name and the GL renderer string.
+render_throughput_gpu_<device>.json) records the GPU's name and the GL renderer string. A GPU
+machine without pybullet renders scenes settled elsewhere: ``--save-layouts DIR`` here (physics
+timed, scenes pickled, the real meshes copied), ``--layouts DIR`` there (simdata's render_scene
+and writers on those scenes; no start-up part). benchmarks/gpu_figures.sh is such a run.
 
 The default run takes about 13 minutes on an idle 2-core machine (estimated from partial
 runs: the 1000-image memory run with real YCB ~6-7 min, the five 100-image runs ~3 min, the
@@ -82,14 +85,12 @@ def child_main(kind: str, spec: dict) -> None:
     import resource
 
     out: dict = {}
-    if kind == "scenes":
-        from simdata.config import RenderConfig
+    if kind == "scenes" and spec.get("layouts"):
+        out = replay_layouts(spec)
+    elif kind == "scenes":
         from simdata.pipeline import render_dataset
-        from simdata.sampling import SceneConfig
 
-        cfg = RenderConfig(meshes=spec["meshes"], out=spec["out"], scenes=spec["scenes"], seed=0,
-                           workers=spec["workers"],
-                           scene=SceneConfig(views=spec["views"], objects=(OBJECTS, OBJECTS)))
+        cfg = scene_config(spec["meshes"], spec["views"], spec["out"], spec["scenes"], spec["workers"])
         s = render_dataset(cfg, progress=False)
         out = {"images": s.images, "seconds": s.seconds, "timings": s.timings,
                "scenes": s.scenes_done}
@@ -120,6 +121,128 @@ def child_main(kind: str, spec: dict) -> None:
     # workers: it also counts the pre-exec size of forked helpers, such as pyglet's ldconfig)
     out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out), flush=True)
+
+
+def scene_config(meshes, views: int, out="", scenes: int = 0, workers: int = 1):
+    """The RenderConfig of every scenes run (and of the plain script's poses)."""
+    from simdata.config import RenderConfig
+    from simdata.sampling import SceneConfig
+
+    return RenderConfig(meshes=str(meshes), out=str(out), scenes=scenes, seed=0, workers=workers,
+                        scene=SceneConfig(views=views, objects=(OBJECTS, OBJECTS)))
+
+
+# ---------------------------------------------------------------- settled layouts
+# A GPU machine may lack pybullet (no wheel for its Python could travel there: the .so alone is
+# 134 MB). --save-layouts settles the scenes here (simdata's layout_scene, timed) and pickles
+# them; --layouts there renders and writes those very scenes with simdata's render_scene, so
+# the figure is rendering + writing, and the physics time is the one measured here.
+
+_replay: dict = {}  # per worker process: models, cfg, layouts, renderer
+
+
+def _layout_init(meshes: str, views: int) -> None:
+    from simdata.assets import load_models
+
+    cfg = scene_config(meshes, views)
+    _replay.update(cfg=cfg, models=load_models(cfg.meshes, cfg.units))
+
+
+def _layout_one(i: int):
+    from simdata.scene import layout_scene
+
+    t0 = time.perf_counter()
+    lay = layout_scene(_replay["models"], _replay["cfg"], i)
+    return i, lay, time.perf_counter() - t0
+
+
+def save_layouts(name: str, meshes: Path, scenes: int, views: int, dest: Path, cores: int) -> dict:
+    """Settle scenes 0..scenes-1 of mesh set ``name`` on ``cores`` processes and pickle them to
+    dest/layouts_<name>.pkl; the real set's meshes are copied to dest/meshes/real."""
+    import multiprocessing as mp
+    import pickle
+
+    from simdata.assets import load_models
+
+    if name == "real":
+        shutil.copytree(meshes, dest / "meshes" / "real", dirs_exist_ok=True)
+    names = [m.name for m in load_models(meshes)]
+    t0 = time.perf_counter()
+    with mp.get_context("spawn").Pool(cores, _layout_init, (str(meshes), views)) as pool:
+        done = sorted(pool.imap_unordered(_layout_one, range(scenes)), key=lambda r: r[0])
+    wall = time.perf_counter() - t0
+    physics = [s for _, _, s in done]
+    info = {"set": name, "scenes": scenes, "views": views, "model_names": names,
+            "physics_s_per_scene": round(sum(physics) / scenes, 4),
+            "physics_s_per_image": round(sum(physics) / scenes / views, 4),
+            "wall_s": round(wall, 1), "processes": cores, "machine": platform.node(),
+            "processor": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}
+    with open(dest / f"layouts_{name}.pkl", "wb") as f:
+        pickle.dump({"info": info, "layouts": [lay for _, lay, _ in done]}, f)
+    return info
+
+
+def load_layouts(path) -> dict:
+    import pickle
+
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def _replay_init(spec: dict) -> None:
+    from simdata.assets import load_models
+    from simdata.render import SceneRenderer
+
+    cfg = scene_config(spec["meshes"], spec["views"], spec["out"], spec["scenes"], spec["workers"])
+    models = load_models(cfg.meshes, cfg.units)
+    saved = load_layouts(spec["layouts"])
+    if [m.name for m in models] != saved["info"]["model_names"]:
+        raise RuntimeError(f"{spec['layouts']} was saved for other meshes than {cfg.meshes}")
+    _replay.update(cfg=cfg, models=models, layouts=saved["layouts"],
+                   renderer=SceneRenderer(models, cfg.scene.intrinsics))
+
+
+def _replay_one(i: int) -> dict:
+    from simdata.writers import make_writers, open_scene
+
+    writer = open_scene(make_writers(_replay["cfg"]), i)
+    try:
+        from simdata.scene import render_scene
+
+        return render_scene(_replay["models"], _replay["cfg"], _replay["renderer"], i, writer,
+                            layout=_replay["layouts"][i])
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def replay_layouts(spec: dict) -> dict:
+    """The "scenes" measurement from saved layouts: simdata's writers and render_scene on
+    ``workers`` spawned processes (as render_dataset's pool), physics skipped. Timed like
+    render_dataset: from the prepared output folder to the last scene, pool start included."""
+    import multiprocessing as mp
+
+    from simdata.assets import load_models, models_fingerprint
+    from simdata.pipeline import prepare_output, with_absolute_paths
+    from simdata.writers import make_writers
+
+    cfg = with_absolute_paths(scene_config(spec["meshes"], spec["views"], spec["out"],
+                                           spec["scenes"], spec["workers"]))
+    prepare_output(cfg, load_models(cfg.meshes, cfg.units), models_fingerprint(cfg.meshes),
+                   make_writers(cfg))
+    todo = list(range(spec["scenes"]))
+    t0 = time.perf_counter()
+    if spec["workers"] == 1:
+        _replay_init(spec)
+        with _replay["renderer"]:  # GL freed before the interpreter's shutdown
+            results = [_replay_one(i) for i in todo]
+    else:
+        with mp.get_context("spawn").Pool(spec["workers"], _replay_init, (spec,)) as pool:
+            results = list(pool.imap_unordered(_replay_one, todo))
+    seconds = time.perf_counter() - t0
+    timings = {k: sum(r[k] for r in results) for k in ("physics", "render", "write")}
+    return {"images": sum(r["images"] for r in results), "seconds": seconds, "timings": timings,
+            "scenes": len(results)}
 
 
 # ---------------------------------------------------------------- process-tree RSS (/proc)
@@ -224,17 +347,17 @@ def describe_set(path: Path) -> tuple[list, dict]:
                     "load_warnings": sum(len(m.warnings) for m in models)}
 
 
-def mesh_sets(names: list[str], tmp: Path) -> tuple[dict, dict, dict]:
+def mesh_sets(names: list[str], tmp: Path, real: Path = SHARED_YCB) -> tuple[dict, dict, dict]:
     """{name: path}, {name: loaded models}, {name: description} of the sets found."""
     found, missing = {}, {}
     for name in names:
         if name == "proxies":
             found[name] = REPO / "assets" / "ycb"
         elif name == "real":
-            if SHARED_YCB.is_dir():
-                found[name] = SHARED_YCB
+            if real.is_dir():
+                found[name] = real
             else:
-                missing[name] = f"{SHARED_YCB} not found"
+                missing[name] = f"{real} not found"
         elif name == "textured":
             found[name] = make_textured_set(tmp / "textured_ycb")
     loaded = {n: describe_set(p) for n, p in found.items()}
@@ -251,11 +374,12 @@ def mesh_sets(names: list[str], tmp: Path) -> tuple[dict, dict, dict]:
 # ---------------------------------------------------------------- measurements
 
 def measure_scenes(meshes: Path, workers: int, scenes: int, views: int, tmp: Path,
-                   cores: int, keep: bool = False) -> dict:
-    """One render_dataset run in a fresh process; ``keep``: keep the dataset (row["_out"])."""
+                   cores: int, keep: bool = False, layouts: Path | None = None) -> dict:
+    """One render_dataset run in a fresh process (with ``layouts``, a saved-layouts file: their
+    replay, physics skipped); ``keep``: keep the dataset (row["_out"])."""
     out = tmp / f"ds-{time.monotonic_ns()}"
     spec = {"meshes": str(meshes), "out": str(out), "scenes": scenes, "workers": workers,
-            "views": views}
+            "views": views, "layouts": str(layouts or "")}
     from simdata.bop_layout import SPLIT
 
     res, samples = run_child("scenes", spec, tmp, watch=out / SPLIT, views=views)
@@ -309,13 +433,13 @@ def memory_report(samples: list, rss_every: int) -> dict:
             "processes": len(ref[2]), "samples_images_mb": thinned}
 
 
-def plain_spec(models, cfg, scene_indices) -> dict:
+def plain_spec(models, cfg, scene_indices, layouts: list | None = None) -> dict:
     from simdata.scene import layout_scene
 
     K = cfg.scene.intrinsics
     scenes = []
     for i in scene_indices:
-        lay = layout_scene(models, cfg, i)
+        lay = layouts[i] if layouts else layout_scene(models, cfg, i)
         scenes.append({
             "objects": [[models[p.model_index].name, p.T_world_obj.tolist()] for p in lay.settled.kept],
             "table": [*lay.table.size_xy, lay.table.thickness],
@@ -444,6 +568,15 @@ def main():
                     help="EGL on a GPU [when nvidia-smi lists one]")
     ap.add_argument("--egl-device", type=int, default=int(os.environ.get("EGL_DEVICE_ID", "0")),
                     help="EGL_DEVICE_ID (and nvidia-smi index) of the GPU")
+    ap.add_argument("--save-layouts", default="", metavar="DIR",
+                    help="settle the scenes of every run (physics, timed) and save them in DIR, "
+                         "with the real meshes, for a machine without pybullet; then stop. "
+                         "Counts default to --gpu's")
+    ap.add_argument("--layouts", default="", metavar="DIR",
+                    help="render the scenes saved by --save-layouts in DIR instead of settling "
+                         "them (rendering + writing measured; physics as timed where saved); "
+                         "the real set comes from DIR/meshes/real when ../shared/ycb is absent; "
+                         "no start-up part (it runs physics)")
     ap.add_argument("--out", default="", help="JSON [benchmarks/results/render_throughput.json; "
                     "with --gpu render_throughput_gpu_<device>.json]")
     args = ap.parse_args()
@@ -464,8 +597,34 @@ def main():
     gl = choose_gl_platform()  # probed once here; children inherit $PYOPENGL_PLATFORM
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = sorted(set(args.workers or ([1, 2, 4, 8] if use_gpu else [1, cores])))
-    scenes = args.scenes or (250 if use_gpu else 25)
-    plain_scenes = args.plain_scenes or (64 if use_gpu else 8)
+    gpu_counts = use_gpu or bool(args.save_layouts)
+    scenes = args.scenes or (250 if gpu_counts else 25)
+    plain_scenes = args.plain_scenes or (64 if gpu_counts else 8)
+    if args.save_layouts:
+        dest = Path(args.save_layouts)
+        dest.mkdir(parents=True, exist_ok=True)
+        n = max(scenes, plain_scenes, -(-args.long_images // args.views))
+        with tempfile.TemporaryDirectory(prefix="render-bench-") as tmp_name:
+            paths, _, _ = mesh_sets(args.sets, Path(tmp_name))
+            for name, path in paths.items():
+                print(f"settling {n} scenes of {name} on {cores} processes ...", flush=True)
+                print(f"  {save_layouts(name, path, n, args.views, dest, cores)}", flush=True)
+        return
+    layouts: dict = {}
+    if args.layouts:
+        if "startup" not in args.skip:
+            print("--layouts: no start-up part (`simdata render` runs physics)")
+            args.skip.append("startup")
+        for name in args.sets:
+            f = Path(args.layouts) / f"layouts_{name}.pkl"
+            if not f.is_file():
+                sys.exit(f"--layouts {args.layouts}: no {f.name}; save it with --save-layouts "
+                         f"--sets {name}")
+            layouts[name] = (f, load_layouts(f))
+            need = max(scenes, plain_scenes, -(-args.long_images // args.views))
+            if layouts[name][1]["info"]["scenes"] < need or layouts[name][1]["info"]["views"] != args.views:
+                sys.exit(f"{f} holds {layouts[name][1]['info']['scenes']} scenes of "
+                         f"{layouts[name][1]['info']['views']} views; this run needs {need} of {args.views}")
     target_rate = TARGETS["images_per_s_gpu" if use_gpu else "images_per_s_cpu"]
     if args.out:
         out_path = Path(args.out)
@@ -483,7 +642,10 @@ def main():
             print(f"WARNING: --gpu, but EGL device {args.egl_device} is {glinfo['renderer']}: "
                   f"set --egl-device to the GPU's EGL index", file=sys.stderr)
         print(f"GL {gl}: {glinfo.get('renderer')}; {cores} cores; GPU {gpu if use_gpu else 'not used'}")
-        paths, models, sets_info = mesh_sets(args.sets, tmp)
+        real = SHARED_YCB
+        if args.layouts and not SHARED_YCB.is_dir():
+            real = Path(args.layouts) / "meshes" / "real"
+        paths, models, sets_info = mesh_sets(args.sets, tmp, real)
         for name, info in sets_info.items():
             print(f"  {name}: {info}" if "skipped" in info else
                   f"  {name}: {info['models']} models, {info['triangles_mean']} triangles on "
@@ -498,7 +660,8 @@ def main():
                 n_sc = long_scenes if is_long else scenes
                 print(f"scenes: {name}, {w} worker(s), {n_sc} scenes x {args.views} views ...", flush=True)
                 keep = args.crops > 0 and not is_long and name not in kept
-                row = measure_scenes(path, w, n_sc, args.views, tmp, cores, keep)
+                row = measure_scenes(path, w, n_sc, args.views, tmp, cores, keep,
+                                     layouts[name][0] if name in layouts else None)
                 samples, out = row.pop("_samples"), row.pop("_out")
                 if keep:  # the crops baseline cuts this dataset
                     kept[name] = (out, row["images"])
@@ -509,13 +672,9 @@ def main():
                 runs.append({"set": name, **row})
         plain = []
         if "plain" not in args.skip:
-            from simdata.config import RenderConfig
-            from simdata.sampling import SceneConfig
-
             for name, path in paths.items():
-                cfg = RenderConfig(meshes=str(path), seed=0,
-                                   scene=SceneConfig(views=args.views, objects=(OBJECTS, OBJECTS)))
-                spec = plain_spec(models[name], cfg, range(plain_scenes))
+                spec = plain_spec(models[name], scene_config(path, args.views), range(plain_scenes),
+                                  layouts[name][1]["layouts"] if name in layouts else None)
                 long_w = {args.long_workers} if name == long_set and long_scenes else set()
                 for w in sorted(set(workers) | long_w):
                     print(f"plain pyrender: {name}, {w} process(es), {plain_scenes} scenes ...",
@@ -572,6 +731,10 @@ def main():
                   "plain_script": "benchmarks/plain_pyrender.py: colour+depth, 1 instance-id "
                                   "pass, 1 silhouette pass per object, PNGs via cv2"},
         "targets": {**TARGETS, "images_per_s": target_rate},
+        "physics": ("settled here" if not layouts else
+                    {"replayed": "scenes settled on another machine (--save-layouts): the split's "
+                                 "physics is ~0 here; theirs is below",
+                     **{n: d["info"] for n, (_, d) in layouts.items()}}),
         "mesh_sets": sets_info, "runs": runs, "plain": plain, "crops": crops,
         "startup": startup, "memory": memory,
     }

@@ -102,11 +102,14 @@ def image_background(rng, images: list, shape) -> tuple[np.ndarray, str]:
 
 
 def render_scene(models: list[ObjectModel], cfg: RenderConfig, renderer: SceneRenderer,
-                 scene_index: int, writer: SceneWriter) -> dict:
+                 scene_index: int, writer: SceneWriter, layout: SceneLayout | None = None) -> dict:
     """Simulate and render scene ``scene_index`` into ``writer`` and commit it; returns counts
-    and timings (s). On an error the caller, who opened the writer, aborts it."""
+    and timings (s). ``layout``: the scene as ``layout_scene(models, cfg, scene_index)`` made it
+    elsewhere (another process or machine; physics is then skipped here). On an error the
+    caller, who opened the writer, aborts it."""
     t0 = time.perf_counter()
-    layout = layout_scene(models, cfg, scene_index)
+    if layout is None:
+        layout = layout_scene(models, cfg, scene_index)
     result, table, lighting = layout.settled, layout.table, layout.lighting
     t1 = time.perf_counter()
     sensor = cfg.sensor_model
