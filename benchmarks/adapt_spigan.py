@@ -16,23 +16,27 @@ model on every render (a robot's depth is never clean):
 - real: ../shared/real/ycbv_demo (RGB-D, unlabelled) is SPIGAN's real target, and
   ../shared/real/tabletop_dev (10 labelled PrimeSense frames) the real test set.
 
-Inputs: rgb, rgbh and height (no SPIGAN rows: its G restyles colour). Rows per input:
-source-only (clean) and source-only (DR) (`--rows`), trained once and scored on every test set
-(`--tests`: synthetic; tabletop_dev when ../shared/real, or DIR/real with --data, holds it and
-ycbv_demo), and SPIGAN from the DR source, one run per variant (`--variants`), adapted to the
-real frames (scored on tabletop_dev) and to the synthetic target (scored on its test split);
-`--ablations` adds SPIGAN-no-PI and SPIGAN-base. Each row: object IoU, mIoU, negative transfer
-against source-only (DR) on the same test images (the share of images whose IoU falls; when that
-row runs), steps/s, peak memory; saved to benchmarks/results/adapt_spigan_<device>.json after
-every row. CPU default (2 cores, under 30 minutes): 120 px high images, 96 px crops, small nets,
-1500 task-net steps, 600 SPIGAN steps; `--ablations` (meant for a GPU) adds four SPIGAN runs,
-`--paper` the paper's sizes.
+Inputs (`--channels`): rgb and height by default, rgbh on request (no SPIGAN rows for height:
+its G restyles colour). Rows per input: source-only (clean) and source-only (DR) (`--rows`),
+trained once and scored on every test set (`--tests`: synthetic; tabletop_dev when
+../shared/real, or DIR/real with --data, holds it and ycbv_demo), and SPIGAN, one run per
+variant (`--variants`; by default one, from the clean renders: adapting randomized renders
+lost to source-only in every variant measured, benchmarks/results/adapt_spigan_schedule_cpu.json),
+adapted to the real frames (scored on tabletop_dev) and to the synthetic target (scored on its
+test split); `--ablations` adds SPIGAN-no-PI and SPIGAN-base. Each row: object IoU, mIoU,
+negative transfer against the source-only net of the same source on the same test images (the
+share of images whose IoU falls; when that row runs), steps/s, peak memory; saved to
+benchmarks/results/adapt_spigan_<device>.json after every row. CPU default (2 cores, about 20
+minutes): 120 px high images, 96 px crops, small nets, 1500 task-net steps, 600 SPIGAN steps;
+`--ablations` (meant for a GPU) adds four SPIGAN runs, `--paper` the paper's sizes.
 
 Variants: `--variants "LABEL:KEY=VALUE,KEY=VALUE;LABEL2:..."`, KEY a field of
 adapt.methods.spigan.SpiganConfig (g_steps, gamma, delta, alpha, beta, lr, pi, ...; an unknown
-one is an error), VALUE read as the field's type (true/false, int, float, text); a row is named
-"LABEL (DR source)". The default "spigan:" is the method's defaults; e.g. --variants
-"spigan-g5:g_steps=5;spigan-g1:g_steps=1".
+one is an error), VALUE read as the field's type (true/false, int, float, text), plus
+`source=dr|clean`: the rendered source SPIGAN adapts from (default dr); a row is named "LABEL
+(DR source)" or "LABEL (clean source)", and its negative transfer is against the source-only
+net of the same source. The default "spigan:source=clean" is the method's defaults from clean
+renders; e.g. --variants "spigan-g5:g_steps=5;spigan-g1:g_steps=1;dr:source=dr".
 
 On a GPU machine without the renderer (no pybullet, pyrender, trimesh, PyOpenGL, open3d,
 rosbags, pycocotools, no ../shared): render here and save compact copies of the data with
@@ -198,6 +202,11 @@ def parse_variants(text: str, ablations: bool) -> dict[str, dict]:
             key = key.strip()
             if not eq:
                 raise SystemExit(f"--variants {label}: {kv!r} is not KEY=VALUE")
+            if key == "source":  # the benchmark's: which rendered source SPIGAN adapts from
+                if value.strip() not in ("dr", "clean"):
+                    raise SystemExit(f"--variants {label}: source={value}: use dr or clean")
+                flags[key] = value.strip()
+                continue
             if key not in fields:
                 raise SystemExit(f"--variants {label}: {key!r} is no option of SPIGAN; choose from "
                                  f"{', '.join(sorted(fields))}")
@@ -540,14 +549,15 @@ def main():
     ap.add_argument("--steps", type=int, default=1500, help="steps of the source-only rows")
     ap.add_argument("--gan-steps", type=int, default=600, help="steps of the SPIGAN rows")
     ap.add_argument("--scenes", type=int, default=40, help="source scenes (4 views each)")
-    ap.add_argument("--channels", default="rgb,rgbh,height", help="input sets, comma list "
+    ap.add_argument("--channels", default="rgb,height", help="input sets, comma list "
                     "(SPIGAN rows for those with colour)")
     ap.add_argument("--rows", default=",".join(ROWS), help="source-only rows to run, comma list of "
                     f"{', '.join(ROWS)} (empty: none)")
     ap.add_argument("--tests", default=",".join(TESTS), help="test sets, comma list of "
                     f"{', '.join(TESTS)} (tabletop_dev when the real frames are there)")
-    ap.add_argument("--variants", default="spigan:", help="SPIGAN runs, LABEL:KEY=VALUE,...;... "
-                    "(KEY a field of SpiganConfig; empty: none) [spigan: = the method's defaults]")
+    ap.add_argument("--variants", default="spigan:source=clean", help="SPIGAN runs, "
+                    "LABEL:KEY=VALUE,...;... (KEY a field of SpiganConfig, or source=dr|clean; "
+                    "empty: none) [spigan:source=clean: the method's defaults, from clean renders]")
     ap.add_argument("--ablations", action="store_true", help="also SPIGAN-no-PI and SPIGAN-base "
                     "(spigan-no-pi:no_pi=true;spigan-base:base=true)")
     ap.add_argument("--paper", action="store_true", help="paper sizes (for a GPU)")
@@ -654,15 +664,17 @@ def main():
             return tmp / name, train_run(tmp / name, method, source, target, ch, steps, device, size,
                                          nets, vgg, flags)
 
-        def report(ch, test_name, label, entry):
+        def report(ch, test_name, label, entry, source="dr"):
+            """Negative transfer against the source-only net of the same source: DR for the
+            source-only rows and SPIGAN from DR, clean for SPIGAN from clean renders."""
             rows = results["rows"].setdefault(f"{ch} -> {test_name}", {})
-            base = rows.get("source-only (DR)")
-            if base:
-                entry["negative_transfer_vs_dr"] = negative_transfer(entry["per_image_iou"],
-                                                                     base["per_image_iou"])
+            key = f"negative_transfer_vs_{source}"
+            base = rows.get("source-only (DR)" if source == "dr" else "source-only (clean)")
+            if base and base is not entry:
+                entry[key] = negative_transfer(entry["per_image_iou"], base["per_image_iou"])
             rows[label] = entry
-            print(f"{ch:>5} -> {test_name:<12} {label:<24} object IoU {entry['object_iou']:.3f}, "
-                  f"mIoU {entry['miou']:.3f}, negative transfer {entry.get('negative_transfer_vs_dr', '-')}, "
+            print(f"{ch:>5} -> {test_name:<12} {label:<26} object IoU {entry['object_iou']:.3f}, "
+                  f"mIoU {entry['miou']:.3f}, negative transfer {entry.get(key, '-')}, "
                   f"{entry['steps_per_s']:.1f} steps/s", flush=True)
             save()
 
@@ -678,9 +690,13 @@ def main():
                 if CHANNELS[ch] < 3:  # nothing for SPIGAN's G to restyle
                     continue
                 for i, (g, flags) in enumerate(gans.items()):  # adapted to each target: scored on its test set
-                    run, info = train(f"{ch}_{test_name}_spigan{i}", "spigan", data["source_dr"]["path"],
+                    flags = dict(flags)
+                    source = flags.pop("source", "dr")
+                    run, info = train(f"{ch}_{test_name}_spigan{i}", "spigan",
+                                      data["source_dr" if source == "dr" else "source"]["path"],
                                       target, ch, args.gan_steps, flags)
-                    report(ch, test_name, f"{g} (DR source)", {**score(run, test), **info})
+                    report(ch, test_name, f"{g} ({'DR' if source == 'dr' else 'clean'} source)",
+                           {**score(run, test), **info}, source)
     del results["partial"]
     save()
     print(f"saved {out} ({results['seconds']} s; VGG19 features: {vgg})")

@@ -45,6 +45,34 @@ def test_five_g_steps_for_every_other_step():
     assert [updates_others(s, 5) for s in range(10)] == [False] * 4 + [True] + [False] * 4 + [True]
 
 
+def test_residual_generator_starts_as_the_identity_and_learns():
+    from adapt.nets import build
+
+    torch.manual_seed(0)
+    g = build("resnet-generator", channels=3, filters=8, blocks=1, residual=True)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.equal(g(x), x)
+    opt = torch.optim.Adam(g.parameters(), 1e-2)
+    for _ in range(3):  # pull towards a darker image: the output moves off the input
+        opt.zero_grad()
+        (g(x) - (x - 0.5)).abs().mean().backward()
+        opt.step()
+    assert (g(x) - x).abs().mean() > 1e-3
+    plain = build("resnet-generator", channels=3, filters=8, blocks=1)
+    assert not torch.allclose(plain(x), x, atol=0.1)
+
+
+def test_paper_settings_and_our_defaults():
+    from adapt.methods.spigan import SpiganConfig
+
+    ours, paper = SpiganConfig(), SpiganConfig(paper=True)
+    assert (ours.g_steps, ours.plain_g) == (1, False)
+    assert (paper.g_steps, paper.plain_g) == (5, True)
+    assert SpiganConfig(**{**vars(paper)}).g_steps == 5  # as a saved run's config reloads
+    with pytest.raises(SimdataError, match="--paper sets --g-steps 5"):
+        SpiganConfig(paper=True, g_steps=3)
+
+
 def test_early_stopping_rule_on_synthetic_curves():
     from adapt.stopping import discriminator_wins
 
@@ -127,7 +155,7 @@ def test_spigan_end_to_end_from_the_command_line(scenes, tmp_path):
             "--crop", 64, "--task-width", 8, "--batch", 2, "--no-progress")
     assert r.returncode == 0, r.stderr
     r = cli("train", "spigan", "--source", syn, "--target", target, "--out", run, "--steps", 10,
-            "--sample-every", 5, "--log-every", 1, "--eval-data", real, "--no-progress", *TINY)
+            "--sample-every", 5, "--log-every", 1, "--eval-data", real, "--no-progress", "--paper", *TINY)
     assert r.returncode == 0, r.stderr
     assert "mIoU" in r.stdout and "random" in r.stderr  # loud about random VGG features
     conf = json.loads((run / "config.json").read_text())
@@ -135,7 +163,8 @@ def test_spigan_end_to_end_from_the_command_line(scenes, tmp_path):
     state = torch.load(run / "checkpoints/last.pt", weights_only=False)
     steps = {k: max(s["step"].item() for s in v["state"].values())
              for k, v in state["method"]["optimizers"].items()}
-    assert steps == {"g": 10, "dtp": 2}  # five G steps for every step of D, T and P
+    assert steps == {"g": 10, "dtp": 2}  # --paper: five G steps for every step of D, T and P
+    assert conf["method"]["g_steps"] == 5 and conf["method"]["plain_g"]
     r = cli("eval", run, "--data", real, "--baseline", src)
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)

@@ -14,10 +14,15 @@ with a least-squares GAN loss. With depth inputs (``--channels rgbd|rgbh``) G re
 colour channels only and the depth channel reaches T as the sensor gave it; D, P and the
 perceptual loss see colour (P regresses the simulator's depth from colour alone, so it keeps
 pushing G to preserve geometry). The PI is pluggable (``--pi depth|normals``). G is updated
-every iteration, D, T and P every ``g_steps``-th
-(five G steps for every step of the others). Training stops early (keeping the best
+every iteration, D, T and P every ``g_steps``-th. Training stops early (keeping the best
 checkpoint) when D's loss is significantly and consistently below G's. ``--no-pi`` sets
 gamma = 0 (SPIGAN-no-PI), ``--base`` sets gamma = delta = 0 (SPIGAN-base).
+
+Two defaults differ from the paper, on measurements (benchmarks/results/adapt_spigan_*.json;
+``--paper`` restores both): D, T and P are updated at every step (the paper: every fifth,
+which leaves T a fifth of the updates of a source-only net in the same steps), and G adds a
+change to its input, starting as the identity (``--plain-g``: it outputs its image directly),
+so that T, trained on G's images from the first step, never sees an untrained G's noise.
 """
 from __future__ import annotations
 
@@ -38,6 +43,10 @@ from .base import GanNetsConfig, Method, require_colour, restyle, step_optimizer
 PI_SOURCES = {"depth": 1, "normals": 3}
 
 
+# The paper's schedule: five G updates for every update of D, T and P.
+PAPER_G_STEPS = 5
+
+
 def updates_others(step: int, g_steps: int) -> bool:
     """Whether D, T and P are updated at ``step`` (G is updated at every step)."""
     return step % g_steps == g_steps - 1
@@ -55,7 +64,9 @@ class SpiganConfig(GanNetsConfig):
     decay_steps: int = field(default=100000, metadata={"help": "staircase learning-rate decay period"})
     decay: float = field(default=1.0, metadata={"help": "learning-rate factor per period"})
     clip: float = field(default=0.0, metadata={"help": "gradient norm clip (0 = off)"})
-    g_steps: int = field(default=5, metadata={"help": "G updates for every update of D, T, P"})
+    g_steps: int = field(default=1, metadata={"help": "G updates for every update of D, T, P (the paper: 5)"})
+    plain_g: bool = field(default=False, metadata={"help": "G outputs its image directly, as in the paper, instead of adding a change to its input, starting as the identity"})
+    paper: bool = field(default=False, metadata={"help": "the paper's schedule and generator: --g-steps 5 --plain-g (our defaults differ where benchmarks/results/adapt_spigan_*.json says they do better)"})
     pi_net: str = field(default="fcn", metadata={"help": "PI net architecture (registry name)"})
     pi: str = field(default="depth", metadata={"help": "privileged information P regresses: depth (m) or normals"})
     vgg_weights: str = field(default="auto", metadata={"help": "VGG19 ImageNet weights: a .pth path, auto (torch hub cache) or random (logged, weaker)"})
@@ -63,6 +74,13 @@ class SpiganConfig(GanNetsConfig):
     early_stop_window: int = field(default=40, metadata={"help": "logged points in the early-stopping window (0 = off)"})
     early_stop_margin: float = field(default=0.5, metadata={"help": "stop when loss_d < margin * loss_g ..."})
     early_stop_fraction: float = field(default=0.9, metadata={"help": "... in this share of the window"})
+
+
+    def __post_init__(self):
+        if self.paper:
+            if self.g_steps not in (1, PAPER_G_STEPS):
+                raise SimdataError(f"--paper sets --g-steps {PAPER_G_STEPS}; drop --g-steps {self.g_steps}")
+            self.g_steps, self.plain_g = PAPER_G_STEPS, True
 
 
 class Spigan(Method):
@@ -81,7 +99,7 @@ class Spigan(Method):
         self.delta = 0.0 if cfg.base else cfg.delta
         self.nets = {
             "generator": build("resnet-generator", channels=3, filters=cfg.gen_filters,
-                               blocks=cfg.gen_blocks).to(device),
+                               blocks=cfg.gen_blocks, residual=not cfg.plain_g).to(device),
             "discriminator": build("patch-discriminator", channels=3, filters=cfg.disc_filters,
                                    layers=cfg.disc_layers).to(device),
             "task": self.build_task_net(cfg.task_width, cfg.task_net or None),

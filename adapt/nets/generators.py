@@ -85,11 +85,15 @@ class _PlainResidual(nn.Module):
 class ResnetGenerator(nn.Module):
     """Johnson et al. / CycleGAN image-to-image generator: c7s1-F, two stride-2 convs, ``blocks``
     residual blocks, two fractionally-strided convs, c7s1-C, tanh; instance norm; no noise.
-    Fully convolutional: any H, W divisible by 4. (B,C,H,W) in [-1,1] -> same shape."""
+    Fully convolutional: any H, W divisible by 4. (B,C,H,W) in [-1,1] -> same shape.
+    ``residual``: the output is the input plus the net's (tanh) output, clamped to [-1, 1], and
+    the last conv starts at zero, so G starts as the identity: a task net trained on G's
+    images (SPIGAN's T) sees the source images, not noise, while G is still untrained."""
 
-    def __init__(self, channels: int = 3, filters: int = 64, blocks: int = 9, **_):
+    def __init__(self, channels: int = 3, filters: int = 64, blocks: int = 9,
+                 residual: bool = False, **_):
         super().__init__()
-        f, self.channels = filters, channels
+        f, self.channels, self.residual = filters, channels, residual
 
         def conv(cin, cout, k, s, p):
             return [nn.Conv2d(cin, cout, k, s, p, padding_mode="reflect" if p > 1 else "zeros"),
@@ -101,6 +105,9 @@ class ResnetGenerator(nn.Module):
                        nn.InstanceNorm2d(cout, affine=True), nn.ReLU(inplace=True)]
         layers += [nn.Conv2d(f, channels, 7, 1, 3, padding_mode="reflect"), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        if residual:
+            nn.init.zeros_(layers[-2].weight)
+            nn.init.zeros_(layers[-2].bias)
 
     noise_dim = 0  # no noise input: any image size, whole scenes
 
@@ -108,7 +115,7 @@ class ResnetGenerator(nn.Module):
         return (torch.rand(batch, self.channels, size, size) * 2 - 1,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return (x + self.net(x)).clamp(-1, 1) if self.residual else self.net(x)
 
     def encode(self, x: torch.Tensor, layers) -> list[torch.Tensor]:
         """Intermediate activations for contrastive losses (CUT's PatchNCE): for each k in
