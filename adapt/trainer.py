@@ -445,7 +445,8 @@ def load_run(run: str | Path, device: str = "auto") -> tuple[Method, dict]:
     task = task_cls(task_cls.Config(**conf.get("task", {})))
     d = conf["data"]
     data = DataSpec(d["input_channels"], d["size"], d["classes"], d.get("extras", {}))
-    method = build_method(cfg, method_cls.Config(**conf["method"]), task, data, dev, training=False)
+    method_cfg = method_cls.Config(**{**method_cls.saved_defaults, **conf["method"]})
+    method = build_method(cfg, method_cfg, task, data, dev, training=False)
     method.load_state_dict(state["method"], nets_only=True)
     method.train(False)
     return method, conf

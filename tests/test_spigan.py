@@ -212,6 +212,23 @@ def test_ablation_flags_and_early_stop(scenes, tmp_path):
     assert any("early_stop" in x for x in lines)
 
 
+def test_a_run_saved_before_the_identity_start_loads_with_a_plain_generator(scenes, tmp_path):
+    from adapt.config import TrainConfig
+    from adapt.methods.spigan import SpiganConfig
+    from adapt.trainer import Trainer, load_run
+
+    syn, real = scenes
+    tiny = dict(gen_filters=8, gen_blocks=1, disc_filters=8, task_width=8, vgg_weights="random")
+    Trainer(TrainConfig(method="spigan", source=str(syn), target=str(real / "train_pbr"), height=64,
+                        crop=64, batch=2, out=str(tmp_path), steps=1), SpiganConfig(**tiny)).fit(progress=False)
+    assert load_run(tmp_path, "cpu")[0].nets["generator"].residual
+    ckpt = tmp_path / "checkpoints/last.pt"
+    state = torch.load(ckpt, weights_only=False)
+    del state["config"]["method"]["plain_g"]  # as runs of earlier versions were saved
+    torch.save(state, ckpt)
+    assert not load_run(tmp_path, "cpu")[0].nets["generator"].residual
+
+
 def test_spigan_resume_equals_uninterrupted(scenes, tmp_path):
     from adapt.config import TrainConfig
     from adapt.methods.spigan import SpiganConfig

@@ -62,6 +62,9 @@ class Method:
     optional: tuple[str, ...] = ()        # used when the user gives them
     tasks: tuple[str, ...] = ("pose", "segmentation")  # tasks whose data the method can read
                                                         # (adapt.tasks); the first is the default
+    # Options added after runs were saved without them: the value those runs were trained with
+    # (a run folder's config lacks the key), so loading an older run rebuilds its nets as they were.
+    saved_defaults: dict = {}
 
     def __init__(self, cfg, data: DataSpec, device: torch.device, training: bool = True,
                  task: Task | None = None, total_steps: int = 0):

@@ -75,7 +75,6 @@ class SpiganConfig(GanNetsConfig):
     early_stop_margin: float = field(default=0.5, metadata={"help": "stop when loss_d < margin * loss_g ..."})
     early_stop_fraction: float = field(default=0.9, metadata={"help": "... in this share of the window"})
 
-
     def __post_init__(self):
         if self.paper:
             if self.g_steps not in (1, PAPER_G_STEPS):
@@ -88,6 +87,7 @@ class Spigan(Method):
 
     name = "spigan"
     Config = SpiganConfig
+    saved_defaults = {"plain_g": True}  # G was plain before it could start as the identity
     needs = ("source", "target")
     tasks = ("segmentation", "grasp")
 
