@@ -122,8 +122,8 @@ def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np
     (simdata.grasping.depth_check), each first centred on its object (:func:`centre_on_object`)
     unless ``recentre`` is False, up to ``n`` of them (None = all): tuples (grasp, T_cam_grasp
     (4x4, metres; approach along the optical axis, +x the closing axis), the grasp's width (m,
-    between the pads at the centre's depth), how wide the fingers open (m, the widest the depth
-    image leaves room for)). ``filled``: the depth with its holes inpainted; ``plane``: the
+    between the pads at the centre's depth), how wide the fingers open (m, the opening the depth
+    image lets deepest, the widest among equals)). ``filled``: the depth with its holes inpainted; ``plane``: the
     table's coefficients (3,) or None."""
     out = []
     for g in grasps:

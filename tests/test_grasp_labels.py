@@ -103,14 +103,20 @@ def test_depth_check_stops_the_fingers_short_of_what_the_depth_shows():
     assert z + L / 2 == pytest.approx(0.59 - cfg.margin_m)
     depth[neighbour] = 0.575
     assert grasp_centre_depth(depth, across, K, gripper, cfg) is None
-    # ... unless the fingers open less wide: plan_grasp_depth takes the widest opening that
-    # fits, here the narrowest: the grasp's width + 2 x open_margin_m, clear of the neighbour
+    # ... unless the fingers open less wide: plan_grasp_depth takes the deepest opening, the
+    # widest among equals; here only the narrowest fits: the grasp's width + 2 x open_margin_m
     assert openings(0.04, gripper, cfg) == pytest.approx([0.08, 0.07, 0.06])
     z, opening = plan_grasp_depth(depth, across, K, gripper, cfg)
     width = across.width * 0.57 / K[0, 0]  # its pixels at the surface seen at its centre
     assert opening == pytest.approx(width + 2 * cfg.open_margin_m, rel=1e-6)
     assert z + L / 2 == pytest.approx(0.6 - cfg.margin_m)
     assert grasp_centre_depth(depth, across, K, gripper, cfg, opening_m=opening) == pytest.approx(z)
+    # a lower neighbour the open fingers stop on (still executable): a narrower opening that
+    # clears it goes deeper and wins
+    depth[neighbour] = 0.59
+    assert grasp_centre_depth(depth, across, K, gripper, cfg) + L / 2 == pytest.approx(0.59 - cfg.margin_m)
+    z, opening = plan_grasp_depth(depth, across, K, gripper, cfg)
+    assert opening < 0.08 and z + L / 2 == pytest.approx(0.6 - cfg.margin_m)
     depth[neighbour] = 0.6
     assert plan_grasp_depth(depth, across, K, gripper, cfg)[1] == pytest.approx(0.08)  # room: fully open
     assert grasp_centre_depth(np.zeros((240, 320), np.float32), across, K, gripper, cfg) is None

@@ -2,11 +2,13 @@
 check a robot runs before it moves (Dex-Net's, for a parallel-jaw gripper approaching along the
 camera's optical axis).
 
-The fingers open as wide as fits (:func:`openings`): fully open when the depth image shows
-room, else narrower, down to the grasp's width plus ``open_margin_m`` on each side, as a robot
-does in clutter, where a fully open hand does not fit between neighbours that a grasp across
-a 4 cm object never touches. Trials (labels) choose their opening the same way from the
-scene's geometry (simdata.grasping.execute.try_grasp).
+The fingers go as deep as the depth image allows, and open as wide as fits at that depth
+(:func:`openings`): fully open when the depth image shows room, else narrower, down to the
+grasp's width plus ``open_margin_m`` on each side, as a robot does in clutter, where a fully
+open hand does not fit between neighbours that a grasp across a 4 cm object never touches. A
+narrower opening that lets the fingers deeper wins over a wider, shallower one: pads that hold
+more of the object slip less. Trials (labels) choose the same way from the scene's geometry
+(simdata.grasping.execute.try_grasp: the deepest free pose, the widest opening there).
 
 Depth images are (H, W) float arrays in metres along the optical axis, 0 = no reading. The
 fingers descend below the surface seen at the grasp centre by at most ``reach`` x the pad
@@ -103,19 +105,20 @@ def palm_footprint(g: PlanarGrasp, z_m: float, K: np.ndarray, gripper: GripperCo
 def plan_grasp_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper: GripperConfig,
                      cfg: DepthCheckConfig | None = None, filled: np.ndarray | None = None,
                      table_z: float | None = None) -> tuple[float, float] | None:
-    """(centre depth (m), opening (m)) of planar grasp ``g``: the widest of :func:`openings`
-    (of its width, g.width px at the surface depth) the depth image leaves room for, with
-    :func:`grasp_centre_depth` at that opening; None when no opening is executable."""
+    """(centre depth (m), opening (m)) of planar grasp ``g``: of :func:`openings` (of its width,
+    g.width px at the surface depth) the one whose :func:`grasp_centre_depth` is deepest, the
+    widest among equals; None when no opening is executable."""
     cfg = cfg or DepthCheckConfig()
     z = surface_depth(depth, g.u, g.v)
     if z is None:
         return None
     filled = inpaint_holes(depth) if filled is None else filled
-    for opening in openings(g.width * z / K[0, 0], gripper, cfg):
+    best = None
+    for opening in openings(g.width * z / K[0, 0], gripper, cfg):  # widest first
         centre = grasp_centre_depth(depth, g, K, gripper, cfg, filled, table_z, opening)
-        if centre is not None:
-            return centre, opening
-    return None
+        if centre is not None and (best is None or centre > best[0] + 1e-6):
+            best = (centre, opening)
+    return best
 
 
 def grasp_centre_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper: GripperConfig,
