@@ -561,6 +561,8 @@ def main():
     ap.add_argument("--ablations", action="store_true", help="also SPIGAN-no-PI and SPIGAN-base "
                     "(spigan-no-pi:no_pi=true;spigan-base:base=true)")
     ap.add_argument("--paper", action="store_true", help="paper sizes (for a GPU)")
+    ap.add_argument("--seed", type=int, default=0, help="training seed of every run (weights, batches, "
+                    "noise; the data stay the same)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--vgg-weights", default="", help="auto, a path, or random [auto if found, else random]")
     ap.add_argument("--data", default="", help="use the compact data saved by --save-data in this "
@@ -602,6 +604,7 @@ def main():
     else:
         size = dict(height=120, crop=96, batch=4)
         nets = {"gen_filters": 16, "gen_blocks": 4, "disc_filters": 32, "task_width": 16}
+    size["seed"] = args.seed
     meshes = (manifest["render"]["meshes"] if manifest else
               str(SHARED / "ycb") if (SHARED / "ycb").is_dir() else str(REPO / "assets" / "ycb"))
     out = Path(args.out or REPO / "benchmarks" / "results" / f"adapt_spigan_{device.type}.json")
