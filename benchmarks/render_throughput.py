@@ -189,26 +189,19 @@ def load_layouts(path) -> dict:
         return pickle.load(f)
 
 
-def _replay_init(spec: dict) -> None:
-    from simdata.assets import load_models
+def _replay_init(models, cfg, layouts: list) -> None:
     from simdata.render import SceneRenderer
 
-    cfg = scene_config(spec["meshes"], spec["views"], spec["out"], spec["scenes"], spec["workers"])
-    models = load_models(cfg.meshes, cfg.units)
-    saved = load_layouts(spec["layouts"])
-    if [m.name for m in models] != saved["info"]["model_names"]:
-        raise RuntimeError(f"{spec['layouts']} was saved for other meshes than {cfg.meshes}")
-    _replay.update(cfg=cfg, models=models, layouts=saved["layouts"],
+    _replay.update(cfg=cfg, models=models, layouts=layouts,
                    renderer=SceneRenderer(models, cfg.scene.intrinsics))
 
 
 def _replay_one(i: int) -> dict:
+    from simdata.scene import render_scene
     from simdata.writers import make_writers, open_scene
 
     writer = open_scene(make_writers(_replay["cfg"]), i)
     try:
-        from simdata.scene import render_scene
-
         return render_scene(_replay["models"], _replay["cfg"], _replay["renderer"], i, writer,
                             layout=_replay["layouts"][i])
     except BaseException:
@@ -218,8 +211,9 @@ def _replay_one(i: int) -> dict:
 
 def replay_layouts(spec: dict) -> dict:
     """The "scenes" measurement from saved layouts: simdata's writers and render_scene on
-    ``workers`` spawned processes (as render_dataset's pool), physics skipped. Timed like
-    render_dataset: from the prepared output folder to the last scene, pool start included."""
+    ``workers`` spawned processes, physics skipped. Loaded once here and handed to the workers,
+    and timed, as render_dataset does: from the prepared output folder to the last scene, pool
+    start included."""
     import multiprocessing as mp
 
     from simdata.assets import load_models, models_fingerprint
@@ -228,16 +222,20 @@ def replay_layouts(spec: dict) -> dict:
 
     cfg = with_absolute_paths(scene_config(spec["meshes"], spec["views"], spec["out"],
                                            spec["scenes"], spec["workers"]))
-    prepare_output(cfg, load_models(cfg.meshes, cfg.units), models_fingerprint(cfg.meshes),
-                   make_writers(cfg))
+    models = load_models(cfg.meshes, cfg.units)
+    saved = load_layouts(spec["layouts"])
+    if [m.name for m in models] != saved["info"]["model_names"]:
+        raise RuntimeError(f"{spec['layouts']} was saved for other meshes than {cfg.meshes}")
+    prepare_output(cfg, models, models_fingerprint(cfg.meshes), make_writers(cfg))
     todo = list(range(spec["scenes"]))
+    init = (models, cfg, saved["layouts"])
     t0 = time.perf_counter()
     if spec["workers"] == 1:
-        _replay_init(spec)
+        _replay_init(*init)
         with _replay["renderer"]:  # GL freed before the interpreter's shutdown
             results = [_replay_one(i) for i in todo]
     else:
-        with mp.get_context("spawn").Pool(spec["workers"], _replay_init, (spec,)) as pool:
+        with mp.get_context("spawn").Pool(spec["workers"], _replay_init, init) as pool:
             results = list(pool.imap_unordered(_replay_one, todo))
     seconds = time.perf_counter() - t0
     timings = {k: sum(r[k] for r in results) for k in ("physics", "render", "write")}

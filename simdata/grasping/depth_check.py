@@ -113,11 +113,14 @@ def plan_grasp_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper: 
     if z is None:
         return None
     filled = inpaint_holes(depth) if filled is None else filled
+    deepest = z + cfg.reach * gripper.finger_length - gripper.finger_length / 2  # nothing in the way
     best = None
     for opening in openings(g.width * z / K[0, 0], gripper, cfg):  # widest first
         centre = grasp_centre_depth(depth, g, K, gripper, cfg, filled, table_z, opening)
         if centre is not None and (best is None or centre > best[0] + 1e-6):
             best = (centre, opening)
+            if centre >= deepest - 1e-6:  # no narrower opening goes deeper
+                break
     return best
 
 
