@@ -17,7 +17,7 @@ class TrainConfig:
     steps: int = field(default=20000, metadata={"help": "training iterations"})
     batch: int = field(default=32, metadata={"help": "batch size per domain (with --nproc N: the global batch, split evenly over the N processes)"})
     size: int = field(default=64, metadata={"help": "crop size the nets see"})
-    channels: str = field(default="rgb", metadata={"help": "net input: rgb, rgbd or depth (the sensor's depth relative to the image's median), rgbh or height (the height above the dominant plane, the table), see adapt.data; methods that restyle colour (spigan) need rgb, rgbd or rgbh"})
+    channels: str = field(default="rgb", metadata={"help": "net input: rgb, rgbd or depth (the sensor's depth relative to the image's median), rgbh or height (the height above the dominant plane, the table), see adapt.data; methods that restyle colour (cut, cycada, simgan) need rgb, rgbd or rgbh; spigan restyles the colour, or depth or height alone"})
     height: int = field(default=320, metadata={"help": "segmentation: images are resized to this height"})
     crop: int = field(default=320, metadata={"help": "segmentation: random square crops of this side"})
     class_agnostic: bool = field(default=False, metadata={"help": "segmentation: one 'object' class"})

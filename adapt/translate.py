@@ -26,6 +26,19 @@ def translate(run: str | Path, source: str | Path, out: str | Path, device: str 
     raise SimdataError(f"{source} is neither a crops folder nor a BOP dataset")
 
 
+def _colour_generator(method, run) -> torch.nn.Module:
+    """The run's generator, refused where there is none or where it restyles depth (a SPIGAN
+    trained on depth or height alone): translations are written as colour images."""
+    G = method.generator
+    if G is None:
+        raise SimdataError(f"{run} was trained with {method.name}, which has no generator")
+    if G.channels < 3:
+        raise SimdataError(f"{run}'s generator restyles depth (the run was trained on depth "
+                           f"or height alone); translate writes colour images: use a run "
+                           f"trained with --channels rgb, rgbd or rgbh")
+    return G
+
+
 @torch.no_grad()
 def translate_scenes(run: str | Path, source: str | Path, out: str | Path, device: str = "auto") -> Path:
     """Copy a BOP dataset with every rgb/ image replaced by G(image) at full resolution
@@ -36,8 +49,8 @@ def translate_scenes(run: str | Path, source: str | Path, out: str | Path, devic
     from simdata.fileio import read_image, write_image
 
     method, _ = load_run(run, device)
-    G = method.generator
-    if G is None or G.noise_dim:
+    G = _colour_generator(method, run)
+    if G.noise_dim:
         raise SimdataError(f"{run} has no image-to-image generator for whole scenes")
     out = Path(out)
     if out.exists():
@@ -68,9 +81,7 @@ def translate_crops(run: str | Path, source: str | Path, out: str | Path, device
     """G(x, z) for every crop of ``source`` (z seeded), written with the same labels. Depth and
     masks are kept as they are (the generator adapts appearance)."""
     method, conf = load_run(run, device)
-    G = method.generator
-    if G is None:
-        raise SimdataError(f"{run} was trained with {method.name}, which has no generator")
+    G = _colour_generator(method, run)
     ds = CropsDataset(source, cache_shards=1 << 20)
     if ds.info["size"] != method.data.size:
         raise SimdataError(f"{source} holds {ds.info['size']}px crops; the run expects {method.data.size}px")

@@ -124,7 +124,7 @@ def test_objectness_labels_of_a_rendered_scene_match_its_masks(scenes):
     assert seen_clutter > 100
 
 
-def test_rgbd_segmentation_trains_exports_with_parity_and_refuses_spigan(scenes, tmp_path):
+def test_rgbd_segmentation_trains_exports_with_parity_and_spigan_restyles_what_it_has(scenes, tmp_path):
     from adapt.config import TrainConfig
     from adapt.export import export_run
     from adapt.methods import METHODS
@@ -150,8 +150,17 @@ def test_rgbd_segmentation_trains_exports_with_parity_and_refuses_spigan(scenes,
     assert "dominant plane" in meta["input"]["normalisation"]
     meta = export_run(tmp_path / "s", "generator", "onnx", tmp_path / "g.onnx")
     assert meta["input"]["channels"] == "rgb" and meta["parity_max_abs_error"] < 1e-4
-    with pytest.raises(SimdataError, match="spigan restyles colour"):
-        Trainer(replace(spigan, channels="height", out=str(tmp_path / "h")), scfg)
+    # with height alone G restyles the height: sim -> real depth, P on G's height
+    Trainer(replace(spigan, channels="height", out=str(tmp_path / "h")), scfg,
+            task_cfg=SegmentationConfig(objectness=True)).fit(progress=False)
+    meta = export_run(tmp_path / "h", "generator", "onnx", tmp_path / "gh.onnx")
+    assert meta["input"]["channels"] == "height" and meta["parity_max_abs_error"] < 1e-4
+    meta = export_run(tmp_path / "h", "task", "onnx", tmp_path / "h.onnx")
+    assert meta["input"]["channels"] == "height" and meta["parity_max_abs_error"] < 1e-4
+    from adapt.translate import translate
+    with pytest.raises(SimdataError, match="generator restyles depth"):
+        translate(tmp_path / "h", scenes, tmp_path / "translated")
+    assert not (tmp_path / "translated").exists()
 
 
 def test_a_labelled_real_folder_with_depth_scores_and_predicts(tmp_path):

@@ -154,7 +154,7 @@ def require_colour(method: str, channels: int) -> None:
         from simdata.errors import SimdataError
 
         raise SimdataError(f"{method} restyles colour: use --channels rgb, rgbd or rgbh (depth "
-                           f"and height alone are for the source-only baselines)")
+                           f"or height alone: spigan, dann or the source-only baselines)")
 
 
 def with_colour(x: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
@@ -163,10 +163,11 @@ def with_colour(x: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
     return torch.cat([colour, x[:, 3:]], 1)
 
 
-def restyle(generator: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """(B,C,H,W) -> the same with ``generator``'s colours: it sees and returns the first three
-    channels; channels after them (depth, height) pass through as the sensor gave them."""
-    return with_colour(x, generator(x[:, :3]))
+def restyle(generator: nn.Module, x: torch.Tensor, channels: int = 3) -> torch.Tensor:
+    """(B,C,H,W) -> the same with ``generator``'s version of the first ``channels``: it sees
+    and returns those (the colour, by default); channels after them (depth, height) pass
+    through as the sensor gave them."""
+    return torch.cat([generator(x[:, :channels]), x[:, channels:]], 1)
 
 
 def linear_decay_adam(params, lr: float, beta1: float, total_steps: int, decay_start: float):

@@ -10,13 +10,17 @@ regressing the simulator's z-buffer depth):
     L_P    = |P(x_s) - z_s|_1 + |P(G(x_s)) - z_s|_1          (where the simulator has depth)
     L_perc = |phi(x_s) - phi(G(x_s))|_1, phi = VGG19 conv1_2..conv5_2 activations
 
-with a least-squares GAN loss. With depth inputs (``--channels rgbd|rgbh``) G restyles the
+with a least-squares GAN loss. With colour and depth (``--channels rgbd|rgbh``) G restyles the
 colour channels only and the depth channel reaches T as the sensor gave it; D, P and the
 perceptual loss see colour (P regresses the simulator's depth from colour alone, so it keeps
-pushing G to preserve geometry). The PI is pluggable (``--pi depth|normals``). G is updated
-every iteration, D, T and P every ``g_steps``-th. Training stops early (keeping the best
-checkpoint) when D's loss is significantly and consistently below G's. ``--no-pi`` sets
-gamma = 0 (SPIGAN-no-PI), ``--base`` sets gamma = delta = 0 (SPIGAN-base).
+pushing G to preserve geometry). With depth alone (``--channels depth|height``) G restyles
+that channel: sim -> real depth, the unlabelled real frames teaching it the real sensor's
+noise and what stands around the objects; D and P see G's depth (P regresses the clean
+z-buffer from it), and the perceptual loss sees it repeated into three channels. The PI is
+pluggable (``--pi depth|normals``). G is updated every iteration, D, T and P every
+``g_steps``-th. Training stops early (keeping the best checkpoint) when D's loss is
+significantly and consistently below G's. ``--no-pi`` sets gamma = 0 (SPIGAN-no-PI),
+``--base`` sets gamma = delta = 0 (SPIGAN-base).
 
 Two defaults differ from the paper, on measurements (benchmarks/results/adapt_spigan_*.json;
 ``--paper`` restores both): D, T and P are updated at every step (the paper: every fifth,
@@ -36,7 +40,7 @@ from ..losses import lsgan_d_loss, lsgan_g_loss, masked_l1, perceptual_l1
 from ..nets import build
 from ..nets.vgg import load_vgg19
 from ..stopping import discriminator_wins
-from .base import GanNetsConfig, Method, require_colour, restyle, step_optimizer
+from .base import GanNetsConfig, Method, restyle, step_optimizer
 
 # Privileged information P can regress: name -> channels. Valid pixels are those where the
 # simulator saw a surface (depth > 0; a non-zero normal).
@@ -50,6 +54,12 @@ PAPER_G_STEPS = 5
 def updates_others(step: int, g_steps: int) -> bool:
     """Whether D, T and P are updated at ``step`` (G is updated at every step)."""
     return step % g_steps == g_steps - 1
+
+
+def restyled_channels(channels: int) -> int:
+    """How many leading input channels G restyles: the colour (3) of rgb, rgbd and rgbh
+    inputs, the one channel of depth or height alone."""
+    return 3 if channels >= 3 else channels
 
 
 @dataclass
@@ -94,20 +104,21 @@ class Spigan(Method):
     def __init__(self, cfg: SpiganConfig, data, device, training: bool = True, task=None,
                  total_steps: int = 0):
         super().__init__(cfg, data, device, task=task, total_steps=total_steps)
-        require_colour(self.name, data.channels)  # the perceptual loss is VGG's, on rgb too
+        # G restyles the colour where there is colour, else the depth channel (restyled_channels)
+        self.k = k = restyled_channels(data.channels)
         self.gamma = 0.0 if cfg.no_pi or cfg.base else cfg.gamma
         self.delta = 0.0 if cfg.base else cfg.delta
         self.nets = {
-            "generator": build("resnet-generator", channels=3, filters=cfg.gen_filters,
+            "generator": build("resnet-generator", channels=k, filters=cfg.gen_filters,
                                blocks=cfg.gen_blocks, residual=not cfg.plain_g).to(device),
-            "discriminator": build("patch-discriminator", channels=3, filters=cfg.disc_filters,
+            "discriminator": build("patch-discriminator", channels=k, filters=cfg.disc_filters,
                                    layers=cfg.disc_layers).to(device),
             "task": self.build_task_net(cfg.task_width, cfg.task_net or None),
         }
         if cfg.pi not in PI_SOURCES:
             raise SimdataError(f"--pi {cfg.pi!r}: choose from {', '.join(PI_SOURCES)}")
         if self.gamma > 0:
-            self.nets["privileged"] = build(cfg.pi_net, channels=3, out=PI_SOURCES[cfg.pi],
+            self.nets["privileged"] = build(cfg.pi_net, channels=k, out=PI_SOURCES[cfg.pi],
                                             width=cfg.task_width).to(device)
         self.vgg = None
         if self.delta > 0 and training:
@@ -127,11 +138,17 @@ class Spigan(Method):
                                f"--extras normals,depth_m)")
         target = source[self.cfg.pi]
         valid = target.abs().sum(1, keepdim=True) > 0
-        return masked_l1(self.nets["privileged"](x[:, :3]), target, valid.expand_as(target))
+        return masked_l1(self.nets["privileged"](x[:, :self.k]), target, valid.expand_as(target))
 
     def restyle(self, x: torch.Tensor) -> torch.Tensor:
-        """(B,C,H,W) -> the same with G's colours: channels after the first 3 (depth) are kept."""
-        return restyle(self.nets["generator"], x)
+        """(B,C,H,W) -> the same with G's version of the first ``self.k`` channels (the colour,
+        or depth alone); channels after them (depth) are kept."""
+        return restyle(self.nets["generator"], x, self.k)
+
+    def _vgg(self, x: torch.Tensor) -> torch.Tensor:
+        """VGG features of the restyled channels (a depth channel repeated to three)."""
+        x = x[:, :self.k]
+        return self.vgg(x if self.k == 3 else x.expand(-1, 3, -1, -1))
 
     def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor | float]:
         cfg, G, D = self.cfg, self.nets["generator"], self.nets["discriminator"]
@@ -139,7 +156,7 @@ class Spigan(Method):
         xs, xt = src["x"], tgt["x"]
         # G step
         fake = self.restyle(xs)
-        l_gan = lsgan_g_loss(D(fake[:, :3]))
+        l_gan = lsgan_g_loss(D(fake[:, :self.k]))
         l_task, _ = self.task_loss({**src, "x": fake})
         loss = cfg.alpha * l_gan + cfg.beta * l_task
         logs = {"loss_g": l_gan.detach(), "loss_task_adapted": l_task.detach()}
@@ -149,15 +166,15 @@ class Spigan(Method):
             logs["loss_pi_adapted"] = l_pi.detach()
         if self.delta > 0:
             with torch.no_grad():
-                real_feats = self.vgg(xs[:, :3])
-            l_perc = perceptual_l1(real_feats, self.vgg(fake[:, :3]))
+                real_feats = self._vgg(xs)
+            l_perc = perceptual_l1(real_feats, self._vgg(fake))
             loss = loss + self.delta * l_perc
             logs["loss_perceptual"] = l_perc.detach()
         step_optimizer(self.optimizers["g"], self.schedulers["g"], loss, list(G.parameters()), cfg.clip)
         # D, T, P step
         if updates_others(step, cfg.g_steps):
             fake = fake.detach()
-            l_d = lsgan_d_loss(D(xt[:, :3]), D(fake[:, :3]))
+            l_d = lsgan_d_loss(D(xt[:, :self.k]), D(fake[:, :self.k]))
             l_t = self.task_loss(src)[0] + self.task_loss({**src, "x": fake})[0]
             loss = cfg.alpha * l_d + cfg.beta * l_t
             self._last_others = {"loss_d": l_d.detach(), "loss_task_src": l_t.detach(), "loss_pi": 0.0}
@@ -184,9 +201,10 @@ class Spigan(Method):
 
         xs = batch["source"]["x"]
         fake = self.restyle(xs)
-        out = {"source": xs[:, :3], "adapted": fake[:, :3], "target": batch["target"]["x"][:, :3],
+        k = self.k
+        out = {"source": xs[:, :k], "adapted": fake[:, :k], "target": batch["target"]["x"][:, :k],
                "prediction": self.task.predict_images(self.nets["task"], fake)}
         if "privileged" in self.nets:
-            p = self.nets["privileged"](fake[:, :3])
+            p = self.nets["privileged"](fake[:, :k])
             out["privileged"] = colorize_depth(p) if self.cfg.pi == "depth" else p.clamp(-1, 1)
         return out
