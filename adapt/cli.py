@@ -141,6 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the generator noise")
     p.set_defaults(func=cmd_translate)
 
+    p = sub.add_parser("ensemble", formatter_class=fmt, help="several segmentation runs as one net",
+                       description="Write a run folder whose task net averages the class "
+                       "probabilities of the task nets of RUNs (segmentation runs with the same "
+                       "--channels, --height, labels and task options; methods, nets, seeds and "
+                       "data may differ). The weights are copied in, so the new run stands alone; "
+                       "eval, export, predict and view take it like any run. Train the same recipe "
+                       "with several --seed values and ensemble them: on real frames runs of one "
+                       "recipe can disagree, and the average is steadier than any one of them.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders (at least two)")
+    p.add_argument("--out", required=True, help="the new run folder")
+    p.set_defaults(func=cmd_ensemble)
+
     p = sub.add_parser("export", formatter_class=fmt, help="ONNX / TorchScript export with parity check",
                        description="Export the task net or the generator in eval mode, with "
                        "OUT.json describing inputs, normalisation, classes and outputs (an ONNX "
@@ -276,6 +288,15 @@ def cmd_translate(args) -> int:
 
     out = translate(args.run, args.input, args.out, args.device, seed=args.seed)
     print(f"wrote {out}")
+    return 0
+
+
+def cmd_ensemble(args) -> int:
+    from .ensemble import build_ensemble
+
+    conf = build_ensemble(args.runs, args.out)
+    print(f"wrote {args.out}: an ensemble of {len(conf['ensemble']['members'])} "
+          f"{conf['train']['task']} runs ({conf['data']['channels']}, height {conf['train']['height']})")
     return 0
 
 

@@ -439,6 +439,20 @@ def load_run(run: str | Path, device: str = "auto") -> tuple[Method, dict]:
     dev = resolve_device(device)
     state = load_checkpoint(path, dev)
     conf = state["config"]
+    if "ensemble" in conf:  # adapt ensemble: several runs' task nets as one
+        from .ensemble import ensemble_method
+
+        method = ensemble_method(conf, dev)
+    else:
+        method = method_from_config(conf, dev)
+    method.load_state_dict(state["method"], nets_only=True)
+    method.train(False)
+    return method, conf
+
+
+def method_from_config(conf: dict, device: torch.device) -> Method:
+    """A method with fresh (untrained) nets, built as the run whose saved ``conf`` this is was
+    built for inference (training=False)."""
     cfg = TrainConfig(**conf["train"])
     method_cls = METHODS[cfg.method]
     task_cls = TASKS[cfg.task]
@@ -446,7 +460,4 @@ def load_run(run: str | Path, device: str = "auto") -> tuple[Method, dict]:
     d = conf["data"]
     data = DataSpec(d["input_channels"], d["size"], d["classes"], d.get("extras", {}))
     method_cfg = method_cls.Config(**{**method_cls.saved_defaults, **conf["method"]})
-    method = build_method(cfg, method_cfg, task, data, dev, training=False)
-    method.load_state_dict(state["method"], nets_only=True)
-    method.train(False)
-    return method, conf
+    return build_method(cfg, method_cfg, task, data, device, training=False)

@@ -160,7 +160,7 @@ def test_existing_run_needs_resume(crops, tmp_path):
 
 
 @pytest.mark.parametrize("cmd", [[], ["train"], ["train", "pixelda"], ["train", "source-only"],
-                                 ["eval"], ["translate"], ["export"], ["view"]])
+                                 ["eval"], ["translate"], ["export"], ["view"], ["ensemble"]])
 def test_every_adapt_command_has_help(cmd):
     r = cli(*cmd, "--help")
     assert r.returncode == 0 and "usage: adapt" in r.stdout

@@ -199,3 +199,40 @@ def test_a_labelled_real_folder_with_depth_scores_and_predicts(tmp_path):
     fig = cv2.imread(str(tmp_path / "figures" / "frame_00.png"))
     assert fig.shape[0] > 240 and fig.shape[1] == 2 * 4 * (s["x"].shape[-1] // 8 * 8)
     assert "object IoU" in task.summary(res)
+
+
+def test_an_ensemble_of_runs_averages_their_probabilities_and_exports(scenes, tmp_path):
+    from adapt.config import TrainConfig
+    from adapt.ensemble import build_ensemble
+    from adapt.export import export_run
+    from adapt.methods import METHODS
+    from adapt.tasks.segmentation import SegmentationConfig
+    from adapt.trainer import Trainer, load_run
+    from simdata.errors import SimdataError
+
+    def train(name, **kw):
+        cfg = TrainConfig(method="seg-source-only", source=str(scenes), out=str(tmp_path / name), steps=2,
+                          batch=2, height=64, crop=64, channels="height", log_every=1, ckpt_every=2)
+        Trainer(replace(cfg, **kw), METHODS["seg-source-only"].Config(task_width=8),
+                task_cfg=SegmentationConfig(objectness=True)).fit(progress=False)
+        return tmp_path / name
+
+    runs = [train("a", seed=0), train("b", seed=1)]
+    build_ensemble(runs, tmp_path / "ens")
+    ens, conf = load_run(tmp_path / "ens", "cpu")
+    x = torch.rand(2, 1, 64, 96) * 2 - 1
+    with torch.no_grad():
+        probs = torch.stack([torch.softmax(load_run(r, "cpu")[0].task_net(x), 1) for r in runs]).mean(0)
+        assert torch.allclose(torch.softmax(ens.task_net(x), 1), probs, atol=1e-5)
+    assert len(conf["ensemble"]["members"]) == 2 and conf["data"]["channels"] == "height"
+    meta = export_run(tmp_path / "ens", "task", "onnx", tmp_path / "ens.onnx")
+    assert meta["parity_max_abs_error"] < 1e-4 and meta["method"].startswith("ensemble of 2")
+    # runs that do not share inputs, one run, an ensemble of ensembles, an existing --out
+    other = train("c", channels="depth")
+    for bad, why in (([runs[0], other], "differs from"), ([runs[0]], "at least two"),
+                     ([tmp_path / "ens", runs[0]], "is an ensemble already")):
+        with pytest.raises(SimdataError, match=why):
+            build_ensemble(bad, tmp_path / "bad")
+        assert not (tmp_path / "bad").exists() and not (tmp_path / ".tmp-bad").exists()
+    with pytest.raises(SimdataError, match="exists"):
+        build_ensemble(runs, tmp_path / "ens")

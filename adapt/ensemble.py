@@ -1,0 +1,108 @@
+"""Several trained segmentation nets as one: ``adapt ensemble RUN RUN ... --out DIR`` writes a
+run folder whose task net averages its members' class probabilities, which eval, export,
+predict and the runtime use like any other run's.
+
+Why: on real frames the same recipe trained with different seeds can disagree on what the
+synthetic scenes leave open (a robot's arm reaching into the image: object or not?), and which
+way one run settles it is chance (benchmarks/results/seg_recipe_seeds_cpu.json); averaging
+runs trained with different ``--seed`` steadies the answer. The members' weights are copied
+into the new run, so it stands alone.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from simdata.errors import SimdataError
+from simdata.fileio import disk_error, write_json_atomic
+
+# what every member must share: the same input, labels and task (nets, methods, seeds, steps
+# and training data may differ)
+SHARED = (("train", "task"), ("train", "height"), ("data", "channels"), ("data", "classes"), ("task",))
+
+
+class SegmentationEnsemble(nn.Module):
+    """K segmentation nets, (B,C,H,W) -> (B,classes,H,W) class scores: the log of the mean of
+    the members' softmax probabilities (so argmax gives the ensemble's labels and softmax its
+    probabilities)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.channels = members[0].channels
+
+    def example_inputs(self, batch: int = 2, size: int = 64) -> tuple[torch.Tensor, ...]:
+        return self.members[0].example_inputs(batch, size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logp = torch.stack([torch.log_softmax(m(x), 1) for m in self.members])
+        return torch.logsumexp(logp, 0) - math.log(len(self.members))
+
+
+def _get(conf: dict, key: tuple[str, ...]):
+    for k in key:
+        conf = conf.get(k, {}) if isinstance(conf, dict) else {}
+    return conf
+
+
+def ensemble_method(conf: dict, device: torch.device):
+    """The method of an ensemble run's saved ``conf`` for inference: its first member's, with
+    one net, "task", the SegmentationEnsemble of every member's (untrained until the run's
+    checkpoint is loaded into it)."""
+    from .trainer import method_from_config
+
+    methods = [method_from_config(m["config"], device) for m in conf["ensemble"]["members"]]
+    host = methods[0]
+    host.nets = {"task": SegmentationEnsemble([m.task_net for m in methods]).to(device)}
+    host.name = f"ensemble of {len(methods)} ({', '.join(sorted({m.name for m in methods}))})"
+    return host
+
+
+def build_ensemble(runs: list[str | Path], out: str | Path) -> dict:
+    """Write the run folder ``out`` (new; written under a temporary name, then renamed) whose
+    task net is the SegmentationEnsemble of the task nets of ``runs`` (run folders, at least
+    two, segmentation, with the same inputs and labels). Returns the run's config."""
+    from .trainer import CKPT, load_run, save_atomic
+
+    out = Path(out)
+    if len(runs) < 2:
+        raise SimdataError(f"an ensemble needs at least two runs; got {len(runs)}")
+    if out.exists():
+        raise SimdataError(f"--out {out} exists; an ensemble is written to a new folder")
+    members, nets = [], []
+    for run in runs:
+        method, conf = load_run(run, "cpu")
+        if "ensemble" in conf:
+            raise SimdataError(f"{run} is an ensemble already; list its member runs instead")
+        if conf["train"]["task"] != "segmentation":
+            raise SimdataError(f"{run} trains {conf['train']['task']}; ensembles are of segmentation runs")
+        if members:
+            first = members[0]
+            for key in SHARED:
+                if _get(conf, key) != _get(first["config"], key):
+                    raise SimdataError(f"{run} differs from {first['run']} in {'.'.join(key)} "
+                                       f"({_get(conf, key)!r} against {_get(first['config'], key)!r}); "
+                                       f"an ensemble's runs must share inputs and labels")
+        members.append({"run": str(Path(run).resolve()), "config": conf})
+        nets.append(method.task_net)
+    conf = {**copy.deepcopy(members[0]["config"]), "ensemble": {"members": members}}
+    state = {"step": 0, "method": {"nets": {"task": SegmentationEnsemble(nets).state_dict()}},
+             "config": conf}
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        save_atomic(state, tmp / CKPT)
+        write_json_atomic(tmp / "config.json", conf)
+        tmp.rename(out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise disk_error(out, e) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return conf
