@@ -20,7 +20,7 @@ MESHES=${MESHES:-../shared/ycb}
 [ -d "$MESHES" ] || MESHES=assets/ycb
 REAL=${REAL:-../shared/real/ycbv_demo}        # unlabelled RGB-D frames of the real camera
 TEST=${TEST:-../shared/real/tabletop_dev}     # labelled real frames (NAME_labels.png, classes.json)
-SCENES=${SCENES:-200}                 # 4 views each (200 scenes: object IoU 0.17-0.74 by seed, mean 0.45; README)
+SCENES=${SCENES:-200}                 # 4 views each (README: object IoU by render and seed)
 STEPS=${STEPS:-6000}
 SEEDS=${SEEDS:-"0 1 2"}               # training seeds of the recommended net (averaged)
 GAN_STEPS=${GAN_STEPS:-600}
@@ -38,7 +38,7 @@ resume() { [ -f "$1/checkpoints/last.pt" ] && echo --resume || true; }
   --width 320 --height 240 --elevation 55:90 --randomize all --sensor primesense --seed 0 --no-progress
 "$BIN/simdata" preview "$OUT/syn" --out "$OUT/syn_preview.png" --rows 3 --tile-width 240
 # the recommended net: one training run per seed, their probabilities averaged (adapt ensemble;
-# one run's object IoU on tabletop_dev depends on its seed, 0.17-0.74; three averaged: 0.50)
+# one run's object IoU on tabletop_dev depends on its seed, 0.17-0.74; three averaged: 0.50-0.71)
 MEMBERS=()
 for seed in $SEEDS; do
   "$BIN/adapt" train seg-source-only --source "$OUT/syn" --out "$OUT/runs/src_seed$seed" --seed "$seed" \

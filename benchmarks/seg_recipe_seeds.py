@@ -1,0 +1,111 @@
+"""How reliable is the recommended segmentation recipe on real frames? Renders, training seeds
+and their ensembles, scored on a labelled real folder.
+
+For every render seed R (``--renders``): ``simdata render`` of ``--meshes`` with the recipe's
+settings (``--scenes`` scenes, 4 views, 320x240, cameras 55-90 deg above the table,
+``--randomize all --sensor primesense``); for every training seed T (``--train-seeds``):
+``adapt train seg-source-only --objectness --channels height`` (``--steps``), ``adapt eval``
+on ``--test``; then ``adapt ensemble`` of the render's runs and its ``adapt eval``. Prints and
+saves object IoU and mIoU per run and per ensemble, with the spread over renders.
+
+    .venv/bin/python benchmarks/seg_recipe_seeds.py                      # about 90 minutes on 2 cores
+    .venv/bin/python benchmarks/seg_recipe_seeds.py --renders 1 --train-seeds 0 1 --scenes 4 --steps 50  # smoke
+
+Everything is kept under ``--work`` and reused: a rerun resumes where it stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_io import save_results  # noqa: E402 (benchmarks/, the script's folder)
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+RENDER = ["--views", "4", "--width", "320", "--height", "240", "--elevation", "55:90",
+          "--randomize", "all", "--sensor", "primesense", "--no-progress"]
+TRAIN = ["--objectness", "--channels", "height", "--height", "120", "--crop", "96", "--batch", "4",
+         "--task-width", "16", "--no-progress"]
+
+
+def run(*cmd) -> str:
+    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, "PYOPENGL_PLATFORM": os.environ.get("PYOPENGL_PLATFORM", "egl")})
+    if r.returncode:
+        sys.exit(f"failed: {' '.join(map(str, cmd))}\n{r.stderr.strip()[-2000:]}")
+    return r.stdout
+
+
+def score(run_dir: Path, test: str) -> dict:
+    e = json.loads(run(BIN / "adapt", "eval", run_dir, "--data", test))
+    return {"object_iou": e["per_class_iou"]["object"], "miou": e["miou"]}
+
+
+def spread(values: list[float]) -> dict:
+    return {"mean": round(statistics.mean(values), 4), "min": min(values), "max": max(values),
+            "at_least_0.5": sum(v >= 0.5 for v in values), "n": len(values)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--meshes", default="../shared/ycb", help="meshes folder")
+    ap.add_argument("--test", default="../shared/real/tabletop_dev", help="labelled real folder")
+    ap.add_argument("--renders", type=int, nargs="+", default=[1, 3, 4, 5], help="render seeds")
+    ap.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (ensembled)")
+    ap.add_argument("--scenes", type=int, default=200, help="scenes per render (4 views each)")
+    ap.add_argument("--steps", type=int, default=6000, help="training steps per run")
+    ap.add_argument("--work", default="data/bench_seg_seeds", help="renders and runs, kept and reused")
+    ap.add_argument("--out", default="benchmarks/results/seg_recipe_seeds_bench_cpu.json")
+    args = ap.parse_args()
+    for path in (args.meshes, args.test):
+        if not (ROOT / path).is_dir():
+            sys.exit(f"{path} is not a folder; pass --meshes / --test")
+    t0 = time.perf_counter()
+    work = ROOT / args.work
+    results = {"benchmark": "segmentation recipe over renders and training seeds", "date": time.strftime("%Y-%m-%d"),
+               "device": f"cpu ({os.cpu_count()} cores)",
+               "render": f"simdata render --meshes {args.meshes} --scenes {args.scenes} {' '.join(RENDER)} --seed R",
+               "train": f"adapt train seg-source-only {' '.join(TRAIN)} --steps {args.steps} --seed T",
+               "test": args.test, "renders": {}}
+    for r in args.renders:
+        syn = work / f"render{r}"
+        if not (syn / "train_pbr").is_dir() or (work / f".render{r}.partial").exists():
+            (work / f".render{r}.partial").parent.mkdir(parents=True, exist_ok=True)
+            (work / f".render{r}.partial").touch()
+            run(BIN / "simdata", "render", "--meshes", args.meshes, "--out", syn, "--scenes", args.scenes,
+                "--seed", r, *RENDER)  # resumes a partial render
+            (work / f".render{r}.partial").unlink()
+        runs, row = [], {"runs": {}}
+        for t in args.train_seeds:
+            d = work / f"render{r}_seed{t}"
+            resume = ["--resume"] if (d / "checkpoints/last.pt").is_file() else []
+            run(BIN / "adapt", "train", "seg-source-only", "--source", syn, "--out", d, "--seed", t,
+                "--steps", args.steps, *TRAIN, *resume)
+            row["runs"][t] = score(d, args.test)
+            runs.append(d)
+            print(f"render {r} training seed {t}: {row['runs'][t]}", flush=True)
+        if len(runs) > 1:
+            ens = work / f"render{r}_ensemble"
+            if not (ens / "checkpoints/last.pt").is_file():
+                run(BIN / "adapt", "ensemble", *runs, "--out", ens)
+            row["ensemble"] = score(ens, args.test)
+            print(f"render {r} ensemble of {len(runs)}: {row['ensemble']}", flush=True)
+        results["renders"][r] = row
+        save_results(ROOT / args.out, results, t0)  # after every render: a killed run keeps its rows
+    singles = [v["object_iou"] for row in results["renders"].values() for v in row["runs"].values()]
+    results["single_runs"] = spread(singles)
+    if all("ensemble" in row for row in results["renders"].values()):
+        results["ensembles"] = spread([row["ensemble"]["object_iou"] for row in results["renders"].values()])
+    save_results(ROOT / args.out, results, t0)
+    print(json.dumps({k: results[k] for k in ("single_runs", "ensembles") if k in results}))
+
+
+if __name__ == "__main__":
+    main()
