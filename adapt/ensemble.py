@@ -91,6 +91,7 @@ def build_ensemble(runs: list[str | Path], out: str | Path) -> dict:
         members.append({"run": str(Path(run).resolve()), "config": conf})
         nets.append(method.task_net)
     conf = {**copy.deepcopy(members[0]["config"]), "ensemble": {"members": members}}
+    conf["train"]["out"] = str(out)
     state = {"step": 0, "method": {"nets": {"task": SegmentationEnsemble(nets).state_dict()}},
              "config": conf}
     tmp = out.with_name(f".tmp-{out.name}")

@@ -178,6 +178,9 @@ class Trainer:
 
     def _resume(self, state: dict, force: bool) -> None:
         """Load a checkpoint after comparing its settings with this run's."""
+        if "ensemble" in state["config"]:
+            raise SimdataError(f"{self.out} is an ensemble (adapt ensemble), not a training run: "
+                               f"resume its members and ensemble them again")
         if state["config"]["train"]["method"] != self.cfg.method:
             raise SimdataError(f"{self.out} holds a {state['config']['train']['method']} run, "
                                f"not {self.cfg.method}")
@@ -451,8 +454,8 @@ def load_run(run: str | Path, device: str = "auto") -> tuple[Method, dict]:
 
 
 def method_from_config(conf: dict, device: torch.device) -> Method:
-    """A method with fresh (untrained) nets, built as the run whose saved ``conf`` this is was
-    built for inference (training=False)."""
+    """The method of a run's saved ``conf``, built for inference (training=False); its nets
+    stay untrained until a checkpoint is loaded into them."""
     cfg = TrainConfig(**conf["train"])
     method_cls = METHODS[cfg.method]
     task_cls = TASKS[cfg.task]

@@ -210,10 +210,10 @@ def test_an_ensemble_of_runs_averages_their_probabilities_and_exports(scenes, tm
     from adapt.trainer import Trainer, load_run
     from simdata.errors import SimdataError
 
-    def train(name, **kw):
+    def train(name, resume=False, **kw):
         cfg = TrainConfig(method="seg-source-only", source=str(scenes), out=str(tmp_path / name), steps=2,
                           batch=2, height=64, crop=64, channels="height", log_every=1, ckpt_every=2)
-        Trainer(replace(cfg, **kw), METHODS["seg-source-only"].Config(task_width=8),
+        Trainer(replace(cfg, **kw), METHODS["seg-source-only"].Config(task_width=8), resume=resume,
                 task_cfg=SegmentationConfig(objectness=True)).fit(progress=False)
         return tmp_path / name
 
@@ -236,3 +236,5 @@ def test_an_ensemble_of_runs_averages_their_probabilities_and_exports(scenes, tm
         assert not (tmp_path / "bad").exists() and not (tmp_path / ".tmp-bad").exists()
     with pytest.raises(SimdataError, match="exists"):
         build_ensemble(runs, tmp_path / "ens")
+    with pytest.raises(SimdataError, match="is an ensemble"):  # not a run to train on
+        train("ens", steps=4, resume=True)
