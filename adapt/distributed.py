@@ -91,8 +91,14 @@ def from_env(device_type: str):
     dist.init_process_group("nccl" if device_type == "cuda" else "gloo", timeout=TIMEOUT)
     try:
         yield ranks
-    finally:
-        dist.destroy_process_group()
+    except BaseException:
+        dist.destroy_process_group()  # torchrun stops the other ranks
+        raise
+    # rank 0 writes the last checkpoint after the last collective; a rank that tore its gloo
+    # pairs down meanwhile was seen to abort ("terminate called without an active exception")
+    # on a loaded machine, so the ranks leave together
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def world_size() -> int:
