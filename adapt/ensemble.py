@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import copy
 import math
-import shutil
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from simdata.errors import SimdataError
-from simdata.fileio import disk_error, write_json_atomic
+from simdata.fileio import atomic_file, write_json_atomic
 
 # what every member must share: the same input, labels and task (nets, methods, seeds, steps
 # and training data may differ)
@@ -94,16 +93,7 @@ def build_ensemble(runs: list[str | Path], out: str | Path) -> dict:
     conf["train"]["out"] = str(out)
     state = {"step": 0, "method": {"nets": {"task": SegmentationEnsemble(nets).state_dict()}},
              "config": conf}
-    tmp = out.with_name(f".tmp-{out.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_file(out) as tmp:
         save_atomic(state, tmp / CKPT)
         write_json_atomic(tmp / "config.json", conf)
-        tmp.rename(out)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise disk_error(out, e) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return conf

@@ -123,8 +123,8 @@ def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np
     unless ``recentre`` is False, up to ``n`` of them (None = all): tuples (grasp, T_cam_grasp
     (4x4, metres; approach along the optical axis, +x the closing axis), the grasp's width (m,
     between the pads at the centre's depth), how wide the fingers open (m, the opening the depth
-    image lets deepest, the widest among equals)). ``filled``: the depth with its holes inpainted; ``plane``: the
-    table's coefficients (3,) or None."""
+    image lets deepest, the widest among equals)). ``filled``: the depth with its holes
+    inpainted; ``plane``: the table's coefficients (3,) or None."""
     out = []
     for g in grasps:
         if g is None:

@@ -46,7 +46,7 @@ def translate_scenes(run: str | Path, source: str | Path, out: str | Path, devic
     import cv2
 
     from simdata.bop_layout import find_rgb, list_images
-    from simdata.fileio import read_image, write_image
+    from simdata.fileio import atomic_file, read_image, write_image
 
     method, _ = load_run(run, device)
     G = _colour_generator(method, run)
@@ -55,11 +55,9 @@ def translate_scenes(run: str | Path, source: str | Path, out: str | Path, devic
     out = Path(out)
     if out.exists():
         raise SimdataError(f"--out {out} exists; translations are written to a new folder")
-    tmp = out.with_name(f".tmp-{out.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
     dev = next(G.parameters()).device
-    try:
+    with atomic_file(out) as tmp:
+        shutil.copytree(source, tmp)
         for scene, im_id in list_images(tmp):
             path = find_rgb(scene, im_id)
             rgb = read_image(path, cv2.IMREAD_COLOR)
@@ -68,10 +66,6 @@ def translate_scenes(run: str | Path, source: str | Path, out: str | Path, devic
             x = to_input(torch.from_numpy(padded).permute(2, 0, 1)[None].float() / 255.0, None, "rgb")
             y = ((G(x.to(dev))[0, :3, :h, :w].clamp(-1, 1) + 1) * 127.5).round().byte()
             write_image(path, y.permute(1, 2, 0).cpu().numpy())
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -16,8 +16,9 @@ model on every render (a robot's depth is never clean):
 - real: ../shared/real/ycbv_demo (RGB-D, unlabelled) is SPIGAN's real target, and
   ../shared/real/tabletop_dev (10 labelled PrimeSense frames) the real test set.
 
-Inputs (`--channels`): rgb and height by default, rgbh on request (no SPIGAN rows for height:
-its G restyles colour). Rows per input: source-only (clean) and source-only (DR) (`--rows`),
+Inputs (`--channels`): rgb and height by default, rgbh on request (SPIGAN rows for inputs with
+colour only: SPIGAN on height alone, which restyles the height map, is measured in
+benchmarks/results/seg_recipe_seeds_cpu.json, spigan_on_height). Rows per input: source-only (clean) and source-only (DR) (`--rows`),
 trained once and scored on every test set (`--tests`: synthetic; tabletop_dev when
 ../shared/real, or DIR/real with --data, holds it and ycbv_demo), and SPIGAN, one run per
 variant (`--variants`; by default one, from the clean renders: adapting randomized renders
@@ -690,7 +691,7 @@ def main():
                 for test_name, (_, test) in tests.items():
                     report(ch, test_name, label, {**score(run, test), **info})
             for test_name, (target, test) in tests.items():
-                if CHANNELS[ch] < 3:  # nothing for SPIGAN's G to restyle
+                if CHANNELS[ch] < 3:  # colour inputs only (see the docstring)
                     continue
                 for i, (g, flags) in enumerate(gans.items()):  # adapted to each target: scored on its test set
                     flags = dict(flags)

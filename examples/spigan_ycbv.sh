@@ -3,8 +3,9 @@
 # real labelled frames:
 #   YCB meshes -> domain-randomized synthetic scenes with the PrimeSense sensor model and
 #   clutter (simdata) -> the recommended net (source-only on the height above the table,
-#   --channels height, three training seeds averaged by adapt ensemble) and SPIGAN (colour and height, --channels rgbh; the simulator's depth as
-#   privileged information, the YCB-Video frames as the unlabelled real domain) -> ONNX export
+#   --channels height, three training seeds averaged by adapt ensemble) and SPIGAN (colour and
+#   height, --channels rgbh; the simulator's depth as privileged information, the YCB-Video
+#   frames as the unlabelled real domain) -> ONNX export
 #   -> object IoU on the labelled real frames of tabletop_dev, per-image figures, a picture.
 #
 #   bash examples/spigan_ycbv.sh            # CPU-sized defaults, about 45 minutes on 2 cores

@@ -8,6 +8,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -32,9 +33,10 @@ def disk_error(path: Path, e: OSError) -> SimdataError:
 
 @contextlib.contextmanager
 def atomic_file(path: Path):
-    """``with atomic_file(path) as tmp:`` write ``tmp`` (a name beside ``path``); it becomes
-    ``path`` when the block ends, and is removed if the block fails. An OSError (full disk,
-    no permission) becomes the one-line :func:`disk_error`."""
+    """``with atomic_file(path) as tmp:`` write ``tmp`` (a name beside ``path``: a file, or a
+    folder the block creates and fills); it becomes ``path`` when the block ends, and is
+    removed if the block fails. An OSError (full disk, no permission) becomes the one-line
+    :func:`disk_error`."""
     path = Path(path)
     tmp = _tmp_name(path)
     try:
@@ -50,7 +52,10 @@ def atomic_file(path: Path):
 
 
 def discard_temp(tmp: Path) -> None:
-    """Remove a temporary file if it is there; a failure to do so is no new error."""
+    """Remove a temporary file or folder if it is there; a failure to do so is no new error."""
+    if tmp.is_dir() and not tmp.is_symlink():
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
     try:
         tmp.unlink(missing_ok=True)
     except OSError:  # its folder is gone or is no folder: nothing was written

@@ -113,7 +113,7 @@ def plan_grasp_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper: 
     if z is None:
         return None
     filled = inpaint_holes(depth) if filled is None else filled
-    deepest = z + cfg.reach * gripper.finger_length - gripper.finger_length / 2  # nothing in the way
+    deepest = centre_of_tip(deepest_tip(z, gripper, cfg), gripper)  # nothing in the way
     best = None
     for opening in openings(g.width * z / K[0, 0], gripper, cfg):  # widest first
         centre = grasp_centre_depth(depth, g, K, gripper, cfg, filled, table_z, opening)
@@ -122,6 +122,17 @@ def plan_grasp_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper: 
             if centre >= deepest - 1e-6:  # no narrower opening goes deeper
                 break
     return best
+
+
+def deepest_tip(z: float, gripper: GripperConfig, cfg: DepthCheckConfig) -> float:
+    """Depth (m) the fingertips reach below a surface at depth ``z`` when nothing is in the way:
+    ``reach`` x the pad length."""
+    return z + cfg.reach * gripper.finger_length
+
+
+def centre_of_tip(tip: float, gripper: GripperConfig) -> float:
+    """The grasp centre's depth (m) with the fingertips at ``tip``: the pads' middle."""
+    return tip - gripper.finger_length / 2
 
 
 def grasp_centre_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper: GripperConfig,
@@ -141,7 +152,7 @@ def grasp_centre_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper
     if z is None:
         return None
     check = inpaint_holes(depth) if filled is None else filled
-    tip = z + cfg.reach * gripper.finger_length
+    tip = deepest_tip(z, gripper, cfg)
     limits = []
     cover = (finger_footprints(g, z, K, gripper, depth.shape, cfg.clearance_m, opening_m)
              | finger_footprints(g, tip, K, gripper, depth.shape, cfg.clearance_m, opening_m))
@@ -157,4 +168,4 @@ def grasp_centre_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper
         if min(limits) < z + cfg.min_descent_m:
             return None
         tip = min(tip, min(limits))
-    return tip - gripper.finger_length / 2
+    return centre_of_tip(tip, gripper)
