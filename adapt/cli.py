@@ -272,7 +272,8 @@ def cmd_view(args) -> int:
 
     cfg = pick(args, ViewConfig)
     n = view_run(args.run, args.input, cfg, args.device, topics_from_args(args))
-    print(f"logged {n} frames" + (f" to {cfg.save} (open it with `rerun {cfg.save}`)" if cfg.save else ""))
+    print(f"logged {n} frames" + (f" to {cfg.save} (open it with `rerun {cfg.save}`)" if cfg.save else "")
+          + (f"; the viewer's picture of it in {cfg.screenshot}" if cfg.screenshot else ""))
     return 0
 
 

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from simdata.errors import SimdataError
-from simdata.view import CAMERA, IMAGE, ViewConfig, log_frame, log_grasps, log_labels, recording, rerun_sdk, spread
+from simdata.view import (CAMERA, IMAGE, Layout, Recording, ViewConfig, log_classes, log_frame, log_grasps,
+                          log_labels, recording, rerun_sdk, spread)
 
 from .trainer import load_run
 
@@ -40,21 +41,26 @@ def _as_uint8(rgb: torch.Tensor) -> np.ndarray:
     return (rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
-def _frames(path, topics, cfg: ViewConfig):
+def _frames(r: Recording, path, topics, cfg: ViewConfig, images_2d=(IMAGE,)):
+    """(step, frame) of the input's frames chosen by ``cfg.images``; the first sets the layout."""
     from simdata import ImageFolder
 
     images = ImageFolder(path, topics=topics)
     for step, i in enumerate(spread(len(images), cfg.images)):
-        yield step, images[i]
+        s = images[i]
+        r.show(Layout.behind_camera(s["depth"][0].numpy() if s["has_depth"] else None, images_2d),
+               points=cfg.points_stride > 0)
+        yield step, s
 
 
-def view_segmentation(rec, method, conf: dict, path, cfg: ViewConfig, topics) -> int:
+def view_segmentation(r: Recording, method, conf: dict, path, cfg: ViewConfig, topics) -> int:
     from .predict import first_object_class, segment
 
+    rec = r.stream
     channels, classes = conf["data"]["channels"], method.data.classes
     first = first_object_class(classes)
     n = 0
-    for step, s in _frames(path, topics, cfg):
+    for step, s in _frames(r, path, topics, cfg):
         if channels != "rgb" and not s["has_depth"]:
             raise SimdataError(f"{s['path']} has no depth; this net takes {channels}")
         rec.set_time("image", sequence=step)
@@ -63,18 +69,20 @@ def view_segmentation(rec, method, conf: dict, path, cfg: ViewConfig, topics) ->
         labels = segment(method.task_net, s["rgb"], s["depth"] if channels != "rgb" else None, channels,
                          conf["train"]["height"], method.device).astype(np.uint16)
         labels[labels < first] = 0  # background and table: not drawn
-        log_labels(rec, f"{IMAGE}/prediction", labels, {c: classes[c] for c in range(first, len(classes))})
+        if step == 0:
+            log_classes(rec, f"{IMAGE}/prediction", {c: classes[c] for c in range(first, len(classes))})
+        log_labels(rec, f"{IMAGE}/prediction", labels)
         n += 1
     return n
 
 
-def view_grasp(rec, method, conf: dict, path, cfg: ViewConfig, topics) -> int:
+def view_grasp(r: Recording, method, conf: dict, path, cfg: ViewConfig, topics) -> int:
     from .predict import grasp_planner, plan_grasps
 
-    rr = rerun_sdk()
+    rr, rec = rerun_sdk(), r.stream
     planner = grasp_planner(method, conf)
     n = 0
-    for step, s in _frames(path, topics, cfg):
+    for step, s in _frames(r, path, topics, cfg, (IMAGE, "quality")):
         maps, grasps, ok, recs = plan_grasps(planner, s)
         rec.set_time("image", sequence=step)
         log_frame(rec, _as_uint8(s["rgb"]), s["depth"][0].numpy(), s["K"].double().numpy(),
@@ -92,10 +100,11 @@ def view_grasp(rec, method, conf: dict, path, cfg: ViewConfig, topics) -> int:
     return n
 
 
-def view_pose(rec, method, conf: dict, path, cfg: ViewConfig, topics) -> int:
+def view_pose(r: Recording, method, conf: dict, path, cfg: ViewConfig, topics) -> int:
     from .predict import pose_crops, predict_poses
     from .rotations import quat_wxyz_to_matrix
 
+    rec = r.stream
     data = method.data
     domain = pose_crops(method, conf, path)
     info = domain.models_info or data.extras.get("models_info", {})
@@ -107,6 +116,7 @@ def view_pose(rec, method, conf: dict, path, cfg: ViewConfig, topics) -> int:
         k = int(prob[0].argmax())
         raw, _ = domain.ds.raw(i)
         rec.set_time("image", sequence=step)
+        r.show(Layout.behind_camera(raw["depth"].astype(np.float32)), points=cfg.points_stride > 0)
         log_frame(rec, raw["rgb"], raw["depth"].astype(np.float32), b["K"][0].double().numpy(),
                   points_stride=cfg.points_stride)
         box = _model_box(info, data.extras["obj_ids"][k])
@@ -148,6 +158,6 @@ def view_run(run, path, cfg: ViewConfig, device: str = "auto", topics=None) -> i
     if not Path(path).exists():
         raise SimdataError(f"--input {path} does not exist")
     rr = rerun_sdk()
-    with recording("adapt", cfg) as rec:
-        rec.log("world", rr.ViewCoordinates.RDF, static=True)  # the camera's frame is the world
-        return VIEWS[method.task.name](rec, method, conf, path, cfg, topics)
+    with recording("adapt", cfg) as r:
+        r.stream.log("world", rr.ViewCoordinates.RDF, static=True)  # the camera's frame is the world
+        return VIEWS[method.task.name](r, method, conf, path, cfg, topics)

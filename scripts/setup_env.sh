@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs on a fresh machine: system libraries (Mesa EGL/OSMesa
-# for headless rendering, libusb for open3d), a virtualenv in .venv, torch (CPU build where no
+# for headless rendering, libusb for open3d, Xvfb and Mesa's Vulkan driver for the Rerun
+# viewer's screenshots on a machine without a display), a virtualenv in .venv, torch (CPU build where no
 # CUDA GPU is present) and the project itself in editable mode with its dev extras (pytest,
 # and the ros, viewer, cluster and coco extras: rosbags, rerun-sdk, Ray, pycocotools, which
 # the tests cover).
@@ -12,7 +13,8 @@ PYTHON=${PYTHON:-python3}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 
 # --- system packages -------------------------------------------------------------------------
-APT_PKGS="libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6 libusb-1.0-0 libglib2.0-0"
+APT_PKGS="libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6 libusb-1.0-0 libglib2.0-0
+          xvfb xauth mesa-vulkan-drivers"
 missing=""
 if command -v dpkg >/dev/null 2>&1; then
   for p in $APT_PKGS; do

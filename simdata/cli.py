@@ -341,7 +341,8 @@ def cmd_view(args) -> int:
 
     cfg = pick(args, ViewConfig)
     n = view_dataset(args.dataset, cfg, scene=args.scene, split=args.split)
-    print(f"logged {n} images" + (f" to {cfg.save} (open it with `rerun {cfg.save}`)" if cfg.save else ""))
+    print(f"logged {n} images" + (f" to {cfg.save} (open it with `rerun {cfg.save}`)" if cfg.save else "")
+          + (f"; the viewer's picture of it in {cfg.screenshot}" if cfg.screenshot else ""))
     return 0
 
 

@@ -190,3 +190,53 @@ def test_view_to_an_unwritable_file_fails_in_one_line(grasp_dataset, tmp_path, c
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"cannot write {rrd}" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def _screen() -> bool:
+    import os
+    import shutil
+
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or shutil.which("xvfb-run"))
+
+
+@pytest.mark.skipif(not _screen(), reason="no display and no Xvfb (scripts/setup_env.sh installs xvfb)")
+def test_screenshot_is_the_viewer_drawing_the_recording(grasp_dataset, tmp_path, capsys):
+    """The Rerun viewer itself draws the recording: the image view (the right 2/5) shows the
+    frame's RGB, the 3D view (the left 3/5) the points and meshes; nothing else is left behind."""
+    from simdata.cli import main
+    from simdata.datasets import BopDataset
+    from simdata.fileio import read_image
+
+    shot = tmp_path / "view.png"
+    assert main(["view", str(grasp_dataset), "--scene", "0", "--images", "1", "--screenshot", str(shot),
+                 "--screenshot-size", "800x450"]) == 0
+    assert "picture of it in" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["view.png"]  # no recording kept
+    picture = read_image(shot).astype(float)
+    assert picture.shape == (450, 800, 3)
+    rgb = BopDataset(grasp_dataset, load_full_masks=False, load_normals=False)[0]["rgb"].permute(1, 2, 0).numpy() * 255
+    body = picture[40:420]  # below the top bar, above the time bar
+    image_view, view_3d = body[:, 500:], body[:, :460]
+    drawn = np.abs(image_view - image_view[0, -5]).sum(-1) > 30  # off the view's background
+    assert 0.3 < drawn.mean() < 0.95
+    assert np.abs(image_view[drawn].mean(0) - rgb.reshape(-1, 3).mean(0)).max() < 25
+    assert (np.abs(view_3d - view_3d[5, 5]).sum(-1) > 30).mean() > 0.2
+
+
+def test_screenshot_refusals_are_one_line_and_leave_nothing(grasp_dataset, tmp_path, capsys, monkeypatch):
+    from simdata.cli import main
+
+    for args, message in [(["--screenshot", str(tmp_path / "view.gif")], "name the picture FILE.png or FILE.jpg"),
+                          (["--screenshot", str(tmp_path / "v.png"), "--screenshot-size", "big"], "give WxH"),
+                          (["--screenshot", str(tmp_path / "v.png"), "--screenshot-size", "10x10"], "64 to 8192")]:
+        assert main(["view", str(grasp_dataset), "--scene", "0", *args]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no xvfb-run
+    assert main(["view", str(grasp_dataset), "--scene", "0", "--screenshot", str(tmp_path / "v.png"),
+                 "--save", str(tmp_path / "v.rrd")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "apt-get install xvfb" in err
+    assert list(tmp_path.iterdir()) == []
