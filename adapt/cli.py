@@ -141,9 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the generator noise")
     p.set_defaults(func=cmd_translate)
 
-    p = sub.add_parser("ensemble", formatter_class=fmt, help="several segmentation runs as one net",
-                       description="Write a run folder whose task net averages the class "
-                       "probabilities of the task nets of RUNs (segmentation runs with the same "
+    p = sub.add_parser("ensemble", formatter_class=fmt, help="several segmentation or grasp runs as one net",
+                       description="Write a run folder whose task net averages the predictions "
+                       "of the task nets of RUNs: class probabilities of segmentation runs, the "
+                       "quality, angle and width maps of grasp runs (runs of one task with the same "
                        "--channels, --height, labels and task options; methods, nets, seeds and "
                        "data may differ). The weights are copied in, so the new run stands alone; "
                        "eval, export, predict and view take it like any run. Train the same recipe "

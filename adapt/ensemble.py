@@ -1,6 +1,7 @@
-"""Several trained segmentation nets as one: ``adapt ensemble RUN RUN ... --out DIR`` writes a
-run folder whose task net averages its members' class probabilities, which eval, export,
-predict and the runtime use like any other run's.
+"""Several trained task nets as one: ``adapt ensemble RUN RUN ... --out DIR`` writes a run
+folder whose task net averages its members' predictions (segmentation: class probabilities;
+grasp: the quality, angle and width maps), which eval, export, predict, view and the runtime
+use like any other run's.
 
 Why: on real frames the same recipe trained with different seeds can disagree on what the
 synthetic scenes leave open (a robot's arm reaching into the image: object or not?), and which
@@ -23,6 +24,7 @@ from simdata.fileio import atomic_file, write_json_atomic
 # what every member must share: the same input, labels and task (nets, methods, seeds, steps
 # and training data may differ)
 SHARED = (("train", "task"), ("train", "height"), ("data", "channels"), ("data", "classes"), ("task",))
+EVAL_ONLY = {"sim_trials"}  # task options that only set how a run is evaluated
 
 
 class SegmentationEnsemble(nn.Module):
@@ -43,29 +45,48 @@ class SegmentationEnsemble(nn.Module):
         return torch.logsumexp(logp, 0) - math.log(len(self.members))
 
 
+class GraspEnsemble(nn.Module):
+    """K grasp nets, (B,C,H,W) -> (B,4,H,W): the mean of the members' raw maps (quality,
+    cos 2a, sin 2a, width; the angle's two components averaged as a vector)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.channels = members[0].channels
+
+    def example_inputs(self, batch: int = 2, size: int = 96) -> tuple[torch.Tensor, ...]:
+        return self.members[0].example_inputs(batch, size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(0)
+
+
+ENSEMBLES = {"segmentation": SegmentationEnsemble, "grasp": GraspEnsemble}
+
+
 def _get(conf: dict, key: tuple[str, ...]):
     for k in key:
         conf = conf.get(k, {}) if isinstance(conf, dict) else {}
-    return conf
+    return {k: v for k, v in conf.items() if k not in EVAL_ONLY} if key == ("task",) else conf
 
 
 def ensemble_method(conf: dict, device: torch.device):
     """The method of an ensemble run's saved ``conf`` for inference: its first member's, with
-    one net, "task", the SegmentationEnsemble of every member's (untrained until the run's
-    checkpoint is loaded into it)."""
+    one net, "task", the ensemble (:data:`ENSEMBLES`) of every member's (untrained until the
+    run's checkpoint is loaded into it)."""
     from .trainer import method_from_config
 
     methods = [method_from_config(m["config"], device) for m in conf["ensemble"]["members"]]
     host = methods[0]
-    host.nets = {"task": SegmentationEnsemble([m.task_net for m in methods]).to(device)}
+    host.nets = {"task": ENSEMBLES[conf["train"]["task"]]([m.task_net for m in methods]).to(device)}
     host.name = f"ensemble of {len(methods)} ({', '.join(sorted({m.name for m in methods}))})"
     return host
 
 
 def build_ensemble(runs: list[str | Path], out: str | Path) -> dict:
     """Write the run folder ``out`` (new; written under a temporary name, then renamed) whose
-    task net is the SegmentationEnsemble of the task nets of ``runs`` (run folders, at least
-    two, segmentation, with the same inputs and labels). Returns the run's config."""
+    task net is the ensemble of the task nets of ``runs`` (run folders, at least two, all
+    segmentation or all grasp, with the same inputs and labels). Returns the run's config."""
     from .trainer import CKPT, load_run, save_atomic
 
     out = Path(out)
@@ -78,8 +99,9 @@ def build_ensemble(runs: list[str | Path], out: str | Path) -> dict:
         method, conf = load_run(run, "cpu")
         if "ensemble" in conf:
             raise SimdataError(f"{run} is an ensemble already; list its member runs instead")
-        if conf["train"]["task"] != "segmentation":
-            raise SimdataError(f"{run} trains {conf['train']['task']}; ensembles are of segmentation runs")
+        if conf["train"]["task"] not in ENSEMBLES:
+            raise SimdataError(f"{run} trains {conf['train']['task']}; ensembles are of "
+                               f"{' or '.join(ENSEMBLES)} runs")
         if members:
             first = members[0]
             for key in SHARED:
@@ -91,7 +113,8 @@ def build_ensemble(runs: list[str | Path], out: str | Path) -> dict:
         nets.append(method.task_net)
     conf = {**copy.deepcopy(members[0]["config"]), "ensemble": {"members": members}}
     conf["train"]["out"] = str(out)
-    state = {"step": 0, "method": {"nets": {"task": SegmentationEnsemble(nets).state_dict()}},
+    ensemble = ENSEMBLES[conf["train"]["task"]](nets)
+    state = {"step": 0, "method": {"nets": {"task": ensemble.state_dict()}},
              "config": conf}
     with atomic_file(out) as tmp:
         save_atomic(state, tmp / CKPT)

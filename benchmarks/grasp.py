@@ -18,9 +18,13 @@ in that scene in pybullet from the sensor-noised depth alone (approach along the
 depth and go / no-go from the depth-image check of simdata.grasping.depth_check; the net tries
 its 20 best grasps in order until one passes); success = an object lifted 12 cm and held
 through a shake; 95 % Wilson intervals.
+With ``--seeds 0,1,2`` the same net is trained with each seed (the first is the main row) and
+the seeds' ensemble (adapt ensemble) is executed too: nets of one recipe differ by several
+points of success.
 Saves benchmarks/results/grasp_<device>.json. CPU default: at most 30 minutes on 2 cores.
 
     python benchmarks/grasp.py [--train-scenes 60] [--test-scenes 50] [--candidates 48] [--steps 4000]
+                               [--seeds 0] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -78,7 +82,12 @@ def main():
                     help="camera resolution WxH (the PrimeSense's own; the depth check needs its "
                          "pixels: at 320x240 one is 2.6 mm at 0.7 m, as much as a finger's clearance)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    ap.add_argument("--keep", default="", help="keep the data and the run in this folder")
+    ap.add_argument("--seeds", default="0",
+                    help="training seeds, comma-separated: one net per seed (the first is the main "
+                         "row, with the baselines) and, with several, their ensemble (adapt ensemble: "
+                         "the maps averaged); 0,1,2 adds about 20 minutes on 2 cores")
+    ap.add_argument("--keep", default="", help="keep the data and the runs in this folder (a rerun "
+                    "with the same folder reuses what is finished)")
     ap.add_argument("--out", default="", help="JSON path [benchmarks/results/grasp_<device>.json]")
     args = ap.parse_args()
 
@@ -90,6 +99,10 @@ def main():
     from adapt.trainer import Trainer, load_run, resolve_device
 
     device = resolve_device(args.device)
+    try:
+        seeds = [int(v) for v in args.seeds.split(",")]
+    except ValueError:
+        ap.error(f"--seeds {args.seeds}: give comma-separated integers, e.g. 0,1,2")
     resolution = tuple(int(v) for v in args.resolution.lower().split("x"))
     held_out = (SHARED / "ycb").is_dir()
     test_meshes = str(SHARED / "ycb") if held_out else str(REPO / "assets" / "ycb")
@@ -101,7 +114,7 @@ def main():
                "config": {"train_scenes": args.train_scenes, "test_scenes": args.test_scenes,
                           "candidates": args.candidates, "steps": args.steps, "trials": args.trials,
                           "resolution": list(resolution),
-                          "channels": "height", "height": 240, "crop": 128, "batch": 8},
+                          "channels": "height", "height": 240, "crop": 128, "batch": 8, "seeds": seeds},
                "partial": True}
     t_start = time.perf_counter()
 
@@ -121,24 +134,29 @@ def main():
               f"{test['images']} images", flush=True)
         save()
 
-        run = tmp / "run"
-        cfg = TrainConfig(method="grasp-source-only", task="grasp", source=train["path"],
-                          out=str(run), steps=args.steps, batch=8, channels="height", height=240,
-                          crop=128, device=str(device), log_every=100, sample_every=args.steps,
-                          ckpt_every=args.steps)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        res = Trainer(cfg, GraspSourceOnlyConfig(), resume=(run / "checkpoints" / "last.pt").exists(),
-                      task_cfg=GraspConfig(sim_trials=args.trials)).fit(progress=False)
-        results["train"] = {
-            "steps": res["steps"], "steps_per_s": res["steps_per_s"], "last": res["last"],
-            "peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda"
-            else round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+        def train_net(seed: int, run: Path) -> dict:
+            cfg = TrainConfig(method="grasp-source-only", task="grasp", source=train["path"],
+                              out=str(run), steps=args.steps, batch=8, channels="height", height=240,
+                              crop=128, device=str(device), log_every=100, sample_every=args.steps,
+                              ckpt_every=args.steps, seed=seed)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            res = Trainer(cfg, GraspSourceOnlyConfig(), resume=(run / "checkpoints" / "last.pt").exists(),
+                          task_cfg=GraspConfig(sim_trials=args.trials)).fit(progress=False)
+            return {"steps": res["steps"], "steps_per_s": res["steps_per_s"], "last": res["last"],
+                    "peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda"
+                    else round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+        def open_run(run: Path):
+            method, conf = load_run(run, str(device))
+            method.task.cfg.sim_trials = args.trials
+            return method, method.task.open_domain(TrainConfig(**conf["train"]), test["path"], stream=99)
+
+        runs = {seed: tmp / ("run" if k == 0 else f"run_seed{seed}") for k, seed in enumerate(seeds)}
+        results["train"] = train_net(seeds[0], runs[seeds[0]])
         save()
 
-        method, conf = load_run(run, str(device))
-        method.task.cfg.sim_trials = args.trials
-        domain = method.task.open_domain(TrainConfig(**conf["train"]), test["path"], stream=99)
+        method, domain = open_run(runs[seeds[0]])
         t = time.perf_counter()
         ev = method.task.evaluate(method.task_net, domain, method.data, method.device)
         results["eval"] = {k: v for k, v in ev.items() if k != "per_image"}
@@ -156,6 +174,31 @@ def main():
                                   recentre=False, policies=("net",))["simulated"]["net"]
         results["eval"]["net_without_recentring"] = plain
         print(f"net without re-centring: {plain['success_rate']:.1%} {plain['ci95']}", flush=True)
+        save()
+
+        if len(seeds) > 1:  # the same recipe with other seeds, and their ensemble
+            from adapt.ensemble import build_ensemble
+
+            def net_only(run: Path) -> dict:
+                method, domain = open_run(run)
+                ev = evaluate_grasping(method.task_net, domain, method.device, trials=args.trials,
+                                       policies=("net",))
+                return {"rectangle_accuracy": ev["rectangle_accuracy"], **ev["simulated"]["net"]}
+
+            results["seeds"] = {str(seeds[0]): {"rectangle_accuracy": results["eval"]["rectangle_accuracy"],
+                                                **sim.get("net", {})}}
+            for seed in seeds[1:]:
+                train_net(seed, runs[seed])
+                results["seeds"][str(seed)] = net_only(runs[seed])
+                print(f"seed {seed}: net {results['seeds'][str(seed)]['success_rate']:.1%}", flush=True)
+                save()
+            ensemble = tmp / "run_ensemble"
+            if not ensemble.exists():
+                build_ensemble([runs[s] for s in seeds], ensemble)
+            results["ensemble"] = net_only(ensemble)
+            print(f"ensemble of seeds {args.seeds}: net {results['ensemble']['success_rate']:.1%} "
+                  f"{results['ensemble']['ci95']}", flush=True)
+            save()
     del results["partial"]
     save()
     print(f"saved {out} ({results['seconds']} s)")

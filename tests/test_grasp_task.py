@@ -148,3 +148,36 @@ def test_spigan_adapts_the_colour_of_an_rgbh_grasp_net(grasp_dataset, tmp_path):
     assert (tmp_path / "s" / "samples").is_dir()
     meta = export_run(tmp_path / "s", "task", "onnx", tmp_path / "t.onnx")
     assert meta["task"] == "grasp" and meta["input"]["channels"] == "rgbh"
+
+
+def test_an_ensemble_of_grasp_runs_averages_their_maps_and_exports(grasp_dataset, tmp_path):
+    from adapt.config import TrainConfig
+    from adapt.ensemble import build_ensemble
+    from adapt.export import export_run
+    from adapt.methods import METHODS
+    from adapt.tasks.grasp import GraspConfig
+    from adapt.trainer import Trainer, load_run
+    from simdata.errors import SimdataError
+
+    def train(name, method="grasp-source-only", task="grasp", **kw):
+        cfg = TrainConfig(method=method, task=task, source=str(grasp_dataset), out=str(tmp_path / name),
+                          steps=2, batch=2, height=240, crop=64, channels="height", log_every=1,
+                          ckpt_every=2, sample_every=2, **kw)
+        Trainer(cfg, METHODS[method].Config(task_width=8),
+                task_cfg=GraspConfig(sim_trials=0) if task == "grasp" else None).fit(progress=False)
+        return tmp_path / name
+
+    runs = [train("a", seed=0), train("b", seed=1)]
+    build_ensemble(runs, tmp_path / "ens")
+    ens, conf = load_run(tmp_path / "ens", "cpu")
+    x = torch.rand(1, 1, 64, 96) * 2 - 1
+    with torch.no_grad():
+        maps = torch.stack([load_run(r, "cpu")[0].task_net(x) for r in runs]).mean(0)
+        assert torch.allclose(ens.task_net(x), maps, atol=1e-6)
+    assert conf["train"]["task"] == "grasp" and len(conf["ensemble"]["members"]) == 2
+    meta = export_run(tmp_path / "ens", "task", "onnx", tmp_path / "ens.onnx")
+    assert meta["parity_max_abs_error"] < 1e-4 and meta["task"] == "grasp"
+    seg = train("seg", method="seg-source-only", task="segmentation")
+    with pytest.raises(SimdataError, match="differs from"):  # one task per ensemble
+        build_ensemble([runs[0], seg], tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
