@@ -183,7 +183,7 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> list[float]:
 # -- evaluation ------------------------------------------------------------------------------------
 def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, seed: int = 0,
                       cache_dir: str = "", progress: bool = False, recentre: bool = True,
-                      policies: tuple[str, ...] = POLICIES) -> dict:
+                      policies: tuple[str, ...] = POLICIES, refine: bool = True) -> dict:
     """Rectangle accuracy of the net's best grasp per image on a labelled grasp dataset, and
     closed-loop grasps in pybullet on ``trials`` of its images (evenly spread; 0 = none) for
     the net and both baselines: each executes its grasp (approach along the optical axis,
@@ -192,7 +192,8 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
     grasps in order and executes the first the depth-image check accepts (the check of the
     dataset's labels); each baseline has its one grasp, executed if the check accepts it.
     Every policy's grasp is first centred on the object it closes on (centre_on_object; not
-    with ``recentre`` False). Execution knows nothing the image does not show: no collision
+    with ``recentre`` False), then turned and moved a little to where the depth image lets the
+    fingers deepest (refine_grasp; not with ``refine`` False). Execution knows nothing the image does not show: no collision
     pre-check, no depth search; whatever the gripper touches on its way, physics settles.
     ``policies``: which of POLICIES are executed (an ablation of the net needs no baselines).
     Each policy's rate is also given on the labelled views alone (``labelled_view_*``: views
@@ -247,7 +248,7 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
             for name in policies:
                 gs = choices[name]
                 ok = False
-                plan = plan_grasp(gs, depth, K, gripper, check, filled, plane, recentre)
+                plan = plan_grasp(gs, depth, K, gripper, check, filled, plane, recentre, refine)
                 if plan is not None:
                     r = try_grasp(objects, T_world_cam @ plan[1], gripper, search_depth=False,
                                   precheck=False, opening_m=plan[2], cache_dir=cache_dir)

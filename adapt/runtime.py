@@ -349,8 +349,9 @@ class GraspPlanner(_Runtime):
     """``GraspPlanner("grasp.onnx")(depth, K, rgb=None, n=5)`` -> up to ``n`` :class:`Grasp`,
     best first: the net's maps of the whole image (resized as in training), GG-CNN's smoothing
     and peaks (the best TOP_K of quality above ``min_quality``), each centred on what it closes
-    on (``recentre``) and kept when the depth-image check with the run's gripper accepts it
-    (adapt.grasp_decode, as ``adapt eval``). ``rgb`` only for nets that take colour."""
+    on (``recentre``), turned and moved a little to where the depth image lets the fingers
+    deepest (refine_grasp) and kept when the depth-image check with the run's gripper accepts
+    it (adapt.grasp_decode, as ``adapt eval``). ``rgb`` only for nets that take colour."""
 
     task = "grasp"
 

@@ -174,6 +174,12 @@ def main():
                                   recentre=False, policies=("net",))["simulated"]["net"]
         results["eval"]["net_without_recentring"] = plain
         print(f"net without re-centring: {plain['success_rate']:.1%} {plain['ci95']}", flush=True)
+        # ablation: the net's grasps as it put them, without refine_grasp's turn and shift
+        plain = evaluate_grasping(method.task_net, domain, method.device, trials=args.trials,
+                                  refine=False)["simulated"]
+        results["eval"]["without_refinement"] = plain
+        print("without refinement: " + ", ".join(f"{k} {v['success_rate']:.1%}" for k, v in plain.items()),
+              flush=True)
         save()
 
         if len(seeds) > 1:  # the same recipe with other seeds, and their ensemble
@@ -183,10 +189,14 @@ def main():
                 method, domain = open_run(run)
                 ev = evaluate_grasping(method.task_net, domain, method.device, trials=args.trials,
                                        policies=("net",))
-                return {"rectangle_accuracy": ev["rectangle_accuracy"], **ev["simulated"]["net"]}
+                plain = evaluate_grasping(method.task_net, domain, method.device, trials=args.trials,
+                                          policies=("net",), refine=False)["simulated"]["net"]
+                return {"rectangle_accuracy": ev["rectangle_accuracy"], **ev["simulated"]["net"],
+                        "without_refinement": plain}
 
             results["seeds"] = {str(seeds[0]): {"rectangle_accuracy": results["eval"]["rectangle_accuracy"],
-                                                **sim.get("net", {})}}
+                                                **sim.get("net", {}),
+                                                "without_refinement": results["eval"]["without_refinement"]["net"]}}
             for seed in seeds[1:]:
                 train_net(seed, runs[seed])
                 results["seeds"][str(seed)] = net_only(runs[seed])
