@@ -60,6 +60,32 @@ def test_a_grasp_is_centred_on_the_object_between_its_fingers():
     assert centre_on_object(g, depth, K, gripper, plane) == g
 
 
+def test_refinement_turns_a_grasp_whose_finger_grazes_the_object_to_where_it_goes_deeper():
+    from adapt.data import fit_plane_inverse_depth
+    from adapt.grasp_decode import refine_grasp
+    from simdata.grasping.depth_check import DepthCheckConfig, inpaint_holes, plan_grasp_depth
+
+    K = np.array([[600.0, 0, 160], [0, 600.0, 120], [0, 0, 1]])
+    depth = np.full((240, 320), 0.6, np.float32)  # the table, seen straight on: 1 px = 1 mm
+    depth[45:195, 125:195] = 0.53  # a bar 7 cm high and 7 cm across (along u), 15 cm long
+    plane = fit_plane_inverse_depth(torch.from_numpy(depth))
+    gripper, check, filled = GripperConfig(), DepthCheckConfig(), inpaint_holes(depth)
+    table_z = 0.6
+    square = PlanarGrasp(160.0, 120.0, 0.0, 70.0, 20.0, 0.9)  # across the bar: fingers 3 mm clear
+    h, plan = refine_grasp(square, depth, K, gripper, check, filled, plane)
+    assert h == square and plan == plan_grasp_depth(depth, square, K, gripper, check, filled, table_z)
+    assert plan[0] == pytest.approx(0.53 + 0.015, abs=1e-4)  # as deep as the fingers reach
+    turned = PlanarGrasp(160.0, 120.0, np.radians(15.0), 70.0, 20.0, 0.9)  # a finger's corner on the bar
+    before = plan_grasp_depth(depth, turned, K, gripper, check, filled, table_z)
+    assert before is None or before[0] < plan[0] - 0.01
+    h, after = refine_grasp(turned, depth, K, gripper, check, filled, plane)
+    # the least turn that lets the fingers as deep as across the bar: 5 deg back, to 10 deg
+    assert np.degrees(h.angle) == pytest.approx(10.0) and (h.u, h.v) == (160.0, 120.0)
+    assert after[0] == pytest.approx(plan[0], abs=1e-4)
+    assert refine_grasp(PlanarGrasp(160.0, 120.0, np.pi / 2, 70.0, 20.0), depth, K, gripper, check,
+                        filled, plane) is None  # along the 15 cm bar: no neighbour fits
+
+
 def test_baselines_and_interval():
     from adapt.grasping import centroid_grasp, random_grasp, wilson_interval
 
