@@ -85,7 +85,7 @@ def main():
     ap.add_argument("--seeds", default="0",
                     help="training seeds, comma-separated: one net per seed (the first is the main "
                          "row, with the baselines) and, with several, their ensemble (adapt ensemble: "
-                         "the maps averaged); 0,1,2 adds about 20 minutes on 2 cores")
+                         "the maps averaged); 0,1,2 adds about 25 minutes on 2 cores")
     ap.add_argument("--keep", default="", help="keep the data and the runs in this folder (a rerun "
                     "with the same folder reuses what is finished)")
     ap.add_argument("--out", default="", help="JSON path [benchmarks/results/grasp_<device>.json]")
