@@ -27,35 +27,30 @@ SHARED = (("train", "task"), ("train", "height"), ("data", "channels"), ("data",
 EVAL_ONLY = {"sim_trials"}  # task options that only set how a run is evaluated
 
 
-class SegmentationEnsemble(nn.Module):
-    """K segmentation nets, (B,C,H,W) -> (B,classes,H,W) class scores: the log of the mean of
-    the members' softmax probabilities (so argmax gives the ensemble's labels and softmax its
-    probabilities)."""
+class _Ensemble(nn.Module):
+    """K task nets taking the same (B,C,H,W) input; subclasses say how their outputs combine."""
 
     def __init__(self, members: list[nn.Module]):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.channels = members[0].channels
 
-    def example_inputs(self, batch: int = 2, size: int = 64) -> tuple[torch.Tensor, ...]:
-        return self.members[0].example_inputs(batch, size)
+    def example_inputs(self, *args, **kwargs) -> tuple[torch.Tensor, ...]:
+        return self.members[0].example_inputs(*args, **kwargs)
+
+
+class SegmentationEnsemble(_Ensemble):
+    """(B,C,H,W) -> (B,classes,H,W) class scores: the log of the mean of the members' softmax
+    probabilities (so argmax gives the ensemble's labels and softmax its probabilities)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logp = torch.stack([torch.log_softmax(m(x), 1) for m in self.members])
         return torch.logsumexp(logp, 0) - math.log(len(self.members))
 
 
-class GraspEnsemble(nn.Module):
-    """K grasp nets, (B,C,H,W) -> (B,4,H,W): the mean of the members' raw maps (quality,
-    cos 2a, sin 2a, width; the angle's two components averaged as a vector)."""
-
-    def __init__(self, members: list[nn.Module]):
-        super().__init__()
-        self.members = nn.ModuleList(members)
-        self.channels = members[0].channels
-
-    def example_inputs(self, batch: int = 2, size: int = 96) -> tuple[torch.Tensor, ...]:
-        return self.members[0].example_inputs(batch, size)
+class GraspEnsemble(_Ensemble):
+    """(B,C,H,W) -> (B,4,H,W): the mean of the members' raw maps (quality, cos 2a, sin 2a,
+    width; the angle's two components averaged as a vector)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([m(x) for m in self.members]).mean(0)

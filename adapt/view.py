@@ -48,8 +48,9 @@ def _frames(r: Recording, path, topics, cfg: ViewConfig, images_2d=(IMAGE,)):
     images = ImageFolder(path, topics=topics)
     for step, i in enumerate(spread(len(images), cfg.images)):
         s = images[i]
-        r.show(Layout.behind_camera(s["depth"][0].numpy() if s["has_depth"] else None, images_2d),
-               points=cfg.points_stride > 0)
+        if step == 0:
+            r.show(Layout.behind_camera(s["depth"][0].numpy() if s["has_depth"] else None, images_2d),
+                   points=cfg.points_stride > 0)
         yield step, s
 
 
@@ -116,7 +117,8 @@ def view_pose(r: Recording, method, conf: dict, path, cfg: ViewConfig, topics) -
         k = int(prob[0].argmax())
         raw, _ = domain.ds.raw(i)
         rec.set_time("image", sequence=step)
-        r.show(Layout.behind_camera(raw["depth"].astype(np.float32)), points=cfg.points_stride > 0)
+        if step == 0:
+            r.show(Layout.behind_camera(raw["depth"].astype(np.float32)), points=cfg.points_stride > 0)
         log_frame(rec, raw["rgb"], raw["depth"].astype(np.float32), b["K"][0].double().numpy(),
                   points_stride=cfg.points_stride)
         box = _model_box(info, data.extras["obj_ids"][k])

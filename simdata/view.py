@@ -120,15 +120,15 @@ class Recording:
     def __init__(self, stream):
         self.stream, self.layout = stream, None
 
-    def show(self, layout: Layout, points: bool = False, colour: bool = True) -> None:
+    def show(self, layout: Layout, points: bool = False) -> None:
         """Make ``layout`` the recording's blueprint (only the first call counts). ``points``:
         the depth is also logged as a point cloud, which the 3D view shows instead of the depth
-        image's own (colour-mapped) points; ``colour``: the frames have RGB, which the image
-        view shows under the masks without the depth's colour map over it."""
+        image's own (colour-mapped) points. The image view shows the RGB under the masks
+        without the depth's colour map over it."""
         if self.layout is None:
             depth = f"{IMAGE}/depth"
             layout = replace(layout, hidden_3d=layout.hidden_3d + ((depth,) if points else ()),
-                             hidden_2d=layout.hidden_2d + ((depth,) if colour else ()))
+                             hidden_2d=layout.hidden_2d + (depth,))
             self.layout = layout
             self.stream.send_blueprint(blueprint(layout))
 
@@ -391,8 +391,9 @@ def view_dataset(root, cfg: ViewConfig, scene: int = -1, split: str = "train_pbr
             rgb = (s["rgb"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
             K = s["K"].double().numpy()
             depth = s["depth"][0].numpy()
-            r.show(Layout.above_table(T_world_cam) if T_world_cam is not None else Layout.behind_camera(depth),
-                   points=cfg.points_stride > 0)
+            if step == 0:
+                r.show(Layout.above_table(T_world_cam) if T_world_cam is not None else Layout.behind_camera(depth),
+                       points=cfg.points_stride > 0)
             log_frame(rec, rgb, depth, K, T_world_cam, cfg.points_stride)
             ids = s["obj_ids"].tolist()
             obj_names = [objects.get(str(o), {}).get("name", f"obj_{o:06d}") for o in ids]
