@@ -1,13 +1,17 @@
 """Headless rendering of a settled scene with pyrender: RGB, depth, masks and normals.
 
-Per view the renderer draws (every pass culls back faces, as pyrender's segmentation passes
-always do: colour, depth and masks see the same surfaces, and a closed mesh is shaded once
-per pixel instead of front and back, which halves the colour pass):
-1. the lit, antialiased colour pass;
-2. one segmentation pass of all objects -> visible masks (mask_visib) and metric z-depth;
-3. one pass for the full silhouettes (mask) of up to 24 objects, one bit each; none when
-   the object is alone in the scene (a crop), where the silhouette is the visible mask;
-4. a normals pass with our own shader -> camera-frame unit normals (optional).
+Per view the renderer draws three passes (every pass culls back faces, as pyrender's
+segmentation passes always do: colour, depth and masks see the same surfaces, and a closed mesh
+is shaded once per pixel instead of front and back, which halves the colour pass):
+1. the lit, antialiased colour pass (colour read back, not its depth);
+2. one geometry pass of everything, with our own shader -> camera-frame unit normals in RGB,
+   the instance id in alpha (visible masks, mask_visib) and metric z-depth from its depth
+   buffer: ids, normals and depth of a pixel come from one rasterization;
+3. one pass for the full silhouettes (mask) of up to 24 objects, one bit each (colour only);
+   none when the object is alone in the scene (a crop), where the silhouette is the visible
+   mask.
+Each pass reads back only the buffers it uses: on a CPU renderer (llvmpipe) a pass costs its
+rasterization plus a resolve and a copy per buffer read.
 """
 from __future__ import annotations
 
@@ -58,50 +62,85 @@ def choose_gl_platform() -> str:
                        "`apt-get install libegl1 libgl1-mesa-dri libosmesa6` or run `make setup`")
 
 
-_NORMAL_VERT = """#version 330 core
+# The geometry pass. gl_Position is computed exactly as in pyrender's segmentation.vert (the
+# same products in the same order), so coverage and depth equal a segmentation pass's.
+_GEOMETRY_VERT = """#version 330 core
 layout(location = 0) in vec3 position;
-layout(location = 1) in vec3 normal;
+layout(location = NORMAL_LOC) in vec3 normal;
+layout(location = INST_M_LOC) in mat4 inst_m;
 uniform mat4 M;
 uniform mat4 V;
 uniform mat4 P;
 out vec3 n_cam;
 void main() {
-    gl_Position = P * V * M * vec4(position, 1.0);
-    n_cam = mat3(V) * mat3(M) * normal;  // rigid poses only, so no inverse-transpose
+    mat4 light_matrix = P * V;
+    gl_Position = light_matrix * M * inst_m * vec4(position, 1.0);
+    n_cam = mat3(V) * mat3(M) * normal;  // rigid poses only: no inverse-transpose (no instancing)
 }
 """
-_NORMAL_FRAG = """#version 330 core
+# The id goes to alpha as 1 - id/255 (stored exactly as 255 - id): pyrender clears segmentation
+# passes to alpha 1, which then reads as id 0, nothing.
+_GEOMETRY_FRAG = """#version 330 core
+uniform vec3 color;
 in vec3 n_cam;
 out vec4 frag_color;
 void main() {
     vec3 n = normalize(n_cam);
-    frag_color = vec4(0.5 * n + 0.5, 1.0);
+    frag_color = vec4(0.5 * n + 0.5, 1.0 - color.r);
 }
 """
 
 
-class _NormalShaderCache:
-    """Stands in for pyrender's shader cache during the normals pass: one program for all."""
+class _GeometryShaderCache:
+    """Stands in for pyrender's shader cache during the geometry pass: our program, compiled
+    with the vertex-layout defines pyrender gives each primitive."""
 
     def __init__(self):
-        from pyrender.shader_program import ShaderProgram
+        from pyrender.shader_program import ShaderProgramCache
         import tempfile
 
-        # pyrender's ShaderProgram reads shader sources from files.
+        # pyrender's programs are read from files in a shader folder.
         self._dir = tempfile.TemporaryDirectory(prefix="simdata-shaders-")
-        vert, frag = (os.path.join(self._dir.name, n) for n in ("n.vert", "n.frag"))
-        with open(vert, "w") as f:
-            f.write(_NORMAL_VERT)
-        with open(frag, "w") as f:
-            f.write(_NORMAL_FRAG)
-        self.program = ShaderProgram(vert, frag)
+        for name, text in (("geometry.vert", _GEOMETRY_VERT), ("geometry.frag", _GEOMETRY_FRAG)):
+            with open(os.path.join(self._dir.name, name), "w") as f:
+                f.write(text)
+        self._cache = ShaderProgramCache(shader_dir=self._dir.name)
 
-    def get_program(self, *args, **kwargs):
-        return self.program
+    def get_program(self, vertex_shader, fragment_shader, geometry_shader=None, defines=None):
+        return self._cache.get_program("geometry.vert", "geometry.frag", defines=defines)
 
     def clear(self):
-        self.program.delete()
+        self._cache.clear()
         self._dir.cleanup()
+
+
+def _read_framebuffer(renderer, scene, flags, colour: str, depth: bool):
+    """What pyrender's Renderer._read_main_framebuffer does, reading only what is asked:
+    ``colour`` "rgb" | "rgba" (uint8, (H,W,3|4)) and, with ``depth``, the metric z-depth
+    (H,W) float32, 0 where nothing was hit (pyrender's formula, to the bit). Returns
+    (colour, depth or None)."""
+    from OpenGL import GL
+
+    w, h = renderer._main_fb_dims
+    GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, renderer._main_fb_ms)
+    GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, renderer._main_fb)
+    GL.glBlitFramebuffer(0, 0, w, h, 0, 0, w, h, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
+    if depth:
+        GL.glBlitFramebuffer(0, 0, w, h, 0, 0, w, h, GL.GL_DEPTH_BUFFER_BIT, GL.GL_NEAREST)
+    GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, renderer._main_fb)
+    channels, fmt = (4, GL.GL_RGBA) if colour == "rgba" else (3, GL.GL_RGB)
+    buf = GL.glReadPixels(0, 0, w, h, fmt, GL.GL_UNSIGNED_BYTE)
+    colour_im = np.flip(np.frombuffer(buf, np.uint8).reshape(h, w, channels), axis=0)
+    if not depth:
+        return colour_im, None
+    d = np.flip(np.frombuffer(GL.glReadPixels(0, 0, w, h, GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT),
+                              np.float32).reshape(h, w), axis=0)
+    hit = d != 1.0
+    d = 2.0 * d - 1.0
+    zn, zf = scene.main_camera_node.camera.znear, scene.main_camera_node.camera.zfar
+    d[hit] = (2.0 * zn * zf) / (zf + zn - d[hit] * (zf - zn))
+    d[~hit] = 0.0
+    return colour_im, d
 
 
 class _UnionPass:
@@ -196,7 +235,7 @@ class SceneRenderer:
                                f"check PYOPENGL_PLATFORM or run `make setup`") from None
         self._meshes: dict[int, object] = {}  # model index -> mesh, least recently shown first
         self._keep_models = keep_models
-        self._normal_cache = None
+        self._geometry_cache = None
         self._scene = None
         self._table_node = None
         self._object_nodes: list = []
@@ -316,7 +355,8 @@ class SceneRenderer:
         self._scene.set_pose(self._camera_node, opencv_to_opengl_camera(T_world_cam))
         for node, T_cam_obj in self._camera_clutter:
             self._scene.set_pose(node, T_world_cam @ T_cam_obj)
-        return self._renderer.render(self._scene, flags=_pyrender().RenderFlags.NONE)[0]
+        with self._reading("rgb"):
+            return self._renderer.render(self._scene, flags=_pyrender().RenderFlags.NONE)[0]
 
     def render(self, T_world_cam: np.ndarray, normals: bool = True) -> Frame:
         """Render the current scene from an OpenCV camera pose T_world_cam (4,4), metres."""
@@ -331,10 +371,7 @@ class SceneRenderer:
                 seg_map[node] = _id_color(255)
         for node in self._clutter_nodes:
             seg_map[node] = _id_color(CLUTTER_ID)
-        # Depth comes from this pass, not the colour pass: the colour pass is multisampled and
-        # its resolved depth is one sample, up to 3/8 pixel off the pixel centre.
-        ids, depth = self._renderer.render(self._scene, flags=seg_flags, seg_node_map=seg_map)
-        ids = ids[..., 0]
+        ids, depth, normal_img = self._render_geometry(seg_flags, seg_map, normals)
         n = len(self._object_nodes)
         masks_visib = np.stack([ids == i + 1 for i in range(n)]) if n else \
             np.zeros((0, *ids.shape), bool)
@@ -342,11 +379,49 @@ class SceneRenderer:
             masks = masks_visib.copy()
         else:
             masks = self._render_silhouettes(seg_flags)
-        normal_img = self._render_normals(seg_flags, seg_map) if normals else None
         return Frame(rgb=np.ascontiguousarray(rgb), depth_m=np.ascontiguousarray(depth),
                      masks=masks, masks_visib=masks_visib, normals=normal_img,
                      T_world_cam=T_world_cam.copy(),
                      clutter=(ids == CLUTTER_ID) if self._clutter_nodes else None)
+
+    def _render_geometry(self, seg_flags, seg_map, normals: bool):
+        """The geometry pass: ids (H,W) uint8 (0 = nothing), metric z-depth (H,W) float32 and,
+        with ``normals``, camera-frame (OpenCV axes) unit normals (H,W,3) float32 (0 where
+        nothing was hit), else None.
+
+        Depth comes from this single-sample pass, not the colour pass: the colour pass is
+        multisampled and its resolved depth is one sample, up to 3/8 pixel off the centre.
+        Without framebuffers (OSMesa draws into its window buffer, which keeps no alpha) the
+        ids and depth come from a segmentation pass and the normals from a second pass."""
+        if self._geometry_cache is None:
+            self._geometry_cache = _GeometryShaderCache()
+        render = functools.partial(self._renderer.render, self._scene, flags=seg_flags,
+                                   seg_node_map=seg_map)
+        if not self._renderer._platform.supports_framebuffers():
+            ids, depth = render()
+            if normals:
+                with self._programs(lambda own: self._geometry_cache):
+                    normals_rgb = render()[0]
+            return ids[..., 0], depth, _decode_normals(normals_rgb) if normals else None
+        with self._programs(lambda own: self._geometry_cache), self._reading("rgba", depth=True):
+            img, depth = render()
+        return 255 - img[..., 3], depth, _decode_normals(img[..., :3]) if normals else None
+
+    @contextlib.contextmanager
+    def _reading(self, colour: str, depth: bool = False):
+        """Passes inside the block read back only ``colour`` ("rgb" | "rgba") and, with
+        ``depth``, the depth buffer (see _read_framebuffer); pyrender always reads both.
+        Without framebuffers (OSMesa) pyrender reads its window buffer as it does."""
+        inner = self._renderer._renderer
+        if not self._renderer._platform.supports_framebuffers():
+            yield
+            return
+        inner._read_main_framebuffer = functools.partial(_read_framebuffer, inner, colour=colour,
+                                                         depth=depth)
+        try:
+            yield
+        finally:
+            del inner._read_main_framebuffer  # the class's own again
 
     def _render_silhouettes(self, seg_flags) -> np.ndarray:
         """(N,H,W) bool full silhouettes of the N objects, 24 per pass: object k of a pass
@@ -360,7 +435,7 @@ class SceneRenderer:
         n = len(self._object_nodes)
         h, w = self.intrinsics.height, self.intrinsics.width
         masks = np.zeros((n, h, w), bool)
-        with self._programs(_UnionPass):
+        with self._programs(_UnionPass), self._reading("rgb"):
             for start in range(0, n, 24):
                 group = self._object_nodes[start:start + 24]
                 bits = {}
@@ -385,22 +460,10 @@ class SceneRenderer:
         finally:
             inner._program_cache = saved
 
-    def _render_normals(self, seg_flags, seg_map) -> np.ndarray:
-        if self._normal_cache is None:
-            self._normal_cache = _NormalShaderCache()
-        with self._programs(lambda own: self._normal_cache):
-            img = self._renderer.render(self._scene, flags=seg_flags, seg_node_map=seg_map)[0]
-        n_gl = img.astype(np.float32) / 127.5 - 1.0
-        hit = img.any(axis=-1)
-        n_cv = n_gl * np.array([1.0, -1.0, -1.0], np.float32)  # OpenGL -> OpenCV camera axes
-        norm = np.linalg.norm(n_cv, axis=-1, keepdims=True)
-        n_cv = np.where(hit[..., None], n_cv / np.maximum(norm, 1e-6), 0.0)
-        return n_cv.astype(np.float32)
-
     def close(self):
-        if self._normal_cache is not None:
-            self._normal_cache.clear()
-            self._normal_cache = None
+        if self._geometry_cache is not None:
+            self._geometry_cache.clear()
+            self._geometry_cache = None
         if self._renderer is not None:
             self._renderer.delete()
             self._renderer = None
@@ -413,6 +476,16 @@ class SceneRenderer:
 
 
 CLUTTER_ID = 254
+
+
+def _decode_normals(rgb: np.ndarray) -> np.ndarray:
+    """Camera-frame unit normals (H,W,3) float32, OpenCV axes, 0 where nothing was drawn, from
+    the geometry pass's colour (H,W,3) uint8 (0.5 n + 0.5 in OpenGL camera axes)."""
+    n_cv = rgb.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    n_cv[..., 1:] *= -1  # OpenGL -> OpenCV camera axes
+    n_cv /= np.maximum(np.linalg.norm(n_cv, axis=-1, keepdims=True), 1e-6)
+    n_cv[~rgb.any(axis=-1)] = 0.0
+    return n_cv
 
 
 def _id_color(i: int) -> np.ndarray:

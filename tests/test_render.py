@@ -160,3 +160,35 @@ def test_silhouettes_of_many_objects_in_one_pass_equal_each_object_drawn_alone(a
     assert (frame.masks.sum(0) >= 2).sum() > 500  # silhouettes overlap: the bits are ORed
     assert not (frame.masks_visib & ~frame.masks).any()
     assert (frame.masks.sum((1, 2)) > frame.masks_visib.sum((1, 2))).any()
+
+
+def test_geometry_pass_gives_the_ids_and_depth_of_pyrenders_segmentation_pass(assets_dir):
+    """Ids, normals and depth come from one pass with our shader, read back without the colour
+    pass's depth: its ids and depth equal pyrender's own segmentation pass, pixel for pixel,
+    and its normals are unit vectors exactly where something was hit."""
+    import pyrender
+
+    from simdata.assets import load_models
+    from simdata.render import SceneRenderer, _id_color
+    from simdata.transforms import look_at, make_transform, random_rotation
+    from simdata.types import Intrinsics, Lighting, PlacedObject, Table
+
+    models = load_models(assets_dir)
+    rng = np.random.default_rng(1)
+    placed = [PlacedObject(i, make_transform(random_rotation(rng), [*rng.uniform(-0.1, 0.1, 2), 0.04]))
+              for i in range(6)]
+    light = Lighting(ambient=(0.3, 0.3, 0.3), directions=[(0.0, 0.0, -1.0)], intensities=[3.0])
+    with SceneRenderer(models, Intrinsics(300.0, 300.0, 159.5, 119.5, 320, 240)) as r:
+        r.set_scene(placed, Table((2.0, 2.0), (0.5, 0.5, 0.5)), light)
+        frame = r.render(look_at([0.1, -0.3, 0.5], [0.0, 0.0, 0.0], up=(0.0, 0.0, 1.0)))
+        seg_map = {node: _id_color(i + 1) for i, node in enumerate(r._object_nodes)}
+        seg_map[r._table_node] = _id_color(255)
+        ids, depth = r._renderer.render(r._scene, flags=pyrender.RenderFlags.SEG, seg_node_map=seg_map)
+        colour = r._renderer.render(r._scene)[0]  # pyrender's own reading of the colour pass
+    assert np.array_equal(frame.rgb, colour)
+    assert np.array_equal(frame.depth_m, depth)
+    assert np.array_equal(frame.masks_visib, np.stack([ids[..., 0] == i + 1 for i in range(6)]))
+    assert all(m.sum() > 50 for m in frame.masks_visib)
+    hit = depth > 0
+    assert hit.all()  # the table fills the view
+    assert np.allclose(np.linalg.norm(frame.normals, axis=-1), 1.0, atol=1e-5)
