@@ -116,23 +116,28 @@ def detect_unit(max_extent: float, path: Path) -> str:
         f"{MAX_SIZE_M:.0f} m; rescale the file or pass --units m|cm|mm")
 
 
-def missing_textures(visual: Path) -> list[Path]:
-    """Texture images named by an OBJ's material files that do not exist on disk."""
+def material_files(visual: Path) -> list[Path]:
+    """The files an OBJ's look comes from besides itself: its material libraries and the
+    images they name, whether or not they exist; [] for other formats."""
     if visual.suffix.lower() != ".obj":
         return []
-    missing = []
+    files = []
     text = visual.read_text(errors="replace")
     for mtl_name in re.findall(r"^\s*mtllib\s+(.+?)\s*$", text, flags=re.M):
         mtl = visual.parent / mtl_name
+        files.append(mtl)
         if not mtl.is_file():
             continue
         for line in mtl.read_text(errors="replace").splitlines():
             parts = line.split()
             if parts and parts[0].lower().startswith("map_"):
-                tex = mtl.parent / parts[-1]
-                if not tex.is_file():
-                    missing.append(tex)
-    return missing
+                files.append(mtl.parent / parts[-1])
+    return files
+
+
+def missing_textures(visual: Path) -> list[Path]:
+    """Texture images named by an OBJ's material files that do not exist on disk."""
+    return [p for p in material_files(visual) if p.suffix.lower() != ".mtl" and not p.is_file()]
 
 
 def read_urdf_inertial(urdf: Path) -> tuple[float | None, np.ndarray | None, np.ndarray | None]:
@@ -174,8 +179,9 @@ def _load_trimesh(path: Path):
     return loaded
 
 
-def _plain_material(mesh, name: str, reason: str):
-    """Replace a textured visual that lacks its image with the material's diffuse colour."""
+def _plain_material(mesh):
+    """Replace a textured visual that lacks its image with the material's diffuse colour.
+    Returns the mesh and that colour (RGB)."""
     import trimesh
 
     color = np.array([160, 160, 160, 255], np.uint8)
@@ -188,8 +194,7 @@ def _plain_material(mesh, name: str, reason: str):
                 color = np.append(color, 255)
             break
     mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(color, (len(mesh.vertices), 1)))
-    log.warning("%s: %s; using a plain material (rgb %s) instead", name, reason, color[:3].tolist())
-    return mesh
+    return mesh, color[:3].tolist()
 
 
 def file_fingerprint(*paths: Path | None) -> str:
@@ -202,8 +207,35 @@ def file_fingerprint(*paths: Path | None) -> str:
     return h.hexdigest()[:16]
 
 
-def load_model(src: ModelSource, obj_id: int, units: str = "auto") -> ObjectModel:
-    """Load one object in metres, check it, and report unit and texture problems."""
+# Bump when what _load_look returns changes: cached meshes of older code are then not read.
+MESH_CACHE_VERSION = "1"
+
+
+def _look_key(src: ModelSource, units: str) -> str | None:
+    """Content key of what _load_look(src, units) returns: the bytes of the mesh file and of
+    the files its look comes from, the units asked, and the versions that read them. None
+    (nothing cached) where those files are unknown (glTF's external buffers) or unreadable
+    (the load then says why)."""
+    import sys
+
+    import trimesh
+
+    if src.visual.suffix.lower() == ".gltf":
+        return None
+    h = hashlib.sha256(f"{MESH_CACHE_VERSION} trimesh {trimesh.__version__} python "
+                       f"{sys.version_info[:2]} units {units} {src.unit}".encode())
+    try:
+        for p in [src.visual, *material_files(src.visual)]:
+            h.update(p.name.encode())
+            h.update(p.read_bytes() if p.is_file() else b"<missing>")
+    except OSError:
+        return None
+    return h.hexdigest()[:32]
+
+
+def _load_look(src: ModelSource, units: str) -> dict:
+    """The mesh of ``src`` in metres with its look (or a plain material where its texture is
+    missing), checked; with the unit found and what the user is told about it."""
     mesh = _load_trimesh(src.visual)
     max_extent = float(np.max(mesh.extents))
     if units == "auto":
@@ -217,27 +249,47 @@ def load_model(src: ModelSource, obj_id: int, units: str = "auto") -> ObjectMode
     if not MIN_SIZE_M <= size_m <= MAX_SIZE_M:
         raise SimdataError(f"mesh {src.visual} measures {size_m:.4g} m in {unit}; that is no "
                            f"tabletop object; fix --units or rescale the file")
+    notes = []  # (logging level, message), told at every load, cached or not
     if unit != "m":
         mesh.apply_scale(scale)
-        log.info("%s: units detected as %s (largest side %.1f mm)", src.name, unit, size_m * 1e3)
+        notes.append((logging.INFO, f"{src.name}: units detected as {unit} (largest side "
+                                    f"{size_m * 1e3:.1f} mm)"))
     warnings = []
     missing = missing_textures(src.visual)
     textured = getattr(mesh.visual, "kind", None) == "texture"
+    reason = None
     if missing:
         reason = f"texture {missing[0]} is missing"
-        mesh = _plain_material(mesh, src.name, reason)
         warnings.append(reason)
-        textured = False
     elif textured and getattr(mesh.visual.material, "image", None) is None \
             and getattr(mesh.visual.material, "baseColorTexture", None) is None:
-        mesh = _plain_material(mesh, src.name, "material has no texture image")
+        reason = "material has no texture image"
+    if reason:
+        mesh, rgb = _plain_material(mesh)
+        notes.append((logging.WARNING, f"{src.name}: {reason}; using a plain material (rgb {rgb}) "
+                                       f"instead"))
         textured = False
+    return {"mesh": mesh, "unit": unit, "scale": scale, "textured": textured,
+            "warnings": warnings, "notes": notes}
+
+
+def load_model(src: ModelSource, obj_id: int, units: str = "auto") -> ObjectModel:
+    """Load one object in metres, check it, and report unit and texture problems. The loaded
+    mesh is cached by content (simdata.diskcache): a second start-up reads it back instead of
+    parsing the mesh and decoding its texture."""
+    from .diskcache import cached_pickle
+
+    key = _look_key(src, units)
+    look = cached_pickle("meshes", key, lambda: _load_look(src, units)) if key else _load_look(src, units)
+    for level, message in look["notes"]:
+        log.log(level, "%s", message)
     mass = com = inertia = None
     if src.urdf is not None:
         mass, com, inertia = read_urdf_inertial(src.urdf)
-    return ObjectModel(obj_id=obj_id, name=src.name, mesh=mesh, source=src.visual, scale=scale,
-                       unit=unit, collision_path=src.collision, mass_kg=mass, com_m=com,
-                       inertia_diag=inertia, textured=textured, warnings=warnings)
+    return ObjectModel(obj_id=obj_id, name=src.name, mesh=look["mesh"], source=src.visual,
+                       scale=look["scale"], unit=look["unit"], collision_path=src.collision,
+                       mass_kg=mass, com_m=com, inertia_diag=inertia, textured=look["textured"],
+                       warnings=look["warnings"])
 
 
 def load_models(root: str | Path, units: str = "auto") -> list[ObjectModel]:

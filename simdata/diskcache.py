@@ -1,9 +1,11 @@
-"""Results that depend only on a mesh's numbers, cached on disk by content, so that start-up
-(stable poses, BOP model info, symmetries) costs a file read once a mesh has been seen.
+"""Results that depend only on a mesh's numbers or files, cached on disk by content, so that
+start-up (loaded meshes, stable poses, BOP model info, symmetries) costs a file read once a
+mesh has been seen.
 
-The cache lives in $SIMDATA_CACHE or ~/.cache/simdata; a cache that cannot be written only
-costs time. Values are JSON: Python floats round-trip exactly, so a cached result equals a
-fresh one bit for bit and output stays byte-identical with a cold or a warm cache.
+The cache lives in $SIMDATA_CACHE or ~/.cache/simdata (delete it at any time: it only costs
+time); a cache that cannot be written or read only costs time too. Values are JSON (Python
+floats round-trip exactly) or pickles of arrays: a cached result equals a fresh one bit for
+bit, and output stays byte-identical with a cold or a warm cache.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 from pathlib import Path
 from typing import Any, Callable
 
@@ -50,6 +53,30 @@ def cached_json(kind: str, key: str, compute: Callable[[], Any]) -> Any:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, result, indent=None)
+    except (OSError, SimdataError) as e:
+        log.debug("%s cache not written: %s", kind, e)
+    return result
+
+
+def cached_pickle(kind: str, key: str, compute: Callable[[], Any]) -> Any:
+    """``compute()``'s result, read from ``cache_root()/kind/key.pickle`` when there: for what
+    JSON cannot hold (a loaded mesh with its texture image). The key must cover everything the
+    result depends on (file contents, library versions). The file is this user's own cache,
+    written by this function: a pickle that cannot be read is recomputed and replaced."""
+    from .errors import SimdataError
+    from .fileio import write_bytes_atomic
+
+    path = cache_root() / kind / f"{key}.pickle"
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except FileNotFoundError:
+        pass
+    except Exception as e:  # truncated by hand, or from another library version
+        log.debug("%s cache entry %s unreadable (%s): recomputed", kind, path, e)
+    result = compute()
+    try:
+        write_bytes_atomic(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     except (OSError, SimdataError) as e:
         log.debug("%s cache not written: %s", kind, e)
     return result

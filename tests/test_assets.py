@@ -112,3 +112,46 @@ def test_unit_detection_bounds(tmp_path):
     assert detect_unit(200.0, tmp_path) == "mm"
     with pytest.raises(SimdataError):
         detect_unit(4.0, tmp_path)  # 4 m is no tabletop object, 4 mm a crumb
+
+
+def test_loaded_meshes_are_cached_by_content(assets_dir, tmp_path, monkeypatch, caplog):
+    """A second load reads the mesh back from the cache (no parse): the same vertices, faces,
+    UVs and texture image, the same warnings told again; a changed texture is loaded afresh."""
+    import simdata.assets as assets
+
+    monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
+    d = tmp_path / "meshes"
+    for name in ("025_mug", "011_banana"):
+        shutil.copytree(assets_dir / name, d / name)
+    (d / "011_banana" / "texture_map.png").unlink()
+    parses = []
+    parse = assets._load_trimesh
+    monkeypatch.setattr(assets, "_load_trimesh", lambda p: (parses.append(p), parse(p))[1])
+
+    def load():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="simdata"):
+            models = load_models(d)
+        return models, [r.getMessage() for r in caplog.records]
+
+    cold, cold_log = load()
+    assert len(parses) == 2 and len(list((tmp_path / "cache" / "meshes").iterdir())) == 2
+    warm, warm_log = load()
+    assert len(parses) == 2  # nothing parsed again
+    assert warm_log == cold_log and any("011_banana" in m and "missing" in m for m in warm_log)
+    for a, b in zip(cold, warm):
+        assert (a.name, a.textured, a.warnings, a.unit) == (b.name, b.textured, b.warnings, b.unit)
+        assert np.array_equal(a.mesh.vertices, b.mesh.vertices)
+        assert np.array_equal(a.mesh.faces, b.mesh.faces)
+        assert np.array_equal(a.mesh.vertex_normals, b.mesh.vertex_normals)
+    mug_a, mug_b = cold[1].mesh.visual, warm[1].mesh.visual
+    assert np.array_equal(mug_a.uv, mug_b.uv)
+    assert np.array_equal(np.asarray(mug_a.material.image), np.asarray(mug_b.material.image))
+    assert np.array_equal(cold[0].mesh.visual.vertex_colors, warm[0].mesh.visual.vertex_colors)
+
+    img = np.asarray(mug_a.material.image).copy()
+    img[:8] = 0
+    from PIL import Image
+    Image.fromarray(img).save(d / "025_mug" / "texture_map.png")
+    changed, _ = load()
+    assert len(parses) == 3 and np.array_equal(np.asarray(changed[1].mesh.visual.material.image), img)
