@@ -185,6 +185,37 @@ def _pyrender():
     return pyrender
 
 
+@functools.lru_cache(maxsize=None)
+def _ordered_scene_class():
+    """pyrender's Scene, with its mesh and light nodes iterated in the order they were added.
+
+    pyrender keeps nodes in sets, which iterate in the order of their memory addresses: the
+    lights were bound to the shader in another order in every process, and with three or more
+    lights their contributions summed to a colour a level apart at a few pixels (runs with
+    --randomize lights were not reproducible); mesh nodes at equal distance were drawn in
+    another order too."""
+    pr = _pyrender()
+
+    class OrderedScene(pr.Scene):
+        def __init__(self, *args, **kwargs):
+            self._order: dict = {}  # node -> when it was added
+            super().__init__(*args, **kwargs)
+
+        def add_node(self, node, parent_node=None):
+            self._order.setdefault(node, len(self._order))
+            super().add_node(node, parent_node)
+
+        @property
+        def mesh_nodes(self):
+            return sorted(super().mesh_nodes, key=self._order.__getitem__)
+
+        @property
+        def light_nodes(self):
+            return sorted(super().light_nodes, key=self._order.__getitem__)
+
+    return OrderedScene
+
+
 def table_texture_image(table: Table, size: int = 256) -> np.ndarray:
     """(size,size,3) uint8 tile of the table's procedural texture; one tile spans tile_m metres."""
     tex = table.texture or {"kind": "plain"}
@@ -269,7 +300,8 @@ class SceneRenderer:
         seen in ``Frame.clutter``; T is T_world_obj, or T_cam_obj (OpenCV axes) for clutter
         that moves with the camera."""
         pr = _pyrender()
-        scene = pr.Scene(ambient_light=np.asarray(lighting.ambient), bg_color=[0.0, 0.0, 0.0, 1.0])
+        scene = _ordered_scene_class()(ambient_light=np.asarray(lighting.ambient),
+                                       bg_color=[0.0, 0.0, 0.0, 1.0])
         self._table_node = (scene.add(pr.Mesh.from_trimesh(table_mesh(table), smooth=False))
                             if table is not None else None)
         materials = materials or [{"kind": "keep"}] * len(placed)

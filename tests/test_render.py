@@ -192,3 +192,21 @@ def test_geometry_pass_gives_the_ids_and_depth_of_pyrenders_segmentation_pass(as
     hit = depth > 0
     assert hit.all()  # the table fills the view
     assert np.allclose(np.linalg.norm(frame.normals, axis=-1), 1.0, atol=1e-5)
+
+
+def test_scene_nodes_iterate_in_the_order_they_were_added():
+    """pyrender's sets iterate by memory address: lights bound in another order summed to
+    another colour in another process. Nodes made in one order and added in the reverse order
+    come back in the order they were added."""
+    import pyrender
+
+    from simdata.render import _ordered_scene_class
+
+    lights = [pyrender.Node(light=pyrender.PointLight(intensity=float(i + 1))) for i in range(12)]
+    meshes = [pyrender.Node(mesh=pyrender.Mesh.from_points(np.zeros((1, 3)))) for _ in range(12)]
+    scene = _ordered_scene_class()()
+    for node in reversed(lights + meshes):
+        scene.add_node(node)
+    assert list(scene.light_nodes) == lights[::-1]
+    assert list(scene.mesh_nodes) == meshes[::-1]
+    assert set(scene.light_nodes) == set(pyrender.Scene.light_nodes.fget(scene))
