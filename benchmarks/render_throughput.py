@@ -14,7 +14,9 @@ Every measurement runs in a fresh process (the parent orchestrates and has no GL
    scenes: images/s (end to end: physics, rendering and writing, worker start-up included),
    images/s per core, the physics / render / write split (time summed over workers), peak
    RSS of the process tree (sampled from /proc), and "steady" images/s (first to last
-   finished scene, without start-up);
+   finished scene, without start-up); the sets of ``--msaa-off-sets`` (real YCB) again with
+   ``--msaa 0``, the RGB without antialiasing (rows with "msaa": 0; their ratio is to the
+   plain script, which antialiases);
 2. memory: one run of ``--long-images`` images (``--long-set`` with ``--long-workers``; it is
    also that set's row in 1.), sampling the RSS of the process and its workers: RSS at 100
    images vs at the end (flat: grows <= 5 %), the peak, and samples every ``--rss-every``;
@@ -90,7 +92,8 @@ def child_main(kind: str, spec: dict) -> None:
     elif kind == "scenes":
         from simdata.pipeline import render_dataset
 
-        cfg = scene_config(spec["meshes"], spec["views"], spec["out"], spec["scenes"], spec["workers"])
+        cfg = scene_config(spec["meshes"], spec["views"], spec["out"], spec["scenes"], spec["workers"],
+                           spec.get("msaa", 4))
         s = render_dataset(cfg, progress=False)
         out = {"images": s.images, "seconds": s.seconds, "timings": s.timings,
                "scenes": s.scenes_done}
@@ -123,13 +126,13 @@ def child_main(kind: str, spec: dict) -> None:
     print(json.dumps(out), flush=True)
 
 
-def scene_config(meshes, views: int, out="", scenes: int = 0, workers: int = 1):
+def scene_config(meshes, views: int, out="", scenes: int = 0, workers: int = 1, msaa: int = 4):
     """The RenderConfig of every scenes run (and of the plain script's poses)."""
     from simdata.config import RenderConfig
     from simdata.sampling import SceneConfig
 
     return RenderConfig(meshes=str(meshes), out=str(out), scenes=scenes, seed=0, workers=workers,
-                        scene=SceneConfig(views=views, objects=(OBJECTS, OBJECTS)))
+                        msaa=msaa, scene=SceneConfig(views=views, objects=(OBJECTS, OBJECTS)))
 
 
 # ---------------------------------------------------------------- settled layouts
@@ -372,12 +375,12 @@ def mesh_sets(names: list[str], tmp: Path, real: Path = SHARED_YCB) -> tuple[dic
 # ---------------------------------------------------------------- measurements
 
 def measure_scenes(meshes: Path, workers: int, scenes: int, views: int, tmp: Path,
-                   cores: int, keep: bool = False, layouts: Path | None = None) -> dict:
+                   cores: int, keep: bool = False, layouts: Path | None = None, msaa: int = 4) -> dict:
     """One render_dataset run in a fresh process (with ``layouts``, a saved-layouts file: their
     replay, physics skipped); ``keep``: keep the dataset (row["_out"])."""
     out = tmp / f"ds-{time.monotonic_ns()}"
     spec = {"meshes": str(meshes), "out": str(out), "scenes": scenes, "workers": workers,
-            "views": views, "layouts": str(layouts or "")}
+            "views": views, "layouts": str(layouts or ""), "msaa": msaa}
     from simdata.bop_layout import SPLIT
 
     res, samples = run_child("scenes", spec, tmp, watch=out / SPLIT, views=views)
@@ -385,7 +388,7 @@ def measure_scenes(meshes: Path, workers: int, scenes: int, views: int, tmp: Pat
         shutil.rmtree(out, ignore_errors=True)
     n, sec, t = res["images"], res["seconds"], res["timings"]
     total = sum(t.values()) or 1.0
-    row = {"workers": workers, "images": n, "seconds": round(sec, 2),
+    row = {"workers": workers, "msaa": msaa, "images": n, "seconds": round(sec, 2),
            "images_per_s": round(n / sec, 3), "images_per_s_per_core": round(n / sec / cores, 3),
            "split": {k: round(v / total, 3) for k, v in t.items()},
            "seconds_per_image": {k: round(v / n, 4) for k, v in t.items()},
@@ -558,6 +561,9 @@ def main():
     ap.add_argument("--plain-scenes", type=int,
                     help="scenes the plain pyrender script renders per measurement, shared among "
                          "its copies [8; with --gpu 64]")
+    ap.add_argument("--msaa-off-sets", nargs="*", default=["real"],
+                    help="mesh sets also rendered with --msaa 0 (no antialiasing of the RGB), "
+                         "at every worker count [real]")
     ap.add_argument("--crops", type=int, default=300, help="crops per mesh set (0: none)")
     ap.add_argument("--crop-size", type=int, default=64)
     ap.add_argument("--skip", nargs="*", default=[], choices=["plain", "startup"],
@@ -668,6 +674,13 @@ def main():
                               "main_maxrss_mb": row["main_maxrss_mb"],
                               **memory_report(samples, args.rss_every)}
                 runs.append({"set": name, **row})
+        for name in [n for n in args.msaa_off_sets if n in paths and n not in layouts]:
+            for w in workers:
+                print(f"scenes: {name}, {w} worker(s), {scenes} scenes x {args.views} views, "
+                      f"--msaa 0 ...", flush=True)
+                row = measure_scenes(paths[name], w, scenes, args.views, tmp, cores, msaa=0)
+                row.pop("_samples"), row.pop("_out")
+                runs.append({"set": name, **row})
         plain = []
         if "plain" not in args.skip:
             for name, path in paths.items():
@@ -744,7 +757,8 @@ def main():
         sp, ratio = r["split"], r["ratio_vs_plain"]
         plain_s = f"{r['plain_images_per_s']:>7.2f}" if ratio is not None else f"{'-':>7}"
         ratio_s = f"{ratio:>5.2f}x" if ratio is not None else f"{'-':>6}"
-        print(f"{r['set']:<9} {r['workers']:>7} {r['images']:>6} {r['images_per_s']:>7.2f} "
+        label = r["set"] + (" msaa0" if r.get("msaa", 4) == 0 else "")
+        print(f"{label:<9} {r['workers']:>7} {r['images']:>6} {r['images_per_s']:>7.2f} "
               f"{r['images_per_s_per_core']:>6.2f} {r.get('steady_images_per_s', float('nan')):>7.2f} "
               f"{sp['physics']:>7.0%} {sp['render']:>6.0%} {sp['write']:>5.0%} {plain_s} {ratio_s}  "
               f"{mark(r['met']['images_per_s'])}, {mark(r['met']['ratio_vs_plain'])}")

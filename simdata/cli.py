@@ -128,6 +128,12 @@ def _add_render(sub):
     p.add_argument("--sensor", default="clean", choices=list(SENSOR_PRESETS),
                    help="sensor model applied after rendering (noise, blur, depth holes ...); "
                         "the clean render is kept in rgb_clean/ and depth_m/")
+    p.add_argument("--msaa", type=int, default=4,
+                   help="antialiasing of the RGB: samples per pixel (0 = none; 2, 4, 8, 16 as the "
+                        "OpenGL allows). Without a GPU (Mesa llvmpipe) 4 samples cost about as "
+                        "much again as the colour pass without them: --msaa 0 renders about 1.3x "
+                        "faster, with jagged object edges. Masks, depth and normals are never "
+                        "antialiased")
     p.add_argument("--rgb-format", default="jpg", choices=["jpg", "png"],
                    help="RGB file type (bop_toolkit reads train_pbr RGB as jpg)")
     p.add_argument("--depth-scale", type=float, default=0.1,
@@ -194,7 +200,7 @@ def cmd_render(args) -> int:
         randomize=randomization_from_args(args), sensor=args.sensor,
         meshes=args.meshes, out=args.out, scenes=args.scenes, seed=args.seed, units=args.units,
         rgb_format=args.rgb_format, depth_scale=args.depth_scale, extras=extras,
-        workers=args.workers, symmetries=args.symmetries, ray=args.ray,
+        workers=args.workers, symmetries=args.symmetries, ray=args.ray, msaa=args.msaa,
         formats=parse_formats(args.format),
         scene=SceneConfig(
             objects=parse_range(args.objects, int), views=args.views,

@@ -29,7 +29,7 @@ from .crops import CROP_PAD, crop_intrinsics, label_for
 from .diskcache import array_digest, cached_json
 from .errors import SimdataError
 from .randomize import draw_material, list_images_in, randomize_lighting, style_rng
-from .render import SceneRenderer
+from .render import SceneRenderer, check_msaa
 from .sampling import sample_lighting, scene_rng
 from .scene import image_background, image_rng
 from .sensors import apply_sensor
@@ -221,6 +221,7 @@ def render_crops(cfg: RenderConfig, count: int, size: int = 64, progress: bool =
     if unused:  # a crop holds one object alone: nothing else is placed
         raise SimdataError(f"--randomize {','.join(unused)} cannot be honoured by --mode crops (one "
                            f"object per crop); use materials, lights, backgrounds, camera")
+    check_msaa(cfg.msaa)
     models = load_models(cfg.meshes, cfg.units)
     names = {m.obj_id: m.name for m in models}
     K = crop_camera(size)
@@ -239,7 +240,7 @@ def render_crops(cfg: RenderConfig, count: int, size: int = 64, progress: bool =
     bg_images = list_images_in(dr.background_dir) if dr.background_dir else []
     start = time.perf_counter()
     try:
-        with SceneRenderer(models, K) as renderer:
+        with SceneRenderer(models, K, msaa=cfg.msaa) as renderer:
             for i in tqdm(range(count), unit="crop", desc="crops", disable=not progress):
                 rng, srng = scene_rng(cfg.seed, i), style_rng(cfg.seed, i)
                 index = i % len(models)

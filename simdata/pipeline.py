@@ -24,7 +24,7 @@ from .assets import load_models, models_fingerprint
 from .errors import SimdataError
 from .fileio import disk_error, write_json_atomic
 from .config import RenderConfig
-from .render import SceneRenderer, choose_gl_platform
+from .render import SceneRenderer, check_msaa, choose_gl_platform
 from .symmetry import symmetries_for_models
 from .scene import render_scene
 from .types import ObjectModel
@@ -38,7 +38,7 @@ SETTINGS_FILE = "simdata_settings.json"
 # before the option existed have no such key).
 _FREE_KEYS = {"scenes", "workers", "ray", "out", "meshes", "scene.physics.cache_dir", "symmetries"}
 # Settings added after datasets were made with them: what those datasets were made with.
-_NEWER_KEYS = {"config.formats": ["bop"]}
+_NEWER_KEYS = {"config.formats": ["bop"], "config.msaa": 4}
 
 
 @dataclass
@@ -144,7 +144,7 @@ _worker: dict = {}
 
 def _init_worker(models, cfg):
     _worker["models"], _worker["cfg"] = models, cfg
-    _worker["renderer"] = SceneRenderer(models, cfg.scene.intrinsics)
+    _worker["renderer"] = SceneRenderer(models, cfg.scene.intrinsics, msaa=cfg.msaa)
 
 
 def _work(scene_index: int) -> dict:
@@ -165,7 +165,8 @@ def render_scene_task(models: list[ObjectModel], cfg: RenderConfig, run_token: s
         old = _task_renderer.pop("renderer", None)
         if old is not None:
             old.close()
-        _task_renderer.update(token=run_token, renderer=SceneRenderer(models, cfg.scene.intrinsics))
+        _task_renderer.update(token=run_token,
+                              renderer=SceneRenderer(models, cfg.scene.intrinsics, msaa=cfg.msaa))
     return render_one_scene(models, cfg, scene_index, _task_renderer["renderer"])
 
 
@@ -192,7 +193,7 @@ def with_absolute_paths(cfg: RenderConfig) -> RenderConfig:
 def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
     """Scene results from this process, or from a pool of --workers processes."""
     if cfg.workers == 1 or len(todo) <= 1:
-        with SceneRenderer(models, cfg.scene.intrinsics) as renderer:
+        with SceneRenderer(models, cfg.scene.intrinsics, msaa=cfg.msaa) as renderer:
             for i in todo:
                 yield render_one_scene(models, cfg, i, renderer)
     else:
@@ -220,6 +221,8 @@ def render_dataset(cfg: RenderConfig, progress: bool = True) -> RenderSummary:
             if cfg.workers != 1:
                 log.warning("--workers %d is ignored with --ray: Ray runs one scene per CPU of "
                             "the cluster (%d now)", cfg.workers, cluster.cpus())
+        if cluster is None:  # Ray nodes check their own
+            check_msaa(cfg.msaa)
         writers = make_writers(cfg)
         out = prepare_output(cfg, models, fingerprint, writers)
         todo = pending_scenes(writers, cfg.scenes)

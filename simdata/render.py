@@ -31,6 +31,9 @@ from .types import Frame, Intrinsics, Lighting, ObjectModel, PlacedObject, Table
 
 log = logging.getLogger(__name__)
 
+DEFAULT_MSAA = 4  # antialiasing samples per pixel of the colour pass: pyrender's
+MSAA_CHOICES = (0, 2, 4, 8, 16)
+
 _PROBE = ("import pyrender, trimesh; r = pyrender.OffscreenRenderer(8, 8); s = pyrender.Scene();"
           "s.add(pyrender.Mesh.from_trimesh(trimesh.creation.box()));"
           "s.add(pyrender.PerspectiveCamera(1.0), pose=[[1,0,0,0],[0,1,0,0],[0,0,1,3],[0,0,0,1]]);"
@@ -216,6 +219,40 @@ def _ordered_scene_class():
     return OrderedScene
 
 
+def _msaa_problem(offscreen, samples: int) -> str:
+    """Why ``samples`` antialiasing samples cannot be used with this pyrender OffscreenRenderer's
+    OpenGL, or "" if they can."""
+    from OpenGL import GL
+
+    if samples == DEFAULT_MSAA:
+        return ""
+    if not offscreen._platform.supports_framebuffers():
+        return (f"--msaa {samples}: this OpenGL ({os.environ.get('PYOPENGL_PLATFORM')}) has no "
+                f"framebuffers and renders with {DEFAULT_MSAA} samples; use --msaa "
+                f"{DEFAULT_MSAA}, or EGL")
+    offscreen._platform.make_current()
+    most = int(GL.glGetIntegerv(GL.GL_MAX_SAMPLES))
+    if samples not in MSAA_CHOICES or samples > most:
+        return (f"--msaa {samples}: this OpenGL takes 0 (no antialiasing) or "
+                f"{', '.join(str(n) for n in MSAA_CHOICES if 0 < n <= most)} samples per pixel")
+    return ""
+
+
+def check_msaa(samples: int) -> None:
+    """Refuse (SimdataError) an antialiasing sample count this machine's OpenGL cannot give,
+    before anything is written; pyrender's 4 needs no check."""
+    if samples == DEFAULT_MSAA:
+        return
+    choose_gl_platform()
+    offscreen = _pyrender().OffscreenRenderer(8, 8)
+    try:
+        problem = _msaa_problem(offscreen, samples)
+    finally:
+        offscreen.delete()
+    if problem:
+        raise SimdataError(problem)
+
+
 def table_texture_image(table: Table, size: int = 256) -> np.ndarray:
     """(size,size,3) uint8 tile of the table's procedural texture; one tile spans tile_m metres."""
     tex = table.texture or {"kind": "plain"}
@@ -248,9 +285,12 @@ class SceneRenderer:
     """
 
     def __init__(self, models: list[ObjectModel], intrinsics: Intrinsics, znear: float = 0.01,
-                 zfar: float = 20.0, keep_models: int = 64):
+                 zfar: float = 20.0, keep_models: int = 64, msaa: int = DEFAULT_MSAA):
         """``keep_models``: how many models' GL buffers stay uploaded between scenes (the
-        least recently shown go first), so memory stays bounded with large model libraries."""
+        least recently shown go first), so memory stays bounded with large model libraries.
+        ``msaa``: samples per pixel of the colour pass's antialiasing (0 = none; pyrender's is
+        4). On a CPU (llvmpipe) 4 samples cost about as much again as the colour pass without
+        them; the other passes are never antialiased."""
         choose_gl_platform()
         pr = _pyrender()
         self.models = models
@@ -274,6 +314,36 @@ class SceneRenderer:
         self._clutter_nodes: list = []
         self._camera_clutter: list = []  # (node, T_cam_obj): moved with every camera pose
         self._camera_node = None
+        self.msaa = msaa
+        if msaa != DEFAULT_MSAA:
+            self._use_samples(msaa)
+
+    def _use_samples(self, samples: int) -> None:
+        """Make pyrender's multisampled framebuffer hold ``samples`` per pixel instead of 4: its
+        renderbuffers are given new storage whenever pyrender (re)creates them (first pass, new
+        image size)."""
+        from OpenGL import GL
+
+        problem = _msaa_problem(self._renderer, samples)
+        if problem:
+            self.close()
+            raise SimdataError(problem)
+        inner = self._renderer._renderer
+        configure = inner._configure_main_framebuffer
+        made = {}
+
+        def configure_with_samples():
+            configure()
+            key = (inner._main_cb_ms, inner._main_db_ms, tuple(inner._main_fb_dims))
+            if made.get("key") != key:
+                w, h = inner._main_fb_dims
+                for buffer, fmt in ((inner._main_cb_ms, GL.GL_RGBA),
+                                    (inner._main_db_ms, GL.GL_DEPTH_COMPONENT24)):
+                    GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, buffer)
+                    GL.glRenderbufferStorageMultisample(GL.GL_RENDERBUFFER, samples, fmt, w, h)
+                made["key"] = key
+
+        inner._configure_main_framebuffer = configure_with_samples
 
     def set_intrinsics(self, intrinsics: Intrinsics) -> None:
         """Switch the camera to other intrinsics (same half-pixel convention as __init__), e.g.
