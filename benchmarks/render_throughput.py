@@ -206,7 +206,7 @@ def _replay_one(i: int) -> dict:
     writer = open_scene(make_writers(_replay["cfg"]), i)
     try:
         return render_scene(_replay["models"], _replay["cfg"], _replay["renderer"], i, writer,
-                            layout=_replay["layouts"][i])
+                            scene=_replay["layouts"][i])
     except BaseException:
         writer.abort()
         raise
@@ -442,7 +442,7 @@ def plain_spec(models, cfg, scene_indices, layouts: list | None = None) -> dict:
     for i in scene_indices:
         lay = layouts[i] if layouts else layout_scene(models, cfg, i)
         scenes.append({
-            "objects": [[models[p.model_index].name, p.T_world_obj.tolist()] for p in lay.settled.kept],
+            "objects": [[models[p.model_index].name, p.T_world_obj.tolist()] for p in lay.objects],
             "table": [*lay.table.size_xy, lay.table.thickness],
             "ambient": list(lay.lighting.ambient),
             "lights": [[list(map(float, d)), float(w)]

@@ -36,7 +36,7 @@ from .sensors import apply_sensor
 from .symmetry import symmetries_for_models
 from .transforms import (invert_transform, look_at, make_transform, project_points,
                          random_rotation, transform_points)
-from .types import PRIMESENSE, Intrinsics, ObjectModel, PlacedObject
+from .types import PRIMESENSE, Intrinsics, ObjectModel, PlacedObject, Scene
 from .writers.crops import CropWriter
 
 FILL = 0.85  # uniform poses: the object's bounding sphere spans this share of the crop
@@ -264,7 +264,8 @@ def render_crops(cfg: RenderConfig, count: int, size: int = 64, progress: bool =
                 material = draw_material(srng, dr, textures) if dr.materials else {"kind": "keep"}
                 if dr.lights:  # no point lights: their positions are for table scenes
                     randomize_lighting(srng, dr, lighting, point_lights=False)
-                renderer.set_scene([PlacedObject(index, T_world_obj)], None, lighting, [material])
+                renderer.set_scene(Scene([PlacedObject(index, T_world_obj)], lighting,
+                                         materials=[material]))
                 frame = renderer.render(T_world_cam, normals=not sensor.is_clean)
                 mask = frame.masks_visib[0]
                 # exactly black (or the background) outside the mask, antialiased fringe included

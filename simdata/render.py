@@ -27,7 +27,7 @@ import numpy as np
 from .errors import SimdataError
 from .randomize import pattern_image, vertex_pattern
 from .transforms import opencv_to_opengl_camera
-from .types import Frame, Intrinsics, Lighting, ObjectModel, PlacedObject, Table
+from .types import Frame, Intrinsics, ObjectModel, Scene, Table
 
 log = logging.getLogger(__name__)
 
@@ -360,44 +360,41 @@ class SceneRenderer:
             self._meshes[index] = _pyrender().Mesh.from_trimesh(self.models[index].mesh, smooth=True)
         return self._meshes[index]
 
-    def set_scene(self, placed: list[PlacedObject], table: Table | None, lighting: Lighting,
-                  materials: list[dict] | None = None, distractors: list | None = None,
-                  clutter: list | None = None):
-        """Build the scene to render: table (or none), placed objects (poses T_world_obj),
-        lights, optional material overrides per placed object (see randomize.draw_material),
-        unlabelled distractors [(ObjectModel, T_world_obj), ...] that only occlude, and
-        clutter [(ObjectModel, T, "world" | "camera"), ...] that is no object on the table,
-        seen in ``Frame.clutter``; T is T_world_obj, or T_cam_obj (OpenCV axes) for clutter
-        that moves with the camera."""
+    def set_scene(self, scene: Scene):
+        """Make ``scene`` the one to render (its cameras are not used: render() takes one):
+        the table (or none), the objects in their materials, the distractors that only
+        occlude, the clutter (seen in ``Frame.clutter``) and the lights."""
         pr = _pyrender()
-        scene = _ordered_scene_class()(ambient_light=np.asarray(lighting.ambient),
-                                       bg_color=[0.0, 0.0, 0.0, 1.0])
-        self._table_node = (scene.add(pr.Mesh.from_trimesh(table_mesh(table), smooth=False))
-                            if table is not None else None)
-        materials = materials or [{"kind": "keep"}] * len(placed)
-        self._object_nodes = [scene.add(self._instance_mesh(p.model_index, m), pose=p.T_world_obj)
+        lighting = scene.lighting
+        gl = _ordered_scene_class()(ambient_light=np.asarray(lighting.ambient),
+                                    bg_color=[0.0, 0.0, 0.0, 1.0])
+        self._table_node = (gl.add(pr.Mesh.from_trimesh(table_mesh(scene.table), smooth=False))
+                            if scene.table is not None else None)
+        placed = scene.objects
+        materials = scene.materials or [{"kind": "keep"}] * len(placed)
+        self._object_nodes = [gl.add(self._instance_mesh(p.model_index, m), pose=p.T_world_obj)
                               for p, m in zip(placed, materials)]
-        self._keep_uploaded(scene, {p.model_index for p, m in zip(placed, materials)
-                                    if m.get("kind", "keep") == "keep"})
-        self._occluder_nodes = [scene.add(pr.Mesh.from_trimesh(model.mesh, smooth=False), pose=T)
-                                for model, T in (distractors or [])]
+        self._keep_uploaded(gl, {p.model_index for p, m in zip(placed, materials)
+                                 if m.get("kind", "keep") == "keep"})
+        self._occluder_nodes = [gl.add(pr.Mesh.from_trimesh(model.mesh, smooth=False), pose=T)
+                                for model, T in scene.distractors]
         self._clutter_nodes, self._camera_clutter = [], []
-        for model, T, frame in clutter or []:
-            node = scene.add(pr.Mesh.from_trimesh(model.mesh, smooth=False), pose=T)
+        for model, T, frame in scene.clutter:
+            node = gl.add(pr.Mesh.from_trimesh(model.mesh, smooth=False), pose=T)
             self._clutter_nodes.append(node)
             if frame == "camera":
                 self._camera_clutter.append((node, T))
         colors = lighting.colors or [np.ones(3)] * len(lighting.directions)
         for direction, intensity, color in zip(lighting.directions, lighting.intensities, colors):
-            scene.add(pr.DirectionalLight(color=np.asarray(color, float), intensity=float(intensity)),
-                      pose=_light_pose(np.asarray(direction, float)))
+            gl.add(pr.DirectionalLight(color=np.asarray(color, float), intensity=float(intensity)),
+                   pose=_light_pose(np.asarray(direction, float)))
         for light in lighting.points:
             pose = np.eye(4)
             pose[:3, 3] = light["position"]
-            scene.add(pr.PointLight(color=np.asarray(light["color"]), intensity=light["intensity"]),
-                      pose=pose)
-        self._camera_node = scene.add(self._camera, pose=np.eye(4))
-        self._scene = scene
+            gl.add(pr.PointLight(color=np.asarray(light["color"]), intensity=light["intensity"]),
+                   pose=pose)
+        self._camera_node = gl.add(self._camera, pose=np.eye(4))
+        self._scene = gl
 
     def _keep_uploaded(self, scene, shown: set[int]) -> None:
         """Keep every model mesh this renderer has uploaded in ``scene``, drawn only if shown.

@@ -8,38 +8,19 @@ background and the sensor noise.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .config import RenderConfig
-from .physics import SettleResult, settle
+from .physics import settle
 from .randomize import (draw_clutter, draw_distractor, draw_material, edge_clearance_m, jitter_camera,
                         list_images_in, procedural_background, random_image_patch, randomize_lighting, style_rng)
 from .render import SceneRenderer
 from .sampling import (sample_cameras, sample_drops, sample_lighting, sample_table, scene_rng,
                        stack_drops, top_of_stack)
 from .sensors import apply_sensor
-from .types import Lighting, ObjectModel, Table
+from .types import ObjectModel, Scene
 from .writers.base import SceneWriter
-
-
-@dataclass
-class SceneLayout:
-    """A settled scene ready to render. ``settled.kept`` holds labelled objects only;
-    ``distractors`` are unlabelled occluders [(model, T_world_obj)] on the table; ``clutter``
-    is what is in view but not on it [(model, T, "world" | "camera")], rendered only (T is
-    T_cam_obj for clutter fixed to the camera)."""
-
-    settled: SettleResult
-    table: Table
-    lighting: Lighting
-    cameras: list[np.ndarray]
-    attempts: int
-    materials: list[dict] = field(default_factory=list)
-    distractors: list[tuple[ObjectModel, np.ndarray]] = field(default_factory=list)
-    clutter: list[tuple[ObjectModel, np.ndarray, str]] = field(default_factory=list)
-    style: dict = field(default_factory=dict)
 
 
 def image_rng(seed: int, scene_index: int, stream: int, im_id: int) -> np.random.Generator:
@@ -47,8 +28,9 @@ def image_rng(seed: int, scene_index: int, stream: int, im_id: int) -> np.random
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, scene_index, stream, im_id])))
 
 
-def layout_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: int) -> SceneLayout:
-    """Draw and settle scene ``scene_index``; appearance draws come from the style generator."""
+def layout_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: int) -> Scene:
+    """Draw and settle scene ``scene_index``; appearance draws come from the style generator.
+    Its objects are the labelled ones that came to rest on the table."""
     rng, srng, dr = scene_rng(cfg.seed, scene_index), style_rng(cfg.seed, scene_index), cfg.randomize
     for attempt in range(cfg.max_attempts):
         table = sample_table(rng, cfg.scene)
@@ -64,8 +46,6 @@ def layout_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: int)
             break
     distractors = [(all_models[p.model_index], p.T_world_obj) for p in result.kept
                    if p.model_index >= len(models)]
-    settled = SettleResult(kept, [(i, r) for i, r in result.dropped if i < len(models)],
-                           result.steps, result.at_rest)
     lighting = sample_lighting(rng, cfg.scene)
     target = np.mean([p.T_world_obj[:3, 3] for p in kept], axis=0) if kept else np.zeros(3)
     target = target + np.array([*rng.normal(0, 0.02, 2), 0.0])
@@ -89,8 +69,10 @@ def layout_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: int)
     clutter = [draw_clutter(srng, dr, table.size_xy, k, clearance) for k in range(n_clutter)]
     if clutter:
         style["clutter"] = [spec for _, _, spec in clutter]
-    return SceneLayout(settled, table, lighting, cameras, attempt + 1, materials, distractors,
-                       [(m, T, spec["frame"]) for m, T, spec in clutter], style)
+    return Scene(objects=kept, lighting=lighting, table=table, cameras=cameras, materials=materials,
+                 distractors=distractors, clutter=[(m, T, spec["frame"]) for m, T, spec in clutter],
+                 dropped=[(i, r) for i, r in result.dropped if i < len(models)],
+                 settle_steps=result.steps, at_rest=result.at_rest, attempts=attempt + 1, style=style)
 
 
 def image_background(rng, images: list, shape) -> tuple[np.ndarray, str]:
@@ -102,23 +84,21 @@ def image_background(rng, images: list, shape) -> tuple[np.ndarray, str]:
 
 
 def render_scene(models: list[ObjectModel], cfg: RenderConfig, renderer: SceneRenderer,
-                 scene_index: int, writer: SceneWriter, layout: SceneLayout | None = None) -> dict:
+                 scene_index: int, writer: SceneWriter, scene: Scene | None = None) -> dict:
     """Simulate and render scene ``scene_index`` into ``writer`` and commit it; returns counts
-    and timings (s). ``layout``: the scene as ``layout_scene(models, cfg, scene_index)`` made it
+    and timings (s). ``scene``: the scene as ``layout_scene(models, cfg, scene_index)`` made it
     elsewhere (another process or machine; physics is then skipped here). On an error the
     caller, who opened the writer, aborts it."""
     t0 = time.perf_counter()
-    if layout is None:
-        layout = layout_scene(models, cfg, scene_index)
-    result, table, lighting = layout.settled, layout.table, layout.lighting
+    if scene is None:
+        scene = layout_scene(models, cfg, scene_index)
     t1 = time.perf_counter()
     sensor = cfg.sensor_model
     t_render = t_write = 0.0
     per_image = []
     bg_images = list_images_in(cfg.randomize.background_dir) if cfg.randomize.background_dir else []
-    renderer.set_scene(result.kept, table, lighting, layout.materials, layout.distractors,
-                       layout.clutter)
-    for im_id, T_world_cam in enumerate(layout.cameras):
+    renderer.set_scene(scene)
+    for im_id, T_world_cam in enumerate(scene.cameras):
         a = time.perf_counter()
         frame = renderer.render(T_world_cam, normals="normals" in cfg.extras or not sensor.is_clean)
         info: dict = {}
@@ -134,23 +114,13 @@ def render_scene(models: list[ObjectModel], cfg: RenderConfig, renderer: SceneRe
             frame.rgb, frame.depth_m = rgb, depth
         per_image.append(info)
         b = time.perf_counter()
-        writer.add_frame(im_id, frame, result.kept, models)
+        writer.add_frame(im_id, frame, scene.objects, models)
         t_render += b - a
         t_write += time.perf_counter() - b
     a = time.perf_counter()
-    writer.commit({
-        "scene_index": scene_index, "seed": cfg.seed, "attempts": layout.attempts,
-        "settle_steps": result.steps, "at_rest": result.at_rest,
-        "table": {"size_xy_m": list(table.size_xy), "color_rgb": list(table.color_rgb),
-                  "texture": table.texture},
-        "lighting": {"ambient": list(lighting.ambient),
-                     "directions": [list(map(float, d)) for d in lighting.directions],
-                     "intensities": lighting.intensities, "colors": lighting.colors,
-                     "points": lighting.points},
-        "objects": [models[p.model_index].name for p in result.kept],
-        "dropped": [{"object": models[i].name, "reason": r} for i, r in result.dropped],
-        "style": layout.style, "sensor": sensor.name, "images": per_image})
+    writer.commit({"scene_index": scene_index, "seed": cfg.seed, **scene.record(models),
+                   "sensor": sensor.name, "images": per_image})
     t_write += time.perf_counter() - a
-    return {"scene": scene_index, "images": len(layout.cameras),
-            "instances": len(result.kept) * len(layout.cameras), "dropped": len(result.dropped),
+    return {"scene": scene_index, "images": len(scene.cameras),
+            "instances": len(scene.objects) * len(scene.cameras), "dropped": len(scene.dropped),
             "physics": t1 - t0, "render": t_render, "write": t_write}

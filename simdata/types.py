@@ -93,6 +93,52 @@ class Lighting:
 
 
 @dataclass
+class Scene:
+    """One scene as sampling and physics made it: what the renderer draws and the writer
+    records (scene_simdata.json). Poses are T_world_obj (4,4) and cameras T_world_cam (4,4,
+    OpenCV axes), metres; z = 0 is the table top.
+
+    ``objects``: the labelled objects at rest, in the order of their ids and masks
+    (``model_index`` into the models list); ``materials``: one per object, a draw of
+    randomize.draw_material or {"kind": "keep"} (its own look; [] = all keep theirs);
+    ``distractors``: unlabelled occluders on the table [(ObjectModel, T_world_obj)];
+    ``clutter``: what is in view but not on the table, rendered only [(ObjectModel, T,
+    "world" | "camera")], T being T_cam_obj for clutter fixed to the camera; ``dropped``:
+    (model index, reason) of the objects physics lost; ``style``: what the randomizers drew.
+    """
+
+    objects: list[PlacedObject]
+    lighting: Lighting
+    table: Table | None = None
+    cameras: list[np.ndarray] = field(default_factory=list)
+    materials: list[dict] = field(default_factory=list)
+    distractors: list = field(default_factory=list)
+    clutter: list = field(default_factory=list)
+    dropped: list[tuple[int, str]] = field(default_factory=list)
+    settle_steps: int = 0
+    at_rest: bool = True
+    attempts: int = 1
+    style: dict = field(default_factory=dict)
+
+    def record(self, models: list[ObjectModel]) -> dict:
+        """What the writer keeps of the scene (JSON-able): physics' outcome, table, lights,
+        object names and what the randomizers drew."""
+        table, lighting = self.table, self.lighting
+        return {
+            "attempts": self.attempts, "settle_steps": self.settle_steps, "at_rest": self.at_rest,
+            "table": None if table is None else {
+                "size_xy_m": list(table.size_xy), "color_rgb": list(table.color_rgb),
+                "texture": table.texture},
+            "lighting": {"ambient": list(lighting.ambient),
+                         "directions": [list(map(float, d)) for d in lighting.directions],
+                         "intensities": lighting.intensities, "colors": lighting.colors,
+                         "points": lighting.points},
+            "objects": [models[p.model_index].name for p in self.objects],
+            "dropped": [{"object": models[i].name, "reason": r} for i, r in self.dropped],
+            "style": self.style}
+
+
+@dataclass
 class Frame:
     """One rendered view. Images are (H,W[,C]); masks are bool; depth is metres (0 = none).
 

@@ -55,7 +55,7 @@ def test_msaa_off_changes_only_the_rgb_edges_and_bad_counts_are_refused(referenc
 
 
 def test_a_layout_made_elsewhere_renders_the_same_scene(reference, tmp_path):
-    """render_scene(layout=...) (settled in another process or machine, e.g. a GPU box without
+    """render_scene(scene=...) (settled in another process or machine, e.g. a GPU box without
     pybullet) writes what the whole pipeline wrote."""
     import pickle
 
@@ -70,7 +70,7 @@ def test_a_layout_made_elsewhere_renders_the_same_scene(reference, tmp_path):
     layout = pickle.loads(pickle.dumps(layout_scene(models, cfg, 0)))  # as it travels
     prepare_output(cfg, models, models_fingerprint(cfg.meshes), make_writers(cfg))
     with SceneRenderer(models, cfg.scene.intrinsics) as renderer:
-        stats = render_scene(models, cfg, renderer, 0, open_scene(make_writers(cfg), 0), layout=layout)
+        stats = render_scene(models, cfg, renderer, 0, open_scene(make_writers(cfg), 0), scene=layout)
     assert stats["images"] == cfg.scene.views
     ref_hashes = file_hashes(reference)
     ref = {k: v for k, v in ref_hashes.items() if k.startswith("train_pbr/000000/")}
@@ -82,7 +82,7 @@ def test_a_layout_made_elsewhere_renders_the_same_scene(reference, tmp_path):
     prepare_output(cfg, models, models_fingerprint(cfg.meshes), make_writers(cfg))
     with SceneRenderer(models, cfg.scene.intrinsics) as renderer:
         render_scene(models, cfg, renderer, 0, open_scene(make_writers(cfg), 0),
-                     layout=layout_scene(models, cfg, 1))
+                     scene=layout_scene(models, cfg, 1))
     gt = file_hashes(other)["train_pbr/000000/scene_gt.json"]
     assert gt == ref_hashes["train_pbr/000001/scene_gt.json"] != ref["train_pbr/000000/scene_gt.json"]
 

@@ -100,7 +100,7 @@ def test_renderer_keeps_a_models_gl_buffers_while_scenes_do_without_it(assets_di
     from simdata.assets import load_models
     from simdata.render import SceneRenderer
     from simdata.transforms import look_at
-    from simdata.types import Intrinsics, Lighting, PlacedObject
+    from simdata.types import Intrinsics, Lighting, PlacedObject, Scene
 
     uploads = []  # count the uploads pyrender makes (and still make them)
     upload = Primitive._add_to_context
@@ -111,7 +111,7 @@ def test_renderer_keeps_a_models_gl_buffers_while_scenes_do_without_it(assets_di
     T_cam = look_at([0.0, 0.0, 0.5], [0.0, 0.0, 0.0], up=(0.0, 1.0, 0.0))
     with SceneRenderer(models, K) as r:
         def frame(index):
-            r.set_scene([PlacedObject(index, np.eye(4))], None, light)
+            r.set_scene(Scene([PlacedObject(index, np.eye(4))], light))
             return r.render(T_cam, normals=True)
 
         first = frame(0)
@@ -142,7 +142,7 @@ def test_silhouettes_of_many_objects_in_one_pass_equal_each_object_drawn_alone(a
     from simdata.assets import load_models
     from simdata.render import SceneRenderer, _id_color
     from simdata.transforms import look_at, make_transform, random_rotation
-    from simdata.types import Intrinsics, Lighting, PlacedObject, Table
+    from simdata.types import Intrinsics, Lighting, PlacedObject, Scene, Table
 
     models = load_models(assets_dir)
     rng = np.random.default_rng(0)
@@ -150,7 +150,7 @@ def test_silhouettes_of_many_objects_in_one_pass_equal_each_object_drawn_alone(a
         random_rotation(rng), [*rng.uniform(-0.12, 0.12, 2), 0.05])) for i in range(26)]
     light = Lighting(ambient=(0.3, 0.3, 0.3), directions=[(0.0, 0.0, -1.0)], intensities=[3.0])
     with SceneRenderer(models, Intrinsics(300.0, 300.0, 159.5, 119.5, 320, 240)) as r:
-        r.set_scene(placed, Table((1.0, 1.0), (0.5, 0.5, 0.5)), light)
+        r.set_scene(Scene(placed, light, Table((1.0, 1.0), (0.5, 0.5, 0.5))))
         frame = r.render(look_at([0.05, 0.0, 0.6], [0.0, 0.0, 0.0], up=(0.0, 1.0, 0.0)),
                          normals=False)
         alone = np.stack([r._renderer.render(r._scene, flags=pyrender.RenderFlags.SEG,
@@ -171,7 +171,7 @@ def test_geometry_pass_gives_the_ids_and_depth_of_pyrenders_segmentation_pass(as
     from simdata.assets import load_models
     from simdata.render import SceneRenderer, _id_color
     from simdata.transforms import look_at, make_transform, random_rotation
-    from simdata.types import Intrinsics, Lighting, PlacedObject, Table
+    from simdata.types import Intrinsics, Lighting, PlacedObject, Scene, Table
 
     models = load_models(assets_dir)
     rng = np.random.default_rng(1)
@@ -179,7 +179,7 @@ def test_geometry_pass_gives_the_ids_and_depth_of_pyrenders_segmentation_pass(as
               for i in range(6)]
     light = Lighting(ambient=(0.3, 0.3, 0.3), directions=[(0.0, 0.0, -1.0)], intensities=[3.0])
     with SceneRenderer(models, Intrinsics(300.0, 300.0, 159.5, 119.5, 320, 240)) as r:
-        r.set_scene(placed, Table((2.0, 2.0), (0.5, 0.5, 0.5)), light)
+        r.set_scene(Scene(placed, light, Table((2.0, 2.0), (0.5, 0.5, 0.5))))
         frame = r.render(look_at([0.1, -0.3, 0.5], [0.0, 0.0, 0.0], up=(0.0, 0.0, 1.0)))
         seg_map = {node: _id_color(i + 1) for i, node in enumerate(r._object_nodes)}
         seg_map[r._table_node] = _id_color(255)
