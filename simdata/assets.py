@@ -208,7 +208,7 @@ def file_fingerprint(*paths: Path | None) -> str:
 
 
 # Bump when what _load_look returns changes: cached meshes of older code are then not read.
-MESH_CACHE_VERSION = "1"
+MESH_CACHE_VERSION = "2"
 
 
 def _look_key(src: ModelSource, units: str) -> str | None:
@@ -270,7 +270,17 @@ def _load_look(src: ModelSource, units: str) -> dict:
                                        f"instead"))
         textured = False
     return {"mesh": mesh, "unit": unit, "scale": scale, "textured": textured,
-            "warnings": warnings, "notes": notes}
+            "warnings": warnings, "notes": notes, "vertex_colors": _vertex_colors(mesh)}
+
+
+def _vertex_colors(mesh) -> np.ndarray | None:
+    """(V,4) uint8: a texture sampled at the vertices' UVs (seconds for a 4096x4096 one, hence
+    cached with the mesh), or the mesh's vertex colours; None if trimesh cannot say."""
+    try:
+        visual = mesh.visual.to_color() if mesh.visual.kind == "texture" else mesh.visual
+        return np.asarray(visual.vertex_colors, np.uint8)
+    except Exception:  # an odd texture: the BOP writer asks trimesh again, and says why
+        return None
 
 
 def load_model(src: ModelSource, obj_id: int, units: str = "auto") -> ObjectModel:
@@ -289,7 +299,8 @@ def load_model(src: ModelSource, obj_id: int, units: str = "auto") -> ObjectMode
     return ObjectModel(obj_id=obj_id, name=src.name, mesh=look["mesh"], source=src.visual,
                        scale=look["scale"], unit=look["unit"], collision_path=src.collision,
                        mass_kg=mass, com_m=com, inertia_diag=inertia, textured=look["textured"],
-                       warnings=look["warnings"])
+                       warnings=look["warnings"], content_key=key or "",
+                       vertex_colors=look["vertex_colors"])
 
 
 def load_models(root: str | Path, units: str = "auto") -> list[ObjectModel]:

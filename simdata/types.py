@@ -55,6 +55,11 @@ class ObjectModel:
     inertia_diag: np.ndarray | None = None
     textured: bool = False
     warnings: list[str] = field(default_factory=list)
+    # Set by simdata.assets.load_model and cached with the mesh ("" / None for meshes made in
+    # code): a key of the files the mesh and its look were loaded from (content hash), and the
+    # look at the vertices, (V,4) uint8 RGBA (a texture sampled at the vertices' UVs).
+    content_key: str = ""
+    vertex_colors: np.ndarray | None = None
 
     @property
     def extents_m(self) -> np.ndarray:

@@ -141,6 +141,8 @@ def test_loaded_meshes_are_cached_by_content(assets_dir, tmp_path, monkeypatch, 
     assert warm_log == cold_log and any("011_banana" in m and "missing" in m for m in warm_log)
     for a, b in zip(cold, warm):
         assert (a.name, a.textured, a.warnings, a.unit) == (b.name, b.textured, b.warnings, b.unit)
+        assert a.content_key and a.content_key == b.content_key
+        assert np.array_equal(a.vertex_colors, b.vertex_colors)
         assert np.array_equal(a.mesh.vertices, b.mesh.vertices)
         assert np.array_equal(a.mesh.faces, b.mesh.faces)
         assert np.array_equal(a.mesh.vertex_normals, b.mesh.vertex_normals)
@@ -155,3 +157,7 @@ def test_loaded_meshes_are_cached_by_content(assets_dir, tmp_path, monkeypatch, 
     Image.fromarray(img).save(d / "025_mug" / "texture_map.png")
     changed, _ = load()
     assert len(parses) == 3 and np.array_equal(np.asarray(changed[1].mesh.visual.material.image), img)
+    assert changed[1].content_key != cold[1].content_key
+    # the look at the vertices is the texture's, as trimesh samples it
+    assert np.array_equal(changed[1].vertex_colors,
+                          np.asarray(changed[1].mesh.visual.to_color().vertex_colors, np.uint8))

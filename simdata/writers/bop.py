@@ -111,8 +111,9 @@ def write_models(root: Path, models: list[ObjectModel],
     names = {}
     for m in models:
         mesh = m.mesh
-        colors = np.asarray(mesh.visual.to_color().vertex_colors if mesh.visual.kind == "texture"
-                            else mesh.visual.vertex_colors, np.uint8)
+        colors = m.vertex_colors if m.vertex_colors is not None else np.asarray(
+            mesh.visual.to_color().vertex_colors if mesh.visual.kind == "texture"
+            else mesh.visual.vertex_colors, np.uint8)
         write_bytes_atomic(mdir / f"obj_{m.obj_id:06d}.ply",
                            ply_bytes(np.asarray(mesh.vertices) * M_TO_MM,
                                      np.asarray(mesh.vertex_normals), colors, np.asarray(mesh.faces)))
