@@ -8,7 +8,7 @@ the dataset (scene_simdata.json), so each image's settings can be read back.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np

@@ -11,7 +11,7 @@ readings at depth discontinuities and grazing angles, disparity quantisation.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
