@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -117,9 +118,16 @@ def detect_unit(max_extent: float, path: Path) -> str:
 
 
 def material_files(visual: Path) -> list[Path]:
-    """The files an OBJ's look comes from besides itself: its material libraries and the
-    images they name, whether or not they exist; [] for other formats."""
-    if visual.suffix.lower() != ".obj":
+    """The files a mesh's look comes from besides itself, whether or not they exist: an OBJ's
+    material libraries and the images they name, a PLY's ``comment TextureFile`` images (as
+    BOP models carry them); [] for other formats (glb embeds its images)."""
+    suffix = visual.suffix.lower()
+    if suffix == ".ply":
+        with open(visual, "rb") as f:
+            header = f.read(65536).split(b"end_header", 1)[0].decode("latin-1")
+        return [visual.parent / m for m in re.findall(r"^comment\s+TextureFile\s+(.+?)\s*$", header,
+                                                        flags=re.M)]
+    if suffix != ".obj":
         return []
     files = []
     text = visual.read_text(errors="replace")
@@ -207,27 +215,32 @@ def file_fingerprint(*paths: Path | None) -> str:
     return h.hexdigest()[:16]
 
 
-# Bump when what _load_look returns changes: cached meshes of older code are then not read.
-MESH_CACHE_VERSION = "2"
+# Bump when what _load_look returns, or how it is computed, changes: cached meshes of older
+# code are then not read.
+MESH_CACHE_VERSION = "3"
 
 
 def _look_key(src: ModelSource, units: str) -> str | None:
     """Content key of what _load_look(src, units) returns: the bytes of the mesh file and of
-    the files its look comes from, the units asked, and the versions that read them. None
-    (nothing cached) where those files are unknown (glTF's external buffers) or unreadable
-    (the load then says why)."""
+    the files its look comes from (by name relative to the mesh: the key does not depend on
+    where the files are), the units asked, and the versions that read them. None (nothing
+    cached) where those files are unknown (glTF's external buffers) or unreadable (the load
+    then says why)."""
     import sys
 
+    import PIL
     import trimesh
 
     if src.visual.suffix.lower() == ".gltf":
         return None
-    h = hashlib.sha256(f"{MESH_CACHE_VERSION} trimesh {trimesh.__version__} python "
-                       f"{sys.version_info[:2]} units {units} {src.unit}".encode())
+    h = hashlib.sha256(f"{MESH_CACHE_VERSION} trimesh {trimesh.__version__} numpy {np.__version__} "
+                       f"pillow {PIL.__version__} python {sys.version_info[:2]} units {units} "
+                       f"{src.unit}".encode())
     try:
         for p in [src.visual, *material_files(src.visual)]:
-            h.update(p.name.encode())
-            h.update(p.read_bytes() if p.is_file() else b"<missing>")
+            data = p.read_bytes() if p.is_file() else None
+            part = "missing" if data is None else f"{len(data)} {hashlib.sha256(data).hexdigest()}"
+            h.update(f"\n{os.path.relpath(p, src.visual.parent)}\n{part}".encode())
     except OSError:
         return None
     return h.hexdigest()[:32]
@@ -235,7 +248,8 @@ def _look_key(src: ModelSource, units: str) -> str | None:
 
 def _load_look(src: ModelSource, units: str) -> dict:
     """The mesh of ``src`` in metres with its look (or a plain material where its texture is
-    missing), checked; with the unit found and what the user is told about it."""
+    missing), checked; with what load_model tells the user about it. Nothing in it depends
+    on where the files are or what the object is called: it is cached by content."""
     mesh = _load_trimesh(src.visual)
     max_extent = float(np.max(mesh.extents))
     if units == "auto":
@@ -249,28 +263,20 @@ def _load_look(src: ModelSource, units: str) -> dict:
     if not MIN_SIZE_M <= size_m <= MAX_SIZE_M:
         raise SimdataError(f"mesh {src.visual} measures {size_m:.4g} m in {unit}; that is no "
                            f"tabletop object; fix --units or rescale the file")
-    notes = []  # (logging level, message), told at every load, cached or not
     if unit != "m":
         mesh.apply_scale(scale)
-        notes.append((logging.INFO, f"{src.name}: units detected as {unit} (largest side "
-                                    f"{size_m * 1e3:.1f} mm)"))
-    warnings = []
-    missing = missing_textures(src.visual)
     textured = getattr(mesh.visual, "kind", None) == "texture"
-    reason = None
-    if missing:
-        reason = f"texture {missing[0]} is missing"
-        warnings.append(reason)
+    plain = plain_rgb = None  # why the look was replaced by a plain material, and its colour
+    if missing_textures(src.visual):
+        plain = "missing"
     elif textured and getattr(mesh.visual.material, "image", None) is None \
             and getattr(mesh.visual.material, "baseColorTexture", None) is None:
-        reason = "material has no texture image"
-    if reason:
-        mesh, rgb = _plain_material(mesh)
-        notes.append((logging.WARNING, f"{src.name}: {reason}; using a plain material (rgb {rgb}) "
-                                       f"instead"))
+        plain = "no image"
+    if plain:
+        mesh, plain_rgb = _plain_material(mesh)
         textured = False
-    return {"mesh": mesh, "unit": unit, "scale": scale, "textured": textured,
-            "warnings": warnings, "notes": notes, "vertex_colors": _vertex_colors(mesh)}
+    return {"mesh": mesh, "unit": unit, "scale": scale, "size_m": size_m, "textured": textured,
+            "plain": plain, "plain_rgb": plain_rgb, "vertex_colors": _vertex_colors(mesh)}
 
 
 def _vertex_colors(mesh) -> np.ndarray | None:
@@ -283,6 +289,21 @@ def _vertex_colors(mesh) -> np.ndarray | None:
         return None
 
 
+def _tell(src: ModelSource, look: dict) -> list[str]:
+    """Log what the user should know about a loaded model (unit guessed, texture replaced);
+    returns the warnings the dataset records (a missing texture)."""
+    if look["unit"] != "m":
+        log.info("%s: units detected as %s (largest side %.1f mm)", src.name, look["unit"],
+                 look["size_m"] * 1e3)
+    if not look["plain"]:
+        return []
+    missing = missing_textures(src.visual)
+    reason = (f"texture {missing[0]} is missing" if look["plain"] == "missing" and missing
+              else "material has no texture image")
+    log.warning("%s: %s; using a plain material (rgb %s) instead", src.name, reason, look["plain_rgb"])
+    return [reason] if look["plain"] == "missing" else []
+
+
 def load_model(src: ModelSource, obj_id: int, units: str = "auto") -> ObjectModel:
     """Load one object in metres, check it, and report unit and texture problems. The loaded
     mesh is cached by content (simdata.diskcache): a second start-up reads it back instead of
@@ -291,15 +312,14 @@ def load_model(src: ModelSource, obj_id: int, units: str = "auto") -> ObjectMode
 
     key = _look_key(src, units)
     look = cached_pickle("meshes", key, lambda: _load_look(src, units)) if key else _load_look(src, units)
-    for level, message in look["notes"]:
-        log.log(level, "%s", message)
+    warnings = _tell(src, look)
     mass = com = inertia = None
     if src.urdf is not None:
         mass, com, inertia = read_urdf_inertial(src.urdf)
     return ObjectModel(obj_id=obj_id, name=src.name, mesh=look["mesh"], source=src.visual,
                        scale=look["scale"], unit=look["unit"], collision_path=src.collision,
                        mass_kg=mass, com_m=com, inertia_diag=inertia, textured=look["textured"],
-                       warnings=look["warnings"], content_key=key or "",
+                       warnings=warnings, content_key=key or "",
                        vertex_colors=look["vertex_colors"])
 
 

@@ -161,3 +161,41 @@ def test_loaded_meshes_are_cached_by_content(assets_dir, tmp_path, monkeypatch, 
     # the look at the vertices is the texture's, as trimesh samples it
     assert np.array_equal(changed[1].vertex_colors,
                           np.asarray(changed[1].mesh.visual.to_color().vertex_colors, np.uint8))
+
+
+def test_mesh_cache_follows_the_files_not_their_place(assets_dir, tmp_path, monkeypatch, caplog):
+    """The same files under another folder and name share the cached mesh, yet every warning
+    names the object and the path being loaded; a PLY's texture (comment TextureFile, as BOP
+    models carry it) is part of the key: changing it loads the mesh afresh."""
+    from PIL import Image
+
+    monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
+    for name in ("011_banana", "099_other"):
+        shutil.copytree(assets_dir / "011_banana", tmp_path / name / name)
+        (tmp_path / name / name / "texture_map.png").unlink()
+    for name in ("011_banana", "099_other"):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="simdata"):
+            (m,) = load_models(tmp_path / name)
+        assert m.warnings == [f"texture {tmp_path / name / name / 'texture_map.png'} is missing"]
+        assert any(r.getMessage().startswith(f"{name}: texture {tmp_path / name / name}")
+                   for r in caplog.records)
+    assert len(list((tmp_path / "cache" / "meshes").iterdir())) == 1  # one mesh, two places
+
+    d = tmp_path / "ply" / "cube"
+    d.mkdir(parents=True)
+    box = trimesh.creation.box(extents=(0.05, 0.05, 0.05))
+    uv = box.vertices[:, :2] / 0.05 + 0.5
+    header = ["ply", "format ascii 1.0", "comment TextureFile tex.png",
+              f"element vertex {len(box.vertices)}", *(f"property float {c}" for c in "xyzst"),
+              f"element face {len(box.faces)}", "property list uchar int vertex_indices", "end_header"]
+    (d / "cube.ply").write_text("\n".join(
+        header + [" ".join(map(str, [*p, *t])) for p, t in zip(box.vertices, uv)]
+        + [f"3 {a} {b} {c}" for a, b, c in box.faces]) + "\n")
+    colours = []
+    for level in (200, 10):
+        Image.fromarray(np.full((8, 8, 3), level, np.uint8)).save(d / "tex.png")
+        (m,) = load_models(tmp_path / "ply", units="m")
+        assert m.textured
+        colours.append(int(m.vertex_colors[0, 0]))
+    assert colours == [200, 10]
