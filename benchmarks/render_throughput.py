@@ -196,7 +196,7 @@ def _replay_init(models, cfg, layouts: list) -> None:
     from simdata.render import SceneRenderer
 
     _replay.update(cfg=cfg, models=models, layouts=layouts,
-                   renderer=SceneRenderer(models, cfg.scene.intrinsics))
+                   renderer=SceneRenderer(models, cfg.scene.intrinsics, msaa=cfg.msaa))
 
 
 def _replay_one(i: int) -> dict:
@@ -561,7 +561,7 @@ def main():
     ap.add_argument("--plain-scenes", type=int,
                     help="scenes the plain pyrender script renders per measurement, shared among "
                          "its copies [8; with --gpu 64]")
-    ap.add_argument("--msaa-off-sets", nargs="*", default=["real"],
+    ap.add_argument("--msaa-off-sets", nargs="*", default=["real"], choices=["proxies", "real", "textured"],
                     help="mesh sets also rendered with --msaa 0 (no antialiasing of the RGB), "
                          "at every worker count [real]")
     ap.add_argument("--crops", type=int, default=300, help="crops per mesh set (0: none)")
@@ -674,7 +674,10 @@ def main():
                               "main_maxrss_mb": row["main_maxrss_mb"],
                               **memory_report(samples, args.rss_every)}
                 runs.append({"set": name, **row})
-        for name in [n for n in args.msaa_off_sets if n in paths and n not in layouts]:
+        for name in args.msaa_off_sets:
+            if name not in paths or name in layouts:
+                print(f"--msaa-off-sets {name}: not measured ({'replayed layouts' if name in layouts else 'set not in this run'})")
+                continue
             for w in workers:
                 print(f"scenes: {name}, {w} worker(s), {scenes} scenes x {args.views} views, "
                       f"--msaa 0 ...", flush=True)

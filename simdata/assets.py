@@ -300,7 +300,8 @@ def _tell(src: ModelSource, look: dict) -> list[str]:
     missing = missing_textures(src.visual)
     reason = (f"texture {missing[0]} is missing" if look["plain"] == "missing" and missing
               else "material has no texture image")
-    log.warning("%s: %s; using a plain material (rgb %s) instead", src.name, reason, look["plain_rgb"])
+    log.warning("%s: %s; using a plain material (rgb %s) instead", src.name, reason,
+                look["plain_rgb"])
     return [reason] if look["plain"] == "missing" else []
 
 

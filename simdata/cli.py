@@ -128,12 +128,13 @@ def _add_render(sub):
     p.add_argument("--sensor", default="clean", choices=list(SENSOR_PRESETS),
                    help="sensor model applied after rendering (noise, blur, depth holes ...); "
                         "the clean render is kept in rgb_clean/ and depth_m/")
-    p.add_argument("--msaa", type=int, default=4,
-                   help="antialiasing of the RGB: samples per pixel (0 = none; 2, 4, 8, 16 as the "
-                        "OpenGL allows). Without a GPU (Mesa llvmpipe) 4 samples cost about as "
-                        "much again as the colour pass without them: --msaa 0 renders about 1.3x "
-                        "faster, with jagged object edges. Masks, depth and normals are never "
-                        "antialiased")
+    p.add_argument("--msaa", type=int, default=None,
+                   help="antialiasing of the RGB: samples per pixel, 0 = none; 2, 4, 8, 16 where "
+                        "the OpenGL gives exactly that many [EGL: 4, pyrender's; OSMesa cannot "
+                        "antialias: 0]. Without a GPU (Mesa llvmpipe) 4 samples cost about as "
+                        "much again as the colour pass without them: --msaa 0 makes 1.2-1.3x "
+                        "more images/s, with jagged object edges. Masks, depth and normals are "
+                        "never antialiased. The dataset records the count rendered with")
     p.add_argument("--rgb-format", default="jpg", choices=["jpg", "png"],
                    help="RGB file type (bop_toolkit reads train_pbr RGB as jpg)")
     p.add_argument("--depth-scale", type=float, default=0.1,

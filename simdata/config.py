@@ -28,7 +28,9 @@ class RenderConfig:
     sensor: str = "clean"            # sensor model preset (simdata.sensors.SENSOR_PRESETS)
     symmetries: str = ""             # JSON of symmetry overrides (simdata.symmetry); "" = detect
     formats: tuple[str, ...] = ("bop",)  # output formats (simdata.writers.FORMATS)
-    msaa: int = 4                    # antialiasing samples per pixel of the colour pass; 0 = none
+    # antialiasing samples per pixel of the RGB; 0 = none; None = the OpenGL's own (4 with EGL,
+    # 0 on OSMesa); a run records the count it rendered with (render.resolve_msaa)
+    msaa: int | None = None
     ray: str = ""                    # "" = this machine; "auto" or a cluster address: Ray tasks
     scene: SceneConfig = field(default_factory=SceneConfig)
     randomize: RandomizationConfig = field(default_factory=RandomizationConfig)
@@ -42,7 +44,7 @@ class RenderConfig:
             raise SimdataError(f"--rgb-format {self.rgb_format!r}: use jpg or png")
         if not 0 < self.depth_scale <= 10:
             raise SimdataError(f"--depth-scale {self.depth_scale} must be in (0, 10] mm per unit")
-        if self.msaa not in (0, 2, 4, 8, 16):
+        if self.msaa not in (None, 0, 2, 4, 8, 16):
             raise SimdataError(f"--msaa {self.msaa}: use 0 (no antialiasing), 2, 4, 8 or 16 "
                                f"samples per pixel")
         bad = set(self.extras) - set(EXTRAS)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from .crops import CROP_PAD, crop_intrinsics, label_for
 from .diskcache import array_digest, cached_json
 from .errors import SimdataError
 from .randomize import draw_material, list_images_in, randomize_lighting, style_rng
-from .render import SceneRenderer, check_msaa
+from .render import SceneRenderer, resolve_msaa
 from .sampling import sample_lighting, scene_rng
 from .scene import image_background, image_rng
 from .sensors import apply_sensor
@@ -221,7 +221,7 @@ def render_crops(cfg: RenderConfig, count: int, size: int = 64, progress: bool =
     if unused:  # a crop holds one object alone: nothing else is placed
         raise SimdataError(f"--randomize {','.join(unused)} cannot be honoured by --mode crops (one "
                            f"object per crop); use materials, lights, backgrounds, camera")
-    check_msaa(cfg.msaa)
+    cfg = replace(cfg, msaa=resolve_msaa(cfg.msaa))  # the count rendered with is recorded
     models = load_models(cfg.meshes, cfg.units)
     names = {m.obj_id: m.name for m in models}
     K = crop_camera(size)

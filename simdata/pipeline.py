@@ -24,7 +24,7 @@ from .assets import load_models, models_fingerprint
 from .errors import SimdataError
 from .fileio import disk_error, write_json_atomic
 from .config import RenderConfig
-from .render import SceneRenderer, check_msaa, choose_gl_platform
+from .render import DEFAULT_MSAA, SceneRenderer, choose_gl_platform, resolve_msaa
 from .symmetry import symmetries_for_models
 from .scene import render_scene
 from .types import ObjectModel
@@ -221,8 +221,10 @@ def render_dataset(cfg: RenderConfig, progress: bool = True) -> RenderSummary:
             if cfg.workers != 1:
                 log.warning("--workers %d is ignored with --ray: Ray runs one scene per CPU of "
                             "the cluster (%d now)", cfg.workers, cluster.cpus())
-        if cluster is None:  # Ray nodes check their own
-            check_msaa(cfg.msaa)
+        # the antialiasing rendered with is the one recorded; Ray nodes are taken to have EGL's
+        # (an OSMesa node refuses any count but 0: its scenes fail, naming the fix)
+        cfg = replace(cfg, msaa=resolve_msaa(cfg.msaa) if cluster is None
+                      else DEFAULT_MSAA if cfg.msaa is None else cfg.msaa)
         writers = make_writers(cfg)
         out = prepare_output(cfg, models, fingerprint, writers)
         todo = pending_scenes(writers, cfg.scenes)

@@ -118,7 +118,8 @@ class _GeometryShaderCache:
 
 
 def _read_framebuffer(renderer, scene, flags, colour: str, depth: bool):
-    """What pyrender's Renderer._read_main_framebuffer does, reading only what is asked:
+    """What pyrender's Renderer._read_main_framebuffer does (for a camera with a far plane, as
+    SceneRenderer's has; not on macOS, whose buffers pyrender resizes), reading only what is asked:
     ``colour`` "rgb" | "rgba" (uint8, (H,W,3|4)) and, with ``depth``, the metric z-depth
     (H,W) float32, 0 where nothing was hit (pyrender's formula, to the bit). Returns
     (colour, depth or None)."""
@@ -219,38 +220,61 @@ def _ordered_scene_class():
     return OrderedScene
 
 
-def _msaa_problem(offscreen, samples: int) -> str:
-    """Why ``samples`` antialiasing samples cannot be used with this pyrender OffscreenRenderer's
-    OpenGL, or "" if they can."""
+def _samples_given(samples: int) -> int:
+    """How many samples the current context's OpenGL gives a renderbuffer asked for
+    ``samples`` (it may give more than asked: llvmpipe gives 4 for 2), the fewest over the
+    colour and depth formats of pyrender's framebuffer."""
     from OpenGL import GL
 
+    given = []
+    for fmt in (GL.GL_RGBA, GL.GL_DEPTH_COMPONENT24):
+        buffer = GL.glGenRenderbuffers(1)
+        try:
+            GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, buffer)
+            GL.glRenderbufferStorageMultisample(GL.GL_RENDERBUFFER, samples, fmt, 8, 8)
+            given.append(int(GL.glGetRenderbufferParameteriv(GL.GL_RENDERBUFFER,
+                                                             GL.GL_RENDERBUFFER_SAMPLES)))
+        finally:
+            GL.glDeleteRenderbuffers(1, [buffer])
+    return min(given)
+
+
+def _msaa_problem(offscreen, samples: int) -> str:
+    """Why this pyrender OffscreenRenderer's OpenGL cannot render with exactly ``samples``
+    antialiasing samples per pixel, or "" if it can."""
+    from OpenGL import GL
+
+    if not offscreen._platform.supports_framebuffers():
+        return "" if samples == 0 else (
+            f"--msaa {samples}: OSMesa renders without antialiasing; leave --msaa out, give 0, "
+            f"or render with EGL")
     if samples == DEFAULT_MSAA:
         return ""
-    if not offscreen._platform.supports_framebuffers():
-        return (f"--msaa {samples}: this OpenGL ({os.environ.get('PYOPENGL_PLATFORM')}) has no "
-                f"framebuffers and renders with {DEFAULT_MSAA} samples; use --msaa "
-                f"{DEFAULT_MSAA}, or EGL")
     offscreen._platform.make_current()
     most = int(GL.glGetIntegerv(GL.GL_MAX_SAMPLES))
-    if samples not in MSAA_CHOICES or samples > most:
-        return (f"--msaa {samples}: this OpenGL takes 0 (no antialiasing) or "
-                f"{', '.join(str(n) for n in MSAA_CHOICES if 0 < n <= most)} samples per pixel")
-    return ""
+    if samples in MSAA_CHOICES and samples <= most and _samples_given(samples) == samples:
+        return ""
+    ok = [n for n in MSAA_CHOICES if 0 < n <= most and _samples_given(n) == n]
+    return (f"--msaa {samples}: this OpenGL takes 0 (no antialiasing) or "
+            f"{', '.join(map(str, ok))} samples per pixel")
 
 
-def check_msaa(samples: int) -> None:
-    """Refuse (SimdataError) an antialiasing sample count this machine's OpenGL cannot give,
-    before anything is written; pyrender's 4 needs no check."""
-    if samples == DEFAULT_MSAA:
-        return
-    choose_gl_platform()
+def resolve_msaa(samples: int | None) -> int:
+    """The antialiasing samples per pixel a run gets: ``samples`` when this machine's OpenGL
+    gives exactly that many, else SimdataError (before anything is written); None = the
+    OpenGL's own: pyrender's 4 with framebuffers (EGL), 0 on OSMesa, which cannot antialias."""
+    platform = choose_gl_platform()
+    if samples in (None, DEFAULT_MSAA) and platform != "osmesa":
+        return DEFAULT_MSAA  # EGL has framebuffers: no context needed to say so
     offscreen = _pyrender().OffscreenRenderer(8, 8)
     try:
-        problem = _msaa_problem(offscreen, samples)
+        framebuffers = offscreen._platform.supports_framebuffers()
+        problem = "" if samples is None else _msaa_problem(offscreen, samples)
     finally:
         offscreen.delete()
     if problem:
         raise SimdataError(problem)
+    return samples if samples is not None else (DEFAULT_MSAA if framebuffers else 0)
 
 
 def table_texture_image(table: Table, size: int = 256) -> np.ndarray:
@@ -285,12 +309,13 @@ class SceneRenderer:
     """
 
     def __init__(self, models: list[ObjectModel], intrinsics: Intrinsics, znear: float = 0.01,
-                 zfar: float = 20.0, keep_models: int = 64, msaa: int = DEFAULT_MSAA):
+                 zfar: float = 20.0, keep_models: int = 64, msaa: int | None = None):
         """``keep_models``: how many models' GL buffers stay uploaded between scenes (the
         least recently shown go first), so memory stays bounded with large model libraries.
-        ``msaa``: samples per pixel of the colour pass's antialiasing (0 = none; pyrender's is
-        4). On a CPU (llvmpipe) 4 samples cost about as much again as the colour pass without
-        them; the other passes are never antialiased."""
+        ``msaa``: samples per pixel of the colour pass's antialiasing (0 = none; None = the
+        OpenGL's own, see resolve_msaa); refused (SimdataError) where the OpenGL cannot give
+        exactly that many. On a CPU (llvmpipe) 4 samples cost about as much again as the colour
+        pass without them; the other passes are never antialiased."""
         choose_gl_platform()
         pr = _pyrender()
         self.models = models
@@ -314,20 +339,21 @@ class SceneRenderer:
         self._clutter_nodes: list = []
         self._camera_clutter: list = []  # (node, T_cam_obj): moved with every camera pose
         self._camera_node = None
-        self.msaa = msaa
-        if msaa != DEFAULT_MSAA:
-            self._use_samples(msaa)
-
-    def _use_samples(self, samples: int) -> None:
-        """Make pyrender's multisampled framebuffer hold ``samples`` per pixel instead of 4: its
-        renderbuffers are given new storage whenever pyrender (re)creates them (first pass, new
-        image size)."""
-        from OpenGL import GL
-
-        problem = _msaa_problem(self._renderer, samples)
+        framebuffers = self._renderer._platform.supports_framebuffers()
+        self.msaa = msaa if msaa is not None else (DEFAULT_MSAA if framebuffers else 0)
+        problem = _msaa_problem(self._renderer, self.msaa)
         if problem:
             self.close()
             raise SimdataError(problem)
+        if framebuffers and self.msaa != DEFAULT_MSAA:
+            self._use_samples(self.msaa)
+
+    def _use_samples(self, samples: int) -> None:
+        """Make pyrender's multisampled framebuffer hold ``samples`` per pixel instead of 4 (a
+        count _msaa_problem accepted): its renderbuffers are given new storage whenever
+        pyrender (re)creates them (first pass, new image size)."""
+        from OpenGL import GL
+
         inner = self._renderer._renderer
         configure = inner._configure_main_framebuffer
         made = {}
@@ -366,35 +392,36 @@ class SceneRenderer:
         occlude, the clutter (seen in ``Frame.clutter``) and the lights."""
         pr = _pyrender()
         lighting = scene.lighting
-        gl = _ordered_scene_class()(ambient_light=np.asarray(lighting.ambient),
-                                    bg_color=[0.0, 0.0, 0.0, 1.0])
-        self._table_node = (gl.add(pr.Mesh.from_trimesh(table_mesh(scene.table), smooth=False))
-                            if scene.table is not None else None)
+        gl_scene = _ordered_scene_class()(ambient_light=np.asarray(lighting.ambient),
+                                          bg_color=[0.0, 0.0, 0.0, 1.0])
+        table = scene.table
+        self._table_node = (gl_scene.add(pr.Mesh.from_trimesh(table_mesh(table), smooth=False))
+                            if table is not None else None)
         placed = scene.objects
         materials = scene.materials or [{"kind": "keep"}] * len(placed)
-        self._object_nodes = [gl.add(self._instance_mesh(p.model_index, m), pose=p.T_world_obj)
-                              for p, m in zip(placed, materials)]
-        self._keep_uploaded(gl, {p.model_index for p, m in zip(placed, materials)
-                                 if m.get("kind", "keep") == "keep"})
-        self._occluder_nodes = [gl.add(pr.Mesh.from_trimesh(model.mesh, smooth=False), pose=T)
+        self._object_nodes = [gl_scene.add(self._instance_mesh(p.model_index, m),
+                                           pose=p.T_world_obj) for p, m in zip(placed, materials)]
+        self._keep_uploaded(gl_scene, {p.model_index for p, m in zip(placed, materials)
+                                       if m.get("kind", "keep") == "keep"})
+        self._occluder_nodes = [gl_scene.add(pr.Mesh.from_trimesh(model.mesh, smooth=False), pose=T)
                                 for model, T in scene.distractors]
         self._clutter_nodes, self._camera_clutter = [], []
         for model, T, frame in scene.clutter:
-            node = gl.add(pr.Mesh.from_trimesh(model.mesh, smooth=False), pose=T)
+            node = gl_scene.add(pr.Mesh.from_trimesh(model.mesh, smooth=False), pose=T)
             self._clutter_nodes.append(node)
             if frame == "camera":
                 self._camera_clutter.append((node, T))
         colors = lighting.colors or [np.ones(3)] * len(lighting.directions)
         for direction, intensity, color in zip(lighting.directions, lighting.intensities, colors):
-            gl.add(pr.DirectionalLight(color=np.asarray(color, float), intensity=float(intensity)),
-                   pose=_light_pose(np.asarray(direction, float)))
+            sun = pr.DirectionalLight(color=np.asarray(color, float), intensity=float(intensity))
+            gl_scene.add(sun, pose=_light_pose(np.asarray(direction, float)))
         for light in lighting.points:
             pose = np.eye(4)
             pose[:3, 3] = light["position"]
-            gl.add(pr.PointLight(color=np.asarray(light["color"]), intensity=light["intensity"]),
-                   pose=pose)
-        self._camera_node = gl.add(self._camera, pose=np.eye(4))
-        self._scene = gl
+            gl_scene.add(pr.PointLight(color=np.asarray(light["color"]),
+                                       intensity=light["intensity"]), pose=pose)
+        self._camera_node = gl_scene.add(self._camera, pose=np.eye(4))
+        self._scene = gl_scene
 
     def _keep_uploaded(self, scene, shown: set[int]) -> None:
         """Keep every model mesh this renderer has uploaded in ``scene``, drawn only if shown.
@@ -488,8 +515,8 @@ class SceneRenderer:
         with ``normals``, camera-frame (OpenCV axes) unit normals (H,W,3) float32 (0 where
         nothing was hit), else None.
 
-        Depth comes from this single-sample pass, not the colour pass: the colour pass is
-        multisampled and its resolved depth is one sample, up to 3/8 pixel off the centre.
+        Depth comes from this pass, drawn with multisampling off, not from the colour pass,
+        whose resolved depth is one of its samples, up to 3/8 pixel off the pixel centre.
         Without framebuffers (OSMesa draws into its window buffer, which keeps no alpha) the
         ids and depth come from a segmentation pass and the normals from a second pass."""
         if self._geometry_cache is None:
@@ -511,16 +538,20 @@ class SceneRenderer:
         """Passes inside the block read back only ``colour`` ("rgb" | "rgba") and, with
         ``depth``, the depth buffer (see _read_framebuffer); pyrender always reads both.
         Without framebuffers (OSMesa) pyrender reads its window buffer as it does."""
-        inner = self._renderer._renderer
         if not self._renderer._platform.supports_framebuffers():
             yield
             return
+        inner = self._renderer._renderer
+        saved = inner.__dict__.get("_read_main_framebuffer")  # an enclosing block's reader
         inner._read_main_framebuffer = functools.partial(_read_framebuffer, inner, colour=colour,
                                                          depth=depth)
         try:
             yield
         finally:
-            del inner._read_main_framebuffer  # the class's own again
+            if saved is None:
+                del inner._read_main_framebuffer  # the class's own again
+            else:
+                inner._read_main_framebuffer = saved
 
     def _render_silhouettes(self, seg_flags) -> np.ndarray:
         """(N,H,W) bool full silhouettes of the N objects, 24 per pass: object k of a pass

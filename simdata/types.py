@@ -57,7 +57,8 @@ class ObjectModel:
     warnings: list[str] = field(default_factory=list)
     # Set by simdata.assets.load_model and cached with the mesh ("" / None for meshes made in
     # code): a key of the files the mesh and its look were loaded from (content hash), and the
-    # look at the vertices, (V,4) uint8 RGBA (a texture sampled at the vertices' UVs).
+    # look at the vertices, (V,4) uint8 RGBA (a texture sampled at the vertices' UVs). Both
+    # describe the mesh as loaded: a model given another mesh must not keep them.
     content_key: str = ""
     vertex_colors: np.ndarray | None = None
 
@@ -109,7 +110,8 @@ class Scene:
     ``distractors``: unlabelled occluders on the table [(ObjectModel, T_world_obj)];
     ``clutter``: what is in view but not on the table, rendered only [(ObjectModel, T,
     "world" | "camera")], T being T_cam_obj for clutter fixed to the camera; ``dropped``:
-    (model index, reason) of the objects physics lost; ``style``: what the randomizers drew.
+    (model index, reason) of the objects physics lost; ``settle_steps``: pybullet steps of
+    1/240 s it took; ``style``: what the randomizers drew.
     """
 
     objects: list[PlacedObject]
@@ -117,8 +119,8 @@ class Scene:
     table: Table | None = None
     cameras: list[np.ndarray] = field(default_factory=list)
     materials: list[dict] = field(default_factory=list)
-    distractors: list = field(default_factory=list)
-    clutter: list = field(default_factory=list)
+    distractors: list[tuple[ObjectModel, np.ndarray]] = field(default_factory=list)
+    clutter: list[tuple[ObjectModel, np.ndarray, str]] = field(default_factory=list)
     dropped: list[tuple[int, str]] = field(default_factory=list)
     settle_steps: int = 0
     at_rest: bool = True

@@ -1,4 +1,5 @@
 """Reliability of `simdata render`: determinism, worker independence, resume, bad input."""
+import json
 import os
 import signal
 import subprocess
@@ -28,8 +29,8 @@ def test_same_seed_gives_identical_files_and_workers_do_not_matter(reference, tm
 
 def test_msaa_off_changes_only_the_rgb_edges_and_bad_counts_are_refused(reference, tmp_path):
     """--msaa 0 (no antialiasing, faster on a CPU): masks, poses and boxes as with pyrender's 4
-    samples, depth within 0.05 mm, the RGB differs (object edges); counts the OpenGL cannot
-    give are refused before anything is written."""
+    samples, depth within 0.1 mm, the RGB differs (object edges); the count rendered with is
+    recorded; counts the OpenGL cannot give exactly are refused before anything is written."""
     import cv2
     import numpy as np
 
@@ -47,11 +48,20 @@ def test_msaa_off_changes_only_the_rgb_edges_and_bad_counts_are_refused(referenc
         da, db = (cv2.imread(str(r / k), cv2.IMREAD_UNCHANGED).astype(int) for r in (reference, out))
         assert np.abs(da - db).max() <= 1  # 0.1 mm units
     assert check_dataset_geometry(out) >= 4
+    assert json.loads((out / "simdata_settings.json").read_text())["config"]["msaa"] == 0
+    assert json.loads((reference / "simdata_settings.json").read_text())["config"]["msaa"] == 4
     for bad in ("3", "64"):
         r = run_cli("render", "--meshes", ASSETS, "--out", tmp_path / f"bad{bad}", *TINY_ARGS,
                     "--msaa", bad)
         assert r.returncode == 2 and f"--msaa {bad}" in r.stderr and len(r.stderr.splitlines()) == 1
         assert not (tmp_path / f"bad{bad}").exists()
+    # a count the OpenGL would round up (llvmpipe gives 4 for 2) is refused, not recorded as 2
+    r = run_cli("render", "--meshes", ASSETS, "--out", tmp_path / "two", *TINY_ARGS, "--msaa", "2")
+    if r.returncode:
+        assert "--msaa 2: this OpenGL takes 0 (no antialiasing) or" in r.stderr
+        assert " 2," not in r.stderr.split("or", 1)[1] and not (tmp_path / "two").exists()
+    else:
+        assert json.loads((tmp_path / "two" / "simdata_settings.json").read_text())["config"]["msaa"] == 2
 
 
 def test_a_layout_made_elsewhere_renders_the_same_scene(reference, tmp_path):
@@ -220,6 +230,12 @@ def test_osmesa_fallback_renders_the_same_geometry(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "GL osmesa" in r.stdout
     assert check_dataset_geometry(out) >= 1
+    # OSMesa cannot antialias: the dataset says so, and asking for samples is refused
+    assert json.loads((out / "simdata_settings.json").read_text())["config"]["msaa"] == 0
+    r = run_cli("render", "--meshes", ASSETS, "--out", tmp_path / "aa", *TINY_ARGS, "--msaa", "4",
+                env=env)
+    assert r.returncode == 2 and "OSMesa renders without antialiasing" in r.stderr
+    assert not (tmp_path / "aa").exists()
 
 
 def test_gl_platform_is_probed_when_unset():

@@ -111,7 +111,8 @@ def write_models(root: Path, models: list[ObjectModel],
     names = {}
     for m in models:
         mesh = m.mesh
-        colors = m.vertex_colors if m.vertex_colors is not None else np.asarray(
+        cached = m.vertex_colors  # the look at the vertices of the mesh as loaded
+        colors = cached if cached is not None and len(cached) == len(mesh.vertices) else np.asarray(
             mesh.visual.to_color().vertex_colors if mesh.visual.kind == "texture"
             else mesh.visual.vertex_colors, np.uint8)
         write_bytes_atomic(mdir / f"obj_{m.obj_id:06d}.ply",
