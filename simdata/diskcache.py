@@ -61,14 +61,20 @@ def cached_json(kind: str, key: str, compute: Callable[[], Any]) -> Any:
 def cached_pickle(kind: str, key: str, compute: Callable[[], Any]) -> Any:
     """``compute()``'s result, read from ``cache_root()/kind/key.pickle`` when there: for what
     JSON cannot hold (a loaded mesh with its texture image). The key must cover everything the
-    result depends on (file contents, library versions). The file is this user's own cache,
-    written by this function: a pickle that cannot be read is recomputed and replaced."""
+    result depends on (file contents, library versions). Unpickling runs code, so only a file
+    this user owns and nobody else may write is read (else the result is computed and not
+    written there); a pickle that cannot be read is recomputed and replaced."""
     from .errors import SimdataError
     from .fileio import write_bytes_atomic
 
     path = cache_root() / kind / f"{key}.pickle"
     try:
         with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_uid != os.getuid() or st.st_mode & 0o022:
+                log.warning("%s is not this user's own or others may write it: not read; "
+                            "point $SIMDATA_CACHE at a private folder", path)
+                return compute()
             return pickle.load(f)
     except FileNotFoundError:
         pass
@@ -77,6 +83,7 @@ def cached_pickle(kind: str, key: str, compute: Callable[[], Any]) -> Any:
     result = compute()
     try:
         write_bytes_atomic(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        os.chmod(path, 0o644)  # whatever the umask: readable back, by this user only writable
     except (OSError, SimdataError) as e:
         log.debug("%s cache not written: %s", kind, e)
     return result

@@ -199,3 +199,31 @@ def test_mesh_cache_follows_the_files_not_their_place(assets_dir, tmp_path, monk
         assert m.textured
         colours.append(int(m.vertex_colors[0, 0]))
     assert colours == [200, 10]
+
+
+def test_mesh_cache_reads_only_private_files_and_survives_a_truncated_one(assets_dir, tmp_path,
+                                                                         monkeypatch, caplog):
+    """A cached mesh is a pickle, and unpickling runs code: one that others may write is not
+    read (the mesh is loaded from its files, with a warning); a truncated one is recomputed."""
+    import os
+
+    import simdata.assets as assets
+
+    monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
+    shutil.copytree(assets_dir / "025_mug", tmp_path / "m" / "025_mug")
+    (first,) = load_models(tmp_path / "m")
+    (entry,) = (tmp_path / "cache" / "meshes").iterdir()
+    parses = []
+    parse = assets._load_trimesh
+    monkeypatch.setattr(assets, "_load_trimesh", lambda p: (parses.append(p), parse(p))[1])
+    os.chmod(entry, 0o666)
+    with caplog.at_level(logging.WARNING, logger="simdata"):
+        (m,) = load_models(tmp_path / "m")
+    assert len(parses) == 1 and any("not read" in r.getMessage() for r in caplog.records)
+    assert np.array_equal(m.mesh.vertices, first.mesh.vertices)
+    os.chmod(entry, 0o644)
+    entry.write_bytes(entry.read_bytes()[:100])
+    (m,) = load_models(tmp_path / "m")
+    assert len(parses) == 2 and np.array_equal(m.mesh.vertices, first.mesh.vertices)
+    (m,) = load_models(tmp_path / "m")  # the truncated entry was replaced
+    assert len(parses) == 2
