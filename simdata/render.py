@@ -119,9 +119,9 @@ class _GeometryShaderCache:
 
 def _read_framebuffer(renderer, scene, flags, colour: str, depth: bool):
     """What pyrender's Renderer._read_main_framebuffer does (for a camera with a far plane, as
-    SceneRenderer's has; not on macOS, whose buffers pyrender resizes), reading only what is asked:
-    ``colour`` "rgb" | "rgba" (uint8, (H,W,3|4)) and, with ``depth``, the metric z-depth
-    (H,W) float32, 0 where nothing was hit (pyrender's formula, to the bit). Returns
+    SceneRenderer's has; not on macOS, whose buffers pyrender resizes), reading only what is
+    asked: ``colour`` "rgb" | "rgba" (uint8, (H,W,3|4)) and, with ``depth``, the metric
+    z-depth (H,W) float32, 0 where nothing was hit (pyrender's formula, to the bit). Returns
     (colour, depth or None)."""
     from OpenGL import GL
 
