@@ -58,12 +58,20 @@ def cached_json(kind: str, key: str, compute: Callable[[], Any]) -> Any:
     return result
 
 
-def cached_pickle(kind: str, key: str, compute: Callable[[], Any]) -> Any:
+# Pickled entries hold textures (about 55 MB for a 4096x4096 one); beyond this many bytes per
+# kind the least recently used go, so a library edited over months does not fill the disk.
+PICKLE_CACHE_BYTES = int(os.environ.get("SIMDATA_CACHE_MESHES_MB", "4096")) * 2**20
+
+
+def cached_pickle(kind: str, key: str, compute: Callable[[], Any],
+                  max_bytes: int | None = None) -> Any:
     """``compute()``'s result, read from ``cache_root()/kind/key.pickle`` when there: for what
     JSON cannot hold (a loaded mesh with its texture image). The key must cover everything the
     result depends on (file contents, library versions). Unpickling runs code, so only a file
     this user owns and nobody else may write is read (else the result is computed and not
-    written there); a pickle that cannot be read is recomputed and replaced."""
+    written there); a pickle that cannot be read is recomputed and replaced. The folder keeps
+    at most ``max_bytes`` (default PICKLE_CACHE_BYTES, $SIMDATA_CACHE_MESHES_MB): the entries
+    used longest ago are removed first."""
     from .errors import SimdataError
     from .fileio import write_bytes_atomic
 
@@ -75,7 +83,12 @@ def cached_pickle(kind: str, key: str, compute: Callable[[], Any]) -> Any:
                 log.warning("%s is not this user's own or others may write it: not read; "
                             "point $SIMDATA_CACHE at a private folder", path)
                 return compute()
-            return pickle.load(f)
+            result = pickle.load(f)
+        try:
+            os.utime(path)  # used now: the last to be evicted
+        except OSError:  # a read-only cache is still read
+            pass
+        return result
     except FileNotFoundError:
         pass
     except Exception as e:  # truncated by hand, or from another library version
@@ -84,6 +97,26 @@ def cached_pickle(kind: str, key: str, compute: Callable[[], Any]) -> Any:
     try:
         write_bytes_atomic(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
         os.chmod(path, 0o644)  # whatever the umask: readable back, by this user only writable
+        _evict(path.parent, PICKLE_CACHE_BYTES if max_bytes is None else max_bytes, keep=path)
     except (OSError, SimdataError) as e:
         log.debug("%s cache not written: %s", kind, e)
     return result
+
+
+def _evict(folder: Path, max_bytes: int, keep: Path) -> None:
+    """Remove the least recently used ``*.pickle`` of ``folder`` (by modification time, which
+    a read refreshes) until the rest hold at most ``max_bytes``; ``keep`` stays."""
+    entries = []
+    for p in folder.glob("*.pickle"):
+        try:
+            st = p.stat()
+        except FileNotFoundError:  # another process evicted it
+            continue
+        entries.append((st.st_mtime, p, st.st_size))
+    total = sum(size for _, _, size in entries)
+    for _, p, size in sorted(entries):
+        if total <= max_bytes:
+            break
+        if p != keep:
+            p.unlink(missing_ok=True)
+            total -= size

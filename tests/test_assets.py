@@ -227,3 +227,22 @@ def test_mesh_cache_reads_only_private_files_and_survives_a_truncated_one(assets
     assert len(parses) == 2 and np.array_equal(m.mesh.vertices, first.mesh.vertices)
     (m,) = load_models(tmp_path / "m")  # the truncated entry was replaced
     assert len(parses) == 2
+
+
+def test_pickle_cache_evicts_the_least_recently_used(tmp_path, monkeypatch):
+    """Beyond its size the pickle cache removes the entries used longest ago; a read counts as
+    a use, and the entry just written stays."""
+    import os
+
+    from simdata.diskcache import cached_pickle
+
+    monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path))
+    blob = lambda k: lambda: bytes([k]) * 1000  # noqa: E731
+    for k in range(3):
+        cached_pickle("t", f"k{k}", blob(k), max_bytes=3500)
+        os.utime(tmp_path / "t" / f"k{k}.pickle", (1000 + k, 1000 + k))  # distinct ages
+    assert cached_pickle("t", "k0", blob(9)) == bytes([0]) * 1000  # read back: k0 used now
+    cached_pickle("t", "k3", blob(3), max_bytes=3500)
+    assert sorted(p.stem for p in (tmp_path / "t").iterdir()) == ["k0", "k2", "k3"]
+    cached_pickle("t", "k4", blob(4), max_bytes=500)  # larger than the cap alone: kept
+    assert [p.stem for p in (tmp_path / "t").iterdir()] == ["k4"]
