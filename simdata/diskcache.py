@@ -58,9 +58,21 @@ def cached_json(kind: str, key: str, compute: Callable[[], Any]) -> Any:
     return result
 
 
-# Pickled entries hold textures (about 55 MB for a 4096x4096 one); beyond this many bytes per
-# kind the least recently used go, so a library edited over months does not fill the disk.
-PICKLE_CACHE_BYTES = int(os.environ.get("SIMDATA_CACHE_MESHES_MB", "4096")) * 2**20
+def pickle_cache_bytes() -> int:
+    """How many bytes a kind of pickled entries may hold ($SIMDATA_CACHE_MESHES_MB, default
+    4096 MB): they hold textures (about 55 MB for a 4096x4096 one), and beyond this the least
+    recently used go, so a library edited over months does not fill the disk."""
+    from .errors import SimdataError
+
+    text = os.environ.get("SIMDATA_CACHE_MESHES_MB", "4096")
+    try:
+        mb = float(text)
+    except ValueError:
+        mb = -1.0
+    if not mb >= 0:
+        raise SimdataError(f"SIMDATA_CACHE_MESHES_MB={text!r} must be a number of megabytes "
+                           f"(e.g. 4096)")
+    return int(mb * 2**20)
 
 
 def cached_pickle(kind: str, key: str, compute: Callable[[], Any],
@@ -70,11 +82,12 @@ def cached_pickle(kind: str, key: str, compute: Callable[[], Any],
     result depends on (file contents, library versions). Unpickling runs code, so only a file
     this user owns and nobody else may write is read (else the result is computed and not
     written there); a pickle that cannot be read is recomputed and replaced. The folder keeps
-    at most ``max_bytes`` (default PICKLE_CACHE_BYTES, $SIMDATA_CACHE_MESHES_MB): the entries
+    at most ``max_bytes`` (default pickle_cache_bytes(), $SIMDATA_CACHE_MESHES_MB): the entries
     used longest ago are removed first."""
     from .errors import SimdataError
     from .fileio import write_bytes_atomic
 
+    max_bytes = pickle_cache_bytes() if max_bytes is None else max_bytes
     path = cache_root() / kind / f"{key}.pickle"
     try:
         with open(path, "rb") as f:
@@ -97,7 +110,7 @@ def cached_pickle(kind: str, key: str, compute: Callable[[], Any],
     try:
         write_bytes_atomic(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
         os.chmod(path, 0o644)  # whatever the umask: readable back, by this user only writable
-        _evict(path.parent, PICKLE_CACHE_BYTES if max_bytes is None else max_bytes, keep=path)
+        _evict(path.parent, max_bytes, keep=path)
     except (OSError, SimdataError) as e:
         log.debug("%s cache not written: %s", kind, e)
     return result
