@@ -16,7 +16,7 @@ Every measurement runs in a fresh process (the parent orchestrates and has no GL
    RSS of the process tree (sampled from /proc), and "steady" images/s (first to last
    finished scene, without start-up); the sets of ``--msaa-off-sets`` (real YCB) again with
    ``--msaa 0``, the RGB without antialiasing (rows with "msaa": 0; their ratio is to the
-   plain script, which antialiases);
+   plain script, which antialiases; the other rows' null is the OpenGL's own: 4 with EGL);
 2. memory: one run of ``--long-images`` images (``--long-set`` with ``--long-workers``; it is
    also that set's row in 1.), sampling the RSS of the process and its workers: RSS at 100
    images vs at the end (flat: grows <= 5 %), the peak, and samples every ``--rss-every``;
@@ -93,7 +93,7 @@ def child_main(kind: str, spec: dict) -> None:
         from simdata.pipeline import render_dataset
 
         cfg = scene_config(spec["meshes"], spec["views"], spec["out"], spec["scenes"], spec["workers"],
-                           spec.get("msaa", 4))
+                           spec.get("msaa"))
         s = render_dataset(cfg, progress=False)
         out = {"images": s.images, "seconds": s.seconds, "timings": s.timings,
                "scenes": s.scenes_done}
@@ -126,7 +126,8 @@ def child_main(kind: str, spec: dict) -> None:
     print(json.dumps(out), flush=True)
 
 
-def scene_config(meshes, views: int, out="", scenes: int = 0, workers: int = 1, msaa: int = 4):
+def scene_config(meshes, views: int, out="", scenes: int = 0, workers: int = 1,
+                 msaa: int | None = None):
     """The RenderConfig of every scenes run (and of the plain script's poses)."""
     from simdata.config import RenderConfig
     from simdata.sampling import SceneConfig
@@ -375,7 +376,8 @@ def mesh_sets(names: list[str], tmp: Path, real: Path = SHARED_YCB) -> tuple[dic
 # ---------------------------------------------------------------- measurements
 
 def measure_scenes(meshes: Path, workers: int, scenes: int, views: int, tmp: Path,
-                   cores: int, keep: bool = False, layouts: Path | None = None, msaa: int = 4) -> dict:
+                   cores: int, keep: bool = False, layouts: Path | None = None,
+                   msaa: int | None = None) -> dict:
     """One render_dataset run in a fresh process (with ``layouts``, a saved-layouts file: their
     replay, physics skipped); ``keep``: keep the dataset (row["_out"])."""
     out = tmp / f"ds-{time.monotonic_ns()}"
@@ -561,7 +563,8 @@ def main():
     ap.add_argument("--plain-scenes", type=int,
                     help="scenes the plain pyrender script renders per measurement, shared among "
                          "its copies [8; with --gpu 64]")
-    ap.add_argument("--msaa-off-sets", nargs="*", default=["real"], choices=["proxies", "real", "textured"],
+    ap.add_argument("--msaa-off-sets", nargs="*", default=["real"],
+                    choices=["proxies", "real", "textured"],
                     help="mesh sets also rendered with --msaa 0 (no antialiasing of the RGB), "
                          "at every worker count [real]")
     ap.add_argument("--crops", type=int, default=300, help="crops per mesh set (0: none)")
@@ -676,7 +679,8 @@ def main():
                 runs.append({"set": name, **row})
         for name in args.msaa_off_sets:
             if name not in paths or name in layouts:
-                print(f"--msaa-off-sets {name}: not measured ({'replayed layouts' if name in layouts else 'set not in this run'})")
+                why = "replayed layouts" if name in layouts else "set not in this run"
+                print(f"--msaa-off-sets {name}: not measured ({why})")
                 continue
             for w in workers:
                 print(f"scenes: {name}, {w} worker(s), {scenes} scenes x {args.views} views, "
