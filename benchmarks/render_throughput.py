@@ -16,7 +16,8 @@ Every measurement runs in a fresh process (the parent orchestrates and has no GL
    RSS of the process tree (sampled from /proc), and "steady" images/s (first to last
    finished scene, without start-up); the sets of ``--msaa-off-sets`` (real YCB) again with
    ``--msaa 0``, the RGB without antialiasing (rows with "msaa": 0; their ratio is to the
-   plain script, which antialiases; the other rows' null is the OpenGL's own: 4 with EGL);
+   plain script, which antialiases; the other rows' null is the OpenGL's own: 4 with EGL),
+   and their crops (4.) too;
 2. memory: one run of ``--long-images`` images (``--long-set`` with ``--long-workers``; it is
    also that set's row in 1.), sampling the RSS of the process and its workers: RSS at 100
    images vs at the end (flat: grows <= 5 %), the peak, and samples every ``--rss-every``;
@@ -101,8 +102,9 @@ def child_main(kind: str, spec: dict) -> None:
         from simdata.config import RenderConfig
         from simdata.crop_render import render_crops
 
-        r = render_crops(RenderConfig(meshes=spec["meshes"], out=spec["out"], seed=0),
-                         spec["count"], spec["size"], progress=False)
+        r = render_crops(RenderConfig(meshes=spec["meshes"], out=spec["out"], seed=0,
+                                      msaa=spec.get("msaa")), spec["count"], spec["size"],
+                         progress=False)
         out = {"crops": r["crops"], "seconds": r["seconds"]}
     elif kind == "cut":
         from simdata.crops import CropsConfig, crops_from_dataset
@@ -719,6 +721,16 @@ def main():
                 shutil.rmtree(ds, ignore_errors=True)
                 shutil.rmtree(tmp / f"cut-{name}", ignore_errors=True)
             crops.append(row)
+            if name in args.msaa_off_sets:  # the same crops without antialiasing
+                print(f"crops: {name}, --msaa 0 ...", flush=True)
+                res, _ = run_child("crops", {"meshes": str(path), "out": str(tmp / f"crops0-{name}"),
+                                             "count": args.crops, "size": args.crop_size,
+                                             "msaa": 0}, tmp)
+                rate = res["crops"] / res["seconds"]
+                crops.append({"set": name, "msaa": 0, "crops": res["crops"],
+                              "seconds": round(res["seconds"], 2), "crops_per_s": round(rate, 2),
+                              "crops_per_s_per_core": round(rate / cores, 2),
+                              "met": rate / cores >= TARGETS["crops_per_s_per_core"]})
         startup = []
         if "startup" not in args.skip:
             for name, path in paths.items():
@@ -777,7 +789,8 @@ def main():
         cut = c.get("scenes_then_cut")
         vs = (f" ({cut['mode_crops_speedup']:.1f}x rendering scenes then cutting them: "
               f"{cut['crops_per_s']:.1f} crops/s)" if cut else "")
-        print(f"crops {args.crop_size}x{args.crop_size} {c['set']:<9} {c['crops_per_s']:>7.1f} crops/s, "
+        label = c["set"] + (" msaa0" if c.get("msaa") == 0 else "")
+        print(f"crops {args.crop_size}x{args.crop_size} {label:<9} {c['crops_per_s']:>7.1f} crops/s, "
               f"{c['crops_per_s_per_core']:>6.1f} per core{vs}  target >= "
               f"{TARGETS['crops_per_s_per_core']:g} per core: {mark(c['met'])}")
     for s in startup:
