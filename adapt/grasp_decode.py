@@ -122,25 +122,30 @@ REFINE_SHIFTS_MM = (0, -2, 2, -4, 4, -6, 6)
 
 
 def refine_grasp(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, gripper: GripperConfig,
-                 check: DepthCheckConfig, filled: np.ndarray, plane) -> tuple | None:
+                 check: DepthCheckConfig, filled: np.ndarray, plane,
+                 turns_deg=REFINE_TURNS_DEG, shifts_mm=REFINE_SHIFTS_MM) -> tuple | None:
     """(grasp, (centre depth, opening)) of the neighbour of ``g`` (turned by up to 20 degrees,
     moved up to 6 mm along its closing axis; :data:`REFINE_TURNS_DEG`, :data:`REFINE_SHIFTS_MM`)
     whose fingers the depth image lets deepest (simdata.grasping.depth_check.plan_grasp_depth),
     the least changed among equals (within 0.1 mm); None when no neighbour is executable.
+    With ``turns_deg`` = ``shifts_mm`` = (0,): ``g`` itself, if the check accepts it.
 
     Why: a net's angle and centre are a few degrees and millimetres off, and where a finger's
     footprint grazes the object's flank the check stops the fingertips early, so the pads close
     above a lying can's widest part and squeeze it out. On the grasp benchmark's test views it
     lifts the simulated success of three nets from 62.0, 60.0 and 61.5 % to 65.5, 67.0 and
-    65.5 %, and of the centroid baseline from 25 to 30 % (benchmarks/results/grasp_seeds_cpu.json)."""
-    z = depth[int(round(g.v)), int(round(g.u))] if 0 <= g.v < depth.shape[0] and 0 <= g.u < depth.shape[1] else 0
+    65.5 %, and of the centroid baseline from 25 to 30 %
+    (benchmarks/results/grasp_seeds_cpu.json)."""
+    inside = 0 <= g.v < depth.shape[0] and 0 <= g.u < depth.shape[1]
+    z = depth[int(round(g.v)), int(round(g.u))] if inside else 0
     px_per_mm = K[0, 0] / z / 1000 if z > 0 else 0.0
     best = None
-    for turn in REFINE_TURNS_DEG:
+    for turn in turns_deg:
         a = g.angle + np.radians(turn)
-        for shift in REFINE_SHIFTS_MM if px_per_mm else (0,):
+        for shift in shifts_mm if px_per_mm else (0,):
             t = shift * px_per_mm
-            h = PlanarGrasp(g.u + t * np.cos(a), g.v + t * np.sin(a), a, g.width, g.height, g.quality)
+            h = PlanarGrasp(g.u + t * np.cos(a), g.v + t * np.sin(a), a, g.width, g.height,
+                            g.quality)
             plan = plan_grasp_depth(depth, h, K, gripper, check, filled,
                                     table_depth(plane, h.u, h.v, depth.shape[1]))
             if plan is not None and (best is None or plan[0] > best[1][0] + 1e-4):
@@ -150,7 +155,8 @@ def refine_grasp(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, gripper: Grip
 
 def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np.ndarray,
                       gripper: GripperConfig, check: DepthCheckConfig, filled: np.ndarray, plane,
-                      recentre: bool = True, n: int | None = None, refine: bool = True) -> list[tuple]:
+                      recentre: bool = True, n: int | None = None,
+                      refine: bool = True) -> list[tuple]:
     """The grasps of ``grasps`` (in order) the depth-image check accepts
     (simdata.grasping.depth_check), each first centred on its object (:func:`centre_on_object`)
     unless ``recentre`` is False and then replaced by its neighbour that lets the fingers
@@ -166,13 +172,10 @@ def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np
             continue
         if recentre:
             g = centre_on_object(g, depth, K, gripper, plane)
-        if refine:
-            found = refine_grasp(g, depth, K, gripper, check, filled, plane)
-            g, plan = found if found is not None else (g, None)
-        else:
-            plan = plan_grasp_depth(depth, g, K, gripper, check, filled,
-                                    table_depth(plane, g.u, g.v, depth.shape[1]))
-        if plan is not None:
+        found = refine_grasp(g, depth, K, gripper, check, filled, plane,
+                             *(() if refine else ((0,), (0,))))
+        if found is not None:
+            g, plan = found
             out.append((g, *grasp_pose_in_camera(g, plan[0], K), plan[1]))
             if n is not None and len(out) >= n:
                 break
@@ -184,5 +187,6 @@ def plan_grasp(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np.ndarra
                recentre: bool = True, refine: bool = True):
     """(grasp, T_cam_grasp, opening) of the first of :func:`executable_grasps`, or None.
     (Executing the best rejected grasp instead of none gains nothing measurable.)"""
-    found = executable_grasps(grasps, depth, K, gripper, check, filled, plane, recentre, n=1, refine=refine)
+    found = executable_grasps(grasps, depth, K, gripper, check, filled, plane, recentre, n=1,
+                              refine=refine)
     return (found[0][0], found[0][1], found[0][3]) if found else None

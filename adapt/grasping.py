@@ -193,8 +193,9 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
     dataset's labels); each baseline has its one grasp, executed if the check accepts it.
     Every policy's grasp is first centred on the object it closes on (centre_on_object; not
     with ``recentre`` False), then turned and moved a little to where the depth image lets the
-    fingers deepest (refine_grasp; not with ``refine`` False). Execution knows nothing the image does not show: no collision
-    pre-check, no depth search; whatever the gripper touches on its way, physics settles.
+    fingers deepest (refine_grasp; not with ``refine`` False). Execution knows nothing the
+    image does not show: no collision pre-check, no depth search; whatever the gripper
+    touches on its way, physics settles.
     ``policies``: which of POLICIES are executed (an ablation of the net needs no baselines).
     Each policy's rate is also given on the labelled views alone (``labelled_view_*``: views
     from which the simulator found a grasp that succeeds and that the depth check accepts),

@@ -276,15 +276,19 @@ def _load_look(src: ModelSource, units: str) -> dict:
         mesh, plain_rgb = _plain_material(mesh)
         textured = False
     return {"mesh": mesh, "unit": unit, "scale": scale, "size_m": size_m, "textured": textured,
-            "plain": plain, "plain_rgb": plain_rgb, "vertex_colors": _vertex_colors(mesh)}
+            "plain": plain, "plain_rgb": plain_rgb, "vertex_colors": _cacheable_colors(mesh)}
 
 
-def _vertex_colors(mesh) -> np.ndarray | None:
-    """(V,4) uint8: a texture sampled at the vertices' UVs (seconds for a 4096x4096 one, hence
-    cached with the mesh), or the mesh's vertex colours; None if trimesh cannot say."""
+def vertex_colors_of(mesh) -> np.ndarray:
+    """(V,4) uint8 RGBA, the look at the vertices: a texture sampled at the vertices' UVs
+    (seconds for a 4096x4096 one, hence cached with the loaded mesh), or the vertex colours."""
+    visual = mesh.visual.to_color() if mesh.visual.kind == "texture" else mesh.visual
+    return np.asarray(visual.vertex_colors, np.uint8)
+
+
+def _cacheable_colors(mesh) -> np.ndarray | None:
     try:
-        visual = mesh.visual.to_color() if mesh.visual.kind == "texture" else mesh.visual
-        return np.asarray(visual.vertex_colors, np.uint8)
+        return vertex_colors_of(mesh)
     except Exception:  # an odd texture: the BOP writer asks trimesh again, and says why
         return None
 
@@ -312,7 +316,8 @@ def load_model(src: ModelSource, obj_id: int, units: str = "auto") -> ObjectMode
     from .diskcache import cached_pickle
 
     key = _look_key(src, units)
-    look = cached_pickle("meshes", key, lambda: _load_look(src, units)) if key else _load_look(src, units)
+    look = (cached_pickle("meshes", key, lambda: _load_look(src, units)) if key
+            else _load_look(src, units))
     warnings = _tell(src, look)
     mass = com = inertia = None
     if src.urdf is not None:

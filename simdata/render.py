@@ -274,7 +274,13 @@ def resolve_msaa(samples: int | None) -> int:
         offscreen.delete()
     if problem:
         raise SimdataError(problem)
-    return samples if samples is not None else (DEFAULT_MSAA if framebuffers else 0)
+    return samples if samples is not None else _own_msaa(framebuffers)
+
+
+def _own_msaa(framebuffers: bool) -> int:
+    """The antialiasing an OpenGL gives when none is asked for: pyrender's 4 where it has
+    framebuffers (EGL), none on OSMesa."""
+    return DEFAULT_MSAA if framebuffers else 0
 
 
 def table_texture_image(table: Table, size: int = 256) -> np.ndarray:
@@ -340,7 +346,7 @@ class SceneRenderer:
         self._camera_clutter: list = []  # (node, T_cam_obj): moved with every camera pose
         self._camera_node = None
         framebuffers = self._renderer._platform.supports_framebuffers()
-        self.msaa = msaa if msaa is not None else (DEFAULT_MSAA if framebuffers else 0)
+        self.msaa = msaa if msaa is not None else _own_msaa(framebuffers)
         problem = _msaa_problem(self._renderer, self.msaa)
         if problem:
             self.close()
