@@ -57,7 +57,21 @@ def _bop_models_dir(root: Path) -> Path | None:
 
 
 def discover_models(root: str | Path) -> list[ModelSource]:
-    """List the objects under ``root`` (a folder or one mesh file), sorted by name."""
+    """List the objects under ``root`` (a folder or one mesh file; or several, comma-separated,
+    e.g. a user's meshes and `simdata shapes` beside them), sorted by name."""
+    parts = [p for p in str(root).split(",") if p] if not Path(root).exists() else [root]
+    if len(parts) > 1:
+        sources = []
+        for part in parts:
+            if Path(part).is_dir() and _bop_models_dir(Path(part)) is not None:
+                raise SimdataError(f"{part} is a BOP models folder, whose object ids cannot be "
+                                   f"combined with other meshes; pass it alone to --meshes")
+            sources += discover_models(part)
+        names = [s.name for s in sources]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise SimdataError(f"object names {dup} occur in several of {root}; rename one of each")
+        return sorted(sources, key=lambda s: s.name)
     root = Path(root)
     if not root.exists():
         raise SimdataError(f"mesh path {root} does not exist; pass --meshes a folder of meshes "

@@ -72,7 +72,8 @@ def _add_render(sub):
                    help="viewpoints: the object's centre lands in this central share of the "
                         "--width x --height image (0: on the principal point)")
     p.add_argument("--meshes", required=True, help="folder of meshes (.obj/.ply/.stl/.glb, one "
-                   "folder per object, YCB google_16k layout, or BOP models/)")
+                   "folder per object, YCB google_16k layout, or BOP models/); several, "
+                   "comma-separated, are rendered together (e.g. assets/ycb,data/shapes)")
     p.add_argument("--out", required=True, help="dataset folder to create or resume")
     p.add_argument("--scenes", type=int, default=20, help="number of physics scenes")
     p.add_argument("--views", type=int, default=4, help="camera views rendered per scene")
@@ -332,6 +333,21 @@ def cmd_grasps(args) -> int:
     return 0
 
 
+def cmd_shapes(args) -> int:
+    from .shapes import ShapeConfig, write_shapes
+
+    try:
+        lo, hi = (float(v) / 100 for v in args.sizes.split(":"))
+    except ValueError:
+        raise SimdataError(f"--sizes {args.sizes!r}: give MIN:MAX in cm, e.g. 2:16") from None
+    records = write_shapes(args.out, ShapeConfig(count=args.count, seed=args.seed, kinds=args.kinds,
+                                                 min_size_m=lo, max_size_m=hi))
+    kinds = {k: sum(r["kind"] == k for r in records) for k in dict.fromkeys(r["kind"] for r in records)}
+    print(f"{len(records)} shapes in {args.out} ({', '.join(f'{n} {k}' for k, n in kinds.items())}); "
+          f"render them beside your meshes with `simdata render --meshes YOUR_MESHES,{args.out}`")
+    return 0
+
+
 def cmd_import_bag(args) -> int:
     from .bag_import import import_bag
     from .bags import topics_from_args
@@ -418,6 +434,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="antipodal and VHACD cache [$SIMDATA_CACHE or ~/.cache/simdata]")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_grasps)
+
+    p = sub.add_parser("shapes", formatter_class=fmt, help="random convex objects to train on beside real meshes",
+                       description="Write random objects (boxes, cylinders, capsules, ellipsoids; "
+                       "each side drawn log-uniformly in --sizes; one random colour each) as object "
+                       "folders OUT/shape_NNN/textured.obj (metres) and OUT/shapes.json. Training "
+                       "on them beside a user's meshes widens what a net has seen (Tobin et al. "
+                       "2018); benchmarks/grasp.py --shapes measures what they do for grasping. "
+                       "All are convex: physics uses their hulls. Deterministic per --seed; "
+                       "a rerun rewrites the same files.")
+    p.add_argument("--out", required=True, help="folder to write the shapes to")
+    p.add_argument("--count", type=int, default=40, help="how many shapes")
+    p.add_argument("--seed", type=int, default=0, help="seed; shape i uses (seed, i)")
+    p.add_argument("--kinds", default="box,cylinder,capsule,ellipsoid",
+                   help="comma-separated kinds to draw from, uniformly")
+    p.add_argument("--sizes", default="2:16", help="MIN:MAX side length, cm")
+    p.set_defaults(func=cmd_shapes)
 
     p = sub.add_parser("info", formatter_class=fmt, help="counts, objects and validation of a dataset",
                        description="Print counts, objects and image size of a BOP dataset and "
