@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from simdata.grasping.cloud_check import axis_frame, plan_grasp_pose, tilted
 from simdata.grasping.depth_check import DepthCheckConfig, plan_grasp_depth
 from simdata.grasping.gripper import GripperConfig
 from simdata.grasping.planar import (PlanarGrasp, decode_grasp_maps, grasp_pose_in_camera,
@@ -153,20 +154,41 @@ def refine_grasp(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, gripper: Grip
     return best
 
 
+# approaches tried when no grasp is executable along the optical axis: (gripper axis the
+# approach leans about, degrees), in order (see executable_grasps)
+TILTS = (("x", 15), ("x", -15), ("x", 30), ("x", -30), ("y", 15), ("y", -15))
+
+
+def table_floor(plane, shape: tuple[int, int]) -> np.ndarray | None:
+    """(H, W) depth (m) of the table plane ``plane`` at every pixel (inf beyond its horizon),
+    or None without a plane."""
+    if plane is None:
+        return None
+    vs, us = np.mgrid[0:shape[0], 0:shape[1]]
+    inv = np.asarray(plane_inverse_depth(np.asarray(plane, float), us, vs, shape[1]), float)
+    return np.where(inv > 0, 1.0 / np.maximum(inv, 1e-9), np.inf)
+
+
 def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np.ndarray,
                       gripper: GripperConfig, check: DepthCheckConfig, filled: np.ndarray, plane,
                       recentre: bool = True, n: int | None = None,
-                      refine: bool = True) -> list[tuple]:
+                      refine: bool = True, tilts=TILTS) -> list[tuple]:
     """The grasps of ``grasps`` (in order) the depth-image check accepts
     (simdata.grasping.depth_check), each first centred on its object (:func:`centre_on_object`)
     unless ``recentre`` is False and then replaced by its neighbour that lets the fingers
     deepest (:func:`refine_grasp`) unless ``refine`` is False, up to ``n`` of them (None =
-    all): tuples (grasp, T_cam_grasp (4x4, metres; approach along the optical axis, +x the
-    closing axis), the grasp's width (m, between the pads at the centre's depth), how wide the
-    fingers open (m, the opening the depth image lets deepest, the widest among equals)).
+    all): tuples (grasp, T_cam_grasp (4x4, metres; +z the approach, +x the closing axis), the
+    grasp's width (m, between the pads at the centre's depth), how wide the fingers open (m,
+    the opening the depth image lets deepest, the widest among equals)).
+
+    Approaches along the optical axis come first. When fewer than ``n`` grasps pass that way,
+    the rejected ones (centred, unrefined) are tried in turn with the approach tilted as
+    ``tilts`` lists ((gripper axis, degrees): x leans the approach across the fingers, y along
+    the closing axis; :data:`TILTS`), checked on the depth image's point cloud
+    (simdata.grasping.cloud_check), the first tilt that passes kept; () = none.
     ``filled``: the depth with its holes inpainted; ``plane``: the table's coefficients (3,)
     or None."""
-    out = []
+    out, rejected = [], []
     for g in grasps:
         if g is None:
             continue
@@ -174,9 +196,22 @@ def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np
             g = centre_on_object(g, depth, K, gripper, plane)
         found = refine_grasp(g, depth, K, gripper, check, filled, plane,
                              *(() if refine else ((0,), (0,))))
-        if found is not None:
-            g, plan = found
-            out.append((g, *grasp_pose_in_camera(g, plan[0], K), plan[1]))
+        if found is None:
+            rejected.append(g)
+            continue
+        g, plan = found
+        out.append((g, *grasp_pose_in_camera(g, plan[0], K), plan[1]))
+        if n is not None and len(out) >= n:
+            return out
+    if not tilts or not rejected:
+        return out
+    floor = table_floor(plane, depth.shape)
+    for g in rejected:
+        frames = [tilted(axis_frame(g.angle), about, deg) for about, deg in tilts]
+        plan = plan_grasp_pose(depth, g, K, gripper, frames, check, filled, floor)
+        if plan is not None:
+            T, opening = plan
+            out.append((g, T, float(g.width * T[2, 3] / K[0, 0]), opening))
             if n is not None and len(out) >= n:
                 break
     return out
@@ -184,9 +219,9 @@ def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np
 
 def plan_grasp(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np.ndarray,
                gripper: GripperConfig, check: DepthCheckConfig, filled: np.ndarray, plane,
-               recentre: bool = True, refine: bool = True):
+               recentre: bool = True, refine: bool = True, tilts=TILTS):
     """(grasp, T_cam_grasp, opening) of the first of :func:`executable_grasps`, or None.
     (Executing the best rejected grasp instead of none gains nothing measurable.)"""
     found = executable_grasps(grasps, depth, K, gripper, check, filled, plane, recentre, n=1,
-                              refine=refine)
+                              refine=refine, tilts=tilts)
     return (found[0][0], found[0][1], found[0][3]) if found else None

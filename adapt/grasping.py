@@ -22,7 +22,7 @@ from simdata.grasping.depth_check import DepthCheckConfig, inpaint_holes
 from simdata.grasping.planar import PlanarGrasp, rectangle_match, wrap_angle
 
 from .data import to_input
-from .grasp_decode import (TOP_K, WIDTH_SCALE_PX, best_grasps, centre_on_object,  # noqa: F401
+from .grasp_decode import (TILTS, TOP_K, WIDTH_SCALE_PX, best_grasps, centre_on_object,  # noqa: F401
                            gripper_config, maps_at_image_size, plan_grasp)
 from .inputs import fit_plane_inverse_depth, image_input
 from .scenes import SceneDomain, _resize
@@ -183,7 +183,8 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> list[float]:
 # -- evaluation ------------------------------------------------------------------------------------
 def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, seed: int = 0,
                       cache_dir: str = "", progress: bool = False, recentre: bool = True,
-                      policies: tuple[str, ...] = POLICIES, refine: bool = True) -> dict:
+                      policies: tuple[str, ...] = POLICIES, refine: bool = True,
+                      tilts=TILTS) -> dict:
     """Rectangle accuracy of the net's best grasp per image on a labelled grasp dataset, and
     closed-loop grasps in pybullet on ``trials`` of its images (evenly spread; 0 = none) for
     the net and both baselines: each executes its grasp (approach along the optical axis,
@@ -193,7 +194,9 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
     dataset's labels); each baseline has its one grasp, executed if the check accepts it.
     Every policy's grasp is first centred on the object it closes on (centre_on_object; not
     with ``recentre`` False), then turned and moved a little to where the depth image lets the
-    fingers deepest (refine_grasp; not with ``refine`` False). Execution knows nothing the
+    fingers deepest (refine_grasp; not with ``refine`` False). When none of a policy's grasps
+    passes along the optical axis, they are tried with the approach tilted as ``tilts`` lists
+    (adapt.grasp_decode.executable_grasps; () = never). Execution knows nothing the
     image does not show: no collision pre-check, no depth search; whatever the gripper
     touches on its way, physics settles.
     ``policies``: which of POLICIES are executed (an ablation of the net needs no baselines).
@@ -249,7 +252,7 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
             for name in policies:
                 gs = choices[name]
                 ok = False
-                plan = plan_grasp(gs, depth, K, gripper, check, filled, plane, recentre, refine)
+                plan = plan_grasp(gs, depth, K, gripper, check, filled, plane, recentre, refine, tilts)
                 if plan is not None:
                     r = try_grasp(objects, T_world_cam @ plan[1], gripper, search_depth=False,
                                   precheck=False, opening_m=plan[2], cache_dir=cache_dir)
@@ -258,6 +261,11 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
                 if truths:
                     labelled[name].append(ok)
                 row[f"sim_{name}"] = ok
+                # how the grasp was executed: degrees off the optical axis (None: no plan) and
+                # whether the open gripper touched anything where it was put
+                row[f"approach_deg_{name}"] = (round(float(np.degrees(np.arccos(np.clip(plan[1][2, 2], -1, 1)))), 1)
+                                              if plan is not None else None)
+                row[f"touched_{name}"] = (not r["collision_free"]) if plan is not None else None
         per_image.append(row)
     res = {"images": n, "rectangle_views": views,
            "rectangle_accuracy": round(correct / views, 4) if views else None}

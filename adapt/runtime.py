@@ -30,7 +30,7 @@ import numpy as np
 from simdata.crops import crop_intrinsics, cut_object, square_of_box
 from simdata.errors import SimdataError
 
-from .grasp_decode import (MIN_QUALITY, TOP_K, best_grasps, executable_grasps, gripper_config,
+from .grasp_decode import (MIN_QUALITY, TILTS, TOP_K, best_grasps, executable_grasps, gripper_config,
                            maps_at_image_size)
 from .inputs import (CHANNELS, as_unit_rgb, fill_holes, fit_plane_inverse_depth, image_input,
                      labels_at_image_size, net_input)
@@ -351,7 +351,9 @@ class GraspPlanner(_Runtime):
     and peaks (the best TOP_K of quality above ``min_quality``), each centred on what it closes
     on (``recentre``), turned and moved a little to where the depth image lets the fingers
     deepest (refine_grasp) and kept when the depth-image check with the run's gripper accepts
-    it (adapt.grasp_decode, as ``adapt eval``). ``rgb`` only for nets that take colour."""
+    it (adapt.grasp_decode, as ``adapt eval``); when fewer than ``n`` pass along the optical
+    axis, the refused ones follow with the approach tilted (adapt.grasp_decode.TILTS). ``rgb``
+    only for nets that take colour."""
 
     task = "grasp"
 
@@ -366,7 +368,9 @@ class GraspPlanner(_Runtime):
                  min_quality: float = MIN_QUALITY) -> tuple[np.ndarray, list[tuple]]:
         """What a call decides, for drawing it (adapt predict, adapt view): the maps (4,H,W)
         and the candidates tried, best first, until ``n`` pass the depth-image check: pairs
-        (candidate PlanarGrasp, adapt.grasp_decode.executable_grasps' tuple for it or None)."""
+        (candidate PlanarGrasp, adapt.grasp_decode.executable_grasps' tuple for it or None).
+        Candidates are checked along the optical axis first; while fewer than ``n`` pass, the
+        refused ones are then tried with tilted approaches (adapt.grasp_decode.TILTS)."""
         from simdata.grasping.depth_check import DepthCheckConfig
 
         K = _check_K(K, "a grasp net")
@@ -379,15 +383,26 @@ class GraspPlanner(_Runtime):
         for g in best_grasps(maps, depth, K, gripper, n=max(TOP_K, n), min_quality=min_quality):
             if accepted >= n:
                 break
-            # one candidate at a time, so the refused ones are known too
-            found = executable_grasps([g], depth, K, gripper, check, filled, plane, recentre)
+            # one candidate at a time, so the refused ones are known too; along the optical
+            # axis first, as executable_grasps orders them
+            found = executable_grasps([g], depth, K, gripper, check, filled, plane, recentre, tilts=())
             tried.append((g, found[0] if found else None))
             accepted += bool(found)
+        for i, (g, found) in enumerate(tried):  # then the refused ones with tilted approaches
+            if accepted >= n:
+                break
+            if found is None:
+                found = executable_grasps([g], depth, K, gripper, check, filled, plane, recentre,
+                                          refine=False, tilts=TILTS)
+                tried[i] = (g, found[0] if found else None)
+                accepted += bool(found)
         return maps, tried
 
     def __call__(self, depth, K, rgb=None, n: int = 5, recentre: bool = True,
                  min_quality: float = MIN_QUALITY) -> list[Grasp]:
         _, tried = self.attempts(depth, K, rgb, n, recentre, min_quality)
+        # along the optical axis first, then tilted (executable_grasps' order), each best first
+        tried = sorted(tried, key=lambda gf: gf[1] is not None and gf[1][1][2, 2] < 1 - 1e-9)
         return [Grasp(T[:3, 3].copy(), T[:3, 2].copy(), T[:3, 0].copy(), float(g.angle), float(w),
                       float(opening), float(g.quality), T, float(g.u), float(g.v), float(g.width))
                 for g, T, w, opening in (found for _, found in tried if found)]

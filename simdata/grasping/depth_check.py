@@ -102,6 +102,21 @@ def palm_footprint(g: PlanarGrasp, z_m: float, K: np.ndarray, gripper: GripperCo
     return mask > 0
 
 
+def fingers_in_view(g: PlanarGrasp, z_m: float, K: np.ndarray, gripper: GripperConfig,
+                    shape: tuple[int, int], opening_m: float | None = None) -> bool:
+    """Whether the footprints of both fingers, opened ``opening_m`` apart (None = fully open),
+    at depth ``z_m`` lie inside an image of ``shape``."""
+    f = K[0, 0] / z_m
+    d = np.array([np.cos(g.angle), np.sin(g.angle)])
+    opening = gripper.max_opening if opening_m is None else opening_m
+    off = (opening + gripper.finger_thickness) / 2 * f
+    corners = np.concatenate([rectangle_corners(*(np.array([g.u, g.v]) + sign * off * d), g.angle,
+                                                gripper.finger_thickness * f, gripper.finger_width * f)
+                              for sign in (1, -1)])
+    return bool((corners >= 0).all() and (corners[:, 0] <= shape[1] - 1).all()
+                and (corners[:, 1] <= shape[0] - 1).all())
+
+
 def plan_grasp_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper: GripperConfig,
                      cfg: DepthCheckConfig | None = None, filled: np.ndarray | None = None,
                      table_z: float | None = None) -> tuple[float, float] | None:
@@ -140,7 +155,8 @@ def grasp_centre_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper
                        table_z: float | None = None, opening_m: float | None = None) -> float | None:
     """Depth (m, along the optical axis) of the grasp centre for planar grasp ``g`` approaching
     along the optical axis (see the module docstring), or None when it is not executable
-    (no reading at its centre, or the fingers cannot descend ``min_descent_m``), the fingers
+    (no reading at its centre, the fingers cannot descend ``min_descent_m``, or a finger's
+    footprint leaves the image: what the camera does not see may be in the way), the fingers
     opened ``opening_m`` apart (None = fully open; :func:`plan_grasp_depth` picks one).
 
     ``depth``: the sensor's depth; ``filled``: the same with its holes inpainted
@@ -149,7 +165,7 @@ def grasp_centre_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper
     grasp pixel, the limit where the footprints hold no reading at all (None = unknown)."""
     cfg = cfg or DepthCheckConfig()
     z = surface_depth(depth, g.u, g.v)
-    if z is None:
+    if z is None or not fingers_in_view(g, z, K, gripper, depth.shape, opening_m):
         return None
     check = inpaint_holes(depth) if filled is None else filled
     tip = deepest_tip(z, gripper, cfg)
