@@ -107,3 +107,18 @@ def test_hidden_flanks_are_solid(monkeypatch):
     T, opening = plan_grasp_pose(depth, g, K, gripper, frames, cfg, floor=_floor(depth.shape))
     assert not try_grasp(objects, T_WORLD_CAM @ T, gripper, search_depth=False,
                          opening_m=opening)["collision_free"]
+
+
+def test_fingers_outside_the_image_are_not_executable():
+    """What the camera does not see may be in the way: a grasp whose finger would land outside
+    the image is refused by both checks; turned to close within it, it passes."""
+    gripper, cfg = GripperConfig(), DepthCheckConfig()
+    depth = np.full((240, 320), 0.6, np.float32)
+    depth[100:140, 0:40] = 0.54  # a 6 cm box at the image's left edge, 3.6 cm along v
+    floor = _floor(depth.shape)
+    across_u = PlanarGrasp(20.0, 120.0, 0.0, 0.036 * K[0, 0] / 0.54, 20.0)  # a finger 30 px left of u = 0
+    across_v = PlanarGrasp(20.0, 120.0, np.pi / 2, 0.036 * K[0, 0] / 0.54, 20.0)
+    assert plan_grasp_depth(depth, across_u, K, gripper, cfg, table_z=0.6) is None
+    assert plan_grasp_pose(depth, across_u, K, gripper, [axis_frame(0.0)], cfg, floor=floor) is None
+    assert plan_grasp_depth(depth, across_v, K, gripper, cfg, table_z=0.6) is not None
+    assert plan_grasp_pose(depth, across_v, K, gripper, [axis_frame(np.pi / 2)], cfg, floor=floor) is not None

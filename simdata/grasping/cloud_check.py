@@ -117,7 +117,7 @@ def plan_grasp_pose(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper: G
     """(T_cam_grasp (4x4, metres), opening (m)) of planar grasp ``g`` approached in the first of
     ``frames`` (gripper axes (3, 3) in the camera frame, e.g. :func:`tilted` of
     :func:`axis_frame`) whose fingers get ``min_descent_m`` beyond the surface seen at (g.u,
-    g.v) and whose palm and fingertips the image sees (:func:`gripper_in_view`); of
+    g.v) and whose fingers the image sees (:func:`fingers_in_view`); of
     :func:`openings` the one that lets them deepest, the widest among equals. None when no
     frame is executable. The grasp centre is a pad's half length behind the tips, on
     the line from the surface point along the approach. ``filled``: ``depth`` with its holes
@@ -147,20 +147,20 @@ def plan_grasp_pose(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper: G
             T = np.eye(4)
             T[:3, :3] = R
             T[:3, 3] = s + (best[0] - gripper.finger_length / 2) * R[:, 2]
-            if gripper_in_view(T, best[1], K, gripper, depth.shape):
+            if fingers_in_view(T, best[1], K, gripper, depth.shape):
                 return T, best[1]
     return None
 
 
-def gripper_in_view(T_cam_grasp: np.ndarray, opening_m: float, K: np.ndarray, gripper: GripperConfig,
+def fingers_in_view(T_cam_grasp: np.ndarray, opening_m: float, K: np.ndarray, gripper: GripperConfig,
                     shape: tuple[int, int]) -> bool:
-    """Whether the corners of the palm's face and of the fingertips, the gripper at
-    ``T_cam_grasp`` opened ``opening_m``, are seen inside an image of ``shape`` (what the camera
-    does not see may be in the way)."""
-    px, py, L = gripper.palm_size[0] / 2, gripper.palm_size[1] / 2, gripper.finger_length / 2
-    x_tip, y_tip = opening_m / 2 + gripper.finger_thickness, gripper.finger_width / 2
-    corners = np.array([[sx * px, sy * py, -L] for sx in (-1, 1) for sy in (-1, 1)]
-                       + [[sx * x_tip, sy * y_tip, L] for sx in (-1, 1) for sy in (-1, 1)])
+    """Whether both fingers, the gripper at ``T_cam_grasp`` opened ``opening_m``, are seen
+    inside an image of ``shape`` (the corners of their boxes; what the camera does not see may
+    be in the way), as simdata.grasping.depth_check.fingers_in_view asks of upright grasps."""
+    L, y = gripper.finger_length / 2, gripper.finger_width / 2
+    xs = (opening_m / 2, opening_m / 2 + gripper.finger_thickness)
+    corners = np.array([[sx * x, sy * y, sz * L] for sx in (-1, 1) for x in xs for sy in (-1, 1)
+                        for sz in (-1, 1)])
     p = corners @ T_cam_grasp[:3, :3].T + T_cam_grasp[:3, 3]
     if (p[:, 2] <= 1e-6).any():
         return False
