@@ -6,7 +6,7 @@
 #   success on scenes of objects it never saw, beside a random and a centroid baseline
 #   (adapt eval) -> ONNX export -> the best grasps drawn on real depth frames (adapt predict).
 #
-#   bash examples/grasp_ycb.sh        # CPU-sized defaults, some 20 minutes on 2 cores
+#   bash examples/grasp_ycb.sh        # CPU-sized defaults, some 25 minutes on 2 cores
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -15,7 +15,8 @@ TRAIN_MESHES=${TRAIN_MESHES:-assets/ycb}      # the net learns on these
 TEST_MESHES=${TEST_MESHES:-../shared/ycb}     # and is tested on others (real YCB geometry)
 [ -d "$TEST_MESHES" ] || { echo "no $TEST_MESHES: testing on $TRAIN_MESHES (not held out)" >&2; TEST_MESHES=$TRAIN_MESHES; }
 REAL=${REAL:-../shared/real/ycbv_demo}        # real RGB-D frames to draw grasps on
-SCENES=${SCENES:-60}                          # 4 views each
+SCENES=${SCENES:-120}                         # training scenes, 4 views each
+TEST_SCENES=${TEST_SCENES:-50}
 STEPS=${STEPS:-4000}
 WORKERS=${WORKERS:-2}
 VIEW="--width 640 --height 480 --views 4 --objects 3:6 --distance 0.45:0.75 --sensor primesense --no-progress"
@@ -23,7 +24,7 @@ resume() { [ -f "$1/checkpoints/last.pt" ] && echo --resume || true; }
 
 "$BIN/simdata" render --meshes "$TRAIN_MESHES" --out "$OUT/train" --scenes "$SCENES" --elevation 65:90 --seed 0 $VIEW
 "$BIN/simdata" grasps "$OUT/train" --workers "$WORKERS" --no-progress
-"$BIN/simdata" render --meshes "$TEST_MESHES" --out "$OUT/test" --scenes $((SCENES / 2)) --elevation 80:90 --seed 1 $VIEW
+"$BIN/simdata" render --meshes "$TEST_MESHES" --out "$OUT/test" --scenes "$TEST_SCENES" --elevation 80:90 --seed 1 $VIEW
 "$BIN/simdata" grasps "$OUT/test" --workers "$WORKERS" --no-progress
 "$BIN/simdata" preview "$OUT/train" --out "$OUT/train_preview.png" --rows 3 --tile-width 240
 "$BIN/adapt" train grasp-source-only --task grasp --source "$OUT/train" --out "$OUT/runs/ggcnn2" \
