@@ -12,10 +12,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from simdata.grasping.cloud_check import axis_frame, plan_grasp_pose, tilted
+from simdata.grasping.cloud_check import plan_grasp_pose, tilted
 from simdata.grasping.depth_check import DepthCheckConfig, plan_grasp_depth
 from simdata.grasping.gripper import GripperConfig
-from simdata.grasping.planar import (PlanarGrasp, decode_grasp_maps, grasp_pose_in_camera,
+from simdata.grasping.planar import (PlanarGrasp, axis_frame, decode_grasp_maps, grasp_pose_in_camera,
                                      smooth_grasp_maps)
 
 from .inputs import plane_inverse_depth
@@ -65,13 +65,19 @@ def best_grasps(maps: np.ndarray, depth: np.ndarray, K: np.ndarray, gripper: Gri
 
 
 # -- from a planar grasp to a gripper pose ---------------------------------------------------------
-def table_depth(plane, u: float, v: float, width: int) -> float | None:
+def plane_depth(plane, u, v, width: int):
     """Depth (m) of the table plane ``plane`` (coefficients (3,), adapt.inputs.fit_plane_inverse_depth
-    of an image ``width`` px wide) at pixel (u, v); None without a plane or beyond its horizon."""
+    of an image ``width`` px wide) at pixels (u, v) (numbers or arrays); inf beyond its horizon."""
+    inv = np.asarray(plane_inverse_depth(np.asarray(plane, float), u, v, width), float)
+    return np.where(inv > 0, 1.0 / np.maximum(inv, 1e-9), np.inf)
+
+
+def table_depth(plane, u: float, v: float, width: int) -> float | None:
+    """:func:`plane_depth` at one pixel; None without a plane or beyond its horizon."""
     if plane is None:
         return None
-    inv = float(plane_inverse_depth(np.asarray(plane, float), u, v, width))
-    return 1.0 / inv if inv > 0 else None
+    z = float(plane_depth(plane, u, v, width))
+    return z if np.isfinite(z) else None
 
 
 def centre_on_object(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, gripper: GripperConfig,
@@ -98,8 +104,7 @@ def centre_on_object(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, gripper: 
     inside = (us >= 0) & (us < w) & (vs >= 0) & (vs < h)
     d = np.zeros(len(t))
     d[inside] = depth[vs[inside], us[inside]]
-    inv = np.asarray(plane_inverse_depth(plane, us.astype(float), vs.astype(float), w), float)
-    table = np.where(inv > 0, 1 / np.maximum(inv, 1e-9), np.inf)
+    table = plane_depth(plane, us.astype(float), vs.astype(float), w)
     above = (d > 0) & (d < table - min_height_m)
     c = reach  # index of t = 0
     if not above[c]:
@@ -160,13 +165,25 @@ TILTS = (("x", 15), ("x", -15), ("x", 30), ("x", -30), ("y", 15), ("y", -15))
 
 
 def table_floor(plane, shape: tuple[int, int]) -> np.ndarray | None:
-    """(H, W) depth (m) of the table plane ``plane`` at every pixel (inf beyond its horizon),
-    or None without a plane."""
+    """(H, W) :func:`plane_depth` at every pixel, or None without a plane."""
     if plane is None:
         return None
     vs, us = np.mgrid[0:shape[0], 0:shape[1]]
-    inv = np.asarray(plane_inverse_depth(np.asarray(plane, float), us, vs, shape[1]), float)
-    return np.where(inv > 0, 1.0 / np.maximum(inv, 1e-9), np.inf)
+    return plane_depth(plane, us, vs, shape[1])
+
+
+def tilted_grasp(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, gripper: GripperConfig,
+                 check: DepthCheckConfig, filled: np.ndarray, floor: np.ndarray | None,
+                 tilts=TILTS) -> tuple | None:
+    """:func:`executable_grasps`' tuple of ``g`` approached with the first of ``tilts`` the
+    point-cloud check (simdata.grasping.cloud_check) accepts, or None. ``floor``: the table's
+    depth per pixel (:func:`table_floor`)."""
+    frames = [tilted(axis_frame(g.angle), about, deg) for about, deg in tilts]
+    plan = plan_grasp_pose(depth, g, K, gripper, frames, check, filled, floor)
+    if plan is None:
+        return None
+    T, opening = plan
+    return g, T, float(g.width * T[2, 3] / K[0, 0]), opening
 
 
 def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np.ndarray,
@@ -207,11 +224,9 @@ def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np
         return out
     floor = table_floor(plane, depth.shape)
     for g in rejected:
-        frames = [tilted(axis_frame(g.angle), about, deg) for about, deg in tilts]
-        plan = plan_grasp_pose(depth, g, K, gripper, frames, check, filled, floor)
-        if plan is not None:
-            T, opening = plan
-            out.append((g, T, float(g.width * T[2, 3] / K[0, 0]), opening))
+        found = tilted_grasp(g, depth, K, gripper, check, filled, floor, tilts)
+        if found is not None:
+            out.append(found)
             if n is not None and len(out) >= n:
                 break
     return out

@@ -30,8 +30,8 @@ import numpy as np
 from simdata.crops import crop_intrinsics, cut_object, square_of_box
 from simdata.errors import SimdataError
 
-from .grasp_decode import (MIN_QUALITY, TILTS, TOP_K, best_grasps, executable_grasps, gripper_config,
-                           maps_at_image_size)
+from .grasp_decode import (MIN_QUALITY, TOP_K, best_grasps, centre_on_object, executable_grasps,
+                           gripper_config, maps_at_image_size, table_floor, tilted_grasp)
 from .inputs import (CHANNELS, as_unit_rgb, fill_holes, fit_plane_inverse_depth, image_input,
                      labels_at_image_size, net_input)
 from .translation import decode_translation
@@ -388,14 +388,15 @@ class GraspPlanner(_Runtime):
             found = executable_grasps([g], depth, K, gripper, check, filled, plane, recentre, tilts=())
             tried.append((g, found[0] if found else None))
             accepted += bool(found)
+        floor = table_floor(plane, depth.shape) if accepted < n else None
         for i, (g, found) in enumerate(tried):  # then the refused ones with tilted approaches
             if accepted >= n:
                 break
             if found is None:
-                found = executable_grasps([g], depth, K, gripper, check, filled, plane, recentre,
-                                          refine=False, tilts=TILTS)
-                tried[i] = (g, found[0] if found else None)
-                accepted += bool(found)
+                centred = centre_on_object(g, depth, K, gripper, plane) if recentre else g
+                found = tilted_grasp(centred, depth, K, gripper, check, filled, floor)
+                tried[i] = (g, found)
+                accepted += found is not None
         return maps, tried
 
     def __call__(self, depth, K, rgb=None, n: int = 5, recentre: bool = True,

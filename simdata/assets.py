@@ -67,11 +67,7 @@ def discover_models(root: str | Path) -> list[ModelSource]:
                 raise SimdataError(f"{part} is a BOP models folder, whose object ids cannot be "
                                    f"combined with other meshes; pass it alone to --meshes")
             sources += discover_models(part)
-        names = [s.name for s in sources]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise SimdataError(f"object names {dup} occur in several of {root}; rename one of each")
-        return sorted(sources, key=lambda s: s.name)
+        return _unique_names(sources, f"occur in several of {root}")
     root = Path(root)
     if not root.exists():
         raise SimdataError(f"mesh path {root} does not exist; pass --meshes a folder of meshes "
@@ -96,10 +92,15 @@ def discover_models(root: str | Path) -> list[ModelSource]:
     if not sources:
         raise SimdataError(f"no meshes found in {root}: expected {'/'.join(MESH_EXTS)} files, "
                            f"one folder per object, or BOP models/ (see `simdata assets list`)")
+    return _unique_names(sources, f"occur twice in {root}")
+
+
+def _unique_names(sources: list[ModelSource], where: str) -> list[ModelSource]:
+    """``sources`` sorted by name; names that repeat are refused (they name the objects)."""
     names = [s.name for s in sources]
-    dup = {n for n in names if names.count(n) > 1}
+    dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise SimdataError(f"object names {sorted(dup)} occur twice in {root}; rename one of each")
+        raise SimdataError(f"object names {dup} {where}; rename one of each")
     return sorted(sources, key=lambda s: s.name)
 
 

@@ -8,9 +8,9 @@ import trimesh
 
 from simdata.grasping import GripperConfig, try_grasp
 from simdata.grasping.antipodal import ray_first_hits
-from simdata.grasping.cloud_check import axis_frame, plan_grasp_pose, tilted
+from simdata.grasping.cloud_check import plan_grasp_pose, tilted
 from simdata.grasping.depth_check import DepthCheckConfig, plan_grasp_depth
-from simdata.grasping.planar import PlanarGrasp, grasp_pose_in_camera
+from simdata.grasping.planar import PlanarGrasp, axis_frame, grasp_pose_in_camera
 from simdata.types import ObjectModel
 
 K = np.array([[600.0, 0, 160], [0, 600.0, 120], [0, 0, 1]])  # 1 px = 1 mm on the table

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .depth_check import DepthCheckConfig, openings, surface_depth
+from .depth_check import DepthCheckConfig, inpaint_holes, inside_image, openings, surface_depth
 from .gripper import GripperConfig
 from .planar import PlanarGrasp
 
@@ -93,17 +93,10 @@ def tip_limit(tops: np.ndarray, bottoms: np.ndarray, s: np.ndarray, R: np.ndarra
     return min(limit, palm + gripper.finger_length - cfg.margin_m)
 
 
-def axis_frame(angle: float) -> np.ndarray:
-    """(3, 3) gripper axes in the camera frame of a planar grasp at image angle ``angle`` (rad)
-    approaching along the optical axis: x the closing axis in the image plane, z = +optical axis."""
-    x = np.array([np.cos(angle), np.sin(angle), 0.0])
-    z = np.array([0.0, 0.0, 1.0])
-    return np.stack([x, np.cross(z, x), z], 1)
-
-
 def tilted(R: np.ndarray, about: str, deg: float) -> np.ndarray:
-    """R turned by ``deg`` degrees about its own x (the closing axis: the approach leans across
-    the fingers) or y (the approach leans along the closing axis)."""
+    """R (e.g. simdata.grasping.planar.axis_frame) turned by ``deg`` degrees about its own x
+    (the closing axis: the approach leans across the fingers) or y (the approach leans along
+    the closing axis)."""
     c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
     turn = np.array([[1, 0, 0], [0, c, -s], [0, s, c]]) if about == "x" else \
         np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
@@ -116,15 +109,13 @@ def plan_grasp_pose(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper: G
                     floor: np.ndarray | None = None) -> tuple[np.ndarray, float] | None:
     """(T_cam_grasp (4x4, metres), opening (m)) of planar grasp ``g`` approached in the first of
     ``frames`` (gripper axes (3, 3) in the camera frame, e.g. :func:`tilted` of
-    :func:`axis_frame`) whose fingers get ``min_descent_m`` beyond the surface seen at (g.u,
+    simdata.grasping.planar.axis_frame) whose fingers get ``min_descent_m`` beyond the surface seen at (g.u,
     g.v) and whose fingers the image sees (:func:`fingers_in_view`); of
     :func:`openings` the one that lets them deepest, the widest among equals. None when no
     frame is executable. The grasp centre is a pad's half length behind the tips, on
     the line from the surface point along the approach. ``filled``: ``depth`` with its holes
     inpainted (simdata.grasping.depth_check.inpaint_holes); ``floor``: the table's depth per
     pixel (see :func:`local_cloud`)."""
-    from .depth_check import inpaint_holes
-
     cfg = cfg or DepthCheckConfig()
     z = surface_depth(depth, g.u, g.v)
     if z is None:
@@ -164,5 +155,4 @@ def fingers_in_view(T_cam_grasp: np.ndarray, opening_m: float, K: np.ndarray, gr
     p = corners @ T_cam_grasp[:3, :3].T + T_cam_grasp[:3, 3]
     if (p[:, 2] <= 1e-6).any():
         return False
-    uv = p[:, :2] / p[:, 2:] * np.diag(K)[:2] + K[:2, 2]
-    return bool((uv >= 0).all() and (uv[:, 0] <= shape[1] - 1).all() and (uv[:, 1] <= shape[0] - 1).all())
+    return inside_image(p[:, :2] / p[:, 2:] * np.diag(K)[:2] + K[:2, 2], shape)

@@ -74,22 +74,39 @@ def _fill(mask: np.ndarray, corners: np.ndarray) -> None:
     cv2.fillPoly(mask, [np.round(corners * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
 
 
+def finger_rectangles(g: PlanarGrasp, z_m: float, K: np.ndarray, gripper: GripperConfig,
+                      clearance_m: float = 0.0, opening_m: float | None = None,
+                      min_px: float = 0.0) -> list[np.ndarray]:
+    """(4, 2) pixel corners of each finger opened ``opening_m`` apart (None = fully open),
+    grown by ``clearance_m`` on every side, seen along the optical axis at depth ``z_m``, for a
+    grasp at pixel (g.u, g.v) closing along g.angle; sides at least ``min_px``."""
+    f = K[0, 0] / z_m
+    d = np.array([np.cos(g.angle), np.sin(g.angle)])
+    opening = gripper.max_opening if opening_m is None else opening_m
+    off = (opening + gripper.finger_thickness) / 2 * f
+    out = []
+    for sign in (1, -1):
+        c = np.array([g.u, g.v]) + sign * off * d
+        out.append(rectangle_corners(c[0], c[1], g.angle,
+                                     max((gripper.finger_thickness + 2 * clearance_m) * f, min_px),
+                                     max((gripper.finger_width + 2 * clearance_m) * f, min_px)))
+    return out
+
+
+def inside_image(uv: np.ndarray, shape: tuple[int, int]) -> bool:
+    """Whether all pixel points ``uv`` (N, 2) lie inside an image of ``shape`` (H, W)."""
+    return bool((uv >= 0).all() and (uv[:, 0] <= shape[1] - 1).all() and (uv[:, 1] <= shape[0] - 1).all())
+
+
 def finger_footprints(g: PlanarGrasp, z_m: float, K: np.ndarray, gripper: GripperConfig,
                       shape: tuple[int, int], clearance_m: float = 0.0,
                       opening_m: float | None = None) -> np.ndarray:
     """(H, W) bool: the pixels the two fingers opened ``opening_m`` apart (None = fully open)
     cover, grown by ``clearance_m`` on every side, seen along the optical axis at depth
     ``z_m``, for a grasp at pixel (g.u, g.v) closing along g.angle."""
-    f = K[0, 0] / z_m
     mask = np.zeros(shape, np.uint8)
-    d = np.array([np.cos(g.angle), np.sin(g.angle)])
-    opening = gripper.max_opening if opening_m is None else opening_m
-    off = (opening + gripper.finger_thickness) / 2 * f
-    for sign in (1, -1):
-        c = np.array([g.u, g.v]) + sign * off * d
-        _fill(mask, rectangle_corners(c[0], c[1], g.angle,
-                                      max((gripper.finger_thickness + 2 * clearance_m) * f, 1.0),
-                                      max((gripper.finger_width + 2 * clearance_m) * f, 1.0)))
+    for corners in finger_rectangles(g, z_m, K, gripper, clearance_m, opening_m, min_px=1.0):
+        _fill(mask, corners)
     return mask > 0
 
 
@@ -106,15 +123,7 @@ def fingers_in_view(g: PlanarGrasp, z_m: float, K: np.ndarray, gripper: GripperC
                     shape: tuple[int, int], opening_m: float | None = None) -> bool:
     """Whether the footprints of both fingers, opened ``opening_m`` apart (None = fully open),
     at depth ``z_m`` lie inside an image of ``shape``."""
-    f = K[0, 0] / z_m
-    d = np.array([np.cos(g.angle), np.sin(g.angle)])
-    opening = gripper.max_opening if opening_m is None else opening_m
-    off = (opening + gripper.finger_thickness) / 2 * f
-    corners = np.concatenate([rectangle_corners(*(np.array([g.u, g.v]) + sign * off * d), g.angle,
-                                                gripper.finger_thickness * f, gripper.finger_width * f)
-                              for sign in (1, -1)])
-    return bool((corners >= 0).all() and (corners[:, 0] <= shape[1] - 1).all()
-                and (corners[:, 1] <= shape[0] - 1).all())
+    return inside_image(np.concatenate(finger_rectangles(g, z_m, K, gripper, opening_m=opening_m)), shape)
 
 
 def plan_grasp_depth(depth: np.ndarray, g: PlanarGrasp, K: np.ndarray, gripper: GripperConfig,

@@ -81,14 +81,21 @@ def approach_angle(T_cam_grasp: np.ndarray) -> float:
     return float(np.arccos(np.clip(T_cam_grasp[2, 2], -1.0, 1.0)))
 
 
+def axis_frame(angle: float) -> np.ndarray:
+    """(3, 3) gripper axes (columns) in the camera frame of a planar grasp at image angle
+    ``angle`` (rad) approaching along the optical axis: x the closing axis in the image plane,
+    z = +optical axis, y = z x x."""
+    x = np.array([np.cos(angle), np.sin(angle), 0.0])
+    z = np.array([0.0, 0.0, 1.0])
+    return np.stack([x, np.cross(z, x), z], 1)
+
+
 def grasp_pose_in_camera(g: PlanarGrasp, z_m: float, K: np.ndarray) -> tuple[np.ndarray, float]:
     """The 6-DoF grasp of a planar one, approaching along the optical axis: (T_cam_grasp (4x4),
     opening in metres). The centre is the pixel's ray at depth ``z_m`` (metres along the
-    optical axis); the closing axis is the image angle in the plane z = const."""
-    x = np.array([np.cos(g.angle), np.sin(g.angle), 0.0])
-    z = np.array([0.0, 0.0, 1.0])
+    optical axis); the closing axis is the image angle in the plane z = const (axis_frame)."""
     T = np.eye(4)
-    T[:3, 0], T[:3, 1], T[:3, 2] = x, np.cross(z, x), z
+    T[:3, :3] = axis_frame(g.angle)
     T[:3, 3] = [(g.u - K[0, 2]) * z_m / K[0, 0], (g.v - K[1, 2]) * z_m / K[1, 1], z_m]
     return T, float(g.width * z_m / K[0, 0])
 
