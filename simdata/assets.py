@@ -28,6 +28,11 @@ MESH_EXTS = (".obj", ".ply", ".stl", ".glb", ".gltf")
 UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 # Tabletop objects measure between these bounds (largest side, metres).
 MIN_SIZE_M, MAX_SIZE_M = 0.005, 3.0
+# Textures are kept at most this many pixels on a side (--max-texture). An object fills at most
+# a few hundred pixels of a 640x480 image, so the renderer's mipmapping never reads the finer
+# levels of a 4096x4096 texture (official YCB), which cost a quarter of a second per model to
+# upload and 48 MB of memory in every worker.
+MAX_TEXTURE_PX = 2048
 _VISUAL_NAMES = ("google_16k/textured.obj", "textured_simple_reoriented.obj", "textured.obj",
                  "tsdf/textured.obj", "poisson/textured.obj")
 _COLLISION_NAMES = ("collision_vhacd.obj", "collision.obj", "google_16k/collision.obj")
@@ -232,10 +237,10 @@ def file_fingerprint(*paths: Path | None) -> str:
 
 # Bump when what _load_look returns, or how it is computed, changes: cached meshes of older
 # code are then not read.
-MESH_CACHE_VERSION = "3"
+MESH_CACHE_VERSION = "4"
 
 
-def _look_key(src: ModelSource, units: str) -> str | None:
+def _look_key(src: ModelSource, units: str, max_texture: int = MAX_TEXTURE_PX) -> str | None:
     """Content key of what _load_look(src, units) returns: the bytes of the mesh file and of
     the files its look comes from (by name relative to the mesh: the key does not depend on
     where the files are), the units asked, and the versions that read them. None (nothing
@@ -250,7 +255,7 @@ def _look_key(src: ModelSource, units: str) -> str | None:
         return None
     h = hashlib.sha256(f"{MESH_CACHE_VERSION} trimesh {trimesh.__version__} numpy {np.__version__} "
                        f"pillow {PIL.__version__} python {sys.version_info[:2]} units {units} "
-                       f"{src.unit}".encode())
+                       f"{src.unit} max_texture {max_texture}".encode())
     try:
         for p in [src.visual, *material_files(src.visual)]:
             data = p.read_bytes() if p.is_file() else None
@@ -261,10 +266,11 @@ def _look_key(src: ModelSource, units: str) -> str | None:
     return h.hexdigest()[:32]
 
 
-def _load_look(src: ModelSource, units: str) -> dict:
+def _load_look(src: ModelSource, units: str, max_texture: int = MAX_TEXTURE_PX) -> dict:
     """The mesh of ``src`` in metres with its look (or a plain material where its texture is
-    missing), checked; with what load_model tells the user about it. Nothing in it depends
-    on where the files are or what the object is called: it is cached by content."""
+    missing; its texture at most ``max_texture`` pixels on a side, 0 = as stored), checked;
+    with what load_model tells the user about it. Nothing in it depends on where the files
+    are or what the object is called: it is cached by content."""
     mesh = _load_trimesh(src.visual)
     max_extent = float(np.max(mesh.extents))
     if units == "auto":
@@ -290,8 +296,30 @@ def _load_look(src: ModelSource, units: str) -> dict:
     if plain:
         mesh, plain_rgb = _plain_material(mesh)
         textured = False
+    # the vertex colours (the BOP models' look) come from the texture as stored
+    colors = _cacheable_colors(mesh)
+    if textured:
+        cap_texture(mesh, max_texture)
     return {"mesh": mesh, "unit": unit, "scale": scale, "size_m": size_m, "textured": textured,
-            "plain": plain, "plain_rgb": plain_rgb, "vertex_colors": _cacheable_colors(mesh)}
+            "plain": plain, "plain_rgb": plain_rgb, "vertex_colors": colors}
+
+
+def cap_texture(mesh, max_px: int) -> None:
+    """Shrink the texture image of ``mesh`` (trimesh, in place) to at most ``max_px`` pixels
+    on a side (0: leave it), by area averaging as the renderer's own mipmaps do; the UVs are
+    unchanged (they are relative)."""
+    from PIL import Image
+
+    mat = getattr(mesh.visual, "material", None)
+    for attr in ("image", "baseColorTexture"):
+        img = getattr(mat, attr, None)
+        if img is None:
+            continue
+        w, h = img.size
+        if max_px and max(w, h) > max_px:
+            s = max_px / max(w, h)
+            setattr(mat, attr, img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BOX))
+        return
 
 
 def vertex_colors_of(mesh) -> np.ndarray:
@@ -324,15 +352,20 @@ def _tell(src: ModelSource, look: dict) -> list[str]:
     return [reason] if look["plain"] == "missing" else []
 
 
-def load_model(src: ModelSource, obj_id: int, units: str = "auto") -> ObjectModel:
-    """Load one object in metres, check it, and report unit and texture problems. The loaded
-    mesh is cached by content (simdata.diskcache): a second start-up reads it back instead of
-    parsing the mesh and decoding its texture."""
+def load_model(src: ModelSource, obj_id: int, units: str = "auto",
+               max_texture: int = MAX_TEXTURE_PX) -> ObjectModel:
+    """Load one object in metres, check it, and report unit and texture problems; its texture
+    is kept at most ``max_texture`` pixels on a side (0: as stored). The loaded mesh is cached
+    by content (simdata.diskcache): a second start-up reads it back instead of parsing the
+    mesh and decoding its texture."""
     from .diskcache import cached_pickle
 
-    key = _look_key(src, units)
-    look = (cached_pickle("meshes", key, lambda: _load_look(src, units)) if key
-            else _load_look(src, units))
+    if max_texture < 0:
+        raise SimdataError(f"--max-texture {max_texture} must be 0 (keep textures as stored) or "
+                           f"a side length in pixels")
+    key = _look_key(src, units, max_texture)
+    look = (cached_pickle("meshes", key, lambda: _load_look(src, units, max_texture)) if key
+            else _load_look(src, units, max_texture))
     warnings = _tell(src, look)
     mass = com = inertia = None
     if src.urdf is not None:
@@ -344,11 +377,12 @@ def load_model(src: ModelSource, obj_id: int, units: str = "auto") -> ObjectMode
                        vertex_colors=look["vertex_colors"])
 
 
-def load_models(root: str | Path, units: str = "auto") -> list[ObjectModel]:
+def load_models(root: str | Path, units: str = "auto",
+                max_texture: int = MAX_TEXTURE_PX) -> list[ObjectModel]:
     """Discover and load every object under ``root``; obj ids are 1..N in name order
-    (BOP models keep their own ids)."""
+    (BOP models keep their own ids); textures at most ``max_texture`` pixels on a side."""
     sources = discover_models(root)
-    return [load_model(s, s.obj_id or i + 1, units) for i, s in enumerate(sources)]
+    return [load_model(s, s.obj_id or i + 1, units, max_texture) for i, s in enumerate(sources)]
 
 
 def models_fingerprint(root: str | Path) -> dict[str, str]:

@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from .assets import MAX_TEXTURE_PX
 from .errors import SimdataError
 from .sensors import SENSOR_PRESETS
 
@@ -94,6 +95,10 @@ def _add_render(sub):
                         "coco/instances_train_pbr.json; needs pip install 'simdata-adapt[coco]')")
     p.add_argument("--units", default="auto", choices=["auto", "m", "cm", "mm"],
                    help="mesh units; auto detects metres vs millimetres from the object size")
+    p.add_argument("--max-texture", type=int, default=MAX_TEXTURE_PX, metavar="PX",
+                   help="largest texture side kept, in pixels: bigger textures are shrunk on "
+                        "load (area average, cached); at 640x480 an object covers a few hundred "
+                        "pixels, so its mipmaps never read finer texels. 0 = textures as stored")
     p.add_argument("--width", type=int, default=640, help="image width in pixels")
     p.add_argument("--height", type=int, default=480, help="image height in pixels")
     p.add_argument("--fx", type=float, help="focal length x in pixels [PrimeSense 572.4 at 640 px]")
@@ -201,7 +206,7 @@ def cmd_render(args) -> int:
     cfg = RenderConfig(
         randomize=randomization_from_args(args), sensor=args.sensor,
         meshes=args.meshes, out=args.out, scenes=args.scenes, seed=args.seed, units=args.units,
-        rgb_format=args.rgb_format, depth_scale=args.depth_scale, extras=extras,
+        max_texture=args.max_texture, rgb_format=args.rgb_format, depth_scale=args.depth_scale, extras=extras,
         workers=args.workers, symmetries=args.symmetries, ray=args.ray, msaa=args.msaa,
         formats=parse_formats(args.format),
         scene=SceneConfig(

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .assets import MAX_TEXTURE_PX
 from .errors import SimdataError
 from .randomize import RandomizationConfig
 from .sampling import SceneConfig
@@ -20,6 +21,7 @@ class RenderConfig:
     scenes: int = 20
     seed: int = 0
     units: str = "auto"
+    max_texture: int = MAX_TEXTURE_PX  # largest texture side kept, px (0 = as stored)
     rgb_format: str = "jpg"          # bop_toolkit reads train_pbr RGB as .jpg
     depth_scale: float = 0.1         # depth PNG unit in mm (0.1 mm, as BOP's PBR data)
     extras: tuple[str, ...] = EXTRAS
@@ -38,6 +40,9 @@ class RenderConfig:
     def validate(self) -> "RenderConfig":
         if self.scenes < 1:
             raise SimdataError(f"--scenes {self.scenes} must be at least 1")
+        if self.max_texture < 0:
+            raise SimdataError(f"--max-texture {self.max_texture} must be 0 (textures as stored) "
+                               f"or a side length in pixels")
         if self.workers < 1:
             raise SimdataError(f"--workers {self.workers} must be at least 1")
         if self.rgb_format not in ("jpg", "png"):

@@ -209,7 +209,7 @@ def render_dataset(cfg: RenderConfig, progress: bool = True) -> RenderSummary:
     from tqdm import tqdm
 
     cfg.validate()
-    models = load_models(cfg.meshes, cfg.units)
+    models = load_models(cfg.meshes, cfg.units, cfg.max_texture)
     fingerprint = models_fingerprint(cfg.meshes)
     with ExitStack() as stack:
         cluster = None

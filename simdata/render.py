@@ -96,25 +96,43 @@ void main() {
 
 class _GeometryShaderCache:
     """Stands in for pyrender's shader cache during the geometry pass: our program, compiled
-    with the vertex-layout defines pyrender gives each primitive."""
+    with the vertex-layout defines pyrender gives each primitive. pyrender reads programs from
+    files; ours are compiled from the strings above (no shader files on disk to leave behind
+    when a worker process exits without cleaning up)."""
 
     def __init__(self):
-        from pyrender.shader_program import ShaderProgramCache
-        import tempfile
-
-        # pyrender's programs are read from files in a shader folder.
-        self._dir = tempfile.TemporaryDirectory(prefix="simdata-shaders-")
-        for name, text in (("geometry.vert", _GEOMETRY_VERT), ("geometry.frag", _GEOMETRY_FRAG)):
-            with open(os.path.join(self._dir.name, name), "w") as f:
-                f.write(text)
-        self._cache = ShaderProgramCache(shader_dir=self._dir.name)
+        self._programs = {}
 
     def get_program(self, vertex_shader, fragment_shader, geometry_shader=None, defines=None):
-        return self._cache.get_program("geometry.vert", "geometry.frag", defines=defines)
+        import OpenGL.contextdata
+
+        defines = dict(defines or {})
+        key = (OpenGL.contextdata.getContext(), tuple(sorted(defines.items())))
+        if key not in self._programs:
+            self._programs[key] = _source_program_class()(
+                vertex_shader=_GEOMETRY_VERT, fragment_shader=_GEOMETRY_FRAG, defines=defines)
+        return self._programs[key]
 
     def clear(self):
-        self._cache.clear()
-        self._dir.cleanup()
+        for program in self._programs.values():
+            program.delete()
+        self._programs = {}
+
+
+@functools.lru_cache(maxsize=None)
+def _source_program_class():
+    """pyrender's ShaderProgram, fed GLSL source text instead of file names."""
+    from pyrender.shader_program import ShaderProgram
+
+    class SourceProgram(ShaderProgram):
+        def _load(self, source):
+            # pyrender's own substitution: each define's name becomes its value (our sources
+            # hold no #ifdef)
+            for name, value in self.defines.items():
+                source = source.replace(name, str(value))
+            return source
+
+    return SourceProgram
 
 
 def _read_framebuffer(renderer, scene, flags, colour: str, depth: bool):

@@ -246,3 +246,38 @@ def test_pickle_cache_evicts_the_least_recently_used(tmp_path, monkeypatch):
     assert sorted(p.stem for p in (tmp_path / "t").iterdir()) == ["k0", "k2", "k3"]
     cached_pickle("t", "k4", blob(4), max_bytes=500)  # larger than the cap alone: kept
     assert [p.stem for p in (tmp_path / "t").iterdir()] == ["k4"]
+
+
+def test_large_textures_are_capped_on_load_without_changing_the_look(assets_dir, tmp_path,
+                                                                     monkeypatch):
+    """--max-texture: a texture wider than the cap is area-averaged down on load (and cached
+    apart from the full one); the BOP look at the vertices still comes from the full texture,
+    and a render where the object spans few pixels is the same, as the mipmaps it reads are."""
+    from simdata.render import SceneRenderer
+    from simdata.transforms import look_at
+    from simdata.types import Intrinsics, Lighting, PlacedObject, Scene
+
+    monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
+    shutil.copytree(assets_dir / "025_mug", tmp_path / "m" / "025_mug")
+    (full,) = load_models(tmp_path / "m", max_texture=0)
+    (capped,) = load_models(tmp_path / "m", max_texture=64)
+    assert full.mesh.visual.material.image.size == (256, 256)
+    assert capped.mesh.visual.material.image.size == (64, 64)
+    assert len(list((tmp_path / "cache" / "meshes").iterdir())) == 2
+    img = np.asarray(full.mesh.visual.material.image, float)
+    assert np.allclose(np.asarray(capped.mesh.visual.material.image, float),
+                       img.reshape(64, 4, 64, 4, -1).mean((1, 3)), atol=1)
+    assert np.array_equal(full.vertex_colors, capped.vertex_colors)
+    K = Intrinsics(80.0, 80.0, 31.5, 31.5, 64, 64)
+    light = Lighting(ambient=(0.3, 0.3, 0.3), directions=[(0.0, 0.0, -1.0)], intensities=[3.0])
+    T_cam = look_at([0.0, 0.3, 0.5], [0.0, 0.0, 0.0], up=(0.0, 0.0, 1.0))
+    frames = []
+    for model in (full, capped):
+        with SceneRenderer([model], K) as r:
+            r.set_scene(Scene([PlacedObject(0, np.eye(4))], light))
+            frames.append(r.render(T_cam, normals=False))
+    assert frames[0].masks_visib[0].sum() > 50
+    assert np.array_equal(frames[0].masks, frames[1].masks)
+    assert np.abs(frames[0].rgb.astype(int) - frames[1].rgb.astype(int)).mean() < 0.5
+    with pytest.raises(SimdataError, match="--max-texture"):
+        load_models(tmp_path / "m", max_texture=-1)
