@@ -20,6 +20,7 @@ from . import distributed
 from .config import TrainConfig, check_numbers, describe, non_defaults, resume_changes
 from .data import seed_for
 from .distributed import Ranks
+from .ema import EMA_NET, deployed_nets, ema_decay, make_ema, update_ema
 from .methods import METHODS, Method
 from .tasks import TASKS, DataSpec, Task
 
@@ -138,6 +139,9 @@ class Trainer:
                 raise SimdataError(f"--{name.replace('_', '-')} {getattr(cfg, name)} must be at least 1")
         check_numbers(cfg)
         check_numbers(method_cfg)
+        if not 0 <= cfg.ema < 1:
+            raise SimdataError(f"--ema {cfg.ema}: the average's decay is in [0, 1) (0 = off; "
+                               f"0.999 averages about the last 1000 steps)")
         self.cfg, self.method_cfg, self.ranks = cfg, method_cfg, ranks
         self.share = ranks.share(cfg.batch)
         self.out = Path(cfg.out)
@@ -161,6 +165,8 @@ class Trainer:
         self.domains = open_domains(cfg, METHODS[cfg.method], self.task)
         data = self.task.data_spec(cfg, [d for d in self.domains.values() if d.labelled])
         self.method = build_method(cfg, method_cfg, self.task, data, self.device)
+        if cfg.ema:  # a net among the method's, so checkpoints, resume and best.pt keep it
+            self.method.nets[EMA_NET] = make_ema(self.method.task_net)
         self.start = 0
         if resume and (self.out / CKPT).exists():
             self._resume(load_checkpoint(self.out / CKPT, self.device), force_resume)
@@ -199,7 +205,12 @@ class Trainer:
         method_state = state["method"]
         if len(own) == self.ranks.world:
             method_state = {**method_state, **own[self.ranks.rank]}
+        if EMA_NET in method_state["nets"] and not self.cfg.ema:  # --force-resume without --ema
+            method_state = {**method_state, "nets": {k: v for k, v in method_state["nets"].items()
+                                                     if k != EMA_NET}}
         self.method.load_state_dict(method_state)
+        if self.cfg.ema and EMA_NET not in method_state["nets"]:  # --ema added by --force-resume
+            self.method.nets[EMA_NET].load_state_dict(self.method.task_net.state_dict())
         self.start = state["step"]
 
     def run_config(self) -> dict:
@@ -256,6 +267,8 @@ class Trainer:
                 with self._autocast():
                     losses = m.training_step(batch, step)
                 distributed.average_buffers(m.nets.values())
+                if cfg.ema:
+                    update_ema(m.nets[EMA_NET], m.task_net, ema_decay(cfg.ema, step))
                 done += 1
                 n = step + 1
                 watch.update(n, losses)
@@ -361,7 +374,14 @@ class Trainer:
     def _evaluate(self, step, tb):
         from .evaluate import evaluate
 
-        res = evaluate(self.method, self.eval_domain)
+        nets = self.method.nets
+        live = nets["task"]
+        if EMA_NET in nets:  # evaluate the weights the run deploys
+            nets["task"] = nets[EMA_NET]
+        try:
+            res = evaluate(self.method, self.eval_domain)
+        finally:
+            nets["task"] = live
         self.method.train(True)
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": step, "eval": res}) + "\n")
@@ -435,7 +455,8 @@ def _cpu_copy(state):
 
 def load_run(run: str | Path, device: str = "auto") -> tuple[Method, dict]:
     """Rebuild a method from a run folder (weights only, eval mode): the best checkpoint when
-    training stopped early, else the last one."""
+    training stopped early, else the last one; a run trained with ``--ema`` gets its averaged
+    task net as the task net."""
     path = Path(run) / BEST if (Path(run) / BEST).is_file() else Path(run) / CKPT
     if not path.is_file():
         raise SimdataError(f"{run} holds no checkpoint ({CKPT}); train first with `adapt train`")
@@ -448,7 +469,8 @@ def load_run(run: str | Path, device: str = "auto") -> tuple[Method, dict]:
         method = ensemble_method(conf, dev)
     else:
         method = method_from_config(conf, dev)
-    method.load_state_dict(state["method"], nets_only=True)
+    method.load_state_dict({**state["method"], "nets": deployed_nets(state["method"]["nets"])},
+                           nets_only=True)
     method.train(False)
     return method, conf
 

@@ -10,6 +10,13 @@ saves object IoU and mIoU per run and per ensemble, with the spread over renders
 
     .venv/bin/python benchmarks/seg_recipe_seeds.py                      # about 90 minutes on 2 cores
     .venv/bin/python benchmarks/seg_recipe_seeds.py --renders 1 --train-seeds 0 1 --scenes 4 --steps 50  # smoke
+    .venv/bin/python benchmarks/seg_recipe_seeds.py --renders 3 --train-seeds 0 1 2 3 4 5 --ema 0.999 \
+        --out benchmarks/results/seg_ema_cpu.json   # the weight average against the last step's weights
+
+With ``--ema DECAY`` the runs keep an average of their weights (``adapt train --ema``); each run
+and each ensemble is then scored twice, with the average (what the run deploys) and with the
+last step's weights (a copy of the run without the average: the same training, since the
+average never feeds back into it).
 
 Everything is kept under ``--work`` and reused: a rerun resumes where it stopped.
 """
@@ -48,6 +55,21 @@ def score(run_dir: Path, test: str) -> dict:
     return {"object_iou": e["per_class_iou"]["object"], "miou": e["miou"]}
 
 
+def last_step_copy(run_dir: Path) -> Path:
+    """A run folder beside ``run_dir`` holding its last checkpoint without the weight average
+    (adapt train --ema), so eval and ensemble use the last step's weights."""
+    import torch
+
+    from adapt.ema import EMA_NET
+
+    out = run_dir.with_name(run_dir.name + "_last_step")
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    state = torch.load(run_dir / "checkpoints/last.pt", map_location="cpu", weights_only=False)
+    state["method"]["nets"].pop(EMA_NET, None)
+    torch.save(state, out / "checkpoints/last.pt")
+    return out
+
+
 def spread(values: list[float]) -> dict:
     return {"mean": round(statistics.mean(values), 4), "min": min(values), "max": max(values),
             "at_least_0.5": sum(v >= 0.5 for v in values), "n": len(values)}
@@ -62,6 +84,8 @@ def main():
     ap.add_argument("--scenes", type=int, default=200, help="scenes per render (4 views each)")
     ap.add_argument("--steps", type=int, default=6000, help="training steps per run")
     ap.add_argument("--work", default="data/bench_seg_seeds", help="renders and runs, kept and reused")
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="train with adapt train --ema DECAY and score the last step's weights too")
     ap.add_argument("--out", default="benchmarks/results/seg_recipe_seeds_bench_cpu.json")
     args = ap.parse_args()
     for path in (args.meshes, args.test):
@@ -72,7 +96,8 @@ def main():
     results = {"benchmark": "segmentation recipe over renders and training seeds", "date": time.strftime("%Y-%m-%d"),
                "device": f"cpu ({os.cpu_count()} cores)",
                "render": f"simdata render --meshes {args.meshes} --scenes {args.scenes} {' '.join(RENDER)} --seed R",
-               "train": f"adapt train seg-source-only {' '.join(TRAIN)} --steps {args.steps} --seed T",
+               "train": f"adapt train seg-source-only {' '.join(TRAIN)} --steps {args.steps} --seed T"
+                        + (f" --ema {args.ema}" if args.ema else ""),
                "test": args.test, "renders": {}}
     for r in args.renders:
         syn = work / f"render{r}"
@@ -82,25 +107,36 @@ def main():
             run(BIN / "simdata", "render", "--meshes", args.meshes, "--out", syn, "--scenes", args.scenes,
                 "--seed", r, *RENDER)  # resumes a partial render
             (work / f".render{r}.partial").unlink()
-        runs, row = [], {"runs": {}}
+        runs, last, row = [], [], {"runs": {}}
+        tag = f"_ema{args.ema:g}" if args.ema else ""
         for t in args.train_seeds:
-            d = work / f"render{r}_seed{t}"
+            d = work / f"render{r}_seed{t}{tag}"
             resume = ["--resume"] if (d / "checkpoints/last.pt").is_file() else []
             run(BIN / "adapt", "train", "seg-source-only", "--source", syn, "--out", d, "--seed", t,
-                "--steps", args.steps, *TRAIN, *resume)
+                "--steps", args.steps, *TRAIN, *(["--ema", args.ema] if args.ema else []), *resume)
             row["runs"][t] = score(d, args.test)
             runs.append(d)
+            if args.ema:
+                last.append(last_step_copy(d))
+                row["runs"][t]["last_step_weights"] = score(last[-1], args.test)
             print(f"render {r} training seed {t}: {row['runs'][t]}", flush=True)
         if len(runs) > 1:
-            ens = work / f"render{r}_ensemble"
-            if not (ens / "checkpoints/last.pt").is_file():
-                run(BIN / "adapt", "ensemble", *runs, "--out", ens)
-            row["ensemble"] = score(ens, args.test)
-            print(f"render {r} ensemble of {len(runs)}: {row['ensemble']}", flush=True)
+            for key, members in (("ensemble", runs), ("ensemble_last_step_weights", last)):
+                if not members:
+                    continue
+                ens = work / f"render{r}_{key}{tag}"
+                if not (ens / "checkpoints/last.pt").is_file():
+                    run(BIN / "adapt", "ensemble", *members, "--out", ens)
+                row[key] = score(ens, args.test)
+                print(f"render {r} {key} of {len(members)}: {row[key]}", flush=True)
         results["renders"][r] = row
         save_results(ROOT / args.out, results, t0)  # after every render: a killed run keeps its rows
     singles = [v["object_iou"] for row in results["renders"].values() for v in row["runs"].values()]
     results["single_runs"] = spread(singles)
+    if args.ema:
+        results["single_runs_last_step_weights"] = spread(
+            [v["last_step_weights"]["object_iou"] for row in results["renders"].values()
+             for v in row["runs"].values()])
     if all("ensemble" in row for row in results["renders"].values()):
         results["ensembles"] = spread([row["ensemble"]["object_iou"] for row in results["renders"].values()])
     save_results(ROOT / args.out, results, t0)

@@ -174,3 +174,52 @@ def test_cuda_only_options_are_refused_on_a_cpu(crops, tmp_path, flag):
     with pytest.raises(SimdataError, match=f"--{flag.replace('_', '-')} needs CUDA"):
         Trainer(train_cfg(crops, tmp_path / flag, "source-only", device="cpu", **{flag: True}),
                 method_cfg("source-only"))
+
+
+def test_weight_average_is_the_mean_it_claims():
+    """update_ema is decay*ema + (1-decay)*net for weights and batch-norm statistics; early
+    steps use a lower decay so the random start is soon forgotten."""
+    from adapt.ema import ema_decay, make_ema, update_ema
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 1), torch.nn.BatchNorm2d(3))
+    ema = make_ema(net)
+    assert not any(p.requires_grad for p in ema.parameters())
+    before = {k: v.clone() for k, v in ema.state_dict().items()}
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+        net[1].running_mean.fill_(2.0)
+        net[1].num_batches_tracked.fill_(7)
+    update_ema(ema, net, 0.9)
+    for k, v in ema.state_dict().items():
+        live = net.state_dict()[k]
+        want = live if not v.is_floating_point() else 0.9 * before[k] + 0.1 * live
+        assert torch.allclose(v, want.to(v.dtype)), k
+    assert ema_decay(0.999, 0) == pytest.approx(0.1) and ema_decay(0.999, 10 ** 6) == 0.999
+    assert ema_decay(0.5, 3) == pytest.approx(4 / 13) and ema_decay(0.5, 20) == 0.5
+
+
+def test_averaged_weights_are_checkpointed_resumed_and_deployed(crops, tmp_path):
+    """--ema: the average is kept in the checkpoint, a resumed run's equals an uninterrupted
+    one's, and eval/export/predict (load_run) get it as the task net; a bad decay is refused."""
+    from adapt.ema import EMA_NET
+    from adapt.trainer import Trainer, load_run
+    from simdata.errors import SimdataError
+
+    cfg = dict(method="source-only", ema=0.5)
+    Trainer(train_cfg(crops, tmp_path / "full", **cfg), method_cfg("source-only")).fit(progress=False)
+    Trainer(train_cfg(crops, tmp_path / "part", steps=2, **cfg), method_cfg("source-only")).fit(progress=False)
+    Trainer(train_cfg(crops, tmp_path / "part", **cfg), method_cfg("source-only"),
+            resume=True).fit(progress=False)
+    a = torch.load(tmp_path / "full/checkpoints/last.pt", weights_only=False)["method"]["nets"]
+    b = torch.load(tmp_path / "part/checkpoints/last.pt", weights_only=False)["method"]["nets"]
+    assert set(a) == {"task", EMA_NET}
+    for k, v in a[EMA_NET].items():
+        assert torch.equal(v, b[EMA_NET][k]), k
+    floats = [k for k, v in a["task"].items() if v.is_floating_point()]
+    assert any(not torch.equal(a["task"][k], a[EMA_NET][k]) for k in floats)  # an average, not a copy
+    method, _ = load_run(tmp_path / "full", "cpu")
+    for k, v in method.task_net.state_dict().items():
+        assert torch.equal(v, a[EMA_NET][k]), k
+    with pytest.raises(SimdataError, match="--ema"):
+        Trainer(train_cfg(crops, tmp_path / "bad", method="source-only", ema=1.0), method_cfg("source-only"))
