@@ -150,8 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "eval, export, predict and view take it like any run. Train the same recipe "
                        "with several --seed values and ensemble them: on real frames runs of one "
                        "recipe can disagree, and the average is steadier than any one of them.")
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders (at least two)")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders (at least two; one with --flips)")
     p.add_argument("--out", required=True, help="the new run folder")
+    p.add_argument("--flips", default="none", choices=["none", "h", "hv"],
+                   help="test-time augmentation: every net also sees the image mirrored "
+                        "left-right (h), or left-right, top-bottom and both (hv: a half turn too; "
+                        "for views from above, where any turn of the camera is one the net "
+                        "trained on), and its prediction is mirrored back into the average; "
+                        "costs one pass per image and net per flip")
     p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("export", formatter_class=fmt, help="ONNX / TorchScript export with parity check",
@@ -296,9 +302,10 @@ def cmd_translate(args) -> int:
 def cmd_ensemble(args) -> int:
     from .ensemble import build_ensemble
 
-    conf = build_ensemble(args.runs, args.out)
+    conf = build_ensemble(args.runs, args.out, args.flips)
+    flips = f", flips {args.flips}" if args.flips != "none" else ""
     print(f"wrote {args.out}: an ensemble of {len(conf['ensemble']['members'])} "
-          f"{conf['train']['task']} runs ({conf['data']['channels']}, height {conf['train']['height']})")
+          f"{conf['train']['task']} runs ({conf['data']['channels']}, height {conf['train']['height']}{flips})")
     return 0
 
 

@@ -7,7 +7,9 @@ Why: on real frames the same recipe trained with different seeds can disagree on
 synthetic scenes leave open (a robot's arm reaching into the image: object or not?), and which
 way one run settles it is chance (benchmarks/results/seg_recipe_seeds_cpu.json); averaging
 runs trained with different ``--seed`` steadies the answer. The members' weights are copied
-into the new run, so it stands alone.
+into the new run, so it stands alone. ``--flips`` adds test-time augmentation: every member
+also sees the image's mirror images and its predictions, mirrored back, join the average (one
+run is then enough).
 """
 from __future__ import annotations
 
@@ -27,16 +29,31 @@ SHARED = (("train", "task"), ("train", "height"), ("data", "channels"), ("data",
 EVAL_ONLY = {"sim_trials"}  # task options that only set how a run is evaluated
 
 
-class _Ensemble(nn.Module):
-    """K task nets taking the same (B,C,H,W) input; subclasses say how their outputs combine."""
+# --flips: the mirror images each member also sees (as the image axes flipped: 3 = width,
+# 2 = height); its prediction is flipped back before the average (test-time augmentation)
+FLIPS = {"none": ((),), "h": ((), (3,)), "hv": ((), (3,), (2,), (2, 3))}
 
-    def __init__(self, members: list[nn.Module]):
+
+class _Ensemble(nn.Module):
+    """K task nets taking the same (B,C,H,W) input, each also on the mirror images of ``flips``
+    (a key of :data:`FLIPS`); subclasses say how the outputs combine."""
+
+    def __init__(self, members: list[nn.Module], flips: str = "none"):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.channels = members[0].channels
+        self.flips = FLIPS[flips]
 
     def example_inputs(self, *args, **kwargs) -> tuple[torch.Tensor, ...]:
         return self.members[0].example_inputs(*args, **kwargs)
+
+    def _outputs(self, x: torch.Tensor) -> list[tuple[torch.Tensor, tuple[int, ...]]]:
+        """Every member's output on x and its mirror images, flipped back, with the flip."""
+        outs = []
+        for dims in self.flips:
+            xf = torch.flip(x, dims) if dims else x
+            outs += [((torch.flip(m(xf), dims) if dims else m(xf)), dims) for m in self.members]
+        return outs
 
 
 class SegmentationEnsemble(_Ensemble):
@@ -44,16 +61,23 @@ class SegmentationEnsemble(_Ensemble):
     probabilities (so argmax gives the ensemble's labels and softmax its probabilities)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logp = torch.stack([torch.log_softmax(m(x), 1) for m in self.members])
-        return torch.logsumexp(logp, 0) - math.log(len(self.members))
+        logp = torch.stack([torch.log_softmax(y, 1) for y, _ in self._outputs(x)])
+        return torch.logsumexp(logp, 0) - math.log(len(logp))
 
 
 class GraspEnsemble(_Ensemble):
     """(B,C,H,W) -> (B,4,H,W): the mean of the members' raw maps (quality, cos 2a, sin 2a,
-    width; the angle's two components averaged as a vector)."""
+    width; the angle's two components averaged as a vector). A mirror image about one axis
+    turns the closing axis' angle a into -a (mod 180 deg): its sin 2a is negated back; flipped
+    about both (a half turn), a is unchanged."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([m(x) for m in self.members]).mean(0)
+        maps = []
+        for y, dims in self._outputs(x):
+            if len(dims) == 1:
+                y = torch.cat([y[:, :2], -y[:, 2:3], y[:, 3:]], 1)
+            maps.append(y)
+        return torch.stack(maps).mean(0)
 
 
 ENSEMBLES = {"segmentation": SegmentationEnsemble, "grasp": GraspEnsemble}
@@ -73,20 +97,25 @@ def ensemble_method(conf: dict, device: torch.device):
 
     methods = [method_from_config(m["config"], device) for m in conf["ensemble"]["members"]]
     host = methods[0]
-    host.nets = {"task": ENSEMBLES[conf["train"]["task"]]([m.task_net for m in methods]).to(device)}
-    host.name = f"ensemble of {len(methods)} ({', '.join(sorted({m.name for m in methods}))})"
+    flips = conf["ensemble"].get("flips", "none")
+    host.nets = {"task": ENSEMBLES[conf["train"]["task"]]([m.task_net for m in methods], flips).to(device)}
+    host.name = (f"ensemble of {len(methods)} ({', '.join(sorted({m.name for m in methods}))})"
+                 + (f", flips {flips}" if flips != "none" else ""))
     return host
 
 
-def build_ensemble(runs: list[str | Path], out: str | Path) -> dict:
+def build_ensemble(runs: list[str | Path], out: str | Path, flips: str = "none") -> dict:
     """Write the run folder ``out`` (new; written under a temporary name, then renamed) whose
-    task net is the ensemble of the task nets of ``runs`` (run folders, at least two, all
-    segmentation or all grasp, with the same inputs and labels). Returns the run's config."""
+    task net is the ensemble of the task nets of ``runs`` (run folders, all segmentation or all
+    grasp, with the same inputs and labels), each also run on the mirror images of ``flips``
+    (:data:`FLIPS`; with flips one run is enough, else at least two). Returns the run's config."""
     from .trainer import CKPT, load_run, save_atomic
 
     out = Path(out)
-    if len(runs) < 2:
-        raise SimdataError(f"an ensemble needs at least two runs; got {len(runs)}")
+    if flips not in FLIPS:
+        raise SimdataError(f"--flips {flips!r}: use {', '.join(FLIPS)}")
+    if len(runs) < (1 if flips != "none" else 2):
+        raise SimdataError(f"an ensemble needs at least two runs, or one with --flips; got {len(runs)}")
     if out.exists():
         raise SimdataError(f"--out {out} exists; an ensemble is written to a new folder")
     members, nets = [], []
@@ -106,9 +135,9 @@ def build_ensemble(runs: list[str | Path], out: str | Path) -> dict:
                                        f"an ensemble's runs must share inputs and labels")
         members.append({"run": str(Path(run).resolve()), "config": conf})
         nets.append(method.task_net)
-    conf = {**copy.deepcopy(members[0]["config"]), "ensemble": {"members": members}}
+    conf = {**copy.deepcopy(members[0]["config"]), "ensemble": {"members": members, "flips": flips}}
     conf["train"]["out"] = str(out)
-    ensemble = ENSEMBLES[conf["train"]["task"]](nets)
+    ensemble = ENSEMBLES[conf["train"]["task"]](nets, flips)
     state = {"step": 0, "method": {"nets": {"task": ensemble.state_dict()}},
              "config": conf}
     with atomic_file(out) as tmp:

@@ -207,3 +207,61 @@ def test_an_ensemble_of_grasp_runs_averages_their_maps_and_exports(grasp_dataset
     with pytest.raises(SimdataError, match="differs from"):  # one task per ensemble
         build_ensemble([runs[0], seg], tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("dims", [(3,), (2,), (2, 3)])
+def test_mirrored_grasp_maps_decode_to_the_mirrored_grasp(dims):
+    """The rule by which GraspEnsemble's --flips maps a mirrored image's prediction back: the
+    maps of a grasp, mirrored about one image axis with their sin 2a negated, are the maps of
+    the mirrored grasp (angle -a) and decode to it; a half turn moves the maps and keeps a."""
+    from simdata.grasping.planar import angle_difference
+
+    g = PlanarGrasp(141.0, 97.0, 0.6, 36.0, 10.0)
+    h, w = 240, 320
+    maps = paint_grasp_maps([g], (h, w))
+    mirrored = np.flip(maps, tuple(d - 1 for d in dims)).copy()  # maps are (4,H,W)
+    if len(dims) == 1:
+        mirrored[2] = -mirrored[2]
+    u, v = (w - 1 - g.u if 3 in dims else g.u), (h - 1 - g.v if 2 in dims else g.v)
+    want = -g.angle if len(dims) == 1 else g.angle
+    (d,) = decode_grasp_maps(*smooth_grasp_maps(mirrored), n=1, threshold=0.1)
+    assert np.hypot(d.u - u, d.v - v) <= 1.0 and angle_difference(d.angle, want) < 1e-3
+    painted = paint_grasp_maps([PlanarGrasp(u, v, want, 36.0, 10.0)], (h, w))
+    on = (painted[0] > 0) & (mirrored[0] > 0)
+    assert on.sum() > 0.8 * (painted[0] > 0).sum()  # the same centre region, up to rounding
+    assert np.allclose(painted[1:3][:, on], mirrored[1:3][:, on], atol=1e-6)
+
+
+def test_flipped_grasp_ensemble_is_equivariant_and_exports(grasp_dataset, tmp_path):
+    """adapt ensemble RUN --flips hv: one run is enough; the output is the mean over the four
+    mirror images mapped back, so mirroring the input mirrors the maps (angle mirrored too);
+    it exports with parity."""
+    from adapt.config import TrainConfig
+    from adapt.ensemble import build_ensemble
+    from adapt.export import export_run
+    from adapt.methods import METHODS
+    from adapt.tasks.grasp import GraspConfig
+    from adapt.trainer import Trainer, load_run
+    from simdata.errors import SimdataError
+
+    cfg = TrainConfig(method="grasp-source-only", task="grasp", source=str(grasp_dataset),
+                      out=str(tmp_path / "a"), steps=2, batch=2, height=240, crop=64,
+                      channels="height", log_every=1, ckpt_every=2, sample_every=2)
+    Trainer(cfg, METHODS["grasp-source-only"].Config(task_width=8),
+            task_cfg=GraspConfig(sim_trials=0)).fit(progress=False)
+    build_ensemble([tmp_path / "a"], tmp_path / "flip", flips="hv")
+    ens, conf = load_run(tmp_path / "flip", "cpu")
+    net = load_run(tmp_path / "a", "cpu")[0].task_net
+    assert conf["ensemble"]["flips"] == "hv"
+    x = torch.rand(1, 1, 64, 96) * 2 - 1
+    sign = torch.tensor([1.0, 1.0, -1.0, 1.0]).view(1, 4, 1, 1)
+    with torch.no_grad():
+        want = (net(x) + torch.flip(net(torch.flip(x, (3,))), (3,)) * sign
+                + torch.flip(net(torch.flip(x, (2,))), (2,)) * sign
+                + torch.flip(net(torch.flip(x, (2, 3))), (2, 3))) / 4
+        assert torch.allclose(ens.task_net(x), want, atol=1e-6)
+        assert torch.allclose(ens.task_net(torch.flip(x, (3,))), torch.flip(want, (3,)) * sign, atol=1e-5)
+    meta = export_run(tmp_path / "flip", "task", "onnx", tmp_path / "flip.onnx")
+    assert meta["parity_max_abs_error"] < 1e-4
+    with pytest.raises(SimdataError, match="at least two runs, or one with --flips"):
+        build_ensemble([tmp_path / "a"], tmp_path / "one")

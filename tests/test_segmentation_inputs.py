@@ -229,12 +229,19 @@ def test_an_ensemble_of_runs_averages_their_probabilities_and_exports(scenes, tm
     assert meta["parity_max_abs_error"] < 1e-4 and meta["method"].startswith("ensemble of 2")
     # runs that do not share inputs, one run, an ensemble of ensembles, an existing --out
     other = train("c", channels="depth")
-    for bad, why in (([runs[0], other], "differs from"), ([runs[0]], "at least two"),
+    for bad, why in (([runs[0], other], "differs from"), ([runs[0]], "at least two runs, or one"),
                      ([tmp_path / "ens", runs[0]], "is an ensemble already")):
         with pytest.raises(SimdataError, match=why):
             build_ensemble(bad, tmp_path / "bad")
         assert not (tmp_path / "bad").exists() and not (tmp_path / ".tmp-bad").exists()
     with pytest.raises(SimdataError, match="exists"):
         build_ensemble(runs, tmp_path / "ens")
+    # --flips h: one run, its probabilities averaged with those of the mirrored image
+    build_ensemble(runs[:1], tmp_path / "flip", flips="h")
+    flip, _ = load_run(tmp_path / "flip", "cpu")
+    with torch.no_grad():
+        net = load_run(runs[0], "cpu")[0].task_net
+        probs = (torch.softmax(net(x), 1) + torch.flip(torch.softmax(net(torch.flip(x, (3,))), 1), (3,))) / 2
+        assert torch.allclose(torch.softmax(flip.task_net(x), 1), probs, atol=1e-5)
     with pytest.raises(SimdataError, match="is an ensemble"):  # not a run to train on
         train("ens", steps=4, resume=True)
