@@ -241,11 +241,11 @@ MESH_CACHE_VERSION = "4"
 
 
 def _look_key(src: ModelSource, units: str, max_texture: int = MAX_TEXTURE_PX) -> str | None:
-    """Content key of what _load_look(src, units) returns: the bytes of the mesh file and of
-    the files its look comes from (by name relative to the mesh: the key does not depend on
-    where the files are), the units asked, and the versions that read them. None (nothing
-    cached) where those files are unknown (glTF's external buffers) or unreadable (the load
-    then says why)."""
+    """Content key of what _load_look(src, units, max_texture) returns: the bytes of the mesh
+    file and of the files its look comes from (by name relative to the mesh: the key does not
+    depend on where the files are), the units asked, the texture cap, and the versions that
+    read them. None (nothing cached) where those files are unknown (glTF's external buffers)
+    or unreadable (the load then says why)."""
     import sys
 
     import PIL
