@@ -12,7 +12,10 @@ saves object IoU and mIoU per run and per ensemble, with the spread over renders
     .venv/bin/python benchmarks/seg_recipe_seeds.py --renders 1 --train-seeds 0 1 --scenes 4 --steps 50  # smoke
     .venv/bin/python benchmarks/seg_recipe_seeds.py --renders 3 --train-seeds 0 1 2 3 4 5 --ema 0.999 \
         --out benchmarks/results/seg_ema_cpu.json   # the weight average against the last step's weights
+    .venv/bin/python benchmarks/seg_recipe_seeds.py --renders 3 1 4 --flips h \
+        --out benchmarks/results/seg_flips_cpu.json  # and with test-time mirror images
 
+With ``--flips h|hv`` every run and ensemble is also scored through ``adapt ensemble --flips``.
 With ``--ema DECAY`` the runs keep an average of their weights (``adapt train --ema``); each run
 and each ensemble is then scored twice, with the average (what the run deploys) and with the
 last step's weights (a copy of the run without the average: the same training, since the
@@ -37,7 +40,8 @@ from results_io import save_results  # noqa: E402 (benchmarks/, the script's fol
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 RENDER = ["--views", "4", "--width", "320", "--height", "240", "--elevation", "55:90",
-          "--randomize", "all", "--sensor", "primesense", "--no-progress"]
+          "--randomize", "all", "--sensor", "primesense", "--no-progress",
+          "--workers", str(os.cpu_count() or 1)]  # byte-identical whatever the count
 TRAIN = ["--objectness", "--channels", "height", "--height", "120", "--crop", "96", "--batch", "4",
          "--task-width", "16", "--no-progress"]
 
@@ -53,6 +57,13 @@ def run(*cmd) -> str:
 def score(run_dir: Path, test: str) -> dict:
     e = json.loads(run(BIN / "adapt", "eval", run_dir, "--data", test))
     return {"object_iou": e["per_class_iou"]["object"], "miou": e["miou"]}
+
+
+def ensemble(members: list[Path], out: Path, flips: str = "none") -> Path:
+    """``adapt ensemble MEMBERS --out OUT [--flips]``, kept when OUT exists."""
+    if not (out / "checkpoints/last.pt").is_file():
+        run(BIN / "adapt", "ensemble", *members, "--out", out, "--flips", flips)
+    return out
 
 
 def last_step_copy(run_dir: Path) -> Path:
@@ -86,6 +97,9 @@ def main():
     ap.add_argument("--work", default="data/bench_seg_seeds", help="renders and runs, kept and reused")
     ap.add_argument("--ema", type=float, default=0.0,
                     help="train with adapt train --ema DECAY and score the last step's weights too")
+    ap.add_argument("--flips", default="", choices=["", "h", "hv"],
+                    help="also score every run and ensemble with adapt ensemble --flips (test-time "
+                         "mirror images)")
     ap.add_argument("--out", default="benchmarks/results/seg_recipe_seeds_bench_cpu.json")
     args = ap.parse_args()
     for path in (args.meshes, args.test):
@@ -119,15 +133,18 @@ def main():
             if args.ema:
                 last.append(last_step_copy(d))
                 row["runs"][t]["last_step_weights"] = score(last[-1], args.test)
+            if args.flips:
+                row["runs"][t][f"flips_{args.flips}"] = score(
+                    ensemble([d], d.with_name(d.name + f"_flips_{args.flips}"), args.flips), args.test)
             print(f"render {r} training seed {t}: {row['runs'][t]}", flush=True)
         if len(runs) > 1:
             for key, members in (("ensemble", runs), ("ensemble_last_step_weights", last)):
                 if not members:
                     continue
-                ens = work / f"render{r}_{key}{tag}"
-                if not (ens / "checkpoints/last.pt").is_file():
-                    run(BIN / "adapt", "ensemble", *members, "--out", ens)
-                row[key] = score(ens, args.test)
+                row[key] = score(ensemble(members, work / f"render{r}_{key}{tag}"), args.test)
+                if args.flips:
+                    row[f"{key}_flips_{args.flips}"] = score(ensemble(
+                        members, work / f"render{r}_{key}{tag}_flips_{args.flips}", args.flips), args.test)
                 print(f"render {r} {key} of {len(members)}: {row[key]}", flush=True)
         results["renders"][r] = row
         save_results(ROOT / args.out, results, t0)  # after every render: a killed run keeps its rows
@@ -137,10 +154,17 @@ def main():
         results["single_runs_last_step_weights"] = spread(
             [v["last_step_weights"]["object_iou"] for row in results["renders"].values()
              for v in row["runs"].values()])
+    if args.flips:
+        key = f"flips_{args.flips}"
+        results[f"single_runs_{key}"] = spread([v[key]["object_iou"] for row in results["renders"].values()
+                                                for v in row["runs"].values()])
+        if all(f"ensemble_{key}" in row for row in results["renders"].values()):
+            results[f"ensembles_{key}"] = spread([row[f"ensemble_{key}"]["object_iou"]
+                                                  for row in results["renders"].values()])
     if all("ensemble" in row for row in results["renders"].values()):
         results["ensembles"] = spread([row["ensemble"]["object_iou"] for row in results["renders"].values()])
     save_results(ROOT / args.out, results, t0)
-    print(json.dumps({k: results[k] for k in ("single_runs", "ensembles") if k in results}))
+    print(json.dumps({k: v for k, v in results.items() if k.startswith(("single_runs", "ensembles"))}))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 # real labelled frames:
 #   YCB meshes -> domain-randomized synthetic scenes with the PrimeSense sensor model and
 #   clutter (simdata) -> the recommended net (source-only on the height above the table,
-#   --channels height, three training seeds averaged by adapt ensemble) and SPIGAN (colour and
+#   --channels height, three training seeds and their mirror images averaged by adapt ensemble
+#   --flips h) and SPIGAN (colour and
 #   height, --channels rgbh; the simulator's depth as privileged information, the YCB-Video
 #   frames as the unlabelled real domain) -> ONNX export
 #   -> object IoU on the labelled real frames of tabletop_dev, per-image figures, a picture.
@@ -24,6 +25,7 @@ TEST=${TEST:-../shared/real/tabletop_dev}     # labelled real frames (NAME_label
 SCENES=${SCENES:-200}                 # 4 views each (README: object IoU by render and seed)
 STEPS=${STEPS:-6000}
 SEEDS=${SEEDS:-"0 1 2"}               # training seeds of the recommended net (averaged)
+FLIPS=${FLIPS:-h}                     # ... each also on the mirrored image (none: off)
 GAN_STEPS=${GAN_STEPS:-600}
 CHANNELS=${CHANNELS:-height}          # the source-only net's input
 GAN_CHANNELS=${GAN_CHANNELS:-rgbh}    # SPIGAN's (it restyles colour: rgb, rgbd or rgbh)
@@ -38,16 +40,17 @@ resume() { [ -f "$1/checkpoints/last.pt" ] && echo --resume || true; }
 [ -d "$OUT/syn" ] || "$BIN/simdata" render --meshes "$MESHES" --out "$OUT/syn" --scenes "$SCENES" --views 4 \
   --width 320 --height 240 --elevation 55:90 --randomize all --sensor primesense --seed 0 --no-progress
 "$BIN/simdata" preview "$OUT/syn" --out "$OUT/syn_preview.png" --rows 3 --tile-width 240
-# the recommended net: one training run per seed, their probabilities averaged (adapt ensemble;
-# one run's object IoU on tabletop_dev depends on its seed, 0.17-0.74; three averaged: 0.50-0.71)
+# the recommended net: one training run per seed, their probabilities on the image and on its
+# mirror image averaged (adapt ensemble --flips h; one run's object IoU on tabletop_dev depends
+# on its seed, 0.17-0.74; three averaged 0.33-0.65, with the mirror images 0.55-0.72)
 MEMBERS=()
 for seed in $SEEDS; do
   "$BIN/adapt" train seg-source-only --source "$OUT/syn" --out "$OUT/runs/src_seed$seed" --seed "$seed" \
     --steps "$STEPS" $SIZE --channels "$CHANNELS" --task-width 16 --no-progress $(resume "$OUT/runs/src_seed$seed")
   MEMBERS+=("$OUT/runs/src_seed$seed")
 done
-if [ ${#MEMBERS[@]} -gt 1 ]; then
-  [ -d "$OUT/runs/src" ] || "$BIN/adapt" ensemble "${MEMBERS[@]}" --out "$OUT/runs/src"
+if [ ${#MEMBERS[@]} -gt 1 ] || [ "$FLIPS" != none ]; then
+  [ -d "$OUT/runs/src" ] || "$BIN/adapt" ensemble "${MEMBERS[@]}" --flips "$FLIPS" --out "$OUT/runs/src"
 else
   rm -rf "$OUT/runs/src" && cp -r "${MEMBERS[0]}" "$OUT/runs/src"
 fi
