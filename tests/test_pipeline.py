@@ -151,6 +151,7 @@ def test_more_scenes_extend_and_other_settings_are_refused(reference, tmp_path):
     (["--ambient", "0.5:2"], "--ambient 0.5:2.0 is outside [0.0, 1.0]"),
     (["--format", "bop,yolo"], "unknown --format yolo"),
     (["--format", "coco"], "--format coco needs bop beside it"),
+    (["--max-texture", "-1"], "--max-texture -1 must be 0"),
     (["--ray", "127.0.0.1:1"], "nothing answers at 127.0.0.1:1"),
 ])
 def test_bad_cli_values_give_one_clear_line(tmp_path, args, message):
