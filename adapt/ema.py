@@ -7,6 +7,7 @@ segmentation trainers (timm's ModelEma, YOLO's), and it costs one copy of the ta
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
@@ -32,7 +33,7 @@ def make_ema(net: nn.Module) -> nn.Module:
 def update_ema(ema: nn.Module, net: nn.Module, decay: float) -> None:
     """ema <- decay * ema + (1 - decay) * net, for every float weight and buffer (batch-norm
     statistics too); integer buffers (batch counts) are copied."""
-    for (name, e), (_, w) in zip(ema.state_dict().items(), net.state_dict().items()):
+    for e, w in zip((*ema.parameters(), *ema.buffers()), (*net.parameters(), *net.buffers())):
         if e.is_floating_point():
             e.lerp_(w.detach(), 1.0 - decay)
         else:
@@ -47,3 +48,17 @@ def deployed_nets(nets: dict) -> dict:
     out = {k: v for k, v in nets.items() if k != EMA_NET}
     out["task"] = nets[EMA_NET]
     return out
+
+
+@contextlib.contextmanager
+def averaged_task_net(method):
+    """Within the block, ``method.task_net`` is the averaged one where the run keeps it (the net
+    it deploys), as evaluation during training needs; the live net is put back after."""
+    nets = method.nets
+    live = nets["task"]
+    if EMA_NET in nets:
+        nets["task"] = nets[EMA_NET]
+    try:
+        yield method
+    finally:
+        nets["task"] = live

@@ -20,7 +20,7 @@ from . import distributed
 from .config import TrainConfig, check_numbers, describe, non_defaults, resume_changes
 from .data import seed_for
 from .distributed import Ranks
-from .ema import EMA_NET, deployed_nets, ema_decay, make_ema, update_ema
+from .ema import EMA_NET, averaged_task_net, deployed_nets, ema_decay, make_ema, update_ema
 from .methods import METHODS, Method
 from .tasks import TASKS, DataSpec, Task
 
@@ -374,14 +374,8 @@ class Trainer:
     def _evaluate(self, step, tb):
         from .evaluate import evaluate
 
-        nets = self.method.nets
-        live = nets["task"]
-        if EMA_NET in nets:  # evaluate the weights the run deploys
-            nets["task"] = nets[EMA_NET]
-        try:
+        with averaged_task_net(self.method):  # the weights the run deploys
             res = evaluate(self.method, self.eval_domain)
-        finally:
-            nets["task"] = live
         self.method.train(True)
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": step, "eval": res}) + "\n")

@@ -304,6 +304,13 @@ def _load_look(src: ModelSource, units: str, max_texture: int = MAX_TEXTURE_PX) 
             "plain": plain, "plain_rgb": plain_rgb, "vertex_colors": colors}
 
 
+def check_max_texture(max_texture: int) -> None:
+    """Refuse a texture cap no load can use (SimdataError naming --max-texture)."""
+    if max_texture < 0:
+        raise SimdataError(f"--max-texture {max_texture} must be 0 (textures as stored) or a "
+                           f"side length in pixels")
+
+
 def cap_texture(mesh, max_px: int) -> None:
     """Shrink the texture image of ``mesh`` (trimesh, in place) to at most ``max_px`` pixels
     on a side (0: leave it), by area averaging as the renderer's own mipmaps do; the UVs are
@@ -360,9 +367,7 @@ def load_model(src: ModelSource, obj_id: int, units: str = "auto",
     mesh and decoding its texture."""
     from .diskcache import cached_pickle
 
-    if max_texture < 0:
-        raise SimdataError(f"--max-texture {max_texture} must be 0 (keep textures as stored) or "
-                           f"a side length in pixels")
+    check_max_texture(max_texture)
     key = _look_key(src, units, max_texture)
     look = (cached_pickle("meshes", key, lambda: _load_look(src, units, max_texture)) if key
             else _load_look(src, units, max_texture))

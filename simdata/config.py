@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .assets import MAX_TEXTURE_PX
+from .assets import MAX_TEXTURE_PX, check_max_texture
 from .errors import SimdataError
 from .randomize import RandomizationConfig
 from .sampling import SceneConfig
@@ -40,9 +40,7 @@ class RenderConfig:
     def validate(self) -> "RenderConfig":
         if self.scenes < 1:
             raise SimdataError(f"--scenes {self.scenes} must be at least 1")
-        if self.max_texture < 0:
-            raise SimdataError(f"--max-texture {self.max_texture} must be 0 (textures as stored) "
-                               f"or a side length in pixels")
+        check_max_texture(self.max_texture)
         if self.workers < 1:
             raise SimdataError(f"--workers {self.workers} must be at least 1")
         if self.rgb_format not in ("jpg", "png"):
