@@ -27,7 +27,7 @@ points of success.
 Saves benchmarks/results/grasp_<device>.json. CPU default: at most 30 minutes on 2 cores.
 
     python benchmarks/grasp.py [--train-scenes 120] [--test-scenes 50] [--candidates 48] [--steps 4000]
-                               [--shapes 0] [--seeds 0] [--keep DIR]
+                               [--shapes 0] [--seeds 0] [--robustness 0] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -75,11 +75,12 @@ def training_meshes(tmp: Path, shapes: int) -> str:
     return f"{proxies},{tmp / 'shapes'}"
 
 
-def label(root: Path, candidates: int, workers: int) -> dict:
+def label(root: Path, candidates: int, workers: int, robustness: int = 0) -> dict:
     from simdata.grasping.labels import GraspLabelConfig, label_dataset
 
     t = time.perf_counter()
-    tot = label_dataset(root, GraspLabelConfig(candidates=candidates), workers=workers, progress=False)
+    tot = label_dataset(root, GraspLabelConfig(candidates=candidates, robustness=robustness),
+                        workers=workers, progress=False)
     dt = time.perf_counter() - t
     return {**tot, "label_s": round(dt, 1), "candidates_per_s": round(tot["trials"] / dt, 2),
             "candidates_per_s_per_worker": round(tot["trials"] / dt / workers, 2)}
@@ -94,6 +95,10 @@ def main():
     ap.add_argument("--shapes", type=int, default=0,
                     help="train on the proxies plus this many random shapes (simdata shapes: boxes, "
                          "cylinders, capsules, ellipsoids of 2-16 cm)")
+    ap.add_argument("--robustness", type=int, default=0,
+                    help="training labels: each successful grasp tried again this many times, "
+                         "perturbed; the maps' quality is the share that held (simdata grasps "
+                         "--robustness; the test labels, truths only, stay plain)")
     ap.add_argument("--trials", type=int, default=200, help="closed-loop trials per policy")
     ap.add_argument("--workers", type=int, default=2, help="labelling processes")
     ap.add_argument("--resolution", default="640x480",
@@ -131,7 +136,7 @@ def main():
                "held_out_objects": held_out,
                "config": {"train_scenes": args.train_scenes, "test_scenes": args.test_scenes,
                           "candidates": args.candidates, "steps": args.steps, "trials": args.trials,
-                          "shapes": args.shapes,
+                          "shapes": args.shapes, "robustness": args.robustness,
                           "resolution": list(resolution),
                           "channels": "height", "height": 240, "crop": 128, "batch": 8, "seeds": seeds},
                "partial": True}
@@ -145,7 +150,7 @@ def main():
         tmp.mkdir(parents=True, exist_ok=True)
         train = render(training_meshes(tmp, args.shapes), tmp / "train", args.train_scenes, 0, (65.0, 90.0),
                        resolution)
-        train.update(label(tmp / "train", args.candidates, args.workers))
+        train.update(label(tmp / "train", args.candidates, args.workers, args.robustness))
         test = render(test_meshes, tmp / "test", args.test_scenes, 1, (80.0, 90.0), resolution)
         test.update(label(tmp / "test", args.candidates, args.workers))
         results["data"] = {"train": train, "test": test}

@@ -326,7 +326,8 @@ def cmd_grasps(args) -> int:
                             palm_size=(max(palm[0], args.opening + 0.04), *palm[1:]))
     cfg = GraspLabelConfig(candidates=args.candidates, samples=args.samples, friction=args.friction,
                            approach_cone_deg=args.approach_cone, view_cone_deg=args.view_cone,
-                           seed=args.seed, collision=args.collision, gripper=gripper)
+                           seed=args.seed, collision=args.collision, robustness=args.robustness,
+                           perturb_mm=args.perturb_mm, perturb_deg=args.perturb_deg, gripper=gripper)
     t = time.perf_counter()
     tot = label_dataset(args.dataset, cfg, workers=args.workers, cache_dir=args.cache_dir,
                         progress=not args.no_progress)
@@ -431,6 +432,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--view-cone", type=float, default=30.0,
                    help="maps: successful grasps approaching within this angle of the camera axis, deg")
     p.add_argument("--opening", type=float, default=0.08, help="gripper's maximum opening, m")
+    p.add_argument("--robustness", type=int, default=0,
+                   help="try each successful grasp again this many times, perturbed (--perturb-mm, "
+                   "--perturb-deg); the maps' quality is then the share that held (Dex-Net's robust "
+                   "quality), not 1. Costs that many more trials per successful grasp")
+    p.add_argument("--perturb-mm", type=float, default=4.0,
+                   help="with --robustness: standard deviation of the shift along each of the "
+                   "gripper's in-plane axes, mm")
+    p.add_argument("--perturb-deg", type=float, default=10.0,
+                   help="with --robustness: standard deviation of the turn about the approach, deg")
     p.add_argument("--seed", type=int, default=0, help="seed; scene i uses (seed, i)")
     p.add_argument("--collision", default="auto", choices=["auto", "vhacd", "hull"],
                    help="object collision geometry: hull if convex else VHACD (auto), always VHACD, or hulls")

@@ -8,8 +8,8 @@ import pytest
 from simdata.errors import SimdataError
 from simdata.grasping import GripperConfig
 from simdata.grasping.labels import (CONFIG_FILE, GraspLabelConfig, label_dataset,
-                                     load_dataset_models, read_view_grasps, record_pose,
-                                     scene_objects)
+                                     load_dataset_models, perturbed_pose, read_view_grasps,
+                                     record_pose, scene_objects)
 from simdata.grasping.planar import (PlanarGrasp, angle_difference, approach_angle,
                                      decode_grasp_maps, grasp_pose_in_camera, paint_grasp_maps,
                                      project_grasp, rectangle_iou, rectangle_match,
@@ -179,6 +179,67 @@ def test_labels_are_identical_for_the_same_seed_and_any_workers(grasp_dataset, t
     assert label_dataset(copy, GraspLabelConfig(candidates=6), progress=False)["skipped"] == 2
     with pytest.raises(SimdataError, match="candidates.*grasps_config.json"):
         label_dataset(copy, GraspLabelConfig(candidates=7), progress=False)
+    # a grasps_config.json written before --robustness existed still matches the same options
+    old = json.loads((copy / CONFIG_FILE).read_text())
+    for key in ("robustness", "perturb_mm", "perturb_deg"):
+        del old[key]
+    (copy / CONFIG_FILE).write_text(json.dumps(old))
+    assert label_dataset(copy, GraspLabelConfig(candidates=6), progress=False)["skipped"] == 2
+
+
+def test_perturbed_pose_moves_in_the_gripper_plane_and_turns_about_the_approach():
+    rng = np.random.default_rng(0)
+    T = np.eye(4)
+    T[:3, :3] = np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, -1]])  # approach straight down
+    T[:3, 3] = [0.1, 0.2, 0.05]
+    shifts, turns = [], []
+    for _ in range(400):
+        P = perturbed_pose(T, rng, 0.004, 10.0)
+        assert np.allclose(P[:3, :3].T @ P[:3, :3], np.eye(3), atol=1e-12)
+        assert np.allclose(P[:3, 2], T[:3, 2])  # the approach is kept
+        d = P[:3, 3] - T[:3, 3]
+        assert abs(d @ T[:3, 2]) < 1e-12  # no move along it
+        shifts.append(d[:2])
+        turns.append(np.degrees(np.arctan2(P[:3, 0] @ T[:3, 1], P[:3, 0] @ T[:3, 0])))
+    assert np.std(shifts, axis=0) == pytest.approx([0.004, 0.004], rel=0.15)
+    assert np.std(turns) == pytest.approx(10.0, rel=0.15)
+    assert perturbed_pose(T, rng, 0.0, 0.0) == pytest.approx(T)
+
+
+def test_robust_quality_is_the_share_of_perturbed_copies_that_held(grasp_dataset, tmp_path):
+    copy = tmp_path / "ds"
+    shutil.copytree(grasp_dataset, copy)
+    (copy / CONFIG_FILE).unlink()
+    for scene in (copy / "train_pbr").iterdir():
+        (scene / "scene_grasps.json").unlink()
+        shutil.rmtree(scene / "grasps")
+    tot = label_dataset(copy, GraspLabelConfig(candidates=6, robustness=2), progress=False)
+    shares = {1 / 3, 2 / 3, 1.0}
+    n_success = 0
+    for scene in sorted((grasp_dataset / "train_pbr").iterdir()):
+        plain = json.loads((scene / "scene_grasps.json").read_text())["grasps"]
+        robust = json.loads((copy / "train_pbr" / scene.name / "scene_grasps.json").read_text())["grasps"]
+        # the same candidates and outcomes; successful ones carry the share that held
+        assert [{k: v for k, v in r.items() if k != "robustness"} for r in robust] == plain
+        for r in robust:
+            assert ("robustness" in r) == r["success"]
+            if r["success"]:
+                n_success += 1
+                assert min(abs(r["robustness"] - s) for s in shares) < 1e-9
+        for f in sorted((copy / "train_pbr" / scene.name / "grasps").iterdir()):
+            maps, rects = read_view_grasps(scene, int(f.stem))  # the plain labels' rectangles
+            robust_maps, robust_rects = read_view_grasps(copy / "train_pbr" / scene.name, int(f.stem))
+            assert np.array_equal(rects, robust_rects)  # the same truths
+            assert np.array_equal(maps[0] > 0, robust_maps[0] > 0)  # painted where they were
+            for q in np.unique(robust_maps[0][robust_maps[0] > 0]):
+                assert min(abs(q - s) for s in shares) < 1e-3  # float16
+    assert n_success and tot["trials"] == sum(len(json.loads((s / "scene_grasps.json").read_text())["grasps"])
+                                              for s in (copy / "train_pbr").iterdir()) + 2 * n_success
+    # labels made without it are refused for a robustness rerun, naming the setting
+    with pytest.raises(SimdataError, match="robustness"):
+        label_dataset(grasp_dataset, GraspLabelConfig(candidates=6, robustness=1), progress=False)
+    with pytest.raises(SimdataError, match="--robustness"):
+        GraspLabelConfig(perturb_mm=2.0).validate()
 
 
 def test_grasps_cli_refuses_scenes_with_distractors_and_bad_values(tmp_path, grasp_dataset):

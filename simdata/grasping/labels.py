@@ -10,8 +10,11 @@ Per scene (written last, so its presence marks the scene done; a rerun skips it)
                                          (contact distance), opening_mm (how wide the fingers
                                          opened: the widest that fits, depth_check.openings),
                                          quality (antipodal, 0..1),
-                                         collision_free, success, lift_mm
-    train_pbr/NNNNNN/grasps/NNNNNN.npz   per image: maps (4, H, W) float16 = quality, cos 2a,
+                                         collision_free, success, lift_mm; with --robustness K
+                                         also robustness: the share of the grasp and K perturbed
+                                         copies of it that held (successful grasps only)
+    train_pbr/NNNNNN/grasps/NNNNNN.npz   per image: maps (4, H, W) float16 = quality (1, or
+                                         the grasp's robustness when measured), cos 2a,
                                          sin 2a, width px (simdata.grasping.planar) and rects
                                          (n, 6) float32 = u, v, angle (rad), width px, height px,
                                          inst, of the successful grasps approaching within
@@ -63,6 +66,13 @@ class GraspLabelConfig:
     view_cone_deg: float = 30.0     # maps: successful grasps within this of a view's optical axis
     seed: int = 0
     collision: str = "auto"         # object collision geometry: auto, vhacd or hull
+    # Dex-Net's robust quality: each successful grasp is tried again this many times, moved in
+    # the gripper's plane and turned about its approach by Gaussian amounts (the errors of a
+    # net's grasp); the maps' quality is the share that held, so a net learns to prefer grasps
+    # that survive its own errors (0: quality 1 for every successful grasp)
+    robustness: int = 0
+    perturb_mm: float = 4.0         # standard deviation of the shift along each in-plane axis
+    perturb_deg: float = 10.0       # standard deviation of the turn about the approach
     gripper: GripperConfig = field(default_factory=GripperConfig)
     depth_check: DepthCheckConfig = field(default_factory=DepthCheckConfig)
 
@@ -73,6 +83,11 @@ class GraspLabelConfig:
             raise SimdataError("--approach-cone and --view-cone are angles in (0, 90] degrees")
         if self.friction <= 0:
             raise SimdataError("--friction must be positive")
+        if self.robustness < 0 or self.perturb_mm < 0 or self.perturb_deg < 0:
+            raise SimdataError("--robustness, --perturb-mm and --perturb-deg must not be negative")
+        if not self.robustness and (self.perturb_mm, self.perturb_deg) != (4.0, 10.0):
+            raise SimdataError("--perturb-mm and --perturb-deg perturb the --robustness trials; "
+                               "give --robustness K (K >= 1) too")
         if self.collision not in ("auto", "vhacd", "hull"):
             raise SimdataError(f"--collision {self.collision!r}: use auto, vhacd or hull")
 
@@ -162,6 +177,18 @@ def scene_candidates(objects, cfg: GraspLabelConfig, rng: np.random.Generator, c
     return out
 
 
+def perturbed_pose(T: np.ndarray, rng: np.random.Generator, shift_m: float, turn_deg: float) -> np.ndarray:
+    """``T`` (4x4 gripper pose, metres; x closing, z approach) shifted along its own x and y by
+    N(0, ``shift_m``) each and turned about its approach axis by N(0, ``turn_deg``) degrees."""
+    dx, dy = rng.normal(0.0, shift_m, 2)
+    a = np.radians(rng.normal(0.0, turn_deg))
+    c, s = np.cos(a), np.sin(a)
+    out = T.copy()
+    out[:3, 3] = T[:3, 3] + dx * T[:3, 0] + dy * T[:3, 1]
+    out[:3, :2] = T[:3, :2] @ np.array([[c, -s], [s, c]])
+    return out
+
+
 def label_scene(scene: Path, models: dict[int, ObjectModel], cfg: GraspLabelConfig,
                 cache_dir: Path) -> dict:
     """Try the scene's candidates, write its grasp maps and scene_grasps.json; returns counts."""
@@ -172,9 +199,19 @@ def label_scene(scene: Path, models: dict[int, ObjectModel], cfg: GraspLabelConf
     objects = scene_objects(scene, models)
     rng = np.random.default_rng([cfg.seed, int(scene.name)])
     records = []
-    for inst, T, width, quality in scene_candidates(objects, cfg, rng, cache_dir):
+    # the perturbations draw from a generator of their own: labels without --robustness stay
+    # the same as before it existed
+    prng = np.random.default_rng([cfg.seed, int(scene.name), 1])
+
+    def holds(inst, T, width) -> tuple[bool, dict]:
         r = try_grasp(objects, T, cfg.gripper, collision=cfg.collision,
                       opening_m=openings(width, cfg.gripper, cfg.depth_check), cache_dir=str(cache_dir))
+        return bool(r["success"] and r["object"] == inst), r
+
+    trials = 0
+    for inst, T, width, quality in scene_candidates(objects, cfg, rng, cache_dir):
+        success, r = holds(inst, T, width)
+        trials += 1
         T_exec = T.copy()
         T_exec[:3, 3] -= r["depth_back_m"] * T[:3, 2]
         records.append({"obj_id": objects[inst][0].obj_id, "inst": inst,
@@ -182,12 +219,16 @@ def label_scene(scene: Path, models: dict[int, ObjectModel], cfg: GraspLabelConf
                         "t_world_grasp_mm": [float(v) for v in T_exec[:3, 3] * M_TO_MM],
                         "width_mm": float(width * M_TO_MM), "opening_mm": float(r["opening_m"] * M_TO_MM),
                         "quality": float(quality),
-                        "collision_free": r["collision_free"],
-                        "success": bool(r["success"] and r["object"] == inst),
+                        "collision_free": r["collision_free"], "success": success,
                         "lift_mm": float(r["lift_m"] * M_TO_MM)})
+        if success and cfg.robustness:
+            held = 1 + sum(holds(inst, perturbed_pose(T, prng, cfg.perturb_mm / M_TO_MM, cfg.perturb_deg),
+                                 width)[0] for _ in range(cfg.robustness))
+            trials += cfg.robustness
+            records[-1]["robustness"] = held / (1 + cfg.robustness)
     views = write_view_maps(scene, records, cfg)
     write_json_atomic(scene / SCENE_FILE, {"grasps": records})
-    return {"scenes": 1, "trials": len(records), "collision_free": sum(r["collision_free"] for r in records),
+    return {"scenes": 1, "trials": trials, "collision_free": sum(r["collision_free"] for r in records),
             "successes": sum(r["success"] for r in records), "images": views}
 
 
@@ -225,6 +266,7 @@ def write_view_maps(scene: Path, records: list[dict], cfg: GraspLabelConfig) -> 
             g = project_grasp(T_cam_grasp, rec["width_mm"] / M_TO_MM, cfg.gripper.finger_width, K)
             if g is None:
                 continue
+            g.quality = rec.get("robustness", 1.0)
             u, v = int(round(g.u)), int(round(g.v))
             m = masks[inst]
             if not (0 <= v < m.shape[0] and 0 <= u < m.shape[1] and m[v, u]):
@@ -281,7 +323,8 @@ def label_dataset(root: str | Path, cfg: GraspLabelConfig, workers: int = 1, cac
     settings = json.loads(json.dumps(asdict(cfg)))
     cfg_path = root / CONFIG_FILE
     if cfg_path.is_file():
-        old = json.loads(cfg_path.read_text())
+        # a field added since (robustness, ...) reads as its default in an older file
+        old = {**json.loads(json.dumps(asdict(GraspLabelConfig()))), **json.loads(cfg_path.read_text())}
         if old != settings:
             diff = sorted(k for k in settings if old.get(k) != settings[k])
             raise SimdataError(f"{root} was labelled with other settings ({', '.join(diff)} differ, "
