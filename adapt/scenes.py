@@ -94,11 +94,13 @@ def _resize(t: torch.Tensor, hw, mode: str) -> torch.Tensor:
 class SceneDomain:
     """Images resized to ``height`` (aspect kept) and cut into random ``crop`` x ``crop``
     windows; from a simdata BOP dataset (labels + privileged depth), an image folder or a ROS
-    bag (read with ``topics``, a simdata.bags.BagTopics)."""
+    bag (read with ``topics``, a simdata.bags.BagTopics). With ``hflip`` the training crops
+    (:meth:`batch`) are mirrored left-right at random, half of them."""
 
     def __init__(self, path: str | Path, height: int, crop: int, stream: int, seed: int,
-                 agnostic: bool = False, channels: str = "rgb", objectness: bool = False, topics=None):
-        self.path, self.height, self.crop = Path(path), height, crop
+                 agnostic: bool = False, channels: str = "rgb", objectness: bool = False, topics=None,
+                 hflip: bool = False):
+        self.path, self.height, self.crop, self.hflip = Path(path), height, crop, hflip
         self.stream, self.seed, self.agnostic = stream, seed, agnostic
         self.channels, self.objectness = channels, objectness
         if crop > height:
@@ -182,8 +184,15 @@ class SceneDomain:
         return out
 
     def augment(self, item: dict, rng: np.random.Generator) -> dict:
-        """A sampled crop as training sees it (subclasses may draw from ``rng``); as it is here."""
-        return item
+        """A sampled crop as training sees it (subclasses may draw from ``rng``): with ``hflip``
+        mirrored left-right for one draw in two (the camera-frame normals' x negated with it),
+        else as it is. Without ``hflip`` nothing is drawn, so the crops stay those of before."""
+        if not self.hflip or not rng.integers(2):
+            return item
+        out = {k: v.flip(-1) for k, v in item.items()}
+        if "normals" in out:
+            out["normals"] = out["normals"] * out["normals"].new_tensor([-1.0, 1.0, 1.0])[:, None, None]
+        return out
 
     def batch(self, step: int, n: int, part: slice | None = None) -> dict:
         """The ``n`` crops of ``step``, or the ``part`` of them one process of several takes

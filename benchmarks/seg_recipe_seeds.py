@@ -16,6 +16,7 @@ saves object IoU and mIoU per run and per ensemble, with the spread over renders
         --out benchmarks/results/seg_flips_cpu.json  # and with test-time mirror images
 
 With ``--flips h|hv`` every run and ensemble is also scored through ``adapt ensemble --flips``.
+With ``--hflip`` the runs train on crops mirrored at random (``adapt train --hflip``).
 With ``--ema DECAY`` the runs keep an average of their weights (``adapt train --ema``); each run
 and each ensemble is then scored twice, with the average (what the run deploys) and with the
 last step's weights (a copy of the run without the average: the same training, since the
@@ -97,6 +98,9 @@ def main():
     ap.add_argument("--work", default="data/bench_seg_seeds", help="renders and runs, kept and reused")
     ap.add_argument("--ema", type=float, default=0.0,
                     help="train with adapt train --ema DECAY and score the last step's weights too")
+    ap.add_argument("--hflip", action="store_true",
+                    help="train with adapt train --hflip (half the training crops mirrored); runs "
+                         "are kept apart from those without it")
     ap.add_argument("--flips", default="", choices=["", "h", "hv"],
                     help="also score every run and ensemble with adapt ensemble --flips (test-time "
                          "mirror images)")
@@ -111,7 +115,7 @@ def main():
                "device": f"cpu ({os.cpu_count()} cores)",
                "render": f"simdata render --meshes {args.meshes} --scenes {args.scenes} {' '.join(RENDER)} --seed R",
                "train": f"adapt train seg-source-only {' '.join(TRAIN)} --steps {args.steps} --seed T"
-                        + (f" --ema {args.ema}" if args.ema else ""),
+                        + (f" --ema {args.ema}" if args.ema else "") + (" --hflip" if args.hflip else ""),
                "test": args.test, "renders": {}}
     for r in args.renders:
         syn = work / f"render{r}"
@@ -122,12 +126,13 @@ def main():
                 "--seed", r, *RENDER)  # resumes a partial render
             (work / f".render{r}.partial").unlink()
         runs, last, row = [], [], {"runs": {}}
-        tag = f"_ema{args.ema:g}" if args.ema else ""
+        tag = (f"_ema{args.ema:g}" if args.ema else "") + ("_hflip" if args.hflip else "")
         for t in args.train_seeds:
             d = work / f"render{r}_seed{t}{tag}"
             resume = ["--resume"] if (d / "checkpoints/last.pt").is_file() else []
             run(BIN / "adapt", "train", "seg-source-only", "--source", syn, "--out", d, "--seed", t,
-                "--steps", args.steps, *TRAIN, *(["--ema", args.ema] if args.ema else []), *resume)
+                "--steps", args.steps, *TRAIN, *(["--ema", args.ema] if args.ema else []),
+                *(["--hflip"] if args.hflip else []), *resume)
             row["runs"][t] = score(d, args.test)
             runs.append(d)
             if args.ema:

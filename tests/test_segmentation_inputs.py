@@ -245,3 +245,42 @@ def test_an_ensemble_of_runs_averages_their_probabilities_and_exports(scenes, tm
         assert torch.allclose(torch.softmax(flip.task_net(x), 1), probs, atol=1e-5)
     with pytest.raises(SimdataError, match="is an ensemble"):  # not a run to train on
         train("ens", steps=4, resume=True)
+
+
+def test_mirrored_training_crops_keep_labels_and_privileged_channels_with_the_input(scenes):
+    """--hflip: about half of the training crops are the mirror images of the crops drawn
+    (input, labels, privileged depth alike; the normals' x negated); without it the crops are
+    those of before (no extra draw)."""
+    from adapt.scenes import SceneDomain
+
+    plain = SceneDomain(scenes, 120, 64, stream=1, seed=0, objectness=True, channels="rgbd")
+    mirror = SceneDomain(scenes, 120, 64, stream=1, seed=0, objectness=True, channels="rgbd", hflip=True)
+    assert plain.sample(0, None)["normals"].abs().sum() > 0
+    flipped = 0
+    for step in range(20):
+        rng = np.random.default_rng(step)
+        item = plain.sample(0, rng)
+        assert plain.augment(item, np.random.default_rng(step)) is item  # nothing drawn, nothing changed
+        out = mirror.augment(item, np.random.default_rng(step))
+        if out is item:
+            continue
+        flipped += 1
+        for k in ("x", "label", "depth"):
+            assert torch.equal(out[k], item[k].flip(-1))
+        n, m = item["normals"], out["normals"]
+        assert torch.equal(m[0], -n[0].flip(-1)) and torch.equal(m[1:], n[1:].flip(-1))
+    assert 5 <= flipped <= 15
+    # the training batches: those of a domain without --hflip are unchanged by the option's existence
+    a, b = plain.batch(3, 4), SceneDomain(scenes, 120, 64, stream=1, seed=0, objectness=True,
+                                          channels="rgbd").batch(3, 4)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_hflip_is_a_segmentation_option(scenes, tmp_path):
+    from adapt.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", "grasp-source-only", "--task", "grasp", "--source", str(scenes),
+              "--out", str(tmp_path / "g"), "--hflip", "--steps", "1"])
+    assert e.value.code != 0
+    assert not (tmp_path / "g").exists()

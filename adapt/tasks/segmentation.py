@@ -21,6 +21,7 @@ from .base import DataSpec, Task, bag_topics, dense_export_io
 @dataclass
 class SegmentationConfig:
     objectness: bool = field(default=False, metadata={"help": "labels object / not object (table and empty space merged), the question a real camera asks"})
+    hflip: bool = field(default=False, metadata={"help": "mirror half of the training crops left-right (input, labels and privileged depth and normals alike), of every domain the run trains on"})
 
 
 class SegmentationTask(Task):
@@ -33,7 +34,8 @@ class SegmentationTask(Task):
 
         return SceneDomain(path, train_cfg.height, train_cfg.crop, stream=stream, seed=train_cfg.seed,
                            agnostic=train_cfg.class_agnostic, channels=train_cfg.channels,
-                           objectness=self.cfg.objectness, topics=bag_topics(train_cfg))
+                           objectness=self.cfg.objectness, topics=bag_topics(train_cfg),
+                           hflip=self.cfg.hflip)
 
     def data_spec(self, train_cfg, labelled_domains: list) -> DataSpec:
         from ..data import CHANNELS
