@@ -161,13 +161,18 @@ def test_scene_grasps_are_physical_and_seen_where_written(grasp_dataset):
     assert n_success > 0 and n_rects > 0
 
 
-def test_labels_are_identical_for_the_same_seed_and_any_workers(grasp_dataset, tmp_path):
-    copy = tmp_path / "ds"
-    shutil.copytree(grasp_dataset, copy)
+def unlabelled_copy(dataset, copy):
+    """A copy of a labelled dataset without its grasp labels (renders kept)."""
+    shutil.copytree(dataset, copy)
     (copy / CONFIG_FILE).unlink()
     for scene in (copy / "train_pbr").iterdir():
         (scene / "scene_grasps.json").unlink()
         shutil.rmtree(scene / "grasps")
+    return copy
+
+
+def test_labels_are_identical_for_the_same_seed_and_any_workers(grasp_dataset, tmp_path):
+    copy = unlabelled_copy(grasp_dataset, tmp_path / "ds")
     tot = label_dataset(copy, GraspLabelConfig(candidates=6), workers=2, progress=False)
     assert tot["scenes"] == 2
     for scene in sorted((grasp_dataset / "train_pbr").iterdir()):
@@ -207,12 +212,7 @@ def test_perturbed_pose_moves_in_the_gripper_plane_and_turns_about_the_approach(
 
 
 def test_robust_quality_is_the_share_of_perturbed_copies_that_held(grasp_dataset, tmp_path):
-    copy = tmp_path / "ds"
-    shutil.copytree(grasp_dataset, copy)
-    (copy / CONFIG_FILE).unlink()
-    for scene in (copy / "train_pbr").iterdir():
-        (scene / "scene_grasps.json").unlink()
-        shutil.rmtree(scene / "grasps")
+    copy = unlabelled_copy(grasp_dataset, tmp_path / "ds")
     tot = label_dataset(copy, GraspLabelConfig(candidates=6, robustness=2), progress=False)
     shares = {1 / 3, 2 / 3, 1.0}
     n_success = 0
