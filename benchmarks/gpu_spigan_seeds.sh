@@ -2,19 +2,18 @@
 # SPIGAN against source-only at the paper's sizes on one GPU, over several training seeds: the
 # issue's comparison (SPIGAN >= the source-only net trained on the same data + 0.05 object IoU,
 # negative transfer <= 0.2) with runs long enough for G to learn something (the 400-step runs of
-# gpu_figures.sh were not). On a lent GPU machine whose image has torch but not the renderer:
-#   .whl/    pyrender, PyOpenGL, trimesh, pyglet, freetype-py wheels (pure Python; see
-#            gpu_figures.sh)
-#   .devdata/spigan100rgb  data rendered here: adapt_spigan.py --save-data DIR --prepare-only
-#            --scenes 100 --channels rgb (41 MiB)
-# Run there from the repository root with both carried. Per-process JSONs and logs go to
+# gpu_figures.sh were not). On a lent GPU machine whose image has torch but not the renderer
+# (training from --data imports none of it), with data rendered here and carried:
+#   .devdata/spigan100rgb  adapt_spigan.py --save-data DIR --prepare-only --scenes 100
+#            --channels rgb (41 MiB)
+# Run there from the repository root. Per-process JSONs and logs go to
 # $OUT/runs (and $OUT/runs.tar.gz); benchmarks/merge_spigan_seeds.py merges them into
 # $OUT/adapt_spigan_seeds.json (negative transfer per seed, means).
 #   STEPS (2500): steps of every run, source-only and SPIGAN alike (T gets as many updates)
 #   SEEDS ("0 1 2 3"): one SPIGAN process per seed, the source-only rows in two processes
 #   ABLATION_SEEDS ("0 1"): then the paper's ablations, SPIGAN-no-PI (gamma = 0) and SPIGAN-base
 #     (gamma = delta = 0), one process each per seed ("": none)
-#   THREADS (2): CPU threads per process
+#   THREADS (2): CPU threads per process; LIMIT (500): seconds per process; PYTHON (python3)
 set -u
 OUT=${OUT:-/tmp/gpu_spigan_seeds}
 STEPS=${STEPS:-2500}
@@ -25,18 +24,13 @@ LIMIT=${LIMIT:-500}
 DATA=${DATA:-.devdata/spigan100rgb}
 RUNS=${RUNS:-$OUT/runs}  # per-process JSONs and logs (on a device run: outside $OUT, which returns few files)
 mkdir -p "$RUNS"
-WHEELS=${WHEELS-.whl}  # empty: use the Python environment as it is
-if [ -n "$WHEELS" ] && [ -d "$WHEELS" ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-      --target /tmp/site "$WHEELS"/*.whl || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONUNBUFFERED=1 PYGLET_HEADLESS=1
+PYTHON=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1
 nvidia-smi -L 2>/dev/null; nproc
 
 run() {  # $1: name, then adapt_spigan.py options (each process: a few CPU threads, see gpu_figures.sh)
   name=$1; shift
-  OMP_NUM_THREADS=$THREADS timeout "$LIMIT" python3 benchmarks/adapt_spigan.py --data "$DATA" --paper \
+  OMP_NUM_THREADS=$THREADS timeout "$LIMIT" "$PYTHON" benchmarks/adapt_spigan.py --data "$DATA" --paper \
       --channels rgb --steps "$STEPS" --gan-steps "$STEPS" --vgg-weights random \
       --out "$RUNS/$name.json" "$@" > "$RUNS/$name.log" 2>&1
   echo "$name: exit $?"
@@ -61,5 +55,5 @@ for s in $ABLATION_SEEDS; do
 done
 wait
 grep -h "Error\|error" "$RUNS"/*.log | tail -n 20
-python3 benchmarks/merge_spigan_seeds.py "$RUNS"/*.json --out "$OUT/adapt_spigan_seeds.json"
+"$PYTHON" benchmarks/merge_spigan_seeds.py "$RUNS"/*.json --out "$OUT/adapt_spigan_seeds.json"
 tar -czf "$OUT/runs.tar.gz" -C "$RUNS" .  # the files that come back from a device run are few
