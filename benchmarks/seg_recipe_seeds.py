@@ -14,6 +14,8 @@ saves object IoU and mIoU per run and per ensemble, with the spread over renders
         --out benchmarks/results/seg_ema_cpu.json   # the weight average against the last step's weights
     .venv/bin/python benchmarks/seg_recipe_seeds.py --renders 3 1 4 --flips h \
         --out benchmarks/results/seg_flips_cpu.json  # and with test-time mirror images
+    .venv/bin/python benchmarks/seg_recipe_seeds.py --renders 3 1 4 --hflip --flips h \
+        --work data/bench_seg_flips --out benchmarks/results/seg_hflip_cpu.json  # mirrored training crops
 
 With ``--flips h|hv`` every run and ensemble is also scored through ``adapt ensemble --flips``.
 With ``--hflip`` the runs train on crops mirrored at random (``adapt train --hflip``).
