@@ -23,6 +23,8 @@ from torch import nn
 from simdata.errors import SimdataError
 from simdata.fileio import atomic_file, write_json_atomic
 
+from .grasping import mirrored_angle
+
 # what every member must share: the same input, labels and task (nets, methods, seeds, steps
 # and training data may differ)
 SHARED = (("train", "task"), ("train", "height"), ("data", "channels"), ("data", "classes"), ("task",))
@@ -72,12 +74,8 @@ class GraspEnsemble(_Ensemble):
     about both (a half turn), a is unchanged."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        maps = []
-        for y, dims in self._outputs(x):
-            if len(dims) == 1:
-                y = torch.cat([y[:, :2], -y[:, 2:3], y[:, 3:]], 1)
-            maps.append(y)
-        return torch.stack(maps).mean(0)
+        return torch.stack([mirrored_angle(y) if len(dims) == 1 else y
+                            for y, dims in self._outputs(x)]).mean(0)
 
 
 ENSEMBLES = {"segmentation": SegmentationEnsemble, "grasp": GraspEnsemble}

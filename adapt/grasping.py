@@ -48,14 +48,20 @@ def depth_check_of(root: Path) -> DepthCheckConfig:
 
 
 # -- data ------------------------------------------------------------------------------------------
+def mirrored_angle(maps: torch.Tensor) -> torch.Tensor:
+    """Grasp maps (..., 4, H, W) of an image mirrored about one axis, the angle made true: a
+    mirror maps the closing axis' angle a to -a, so sin 2a changes sign (quality, cos 2a and
+    width stay). The pixels themselves are the caller's to flip."""
+    return maps * maps.new_tensor([1, 1, -1, 1])[:, None, None]
+
+
 def augment_maps(x: torch.Tensor, maps: torch.Tensor | None, flip: bool, quarter_turns: int):
     """Flip (left-right) then turn by ``quarter_turns`` x 90 deg an image (C,S,S) and its grasp
     maps (4,S,S), keeping the angle maps true: a flip maps a -> -a (sin 2a changes sign), a
     quarter turn maps a -> a +- 90 deg (cos 2a and sin 2a both change sign)."""
     x = _turn(x.flip(-1) if flip else x, quarter_turns)
     if maps is not None:
-        maps = _turn(maps.flip(-1) * maps.new_tensor([1, 1, -1, 1])[:, None, None] if flip else maps,
-                     quarter_turns)
+        maps = _turn(mirrored_angle(maps.flip(-1)) if flip else maps, quarter_turns)
         if quarter_turns % 2:
             maps = maps * maps.new_tensor([1, -1, -1, 1])[:, None, None]
     return x, maps
