@@ -75,12 +75,13 @@ def last_step_copy(run_dir: Path) -> Path:
     import torch
 
     from adapt.ema import EMA_NET
+    from adapt.trainer import save_atomic
 
     out = run_dir.with_name(run_dir.name + "_last_step")
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     state = torch.load(run_dir / "checkpoints/last.pt", map_location="cpu", weights_only=False)
     state["method"]["nets"].pop(EMA_NET, None)
-    torch.save(state, out / "checkpoints/last.pt")
+    save_atomic(state, out / "checkpoints/last.pt")  # a killed rerun never leaves half a file
     return out
 
 
