@@ -78,3 +78,62 @@ def test_bop_dataset_filters_by_visibility(small_dataset):
     all_ = sum(len(BopDataset(small_dataset)[i]["obj_ids"]) for i in range(4))
     strict = sum(len(BopDataset(small_dataset, min_visib_fract=0.999)[i]["obj_ids"]) for i in range(4))
     assert strict <= all_
+
+
+def test_gt_info_counts_are_the_written_masks(small_dataset):
+    """scene_gt_info's pixel counts and visible boxes are those of the mask PNGs (counted
+    inside each object's projected box: nothing of a silhouette may lie outside it)."""
+    import cv2
+
+    scene = small_dataset / "train_pbr" / "000000"
+    infos = load(scene / "scene_gt_info.json")
+    for im, per_object in infos.items():
+        depth = cv2.imread(str(scene / "depth" / f"{int(im):06d}.png"), cv2.IMREAD_UNCHANGED)
+        for k, info in enumerate(per_object):
+            name = f"{int(im):06d}_{k:06d}.png"
+            full = cv2.imread(str(scene / "mask" / name), cv2.IMREAD_UNCHANGED) > 0
+            visib = cv2.imread(str(scene / "mask_visib" / name), cv2.IMREAD_UNCHANGED) > 0
+            assert info["px_count_all"] == full.sum() > 0
+            assert info["px_count_visib"] == visib.sum()
+            assert info["px_count_valid"] == (full & (depth > 0)).sum()
+            ys, xs = np.nonzero(visib)
+            assert info["bbox_visib"] == ([int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1,
+                                           int(np.ptp(ys)) + 1] if len(xs) else [-1, -1, -1, -1])
+            x, y, w, h = info["bbox_obj"]
+            fy, fx = np.nonzero(full)
+            assert x <= fx.min() and fx.max() < x + w and y <= fy.min() and fy.max() < y + h
+
+
+def test_normals_codec_matches_its_arithmetic():
+    """The table-lookup decoding of the geometry pass's normals and the PNG encoding give the
+    numbers of the plain float32 arithmetic, to the bit."""
+    from simdata.render import _decode_normals
+    from simdata.writers.bop import encode_normals
+
+    rgb = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    rgb[:5] = 0  # nothing drawn
+    rgb[5, :4] = [[0, 0, 1], [255, 255, 255], [128, 128, 128], [0, 255, 0]]
+    ref = rgb.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    ref[..., 1:] *= -1
+    ref /= np.maximum(np.linalg.norm(ref, axis=-1, keepdims=True), 1e-6)
+    ref[~rgb.any(axis=-1)] = 0.0
+    n = _decode_normals(rgb)
+    assert n.dtype == np.float32 and np.array_equal(n, ref)
+    enc = np.where(ref.any(-1, keepdims=True), np.round((ref + 1.0) * 127.5), 0).astype(np.uint8)
+    assert np.array_equal(encode_normals(n), enc) and not encode_normals(n)[:5].any()
+
+
+def test_png_encoding_is_lossless_for_every_kind(tmp_path):
+    """Masks, uint16 depth and RGB go through the fast PNG settings and read back unchanged."""
+    from simdata.fileio import read_image, write_image
+
+    rng = np.random.default_rng(1)
+    mask = np.zeros((48, 64), np.uint8)
+    mask[10:30, 5:40] = 255
+    images = {"mask.png": mask, "depth.png": rng.integers(0, 65536, (48, 64), dtype=np.uint16),
+              "rgb.png": rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
+              "gray.png": rng.integers(0, 256, (48, 64), dtype=np.uint8)}
+    for name, img in images.items():
+        write_image(tmp_path / name, img)
+        back = read_image(tmp_path / name)
+        assert back.dtype == img.dtype and np.array_equal(back, img), name

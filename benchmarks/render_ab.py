@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""`simdata render` of two checkouts of this project, interleaved on one machine: a code
+change's speed-up measured in one run (the same scenes, seeds and settings; rounds alternate
+before / after so that a machine getting busier or quieter hits both).
+
+Each measurement is a fresh process run in the checkout's folder (its own simdata), rendering
+``--scenes`` scenes of 4 views, 6 objects, every modality (as benchmarks/render_throughput.py)
+with each ``--workers`` count. Prints and saves images/s and the physics / render / write
+split per image (ms, summed over workers), and the after / before ratio of the mean rates.
+
+    git worktree add /tmp/before HEAD~1
+    python benchmarks/render_ab.py --before /tmp/before --after . [--meshes ../shared/ycb]
+        [--workers 1 2] [--scenes 20] [--rounds 2] [--msaa N] [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+from results_io import save_results  # noqa: E402
+
+CHILD = """
+import json, sys
+sys.path[:0] = ["benchmarks", "."]
+from render_throughput import scene_config
+from simdata.pipeline import render_dataset
+meshes, out, scenes, workers, msaa = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+s = render_dataset(scene_config(meshes, 4, out, scenes, workers, msaa=None if msaa == "" else int(msaa)),
+                   progress=False)
+print("RESULT " + json.dumps({"images": s.images, "seconds": s.seconds,
+                             "ms_per_image": {k: v / s.images * 1000 for k, v in s.timings.items()}}))
+"""
+
+
+def measure(tree: Path, meshes: str, scenes: int, workers: int, msaa: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PYOPENGL_PLATFORM": os.environ.get("PYOPENGL_PLATFORM", "egl")}
+        proc = subprocess.run([sys.executable, "-c", CHILD, meshes, str(Path(tmp) / "out"),
+                               str(scenes), str(workers), msaa], cwd=tree, env=env,
+                              capture_output=True, text=True, check=True)
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+    r = json.loads(line[len("RESULT "):])
+    return {"images_per_s": round(r["images"] / r["seconds"], 3),
+            "ms_per_image": {k: round(v, 1) for k, v in r["ms_per_image"].items()}}
+
+
+def revision(tree: Path) -> str:
+    """The checkout's commit, with "+changes" when its tracked files differ from it."""
+    git = ["git", "-C", str(tree)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD"], capture_output=True).returncode
+    return (head.stdout.strip() or "unknown") + ("+changes" if dirty else "")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--before", required=True, help="checkout of the code before the change")
+    ap.add_argument("--after", default=str(REPO), help="checkout of the code after [this one]")
+    shared = REPO.parent / "shared" / "ycb"
+    ap.add_argument("--meshes", default=str(shared if shared.is_dir() else REPO / "assets" / "ycb"))
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--scenes", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--msaa", default="", help="--msaa of both [the OpenGL's own]")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "render_ab_cpu.json"))
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    trees = {"before": Path(args.before).resolve(), "after": Path(args.after).resolve()}
+    runs = []
+    for r in range(args.rounds):
+        for name, tree in trees.items():
+            for w in args.workers:
+                m = measure(tree, args.meshes, args.scenes, w, args.msaa)
+                runs.append({"round": r, "code": name, "workers": w, **m})
+                print(f"round {r} {name:6s} workers {w}: {m['images_per_s']:.2f} images/s "
+                      f"{m['ms_per_image']}", flush=True)
+    summary = {}
+    for w in args.workers:
+        mean = {name: sum(x["images_per_s"] for x in runs if x["code"] == name and x["workers"] == w)
+                / args.rounds for name in trees}
+        summary[f"workers_{w}"] = {"before_images_per_s": round(mean["before"], 3),
+                                   "after_images_per_s": round(mean["after"], 3),
+                                   "ratio": round(mean["after"] / mean["before"], 3)}
+        print(f"workers {w}: {mean['before']:.2f} -> {mean['after']:.2f} images/s "
+              f"({mean['after'] / mean['before']:.2f}x)")
+    save_results(args.out, {"benchmark": "render_ab", "meshes": args.meshes,
+                            "scenes": args.scenes, "views": 4, "msaa": args.msaa or None,
+                            "trees": {k: {"path": str(v), "revision": revision(v)} for k, v in trees.items()},
+                            "runs": runs,
+                            "summary": summary, "date": time.strftime("%Y-%m-%d"),
+                            "cpu_count": os.cpu_count()}, t0)
+
+
+if __name__ == "__main__":
+    main()
