@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 from adapt.evaluate import negative_transfer  # noqa: E402
+from results_io import save_results  # noqa: E402 (benchmarks/, the script's folder)
 
 
 def merge(runs: list[dict]) -> dict:
@@ -90,10 +91,7 @@ def main():
                "partial_runs": [p for p, r in zip(args.runs, runs) if r.get("partial")],
                "tests": merge(runs)}
     results["seconds_per_process"] = {p: r.get("seconds") for p, r in zip(args.runs, runs)}
-    out = Path(args.out)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    tmp.replace(out)
+    save_results(args.out, results)
     for test, t in results["tests"].items():
         for label, s in t["summary"].items():
             if label == "seeds":

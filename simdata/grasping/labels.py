@@ -85,7 +85,8 @@ class GraspLabelConfig:
             raise SimdataError("--friction must be positive")
         if self.robustness < 0 or self.perturb_mm < 0 or self.perturb_deg < 0:
             raise SimdataError("--robustness, --perturb-mm and --perturb-deg must not be negative")
-        if not self.robustness and (self.perturb_mm, self.perturb_deg) != (4.0, 10.0):
+        defaults = (GraspLabelConfig.perturb_mm, GraspLabelConfig.perturb_deg)
+        if not self.robustness and (self.perturb_mm, self.perturb_deg) != defaults:
             raise SimdataError("--perturb-mm and --perturb-deg perturb the --robustness trials; "
                                "give --robustness K (K >= 1) too")
         if self.collision not in ("auto", "vhacd", "hull"):
