@@ -133,14 +133,17 @@ def collision_shape(client, model: ObjectModel, cfg: PhysicsConfig, com: np.ndar
 
 def mass_properties(model: ObjectModel, density: float):
     """(mass kg, COM (3,) m in the model frame, inertia diagonal (3,) kg m^2 about the COM)."""
-    mesh = model.mesh
-    solid = mesh if mesh.is_volume else mesh.convex_hull
-    mass = model.mass_kg if model.mass_kg is not None else max(solid.volume * density, 1e-3)
-    com = model.com_m if model.com_m is not None else np.asarray(solid.center_mass)
-    if model.inertia_diag is not None:
-        inertia = model.inertia_diag
-    else:  # the solid's inertia tensor at unit density, scaled to the mass
-        inertia = np.diag(solid.moment_inertia) * mass / max(solid.mass, 1e-12)
+    if model.mass_kg is not None and model.com_m is not None and model.inertia_diag is not None:
+        mass, com, inertia = model.mass_kg, model.com_m, model.inertia_diag  # a URDF's: no mesh maths
+    else:
+        mesh = model.mesh
+        solid = mesh if mesh.is_volume else mesh.convex_hull
+        mass = model.mass_kg if model.mass_kg is not None else max(solid.volume * density, 1e-3)
+        com = model.com_m if model.com_m is not None else np.asarray(solid.center_mass)
+        if model.inertia_diag is not None:
+            inertia = model.inertia_diag
+        else:  # the solid's inertia tensor at unit density, scaled to the mass
+            inertia = np.diag(solid.moment_inertia) * mass / max(solid.mass, 1e-12)
     return float(mass), np.asarray(com, float), np.maximum(np.asarray(inertia, float), 1e-7)
 
 

@@ -1,6 +1,7 @@
 """Grasp labels of rendered scenes: planar grasp maths, maps, scene trials, files, determinism."""
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -120,6 +121,27 @@ def test_depth_check_stops_the_fingers_short_of_what_the_depth_shows():
     depth[neighbour] = 0.6
     assert plan_grasp_depth(depth, across, K, gripper, cfg)[1] == pytest.approx(0.08)  # room: fully open
     assert grasp_centre_depth(np.zeros((240, 320), np.float32), across, K, gripper, cfg) is None
+
+
+def test_grasp_trials_lift_the_bodies_the_scene_physics_settled(grasp_dataset):
+    """Mass, centre of mass and inertia of the dataset's models are the ones the scene physics
+    simulated (the URDFs' here), not the mesh volume at try_grasp's density."""
+    from helpers import ASSETS
+    from simdata.assets import load_models
+    from simdata.physics import PhysicsConfig, mass_properties
+
+    rendered = {m.name: m for m in load_models(str(ASSETS))}
+    models = load_dataset_models(grasp_dataset)
+    differs = 0
+    for m in models.values():
+        src = rendered[m.name]
+        assert src.mass_kg is not None  # the proxies come with URDF masses
+        mass, com, inertia = mass_properties(m, 500.0)
+        ref = mass_properties(src, PhysicsConfig().density)
+        assert mass == ref[0] and np.array_equal(com, ref[1]) and np.array_equal(inertia, ref[2])
+        by_volume = replace(m, mass_kg=None, com_m=None, inertia_diag=None)
+        differs += abs(mass_properties(by_volume, 500.0)[0] - mass) > 0.01 * mass
+    assert differs >= len(models) // 2  # the volume at 500 kg/m^3 is another body
 
 
 def test_scene_grasps_are_physical_and_seen_where_written(grasp_dataset):

@@ -98,7 +98,11 @@ def load_dataset_models(root: Path) -> dict[int, ObjectModel]:
 
     Not simdata.crops.dataset_models: trimesh's process=True keeps the PLY's per-face vertex
     copies (they carry normals and colours: a box has 24 vertices, not 8), so a box is not
-    seen convex and would get a VHACD decomposition; here vertices are merged by position."""
+    seen convex and would get a VHACD decomposition; here vertices are merged by position.
+    Mass, centre of mass and inertia are those the scene physics simulated (objects.json's
+    "physics", written by simdata render): a URDF's where the model had one, else the mesh's at
+    the render's density. Datasets written before it was recorded fall back to try_grasp's
+    density."""
     import trimesh
 
     info_path = root / "models" / "models_info.json"
@@ -115,8 +119,13 @@ def load_dataset_models(root: Path) -> dict[int, ObjectModel]:
             raise SimdataError(f"cannot read model {path} ({e}); re-render the dataset") from None
         mesh.merge_vertices()  # BOP PLYs repeat vertices per face: merged, convexity is seen
         mesh.apply_scale(1.0 / M_TO_MM)
-        models[oid] = ObjectModel(obj_id=oid, name=names.get(key, {}).get("name", f"obj_{oid:06d}"),
-                                  mesh=mesh, source=path, unit="mm")
+        entry = names.get(key, {})
+        body = entry.get("physics") or {}  # what the scene physics simulated (absent: older data)
+        models[oid] = ObjectModel(
+            obj_id=oid, name=entry.get("name", f"obj_{oid:06d}"), mesh=mesh, source=path, unit="mm",
+            mass_kg=float(body["mass_kg"]) if "mass_kg" in body else None,
+            com_m=np.asarray(body["com_m"], float) if "com_m" in body else None,
+            inertia_diag=np.asarray(body["inertia_diag"], float) if "inertia_diag" in body else None)
     return models
 
 

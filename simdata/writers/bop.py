@@ -4,7 +4,9 @@ Dataset root::
 
     camera.json                    fx, fy, cx, cy, width, height, depth_scale
     models/obj_NNNNNN.ply          model meshes in millimetres (+ models_info.json)
-    objects.json                   simdata extra: obj_id -> name, source file, unit
+    objects.json                   simdata extra: obj_id -> name, source file, unit, and the
+                                   rigid body the scene physics simulated ("physics": mass_kg,
+                                   com_m in the model frame, inertia_diag kg m^2 about the COM)
     train_pbr/NNNNNN/              one folder per scene
         rgb/NNNNNN.{jpg,png}       uint8 RGB
         depth/NNNNNN.png           uint16, depth_mm = value * depth_scale
@@ -104,9 +106,13 @@ def models_info(models: list[ObjectModel], symmetries: dict[int, dict] | None = 
 
 
 def write_models(root: Path, models: list[ObjectModel],
-                 symmetries: dict[int, dict] | None = None) -> None:
+                 symmetries: dict[int, dict] | None = None, density: float | None = None) -> None:
     """models/obj_NNNNNN.ply (mm) + models_info.json (see :func:`models_info`), and
-    objects.json with names."""
+    objects.json with names; with ``density`` (kg/m^3, the scene physics' fallback for models
+    without a URDF mass) each object also records the rigid body that physics simulated, so
+    that grasp trials on the dataset lift the same masses (simdata.physics.mass_properties)."""
+    from ..physics import mass_properties
+
     mdir = root / "models"
     mdir.mkdir(parents=True, exist_ok=True)
     names = {}
@@ -120,6 +126,10 @@ def write_models(root: Path, models: list[ObjectModel],
                                      np.asarray(mesh.vertex_normals), colors, np.asarray(mesh.faces)))
         names[str(m.obj_id)] = {"name": m.name, "source": str(m.source), "unit": m.unit,
                                 "textured": m.textured, "warnings": m.warnings}
+        if density is not None:
+            mass, com, inertia = mass_properties(m, density)
+            names[str(m.obj_id)]["physics"] = {"mass_kg": mass, "com_m": _flat(com),
+                                               "inertia_diag": _flat(inertia)}
     write_json_atomic(mdir / "models_info.json", models_info(models, symmetries))
     write_json_atomic(root / "objects.json", names)
 
@@ -161,7 +171,7 @@ class BopWriter:
         of killed runs."""
         self.split_dir.mkdir(parents=True, exist_ok=True)
         write_dataset_header(self.out, self.cfg.scene.intrinsics, self.cfg.depth_scale)
-        write_models(self.out, models, symmetries)
+        write_models(self.out, models, symmetries, density=self.cfg.scene.physics.density)
         for stale in self.split_dir.glob(".tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
 
