@@ -168,23 +168,56 @@ def missing_textures(visual: Path) -> list[Path]:
     return [p for p in material_files(visual) if p.suffix.lower() != ".mtl" and not p.is_file()]
 
 
+def _urdf_origin(el) -> tuple[np.ndarray, np.ndarray]:
+    """(R (3,3), t (3,)) of a URDF <origin xyz rpy> element (identity when absent); rpy are
+    fixed-axis roll, pitch, yaw: R = Rz(yaw) Ry(pitch) Rx(roll)."""
+    if el is None:
+        return np.eye(3), np.zeros(3)
+    t = np.array([float(v) for v in el.get("xyz", "0 0 0").split()])
+    r, p, y = (float(v) for v in el.get("rpy", "0 0 0").split())
+    cr, sr, cp, sp, cy, sy = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(y), np.sin(y)
+    Rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+    Ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
+    Rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
+    return Rz @ Ry @ Rx, t
+
+
 def read_urdf_inertial(urdf: Path) -> tuple[float | None, np.ndarray | None, np.ndarray | None]:
-    """(mass kg, COM xyz in metres, inertia diagonal kg m^2) of a URDF's first link."""
+    """(mass kg, COM xyz in metres, inertia diagonal kg m^2) of a URDF's first link, in the
+    frame of its visual mesh (the object's frame here): a URDF gives them in the link frame, and
+    a <visual><origin> places the mesh in it (YCB's mustard bottle is turned 90 deg). The
+    inertia tensor (with its products and the <inertial><origin> rpy) is turned into the mesh
+    frame and its diagonal kept: the simulated body's axes are the mesh's."""
     try:
         root = ET.parse(urdf).getroot()
     except ET.ParseError as e:
         raise SimdataError(f"cannot parse {urdf}: {e}; fix the XML or remove the URDF") from None
-    inertial = root.find(".//link/inertial")
+    link = root.find(".//link")
+    inertial = link.find("inertial") if link is not None else None
     if inertial is None:
         return None, None, None
     mass_el, origin_el, inertia_el = (inertial.find(t) for t in ("mass", "origin", "inertia"))
     mass = float(mass_el.get("value")) if mass_el is not None else None
-    com = (np.array([float(v) for v in origin_el.get("xyz", "0 0 0").split()])
-           if origin_el is not None else None)
-    inertia = (np.array([float(inertia_el.get(k, 0.0)) for k in ("ixx", "iyy", "izz")])
-               if inertia_el is not None else None)
     if mass is not None and not mass > 0:
         raise SimdataError(f"{urdf} gives a non-positive mass ({mass}); fix <mass value=...>")
+    visual = link.find("visual/origin")
+    R_v, t_v = _urdf_origin(visual)
+    com = None
+    if origin_el is not None:
+        com = np.array([float(v) for v in origin_el.get("xyz", "0 0 0").split()])
+        if visual is not None:
+            com = R_v.T @ (com - t_v)
+    inertia = None
+    if inertia_el is not None:
+        get = lambda k: float(inertia_el.get(k, 0.0))  # noqa: E731
+        inertia = np.array([get("ixx"), get("iyy"), get("izz")])
+        full = np.array([[get("ixx"), get("ixy"), get("ixz")],
+                         [get("ixy"), get("iyy"), get("iyz")],
+                         [get("ixz"), get("iyz"), get("izz")]])
+        R = R_v.T @ _urdf_origin(origin_el)[0]  # inertial frame -> mesh frame
+        turned = np.diag(R @ full @ R.T)
+        if not np.allclose(turned, inertia, rtol=1e-9, atol=0.0):  # same body: same bits
+            inertia = turned
     return mass, com, inertia
 
 

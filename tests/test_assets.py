@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import trimesh
 
-from simdata.assets import detect_unit, discover_models, load_models, missing_textures
+from simdata.assets import (detect_unit, discover_models, load_models, missing_textures,
+                            read_urdf_inertial)
 from simdata.errors import SimdataError
 
 
@@ -23,6 +24,27 @@ def test_bundled_proxies_load_in_metres_with_textures_collision_and_mass(assets_
         assert m.mass_kg and 0.01 < m.mass_kg < 2 and not m.warnings
         assert m.mesh.visual.uv is not None
     assert [m.obj_id for m in models] == list(range(1, len(models) + 1))
+
+
+def test_urdf_inertial_is_read_in_the_visual_mesh_frame(tmp_path):
+    """A URDF gives the centre of mass and inertia in its link frame; the object's frame here
+    is the visual mesh's, which <visual><origin> places in the link (turned 90 deg about z and
+    moved 1 cm along x)."""
+    def urdf(visual_origin):
+        path = tmp_path / "model.urdf"
+        path.write_text(f"""<robot name="m"><link name="base">
+  <inertial><origin rpy="0 0 0" xyz="0.02 0.03 0.04"/><mass value="0.5"/>
+    <inertia ixx="1e-3" ixy="0" ixz="0" iyy="2e-3" iyz="0" izz="3e-3"/></inertial>
+  <visual>{visual_origin}<geometry><mesh filename="m.obj"/></geometry></visual>
+</link></robot>""")
+        return read_urdf_inertial(path)
+
+    mass, com, inertia = urdf('<origin rpy="0 0 1.5707963267948966" xyz="0.01 0 0"/>')
+    assert mass == 0.5
+    assert np.allclose(com, [0.03, -0.01, 0.04], atol=1e-12)  # Rz(-90) (com - t)
+    assert np.allclose(inertia, [2e-3, 1e-3, 3e-3], atol=1e-15)  # x and y swap
+    _, com, inertia = urdf("")  # no visual origin: the link frame is the mesh's, bit for bit
+    assert com.tolist() == [0.02, 0.03, 0.04] and inertia.tolist() == [1e-3, 2e-3, 3e-3]
 
 
 def test_loose_mesh_folder_in_any_format_and_units(tmp_path):
