@@ -203,12 +203,112 @@ def sample_viewpoint(rng: np.random.Generator, vp: ViewpointConfig, obj: Resting
     return T_world_cam, crop_intrinsics(full.K, box, size), box, view
 
 
+class _CropJob:
+    """Everything one process needs to render crop i of a run (the parent's, or a pool
+    worker's: a crop depends only on the run's settings and i, so the output does not depend
+    on --workers)."""
+
+    def __init__(self, cfg: RenderConfig, models: list[ObjectModel], size: int,
+                 vp: ViewpointConfig | None, resting: list[RestingModel]):
+        self.cfg, self.models, self.size, self.vp, self.resting = cfg, models, size, vp, resting
+        self.names = {m.obj_id: m.name for m in models}
+        self.K = crop_camera(size)
+        dr = cfg.randomize
+        self.textures = list_images_in(dr.texture_dir) if dr.texture_dir else []
+        self.bg_images = list_images_in(dr.background_dir) if dr.background_dir else []
+        self.renderer = SceneRenderer(models, self.K, msaa=cfg.msaa)
+
+    def crop(self, i: int) -> tuple:
+        """(rgb, depth_m, mask, label, privileged arrays) of crop i: object i mod N."""
+        cfg, models, size, vp, K, renderer = (self.cfg, self.models, self.size, self.vp, self.K,
+                                              self.renderer)
+        sensor, dr = cfg.sensor_model, cfg.randomize
+        rng, srng = scene_rng(cfg.seed, i), style_rng(cfg.seed, i)
+        index = i % len(models)
+        if vp is None:  # uniform: a random rotation, centred at a fixed distance
+            mesh = models[index].mesh
+            center = np.asarray(mesh.bounds).mean(0)
+            radius = float(np.linalg.norm(mesh.vertices - center, axis=1).max())
+            R = random_rotation(rng)
+            T_world_obj = make_transform(R, -R @ center)  # box centre at the origin
+            distance = K.fx * radius / (FILL * size / 2)
+            T_world_cam = look_at([0.0, 0.0, distance], [0.0, 0.0, 0.0], up=(0.0, 1.0, 0.0))
+            K_crop, box, extra_label = K.K, (0, 0, size), {}
+        else:  # viewpoints: the resting object from the upper hemisphere, cut like a frame
+            T_world_obj = self.resting[index].T_world_obj
+            T_world_cam, K_crop, box, view = sample_viewpoint(rng, vp, self.resting[index], size)
+            renderer.set_intrinsics(Intrinsics(K_crop[0, 0], K_crop[1, 1], K_crop[0, 2],
+                                               K_crop[1, 2], size, size))
+            extra_label = {"viewpoint": view}
+        lighting = sample_lighting(rng, cfg.scene)
+        material = draw_material(srng, dr, self.textures) if dr.materials else {"kind": "keep"}
+        if dr.lights:  # no point lights: their positions are for table scenes
+            randomize_lighting(srng, dr, lighting, point_lights=False)
+        renderer.set_scene(Scene([PlacedObject(index, T_world_obj)], lighting, materials=[material]))
+        frame = renderer.render(T_world_cam, normals=not sensor.is_clean)
+        mask = frame.masks_visib[0]
+        # exactly black (or the background) outside the mask, antialiased fringe included
+        bg = (image_background(image_rng(cfg.seed, i, 2, 0), self.bg_images, (size, size))[0]
+              if dr.backgrounds else 0)
+        frame.rgb = np.where(mask[..., None], frame.rgb, bg).astype(np.uint8)
+        extra = {}
+        if not sensor.is_clean:
+            rgb, depth, _ = apply_sensor(sensor, image_rng(cfg.seed, i, 3, 0), frame.rgb,
+                                         frame.depth_m, frame.normals, float(K_crop[0, 0]))
+            extra = {"rgb_clean": frame.rgb, "depth_clean": frame.depth_m}
+            frame.rgb, frame.depth_m = rgb, depth
+        T_cam_obj = invert_transform(T_world_cam) @ T_world_obj
+        label = label_for(models[index].obj_id, self.names, T_cam_obj[:3, :3], T_cam_obj[:3, 3],
+                          K_crop, box, float(mask.any()), None) | extra_label
+        return frame.rgb, frame.depth_m, mask, label, extra
+
+    def close(self) -> None:
+        self.renderer.close()
+
+
+# The crop job of a pool worker (set once by the pool initializer, never in the parent).
+_worker_job: dict = {}
+
+
+def _init_crop_worker(*args) -> None:
+    _worker_job["job"] = _CropJob(*args)
+
+
+def _crop_chunk(indices: range) -> list[tuple]:
+    job = _worker_job["job"]
+    return [job.crop(i) for i in indices]
+
+
+CHUNK = 16  # crops per pool task: small enough to keep every worker busy, big enough to batch
+
+
+def _rendered_crops(job_args: tuple, count: int, workers: int):
+    """Crops 0..count-1 in order, from this process or a pool of ``workers`` processes."""
+    if workers <= 1 or count <= CHUNK:
+        job = _CropJob(*job_args)
+        try:
+            for i in range(count):
+                yield job.crop(i)
+        finally:
+            job.close()
+        return
+    import multiprocessing as mp
+
+    chunks = [range(a, min(a + CHUNK, count)) for a in range(0, count, CHUNK)]
+    ctx = mp.get_context("spawn")  # GL contexts do not survive fork
+    with ctx.Pool(min(workers, len(chunks)), initializer=_init_crop_worker,
+                  initargs=job_args) as pool:
+        for crops in pool.imap(_crop_chunk, chunks):  # in order: the writer's shards too
+            yield from crops
+
+
 def render_crops(cfg: RenderConfig, count: int, size: int = 64, progress: bool = True,
                  poses: str = "viewpoints", viewpoints: ViewpointConfig | None = None) -> dict:
     """Render ``count`` crops into ``cfg.out``; crop i shows object i mod N (balanced classes).
 
     ``poses``: "viewpoints" (resting objects seen from the upper hemisphere, ranges in
     ``viewpoints``, default :class:`ViewpointConfig`) or "uniform" (random 3D rotations).
+    ``cfg.workers`` processes render in parallel; the output does not depend on their number.
     Returns {"out", "crops", "seconds"}.
     """
     from tqdm import tqdm
@@ -224,9 +324,8 @@ def render_crops(cfg: RenderConfig, count: int, size: int = 64, progress: bool =
     cfg = replace(cfg, msaa=resolve_msaa(cfg.msaa))  # the count rendered with is recorded
     models = load_models(cfg.meshes, cfg.units, cfg.max_texture)
     names = {m.obj_id: m.name for m in models}
-    K = crop_camera(size)
     resting = [rest(m, vp.rest) for m in models] if vp else []
-    sensor, dr = cfg.sensor_model, cfg.randomize
+    dr = cfg.randomize
     writer = CropWriter(Path(cfg.out), {
         "size": size, "background": "randomized" if dr.backgrounds else "black",
         "names": [names[k] for k in sorted(names)], "obj_ids": sorted(names),
@@ -236,52 +335,12 @@ def render_crops(cfg: RenderConfig, count: int, size: int = 64, progress: bool =
     if vp is not None:
         writer.info["viewpoints"] = {**asdict(vp), "pad": PAD, "resting_up_model": {
             m.name: [round(float(c), 6) + 0.0 for c in r.up_model] for m, r in zip(models, resting)}}
-    textures = list_images_in(dr.texture_dir) if dr.texture_dir else []
-    bg_images = list_images_in(dr.background_dir) if dr.background_dir else []
     start = time.perf_counter()
     try:
-        with SceneRenderer(models, K, msaa=cfg.msaa) as renderer:
-            for i in tqdm(range(count), unit="crop", desc="crops", disable=not progress):
-                rng, srng = scene_rng(cfg.seed, i), style_rng(cfg.seed, i)
-                index = i % len(models)
-                if vp is None:  # uniform: a random rotation, centred at a fixed distance
-                    mesh = models[index].mesh
-                    center = np.asarray(mesh.bounds).mean(0)
-                    radius = float(np.linalg.norm(mesh.vertices - center, axis=1).max())
-                    R = random_rotation(rng)
-                    T_world_obj = make_transform(R, -R @ center)  # box centre at the origin
-                    distance = K.fx * radius / (FILL * size / 2)
-                    T_world_cam = look_at([0.0, 0.0, distance], [0.0, 0.0, 0.0],
-                                          up=(0.0, 1.0, 0.0))
-                    K_crop, box, extra_label = K.K, (0, 0, size), {}
-                else:  # viewpoints: the resting object from the upper hemisphere, cut like a frame
-                    T_world_obj = resting[index].T_world_obj
-                    T_world_cam, K_crop, box, view = sample_viewpoint(rng, vp, resting[index], size)
-                    renderer.set_intrinsics(Intrinsics(K_crop[0, 0], K_crop[1, 1], K_crop[0, 2],
-                                                       K_crop[1, 2], size, size))
-                    extra_label = {"viewpoint": view}
-                lighting = sample_lighting(rng, cfg.scene)
-                material = draw_material(srng, dr, textures) if dr.materials else {"kind": "keep"}
-                if dr.lights:  # no point lights: their positions are for table scenes
-                    randomize_lighting(srng, dr, lighting, point_lights=False)
-                renderer.set_scene(Scene([PlacedObject(index, T_world_obj)], lighting,
-                                         materials=[material]))
-                frame = renderer.render(T_world_cam, normals=not sensor.is_clean)
-                mask = frame.masks_visib[0]
-                # exactly black (or the background) outside the mask, antialiased fringe included
-                bg = (image_background(image_rng(cfg.seed, i, 2, 0), bg_images, (size, size))[0]
-                      if dr.backgrounds else 0)
-                frame.rgb = np.where(mask[..., None], frame.rgb, bg).astype(np.uint8)
-                extra = {}
-                if not sensor.is_clean:
-                    rgb, depth, _ = apply_sensor(sensor, image_rng(cfg.seed, i, 3, 0), frame.rgb,
-                                                 frame.depth_m, frame.normals, float(K_crop[0, 0]))
-                    extra = {"rgb_clean": frame.rgb, "depth_clean": frame.depth_m}
-                    frame.rgb, frame.depth_m = rgb, depth
-                T_cam_obj = invert_transform(T_world_cam) @ T_world_obj
-                writer.add(frame.rgb, frame.depth_m, mask, label_for(
-                    models[index].obj_id, names, T_cam_obj[:3, :3], T_cam_obj[:3, 3], K_crop,
-                    box, float(mask.any()), None) | extra_label, **extra)
+        crops = _rendered_crops((cfg, models, size, vp, resting), count, cfg.workers)
+        for rgb, depth, mask, label, extra in tqdm(crops, total=count, unit="crop", desc="crops",
+                                                   disable=not progress):
+            writer.add(rgb, depth, mask, label, **extra)
         out = writer.close()
     except BaseException:
         writer.abort()

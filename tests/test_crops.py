@@ -113,7 +113,8 @@ def test_rendered_crops_are_centred_labelled_and_deterministic(tmp_path, assets_
         ys, xs = np.nonzero(item["mask"])
         assert abs(xs.mean() - 31.5) < 12 and abs(ys.mean() - 31.5) < 12
         assert not item["rgb"][~item["mask"]].any()
-    r = run_render_crops(tmp_path / "b")
+    r = run_render_crops(tmp_path / "b", "--workers", "2")  # three pool tasks of 16, 16 and 8
+    assert r.returncode == 0, r.stderr
     shard = "shard_000000.npz"
     assert hashlib.sha256((tmp_path / "a" / shard).read_bytes()).digest() == \
         hashlib.sha256((tmp_path / "b" / shard).read_bytes()).digest()
