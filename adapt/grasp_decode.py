@@ -121,6 +121,47 @@ def centre_on_object(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, gripper: 
                        max(g.width, float(t[hi] - t[lo] + 1)), g.height, g.quality)
 
 
+def centre_along_jaws(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, plane,
+                      min_height_m: float = 0.01, reach_m: float = 0.15) -> PlanarGrasp:
+    """``g`` moved along its jaws (in the image, across its closing axis) to the middle of what
+    stands on the table there.
+
+    Along the line through the grasp centre across the closing axis, the depth image's run of
+    pixels higher than ``min_height_m`` above the table plane that holds the centre is the
+    object's extent under the pads; its midpoint becomes the centre. A net's grasp across a can
+    a few mm off its axis closes on a chord and squeezes the can out; on a long object the
+    middle keeps its weight nearer the jaws. Unchanged without a plane, when the centre is not
+    above the table, or when the run goes on past ``reach_m`` (metres at the centre's depth)
+    either side. Holes (no reading) end a run."""
+    if plane is None:
+        return g
+    h, w = depth.shape
+    z = depth[int(round(g.v)), int(round(g.u))] if 0 <= g.v < h and 0 <= g.u < w else 0.0
+    if z <= 0:
+        return g
+    reach = int(np.ceil(reach_m * K[0, 0] / z))
+    t = np.arange(-reach, reach + 1)
+    du, dv = -np.sin(g.angle), np.cos(g.angle)
+    us, vs = np.round(g.u + t * du).astype(int), np.round(g.v + t * dv).astype(int)
+    inside = (us >= 0) & (us < w) & (vs >= 0) & (vs < h)
+    d = np.zeros(len(t))
+    d[inside] = depth[vs[inside], us[inside]]
+    table = plane_depth(np.asarray(plane, float), us.astype(float), vs.astype(float), w)
+    above = (d > 0) & (d < table - min_height_m)
+    c = reach  # index of t = 0
+    if not above[c]:
+        return g
+    lo, hi = c, c
+    while lo > 0 and above[lo - 1]:
+        lo -= 1
+    while hi < len(t) - 1 and above[hi + 1]:
+        hi += 1
+    if lo == 0 or hi == len(t) - 1:
+        return g  # longer than the reach
+    mid = (t[lo] + t[hi]) / 2
+    return PlanarGrasp(g.u + mid * du, g.v + mid * dv, g.angle, g.width, g.height, g.quality)
+
+
 # the neighbours of a grasp that refine_grasp tries: turns (degrees) and shifts along the
 # closing axis (mm at the surface), the grasp itself first
 REFINE_TURNS_DEG = (0, -5, 5, -10, 10, -15, 15, -20, 20)
@@ -191,10 +232,11 @@ def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np
                       recentre: bool = True, n: int | None = None,
                       refine: bool = True, tilts=TILTS) -> list[tuple]:
     """The grasps of ``grasps`` (in order) the depth-image check accepts
-    (simdata.grasping.depth_check), each first centred on its object (:func:`centre_on_object`)
-    unless ``recentre`` is False and then replaced by its neighbour that lets the fingers
-    deepest (:func:`refine_grasp`) unless ``refine`` is False, up to ``n`` of them (None =
-    all): tuples (grasp, T_cam_grasp (4x4, metres; +z the approach, +x the closing axis), the
+    (simdata.grasping.depth_check), each first centred on its object unless ``recentre`` is
+    False (moved to the middle along its jaws, :func:`centre_along_jaws`, and across them,
+    :func:`centre_on_object`; where that grasp fails the check, centred across only) and then
+    replaced by its neighbour that lets the fingers deepest (:func:`refine_grasp`) unless
+    ``refine`` is False, up to ``n`` of them (None = all): tuples (grasp, T_cam_grasp (4x4, metres; +z the approach, +x the closing axis), the
     grasp's width (m, between the pads at the centre's depth), how wide the fingers open (m,
     the opening the depth image lets deepest, the widest among equals)).
 
@@ -209,12 +251,18 @@ def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np
     for g in grasps:
         if g is None:
             continue
-        if recentre:
-            g = centre_on_object(g, depth, K, gripper, plane)
-        found = refine_grasp(g, depth, K, gripper, check, filled, plane,
-                             *(() if refine else ((0,), (0,))))
+        tries = [g]
+        if recentre:  # the middle along the jaws first, then the grasp's own place
+            along = centre_along_jaws(g, depth, K, plane)
+            tries = [centre_on_object(t, depth, K, gripper, plane)
+                     for t in ([along, g] if abs(along.u - g.u) + abs(along.v - g.v) > 0.5 else [g])]
+        for t in tries:
+            found = refine_grasp(t, depth, K, gripper, check, filled, plane,
+                                 *(() if refine else ((0,), (0,))))
+            if found is not None:
+                break
         if found is None:
-            rejected.append(g)
+            rejected.append(tries[-1])
             continue
         g, plan = found
         out.append((g, *grasp_pose_in_camera(g, plan[0], K), plan[1]))

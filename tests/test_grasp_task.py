@@ -60,6 +60,29 @@ def test_a_grasp_is_centred_on_the_object_between_its_fingers():
     assert centre_on_object(g, depth, K, gripper, plane) == g
 
 
+def test_a_grasp_on_a_chord_of_a_can_moves_along_its_jaws_to_the_diameter():
+    from adapt.data import fit_plane_inverse_depth
+    from adapt.grasp_decode import centre_along_jaws
+
+    K = np.array([[300.0, 0, 80], [0, 300.0, 60], [0, 0, 1]])
+    depth = np.full((120, 160), 0.6, np.float32)  # the table, seen straight on: 1 px = 2 mm
+    vv, uu = np.mgrid[:120, :160]
+    depth[(uu - 80) ** 2 + (vv - 60) ** 2 <= 17 ** 2] = 0.5  # a standing can, 6.8 cm across
+    plane = fit_plane_inverse_depth(torch.from_numpy(depth))
+    chord = PlanarGrasp(80.0, 69.0, 0.0, 30.0, 8.0, 0.9)  # closing along u, 9 px off the axis
+    c = centre_along_jaws(chord, depth, K, plane)
+    assert (c.u, c.v) == pytest.approx((80.0, 60.0))
+    assert (c.angle, c.width, c.quality) == (chord.angle, chord.width, chord.quality)
+    turned = PlanarGrasp(71.0, 60.0, np.pi / 2, 30.0, 8.0)  # closing along v: moved along u
+    assert (centre_along_jaws(turned, depth, K, plane).u,
+            centre_along_jaws(turned, depth, K, plane).v) == pytest.approx((80.0, 60.0))
+    off = PlanarGrasp(20.0, 20.0, 0.0, 12.0, 8.0)
+    assert centre_along_jaws(off, depth, K, plane) == off  # on the table: unchanged
+    depth[50:70, :] = 0.55  # a bar across the image, longer than the reach: unchanged
+    across = PlanarGrasp(40.0, 60.0, np.pi / 2, 30.0, 8.0)
+    assert centre_along_jaws(across, depth, K, plane, reach_m=0.05) == across
+
+
 def test_refinement_turns_a_grasp_whose_finger_grazes_the_object_to_where_it_goes_deeper():
     from adapt.data import fit_plane_inverse_depth
     from adapt.grasp_decode import refine_grasp
