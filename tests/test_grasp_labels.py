@@ -144,6 +144,23 @@ def test_grasp_trials_lift_the_bodies_the_scene_physics_settled(grasp_dataset):
     assert differs >= len(models) // 2  # the volume at 500 kg/m^3 is another body
 
 
+def test_a_dataset_without_recorded_bodies_says_what_the_trials_lift(grasp_dataset, tmp_path, caplog):
+    old = tmp_path / "old"
+    shutil.copytree(grasp_dataset / "models", old / "models")
+    objects = json.loads((grasp_dataset / "objects.json").read_text())
+    for v in objects.values():
+        v.pop("physics")
+    (old / "objects.json").write_text(json.dumps(objects))
+    with caplog.at_level("WARNING", logger="simdata.grasping.labels"):
+        models = load_dataset_models(old)
+    assert all(m.mass_kg is None for m in models.values())
+    assert "no rigid bodies" in caplog.text and "re-render" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="simdata.grasping.labels"):
+        load_dataset_models(grasp_dataset)
+    assert "no rigid bodies" not in caplog.text
+
+
 def test_scene_grasps_are_physical_and_seen_where_written(grasp_dataset):
     cfg = json.loads((grasp_dataset / CONFIG_FILE).read_text())
     assert cfg["gripper"]["max_opening"] == pytest.approx(0.08)

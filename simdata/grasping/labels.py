@@ -33,6 +33,7 @@ their geometry is not in the dataset. Deterministic: scene i uses the generator 
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing as mp
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,6 +50,8 @@ from .depth_check import DepthCheckConfig, inpaint_holes, openings, plan_grasp_d
 from .execute import try_grasp
 from .gripper import GripperConfig
 from .planar import approach_angle, paint_grasp_maps, project_grasp
+
+log = logging.getLogger(__name__)
 
 SCENE_FILE = "scene_grasps.json"
 CONFIG_FILE = "grasps_config.json"
@@ -126,6 +129,13 @@ def load_dataset_models(root: Path) -> dict[int, ObjectModel]:
             mass_kg=float(body["mass_kg"]) if "mass_kg" in body else None,
             com_m=np.asarray(body["com_m"], float) if "com_m" in body else None,
             inertia_diag=np.asarray(body["inertia_diag"], float) if "inertia_diag" in body else None)
+    unknown = [m.name for m in models.values() if m.mass_kg is None]
+    if unknown:
+        log.warning("%s records no rigid bodies for %s (objects.json has no \"physics\": rendered "
+                    "before simdata recorded them, or not by simdata); grasp trials take their "
+                    "mesh volume at 500 kg/m^3 about its centroid: re-render to lift the bodies "
+                    "the scenes were settled with", root, ", ".join(unknown[:3]) +
+                    (f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""))
     return models
 
 
