@@ -80,45 +80,58 @@ def table_depth(plane, u: float, v: float, width: int) -> float | None:
     return z if np.isfinite(z) else None
 
 
-def centre_on_object(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, gripper: GripperConfig,
-                     plane, min_height_m: float = 0.01) -> PlanarGrasp:
-    """``g`` moved along its closing axis to the middle of what stands on the table there.
-
-    Along the closing axis through the grasp centre, the depth image's run of pixels higher
-    than ``min_height_m`` above the table plane that holds the centre is the object between the
-    fingers as the camera sees it; its midpoint becomes the centre, so both fingers clear it
-    alike (a net's centre is a few mm off, and a 6.6 cm can leaves 7 mm a side in an 8 cm
-    hand). Unchanged without a plane, when the centre is not above the table, or when the
-    run is as wide as the gripper opens. Holes (no reading, as at many edges) end a run."""
+def object_run(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, plane, direction,
+               reach_m: float, min_height_m: float = 0.01) -> tuple[float, float] | None:
+    """(start, end) in pixels along ``direction`` (unit (du, dv) in the image) from the centre
+    of ``g``: the depth image's run of pixels higher than ``min_height_m`` above the table
+    plane (coefficients (3,)) that holds the centre, as far as ``reach_m`` (metres at the
+    centre's depth) either side. None without a plane, when the centre is not above the
+    table, or when the run reaches that far. Holes (no reading, as at many edges) end a run."""
     if plane is None:
-        return g
-    plane = np.asarray(plane, float)
+        return None
     h, w = depth.shape
     z = depth[int(round(g.v)), int(round(g.u))] if 0 <= g.v < h and 0 <= g.u < w else 0.0
     if z <= 0:
-        return g
-    f = K[0, 0] / z
-    reach = int(np.ceil((gripper.max_opening / 2) * f))
+        return None
+    reach = int(np.ceil(reach_m * K[0, 0] / z))
     t = np.arange(-reach, reach + 1)
-    us, vs = np.round(g.u + t * np.cos(g.angle)).astype(int), np.round(g.v + t * np.sin(g.angle)).astype(int)
+    us = np.round(g.u + t * direction[0]).astype(int)
+    vs = np.round(g.v + t * direction[1]).astype(int)
     inside = (us >= 0) & (us < w) & (vs >= 0) & (vs < h)
     d = np.zeros(len(t))
     d[inside] = depth[vs[inside], us[inside]]
-    table = plane_depth(plane, us.astype(float), vs.astype(float), w)
+    table = plane_depth(np.asarray(plane, float), us.astype(float), vs.astype(float), w)
     above = (d > 0) & (d < table - min_height_m)
     c = reach  # index of t = 0
     if not above[c]:
-        return g
+        return None
     lo, hi = c, c
     while lo > 0 and above[lo - 1]:
         lo -= 1
     while hi < len(t) - 1 and above[hi + 1]:
         hi += 1
     if lo == 0 or hi == len(t) - 1:
-        return g  # wider than the hand
-    mid = (t[lo] + t[hi]) / 2
-    return PlanarGrasp(g.u + mid * np.cos(g.angle), g.v + mid * np.sin(g.angle), g.angle,
-                       max(g.width, float(t[hi] - t[lo] + 1)), g.height, g.quality)
+        return None
+    return float(t[lo]), float(t[hi])
+
+
+def centre_on_object(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, gripper: GripperConfig,
+                     plane, min_height_m: float = 0.01) -> PlanarGrasp:
+    """``g`` moved along its closing axis to the middle of what stands on the table there.
+
+    Along the closing axis through the grasp centre, the depth image's run of pixels higher
+    than ``min_height_m`` above the table plane that holds the centre (:func:`object_run`) is
+    the object between the fingers as the camera sees it; its midpoint becomes the centre, so
+    both fingers clear it alike (a net's centre is a few mm off, and a 6.6 cm can leaves 7 mm a
+    side in an 8 cm hand). Unchanged without a plane, when the centre is not above the table,
+    or when the run is as wide as the gripper opens."""
+    axis = (np.cos(g.angle), np.sin(g.angle))
+    run = object_run(g, depth, K, plane, axis, gripper.max_opening / 2, min_height_m)
+    if run is None:
+        return g
+    mid = (run[0] + run[1]) / 2
+    return PlanarGrasp(g.u + mid * axis[0], g.v + mid * axis[1], g.angle,
+                       max(g.width, run[1] - run[0] + 1), g.height, g.quality)
 
 
 def centre_along_jaws(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, plane,
@@ -127,39 +140,19 @@ def centre_along_jaws(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, plane,
     stands on the table there.
 
     Along the line through the grasp centre across the closing axis, the depth image's run of
-    pixels higher than ``min_height_m`` above the table plane that holds the centre is the
-    object's extent under the pads; its midpoint becomes the centre. A net's grasp across a can
-    a few mm off its axis closes on a chord and squeezes the can out; on a long object the
-    middle keeps its weight nearer the jaws. Unchanged without a plane, when the centre is not
-    above the table, or when the run goes on past ``reach_m`` (metres at the centre's depth)
-    either side. Holes (no reading) end a run."""
-    if plane is None:
+    pixels higher than ``min_height_m`` above the table plane that holds the centre
+    (:func:`object_run`) is the object's extent under the pads; its midpoint becomes the
+    centre. A net's grasp across a can a few mm off its axis closes on a chord and squeezes the
+    can out; on a long object the middle keeps its weight nearer the jaws. Unchanged without a
+    plane, when the centre is not above the table, or when the run goes on past ``reach_m``
+    (metres at the centre's depth) either side."""
+    jaws = (-np.sin(g.angle), np.cos(g.angle))
+    run = object_run(g, depth, K, plane, jaws, reach_m, min_height_m)
+    if run is None:
         return g
-    h, w = depth.shape
-    z = depth[int(round(g.v)), int(round(g.u))] if 0 <= g.v < h and 0 <= g.u < w else 0.0
-    if z <= 0:
-        return g
-    reach = int(np.ceil(reach_m * K[0, 0] / z))
-    t = np.arange(-reach, reach + 1)
-    du, dv = -np.sin(g.angle), np.cos(g.angle)
-    us, vs = np.round(g.u + t * du).astype(int), np.round(g.v + t * dv).astype(int)
-    inside = (us >= 0) & (us < w) & (vs >= 0) & (vs < h)
-    d = np.zeros(len(t))
-    d[inside] = depth[vs[inside], us[inside]]
-    table = plane_depth(np.asarray(plane, float), us.astype(float), vs.astype(float), w)
-    above = (d > 0) & (d < table - min_height_m)
-    c = reach  # index of t = 0
-    if not above[c]:
-        return g
-    lo, hi = c, c
-    while lo > 0 and above[lo - 1]:
-        lo -= 1
-    while hi < len(t) - 1 and above[hi + 1]:
-        hi += 1
-    if lo == 0 or hi == len(t) - 1:
-        return g  # longer than the reach
-    mid = (t[lo] + t[hi]) / 2
-    return PlanarGrasp(g.u + mid * du, g.v + mid * dv, g.angle, g.width, g.height, g.quality)
+    mid = (run[0] + run[1]) / 2
+    return PlanarGrasp(g.u + mid * jaws[0], g.v + mid * jaws[1], g.angle, g.width, g.height,
+                       g.quality)
 
 
 # the neighbours of a grasp that refine_grasp tries: turns (degrees) and shifts along the
@@ -236,9 +229,10 @@ def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np
     False (moved to the middle along its jaws, :func:`centre_along_jaws`, and across them,
     :func:`centre_on_object`; where that grasp fails the check, centred across only) and then
     replaced by its neighbour that lets the fingers deepest (:func:`refine_grasp`) unless
-    ``refine`` is False, up to ``n`` of them (None = all): tuples (grasp, T_cam_grasp (4x4, metres; +z the approach, +x the closing axis), the
-    grasp's width (m, between the pads at the centre's depth), how wide the fingers open (m,
-    the opening the depth image lets deepest, the widest among equals)).
+    ``refine`` is False, up to ``n`` of them (None = all): tuples (grasp, T_cam_grasp (4x4,
+    metres; +z the approach, +x the closing axis), the grasp's width (m, between the pads at
+    the centre's depth), how wide the fingers open (m, the opening the depth image lets
+    deepest, the widest among equals)).
 
     Approaches along the optical axis come first. When fewer than ``n`` grasps pass that way,
     the rejected ones (centred, unrefined) are tried in turn with the approach tilted as
@@ -254,10 +248,10 @@ def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np
         tries = [g]
         if recentre:  # the middle along the jaws first, then the grasp's own place
             along = centre_along_jaws(g, depth, K, plane)
-            tries = [centre_on_object(t, depth, K, gripper, plane)
-                     for t in ([along, g] if abs(along.u - g.u) + abs(along.v - g.v) > 0.5 else [g])]
-        for t in tries:
-            found = refine_grasp(t, depth, K, gripper, check, filled, plane,
+            tries = [centre_on_object(c, depth, K, gripper, plane)
+                     for c in ([along, g] if abs(along.u - g.u) + abs(along.v - g.v) > 0.5 else [g])]
+        for candidate in tries:
+            found = refine_grasp(candidate, depth, K, gripper, check, filled, plane,
                                  *(() if refine else ((0,), (0,))))
             if found is not None:
                 break
