@@ -245,18 +245,19 @@ def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np
     for g in grasps:
         if g is None:
             continue
-        tries = [g]
+        places = [g]
         if recentre:  # the middle along the jaws first, then the grasp's own place
             along = centre_along_jaws(g, depth, K, plane)
-            tries = [centre_on_object(c, depth, K, gripper, plane)
-                     for c in ([along, g] if abs(along.u - g.u) + abs(along.v - g.v) > 0.5 else [g])]
-        for candidate in tries:
+            places = [along, g] if abs(along.u - g.u) + abs(along.v - g.v) > 0.5 else [g]
+        for candidate in places:  # centred across the jaws only when tried
+            if recentre:
+                candidate = centre_on_object(candidate, depth, K, gripper, plane)
             found = refine_grasp(candidate, depth, K, gripper, check, filled, plane,
                                  *(() if refine else ((0,), (0,))))
             if found is not None:
                 break
         if found is None:
-            rejected.append(tries[-1])
+            rejected.append(candidate)  # the grasp's own place, centred
             continue
         g, plan = found
         out.append((g, *grasp_pose_in_camera(g, plan[0], K), plan[1]))

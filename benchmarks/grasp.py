@@ -32,6 +32,7 @@ Saves benchmarks/results/grasp_<device>.json. CPU default: at most 30 minutes on
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import sys
 import tempfile
@@ -86,6 +87,20 @@ def label(root: Path, candidates: int, workers: int, robustness: int = 0) -> dic
             "candidates_per_s_per_worker": round(tot["trials"] / dt / workers, 2)}
 
 
+def kept_figures(folder: Path, key: str, fresh: dict, reused: bool) -> dict:
+    """The figures of one part of the run (``key``: data, a training run), remembered in
+    ``folder``/figures.json: with ``--keep``, a part made by an earlier run is reused and does
+    nothing now (0 images, 0 steps), so its figures are the ones measured when it was made."""
+    path = folder / "figures.json"
+    store = json.loads(path.read_text()) if path.is_file() else {}
+    if reused:
+        return {**store[key], **({"path": fresh["path"]} if "path" in fresh else {}),
+                "reused": True} if key in store else fresh
+    store[key] = fresh
+    save_results(path, store)
+    return fresh
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train-scenes", type=int, default=120, help="training scenes (4 views each)")
@@ -110,7 +125,8 @@ def main():
                          "row, with the baselines) and, with several, their ensemble (adapt ensemble: "
                          "the maps averaged); 0,1,2 adds about 25 minutes on 2 cores")
     ap.add_argument("--keep", default="", help="keep the data and the runs in this folder (a rerun "
-                    "with the same folder reuses what is finished)")
+                    "with the same folder reuses what is finished, and reports the figures measured when it was "
+                    "made, marked reused)")
     ap.add_argument("--out", default="", help="JSON path [benchmarks/results/grasp_<device>.json]")
     args = ap.parse_args()
 
@@ -153,6 +169,8 @@ def main():
         train.update(label(tmp / "train", args.candidates, args.workers, args.robustness))
         test = render(test_meshes, tmp / "test", args.test_scenes, 1, (80.0, 90.0), resolution)
         test.update(label(tmp / "test", args.candidates, args.workers))
+        train, test = (kept_figures(tmp, f"data_{name}", d, reused=d["images"] == 0 and d["trials"] == 0)
+                       for name, d in (("train", train), ("test", test)))
         results["data"] = {"train": train, "test": test}
         print(f"data: train {train['images']} images ({train['successes']} successful grasps of "
               f"{train['trials']} tried, {train['candidates_per_s']} candidates/s), test "
@@ -178,7 +196,8 @@ def main():
             return method, method.task.open_domain(TrainConfig(**conf["train"]), test["path"], stream=99)
 
         runs = {seed: tmp / ("run" if k == 0 else f"run_seed{seed}") for k, seed in enumerate(seeds)}
-        results["train"] = train_net(seeds[0], runs[seeds[0]])
+        fresh = train_net(seeds[0], runs[seeds[0]])
+        results["train"] = kept_figures(tmp, f"train_seed{seeds[0]}", fresh, reused=not fresh["last"])
         save()
 
         method, domain = open_run(runs[seeds[0]])

@@ -46,8 +46,7 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "grasp_bodies_cpu.json"))
     args = ap.parse_args()
-    from simdata.grasping.depth_check import DepthCheckConfig
-    from simdata.grasping.gripper import GripperConfig
+    from adapt.grasping import depth_check_of, gripper_of
     from simdata.grasping.labels import CONFIG_FILE, GraspLabelConfig, label_dataset
 
     t_start = time.perf_counter()
@@ -60,9 +59,7 @@ def main():
         bodies = {v["name"]: v.pop("physics", None) for v in objects.values()}
         (copy / "objects.json").write_text(json.dumps(objects, indent=2))
         cfg = GraspLabelConfig(**{k: v for k, v in settings.items() if k not in ("gripper", "depth_check")},
-                               gripper=GripperConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                        for k, v in settings["gripper"].items()}),
-                               depth_check=DepthCheckConfig(**settings["depth_check"]))
+                               gripper=gripper_of(src), depth_check=depth_check_of(src))
         label_dataset(copy, cfg, workers=args.workers, progress=False)
         volume = per_object(copy)
     recorded = per_object(src)
