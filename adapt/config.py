@@ -30,6 +30,7 @@ class TrainConfig:
     ckpt_every: int = field(default=1000, metadata={"help": "steps between checkpoints"})
     eval_data: str = field(default="", metadata={"help": "labelled target crops evaluated during training"})
     eval_every: int = field(default=0, metadata={"help": "steps between evaluations (0 = at the end only)"})
+    init_task: str = field(default="", metadata={"help": "a finished run (`adapt train` folder) whose task net this run's starts from, its deployed weights (best.pt when it stopped early; the average with --ema): train source-only first, then adapt from it, as CyCADA does; the task, input channels, classes and task net must be the same (empty = from scratch)"})
     ema: float = field(default=0.0, metadata={"help": "decay of an exponential moving average of the task net's weights, updated every step and used by evaluation, export, predict and ensemble in place of the last step's weights (0 = off; 0.999 averages about the last 1000 steps)"})
 
 

@@ -165,10 +165,13 @@ class Trainer:
         self.domains = open_domains(cfg, METHODS[cfg.method], self.task)
         data = self.task.data_spec(cfg, [d for d in self.domains.values() if d.labelled])
         self.method = build_method(cfg, method_cfg, self.task, data, self.device)
+        resuming = resume and (self.out / CKPT).exists()
+        if cfg.init_task and not resuming:  # a resumed run's weights come from its checkpoint
+            init_task_net(self.method, cfg.init_task, self.run_config(), self.device)
         if cfg.ema:  # a net among the method's, so checkpoints, resume and best.pt keep it
             self.method.nets[EMA_NET] = make_ema(self.method.task_net)
         self.start = 0
-        if resume and (self.out / CKPT).exists():
+        if resuming:
             self._resume(load_checkpoint(self.out / CKPT, self.device), force_resume)
         elif resume:
             log.warning("--resume: %s holds no checkpoint (%s); starting a new run", self.out, CKPT)
@@ -447,15 +450,52 @@ def _cpu_copy(state):
     return state.detach().to("cpu", copy=True) if isinstance(state, torch.Tensor) else state
 
 
+def deployed_checkpoint(run: str | Path, device) -> dict:
+    """The checkpoint a run deploys: the best one when training stopped early, else the last."""
+    path = Path(run) / BEST if (Path(run) / BEST).is_file() else Path(run) / CKPT
+    if not path.is_file():
+        raise SimdataError(f"{run} holds no checkpoint ({CKPT}); train first with `adapt train`")
+    return load_checkpoint(path, device)
+
+
+def init_task_net(method: Method, run: str | Path, run_config: dict, device) -> None:
+    """Start ``method``'s task net from the deployed task net of the finished run ``run``
+    (--init-task), refusing a run of another task, input, label set or architecture."""
+    if not Path(run).is_dir():
+        raise SimdataError(f"--init-task {run}: no such run folder; train it first with "
+                           f"`adapt train seg-source-only ... --out {run}`")
+    state = deployed_checkpoint(run, device)
+    conf = state["config"]
+    if "ensemble" in conf:
+        raise SimdataError(f"--init-task {run} is an ensemble of several nets (adapt ensemble); "
+                           f"start from one of its members")
+    ours, theirs = run_config["data"], conf["data"]
+    differ = [f"{what} {theirs.get(key)!r} there, {ours.get(key)!r} here"
+              for what, key in (("input channels", "channels"), ("classes", "classes"))
+              if theirs.get(key) != ours.get(key)]
+    if conf["train"].get("task") != run_config["train"]["task"]:
+        differ.insert(0, f"task {conf['train'].get('task')!r} there, "
+                         f"{run_config['train']['task']!r} here")
+    if differ:
+        raise SimdataError(f"--init-task {run}: {'; '.join(differ)}; train the run to start "
+                           f"from with the same --task, --channels and labels")
+    weights = deployed_nets(state["method"]["nets"])["task"]
+    try:
+        method.task_net.load_state_dict(weights)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[1:2] or [str(e)[:120]]
+        raise SimdataError(f"--init-task {run}: its task net is another architecture "
+                           f"({first[0].strip()[:120]}); pass the --task-net and --task-width "
+                           f"it was trained with") from None
+    log.info("task net initialised from %s (step %d)", run, state["step"])
+
+
 def load_run(run: str | Path, device: str = "auto") -> tuple[Method, dict]:
     """Rebuild a method from a run folder (weights only, eval mode): the best checkpoint when
     training stopped early, else the last one; a run trained with ``--ema`` gets its averaged
     task net as the task net."""
-    path = Path(run) / BEST if (Path(run) / BEST).is_file() else Path(run) / CKPT
-    if not path.is_file():
-        raise SimdataError(f"{run} holds no checkpoint ({CKPT}); train first with `adapt train`")
     dev = resolve_device(device)
-    state = load_checkpoint(path, dev)
+    state = deployed_checkpoint(run, dev)
     conf = state["config"]
     if "ensemble" in conf:  # adapt ensemble: several runs' task nets as one
         from .ensemble import ensemble_method

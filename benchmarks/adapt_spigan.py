@@ -36,8 +36,13 @@ adapt.methods.spigan.SpiganConfig (g_steps, gamma, delta, alpha, beta, lr, pi, .
 one is an error), VALUE read as the field's type (true/false, int, float, text), plus
 `source=dr|clean`: the rendered source SPIGAN adapts from (default dr); a row is named "LABEL
 (DR source)" or "LABEL (clean source)", and its negative transfer is against the source-only
-net of the same source. The default "spigan:source=clean" is the method's defaults from clean
-renders; e.g. --variants "spigan-g5:g_steps=5;spigan-g1:g_steps=1;dr:source=dr".
+net of the same source. `init=true`: SPIGAN's task net starts from that source-only net
+(`adapt train --init-task`: source-only first, then adaptation, as CyCADA trains), which must
+be among `--rows`; the fair baseline of such a row, "source-only (SOURCE), continued", the
+same net trained on for `--gan-steps` more steps at SPIGAN's learning rate, is added (once per
+source), and the row's negative transfer is given against it too
+(negative_transfer_vs_continued). The default "spigan:source=clean" is the method's defaults
+from clean renders; e.g. --variants "spigan-g5:g_steps=5;spigan-g1:g_steps=1;dr:source=dr".
 
 On a GPU machine without the renderer (no pybullet, pyrender, trimesh, PyOpenGL, open3d,
 rosbags, pycocotools, no ../shared): render here and save compact copies of the data with
@@ -130,11 +135,13 @@ def score_run(run: Path, test: str, device) -> dict:
 
 
 def train_run(out: Path, method: str, source: str, target: str, ch: str, steps: int, device,
-              size: dict, nets: dict, vgg: str, flags: dict | None = None, task: str = "") -> dict:
+              size: dict, nets: dict, vgg: str, flags: dict | None = None, task: str = "",
+              init_task: str = "") -> dict:
     """Train one object / not-object segmentation run into ``out`` (``size``: height, crop and
     batch; ``nets`` and ``flags``: method options, those its Config lacks skipped, ``flags``
     winning; ``task``: empty = the method's first, ``segmentation`` for methods whose first is
-    another); returns steps, early stop, steps/s and peak memory."""
+    another; ``init_task``: a run whose task net this one starts from, adapt train
+    --init-task); returns steps, early stop, steps/s and peak memory."""
     import torch
 
     from adapt.config import TrainConfig
@@ -148,7 +155,7 @@ def train_run(out: Path, method: str, source: str, target: str, ch: str, steps: 
                          if k in known})
     cfg = TrainConfig(method=method, task=task, source=source, target=target, out=str(out),
                       steps=steps, device=str(device), channels=ch, log_every=50,
-                      sample_every=steps, ckpt_every=steps, **size)
+                      sample_every=steps, ckpt_every=steps, init_task=init_task, **size)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     res = Trainer(cfg, mcfg, task_cfg=SegmentationConfig(objectness=True)).fit(progress=False)
@@ -207,6 +214,12 @@ def parse_variants(text: str, ablations: bool) -> dict[str, dict]:
                 if value.strip() not in ("dr", "clean"):
                     raise SystemExit(f"--variants {label}: source={value}: use dr or clean")
                 flags[key] = value.strip()
+                continue
+            if key == "init":  # the benchmark's: T starts from the source-only row's net
+                try:
+                    flags[key] = parse_value(value, False)
+                except ValueError as e:
+                    raise SystemExit(f"--variants {label}: init={value}: {e}") from None
                 continue
             if key not in fields:
                 raise SystemExit(f"--variants {label}: {key!r} is no option of SPIGAN; choose from "
@@ -557,7 +570,7 @@ def main():
     ap.add_argument("--tests", default=",".join(TESTS), help="test sets, comma list of "
                     f"{', '.join(TESTS)} (tabletop_dev when the real frames are there)")
     ap.add_argument("--variants", default="spigan:source=clean", help="SPIGAN runs, "
-                    "LABEL:KEY=VALUE,...;... (KEY a field of SpiganConfig, or source=dr|clean; "
+                    "LABEL:KEY=VALUE,...;... (KEY a field of SpiganConfig, or source=dr|clean, init=true; "
                     "empty: none) [spigan:source=clean: the method's defaults, from clean renders]")
     ap.add_argument("--ablations", action="store_true", help="also SPIGAN-no-PI and SPIGAN-base "
                     "(spigan-no-pi:no_pi=true;spigan-base:base=true)")
@@ -583,6 +596,7 @@ def main():
 
     from adapt.data import CHANNELS
     from adapt.evaluate import negative_transfer
+    from adapt.methods.spigan import SpiganConfig
     from adapt.nets.vgg import hub_weights_path
     from adapt.trainer import resolve_device
 
@@ -590,6 +604,11 @@ def main():
     rows_wanted = parse_choice("--rows", args.rows, ROWS)
     tests_wanted = parse_choice("--tests", args.tests, TESTS)
     gans = parse_variants(args.variants, args.ablations)
+    for label, f in gans.items():
+        row = f"source-only ({'DR' if f.get('source', 'dr') == 'dr' else 'clean'})"
+        if f.get("init") and row not in rows_wanted:
+            raise SystemExit(f"--variants {label}: init=true starts from the {row} row's net; "
+                             f"add it to --rows")
     manifest = read_manifest(Path(args.data)) if args.data else None
     if manifest:
         if needs_depth(channels) and not manifest["sensor_depth"]:
@@ -664,9 +683,9 @@ def main():
         def score(run: Path, test: str) -> dict:
             return score_run(run, test, device)
 
-        def train(name, method, source, target, ch, steps, flags=None) -> tuple[Path, dict]:
+        def train(name, method, source, target, ch, steps, flags=None, init="") -> tuple[Path, dict]:
             return tmp / name, train_run(tmp / name, method, source, target, ch, steps, device, size,
-                                         nets, vgg, flags)
+                                         nets, vgg, flags, init_task=init)
 
         def report(ch, test_name, label, entry, source="dr"):
             """Negative transfer against the source-only net of the same source: DR for the
@@ -683,24 +702,47 @@ def main():
             save()
 
         sources = {"source-only (clean)": data["source"]["path"], "source-only (DR)": data["source_dr"]["path"]}
+        source_runs: dict[tuple[str, str], Path] = {}  # (input, "dr"|"clean") -> source-only run
         for ch in channels:
             # the source-only nets know no target: trained once, scored on every test set
             for label in rows_wanted:
                 run, info = train(f"{ch}_{label.split(' ')[1].strip('()')}", "seg-source-only",
                                   sources[label], "", ch, args.steps)
+                source_runs[(ch, "dr" if "DR" in label else "clean")] = run
                 for test_name, (_, test) in tests.items():
                     report(ch, test_name, label, {**score(run, test), **info})
+            # the fair baseline of SPIGAN rows started from a source-only net: that net trained on
+            # for as many steps, at SPIGAN's learning rate
+            continued = {}
+            inits = {f.get("source", "dr") for f in gans.values() if f.get("init")}
+            for source in sorted(inits if CHANNELS[ch] >= 3 else ()):  # SPIGAN rows: colour only
+                name = f"source-only ({'DR' if source == 'dr' else 'clean'})"
+                run, info = train(f"{ch}_{source}_continued", "seg-source-only", sources[name], "", ch,
+                                  args.gan_steps, {"lr": SpiganConfig().lr},
+                                  init=str(source_runs[(ch, source)]))
+                info["init_task"] = f"{name}, {args.steps} steps"
+                for test_name, (_, test) in tests.items():
+                    entry = {**score(run, test), **info}
+                    continued[(source, test_name)] = entry
+                    report(ch, test_name, f"{name}, continued", entry, source)
             for test_name, (target, test) in tests.items():
                 if CHANNELS[ch] < 3:  # colour inputs only (see the docstring)
                     continue
                 for i, (g, flags) in enumerate(gans.items()):  # adapted to each target: scored on its test set
                     flags = dict(flags)
                     source = flags.pop("source", "dr")
+                    init = str(source_runs[(ch, source)]) if flags.pop("init", False) else ""
                     run, info = train(f"{ch}_{test_name}_spigan{i}", "spigan",
                                       data["source_dr" if source == "dr" else "source"]["path"],
-                                      target, ch, args.gan_steps, flags)
+                                      target, ch, args.gan_steps, flags, init)
+                    entry = {**score(run, test), **info}
+                    if init:
+                        base = continued[(source, test_name)]
+                        entry["init_task"] = base["init_task"]
+                        entry["negative_transfer_vs_continued"] = negative_transfer(
+                            entry["per_image_iou"], base["per_image_iou"])
                     report(ch, test_name, f"{g} ({'DR' if source == 'dr' else 'clean'} source)",
-                           {**score(run, test), **info}, source)
+                           entry, source)
     del results["partial"]
     save()
     print(f"saved {out} ({results['seconds']} s; VGG19 features: {vgg})")

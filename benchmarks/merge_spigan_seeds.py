@@ -31,7 +31,9 @@ def merge(runs: list[dict]) -> dict:
             for label, entry in rows.items():
                 tests.setdefault(test, {}).setdefault(seed, {})[label] = {
                     k: entry[k] for k in ("object_iou", "miou", "steps", "early_stop", "steps_per_s",
-                                          "peak_memory_mb", "per_image_iou") if k in entry}
+                                          "peak_memory_mb", "init_task",
+                                          "negative_transfer_vs_continued", "per_image_iou")
+                    if k in entry}
     out = {}
     for test, seeds in sorted(tests.items()):
         labels = sorted({label for rows in seeds.values() for label in rows})
@@ -71,6 +73,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", help="adapt_spigan.py result JSONs (one seed each)")
     ap.add_argument("--out", required=True, help="merged JSON")
+    ap.add_argument("--how", default="benchmarks/gpu_spigan_seeds.sh: one adapt_spigan.py process "
+                    "per SPIGAN seed and two for the source-only rows, at once on the one GPU; "
+                    "merged by benchmarks/merge_spigan_seeds.py",
+                    help="how the runs were made, recorded in the JSON [gpu_spigan_seeds.sh's way]")
     args = ap.parse_args()
     runs = []
     for p in args.runs:
@@ -85,9 +91,7 @@ def main():
                "vgg_weights": first["vgg_weights"], "labels": first["labels"],
                "config": {**{k: v for k, v in first["config"].items() if k not in ("seed", "rows", "tests")},
                           "variants": {k: v for r in runs for k, v in r["config"].get("variants", {}).items()}},
-               "how": "benchmarks/gpu_spigan_seeds.sh: one adapt_spigan.py process per SPIGAN seed and "
-                      "two for the source-only rows, at once on the one GPU; merged by "
-                      "benchmarks/merge_spigan_seeds.py",
+               "how": args.how,
                "partial_runs": [p for p, r in zip(args.runs, runs) if r.get("partial")],
                "tests": merge(runs)}
     results["seconds_per_process"] = {p: r.get("seconds") for p, r in zip(args.runs, runs)}

@@ -268,3 +268,47 @@ def test_folder_of_images_with_label_masks_evaluates(scenes, tmp_path):
     d = SceneDomain(folder, 120, 96, stream=1, seed=0)
     assert d.labelled and len(d) == 2 and d.names == src.names
     assert torch.equal(d.sample(0, None)["label"], src.sample(0, None)["label"])
+
+
+def test_init_task_starts_from_a_source_only_run_and_refuses_another_net(scenes, tmp_path):
+    """--init-task: SPIGAN's task net starts as the source-only run's deployed net (its
+    averaged weights with --ema), the other nets as they would anyway; a run of other inputs or
+    another net width is refused in one line; a resumed run keeps its own weights."""
+    from adapt.config import TrainConfig
+    from adapt.methods.baselines import SegSourceOnlyConfig
+    from adapt.methods.spigan import SpiganConfig
+    from adapt.trainer import Trainer
+
+    syn, real = scenes
+    common = dict(source=str(syn), height=64, crop=64, batch=2)
+    tiny = dict(gen_filters=8, gen_blocks=1, disc_filters=8, task_width=8, vgg_weights="random")
+    src = tmp_path / "src"
+    Trainer(TrainConfig(method="seg-source-only", out=str(src), steps=3, ema=0.5, **common),
+            SegSourceOnlyConfig(task_width=8)).fit(progress=False)
+    trained = torch.load(src / "checkpoints/last.pt", weights_only=False)["method"]["nets"]["task_ema"]
+    spigan = dict(method="spigan", target=str(real / "train_pbr"), **common)
+    warm = Trainer(TrainConfig(**spigan, out=str(tmp_path / "warm"), steps=2, init_task=str(src)),
+                   SpiganConfig(**tiny))
+    cold = Trainer(TrainConfig(**spigan, out=str(tmp_path / "cold"), steps=2), SpiganConfig(**tiny))
+    for k, v in warm.method.task_net.state_dict().items():
+        assert torch.equal(v, trained[k]), k
+        assert not torch.equal(v, cold.method.task_net.state_dict()[k]) or v.dtype == torch.long, k
+    for k, v in warm.method.nets["generator"].state_dict().items():
+        assert torch.equal(v, cold.method.nets["generator"].state_dict()[k]), k
+    warm.fit(progress=False)
+    assert json.loads((tmp_path / "warm/config.json").read_text())["train"]["init_task"] == str(src)
+    # resumed: the checkpoint's weights, not the initial run's again
+    after = torch.load(tmp_path / "warm/checkpoints/last.pt", weights_only=False)["method"]["nets"]["task"]
+    resumed = Trainer(TrainConfig(**spigan, out=str(tmp_path / "warm"), steps=4, init_task=str(src)),
+                      SpiganConfig(**tiny), resume=True)
+    for k, v in resumed.method.task_net.state_dict().items():
+        assert torch.equal(v, after[k]), k
+    with pytest.raises(SimdataError, match=r"--init-task .*input channels 'rgb' there, 'rgbd' here"):
+        Trainer(TrainConfig(**spigan, out=str(tmp_path / "d"), steps=1, init_task=str(src),
+                            channels="rgbd"), SpiganConfig(**tiny))
+    with pytest.raises(SimdataError, match=r"--init-task .*another architecture.*--task-width"):
+        Trainer(TrainConfig(**spigan, out=str(tmp_path / "w"), steps=1, init_task=str(src)),
+                SpiganConfig(**{**tiny, "task_width": 16}))
+    with pytest.raises(SimdataError, match="--init-task .*no such run folder"):
+        Trainer(TrainConfig(**spigan, out=str(tmp_path / "n"), steps=1, init_task=str(tmp_path / "none")),
+                SpiganConfig(**tiny))

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""SPIGAN on the height above the table, started from the segmentation recipe's source-only net
+(`adapt train spigan --channels height --init-task RUN`), scored on the labelled real frames of
+../shared/real/tabletop_dev beside that net and beside the same net trained on for as many
+steps at SPIGAN's learning rate (the fair baseline: as many updates, no target).
+
+Data: one render of the recipe (examples/spigan_ycbv.sh): ../shared/ycb, 200 scenes x 4 views,
+320x240, cameras 55-90 deg above the table, `--randomize all --sensor primesense`, `--seed 1`
+(or `--render DIR`, a folder rendered so). Per training seed:
+1. source-only: `adapt train seg-source-only --objectness --channels height --height 120
+   --crop 96 --batch 4 --task-width 16 --hflip --steps 6000` (the recipe's single net);
+2. continued: that net, `--gan-steps` more steps at lr 2e-4 (`--init-task`);
+3. SPIGAN from that net (`--init-task`), `--gan-steps` steps, no perceptual loss (delta 0: VGG
+   features of a height map mean nothing), CPU net sizes, adapted to each unlabelled real
+   target of `--targets`: `tabletop` (the 10 frames of tabletop_dev themselves, unlabelled:
+   transductive, as a user adapts to their own camera's frames) and `ycbv` (the YCB-Video
+   frames of ../shared/real/ycbv_demo: another camera and scene).
+Each row: object IoU, mIoU, per-image IoU and negative transfer (the share of frames whose IoU
+falls) against the source-only net and against the continued one. Saves
+benchmarks/results/spigan_init_height_cpu.json after every seed. About 6 minutes per seed on
+2 cores (CPU only: the nets are small).
+
+    python benchmarks/spigan_init_height.py [--seeds 0,1,2] [--render DIR] [--targets tabletop,ycbv]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+from adapt_spigan import score_run  # noqa: E402 (benchmarks/, the script's folder)
+from results_io import save_results  # noqa: E402
+SHARED = REPO.parent / "shared"
+TABLETOP = SHARED / "real" / "tabletop_dev"
+TARGETS = {"tabletop": TABLETOP, "ycbv": SHARED / "real" / "ycbv_demo"}
+SIZE = dict(height=120, crop=96, batch=4, channels="height")
+NETS = dict(gen_filters=16, gen_blocks=4, disc_filters=32, task_width=16, delta=0.0,
+            vgg_weights="random")
+
+
+def render(out: Path, scenes: int) -> None:
+    from simdata.pipeline import RenderConfig, render_dataset
+    from simdata.randomize import RandomizationConfig
+    from simdata.sampling import SceneConfig
+    from simdata.types import PRIMESENSE
+
+    dr = RandomizationConfig(materials=True, lights=True, backgrounds=True, distractors=(2, 5),
+                             clutter=(1, 4), camera_jitter_m=0.01, camera_jitter_deg=2.0)
+    cfg = RenderConfig(meshes=str(SHARED / "ycb"), out=str(out), scenes=scenes, seed=1,
+                       sensor="primesense", randomize=dr, workers=2,
+                       scene=SceneConfig(views=4, elevation_deg=(55.0, 90.0),
+                                         intrinsics=PRIMESENSE.resized(320, 240)))
+    render_dataset(cfg, progress=False)
+
+
+def train(out: Path, method: str, source: str, target: str, steps: int, seed: int,
+          init: str = "", flags: dict | None = None) -> dict:
+    from adapt.config import TrainConfig
+    from adapt.methods import METHODS
+    from adapt.tasks.segmentation import SegmentationConfig
+    from adapt.trainer import Trainer
+
+    cls = METHODS[method]
+    known = cls.Config.__dataclass_fields__
+    mcfg = cls.Config(**{k: v for k, v in {**NETS, **(flags or {})}.items() if k in known})
+    cfg = TrainConfig(method=method, source=source, target=target, out=str(out), steps=steps,
+                      device="cpu", seed=seed, log_every=50, sample_every=steps, ckpt_every=200,
+                      init_task=init, **SIZE)
+    t = time.perf_counter()
+    res = Trainer(cfg, mcfg, task_cfg=SegmentationConfig(objectness=True, hflip=True)).fit(progress=False)
+    return {"steps": res["steps"], "early_stop": res.get("early_stop"),
+            "seconds": round(time.perf_counter() - t, 1)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", default="0,1,2", help="training seeds, comma list")
+    ap.add_argument("--steps", type=int, default=6000, help="source-only steps (the recipe's)")
+    ap.add_argument("--gan-steps", type=int, default=600, help="steps of SPIGAN and of the continued net")
+    ap.add_argument("--scenes", type=int, default=200, help="scenes rendered when --render is not given")
+    ap.add_argument("--render", default="", help="a recipe render to train on [rendered here]")
+    ap.add_argument("--targets", default="tabletop,ycbv", help=f"SPIGAN's unlabelled real targets, "
+                    f"comma list of {', '.join(TARGETS)}")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "spigan_init_height_cpu.json"))
+    args = ap.parse_args()
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    if any(t not in TARGETS for t in targets):
+        raise SystemExit(f"--targets {args.targets}: choose from {', '.join(TARGETS)}")
+    if not TABLETOP.is_dir() or not (SHARED / "ycb").is_dir():
+        raise SystemExit(f"needs {TABLETOP} and {SHARED / 'ycb'} (../shared)")
+
+    import torch
+
+    from adapt.evaluate import negative_transfer
+    from adapt.methods.spigan import SpiganConfig
+
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    results = {"benchmark": "spigan_init_height", "date": time.strftime("%Y-%m-%d"),
+               "device": f"cpu ({torch.get_num_threads()} threads)",
+               "config": {**SIZE, "nets": NETS, "steps": args.steps, "gan_steps": args.gan_steps,
+                          "continued_lr": SpiganConfig().lr, "objectness": True, "hflip": True,
+                          "targets": targets, "render": args.render or
+                          f"{args.scenes} scenes, ../shared/ycb, 320x240, elevation 55:90, "
+                          f"--randomize all --sensor primesense --seed 1"},
+               "test": str(TABLETOP), "seeds": {}}
+    t_start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        source = args.render
+        if not source:
+            t = time.perf_counter()
+            render(tmp / "render", args.scenes)
+            source = str(tmp / "render")
+            results["render_seconds"] = round(time.perf_counter() - t, 1)
+        for seed in seeds:
+            rows = {}
+            src = tmp / f"s{seed}_source_only"
+            rows["source-only"] = train(src, "seg-source-only", source, "", args.steps, seed)
+            runs = {"source-only": src, "continued": tmp / f"s{seed}_continued"}
+            rows["continued"] = train(runs["continued"], "seg-source-only", source, "", args.gan_steps,
+                                      seed, str(src), {"lr": SpiganConfig().lr})
+            for t in targets:
+                runs[f"spigan from source-only, target {t}"] = run = tmp / f"s{seed}_spigan_{t}"
+                rows[f"spigan from source-only, target {t}"] = train(
+                    run, "spigan", source, str(TARGETS[t]), args.gan_steps, seed, str(src))
+            for label, run in runs.items():
+                rows[label].update(score_run(run, str(TABLETOP), torch.device("cpu")))
+            for label, row in rows.items():
+                for base in ("source-only", "continued")[:1 if label == "continued" else 2]:
+                    if label != "source-only":
+                        row[f"negative_transfer_vs_{base.replace('-', '_')}"] = negative_transfer(
+                            row["per_image_iou"], rows[base]["per_image_iou"])
+                print(f"seed {seed} {label:<38} object IoU {row['object_iou']:.3f} mIoU {row['miou']:.3f} "
+                      f"NT vs source-only {row.get('negative_transfer_vs_source_only', '-')}, "
+                      f"vs continued {row.get('negative_transfer_vs_continued', '-')}", flush=True)
+            results["seeds"][str(seed)] = rows
+            save_results(Path(args.out), results, t_start)
+    labels = list(next(iter(results["seeds"].values())))
+    results["mean_object_iou"] = {label: round(sum(r[label]["object_iou"] for r in results["seeds"].values())
+                                               / len(results["seeds"]), 4) for label in labels}
+    save_results(Path(args.out), results, t_start)
+    print(f"saved {args.out}")
+
+
+if __name__ == "__main__":
+    main()
