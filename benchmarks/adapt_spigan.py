@@ -136,12 +136,13 @@ def score_run(run: Path, test: str, device) -> dict:
 
 def train_run(out: Path, method: str, source: str, target: str, ch: str, steps: int, device,
               size: dict, nets: dict, vgg: str, flags: dict | None = None, task: str = "",
-              init_task: str = "") -> dict:
+              init_task: str = "", hflip: bool = False, ckpt_every: int = 0) -> dict:
     """Train one object / not-object segmentation run into ``out`` (``size``: height, crop and
     batch; ``nets`` and ``flags``: method options, those its Config lacks skipped, ``flags``
     winning; ``task``: empty = the method's first, ``segmentation`` for methods whose first is
     another; ``init_task``: a run whose task net this one starts from, adapt train
-    --init-task); returns steps, early stop, steps/s and peak memory."""
+    --init-task; ``hflip``: --hflip; ``ckpt_every``: steps between checkpoints, 0 = only at the
+    end); returns steps, early stop, steps/s and peak memory."""
     import torch
 
     from adapt.config import TrainConfig
@@ -155,10 +156,11 @@ def train_run(out: Path, method: str, source: str, target: str, ch: str, steps: 
                          if k in known})
     cfg = TrainConfig(method=method, task=task, source=source, target=target, out=str(out),
                       steps=steps, device=str(device), channels=ch, log_every=50,
-                      sample_every=steps, ckpt_every=steps, init_task=init_task, **size)
+                      sample_every=steps, ckpt_every=ckpt_every or steps, init_task=init_task,
+                      **size)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    res = Trainer(cfg, mcfg, task_cfg=SegmentationConfig(objectness=True)).fit(progress=False)
+    res = Trainer(cfg, mcfg, task_cfg=SegmentationConfig(objectness=True, hflip=hflip)).fit(progress=False)
     return {
         "steps": res["steps"], "early_stop": res.get("early_stop"), "steps_per_s": res["steps_per_s"],
         "peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda"

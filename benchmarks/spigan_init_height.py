@@ -32,47 +32,28 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
-from adapt_spigan import score_run  # noqa: E402 (benchmarks/, the script's folder)
+from adapt_spigan import render, score_run, train_run  # noqa: E402 (benchmarks/, the script's folder)
 from results_io import save_results  # noqa: E402
 SHARED = REPO.parent / "shared"
 TABLETOP = SHARED / "real" / "tabletop_dev"
 TARGETS = {"tabletop": TABLETOP, "ycbv": SHARED / "real" / "ycbv_demo"}
-SIZE = dict(height=120, crop=96, batch=4, channels="height")
-NETS = dict(gen_filters=16, gen_blocks=4, disc_filters=32, task_width=16, delta=0.0,
-            vgg_weights="random")
-
-
-def render(out: Path, scenes: int) -> None:
-    from simdata.pipeline import RenderConfig, render_dataset
-    from simdata.randomize import RandomizationConfig
-    from simdata.sampling import SceneConfig
-    from simdata.types import PRIMESENSE
-
-    dr = RandomizationConfig(materials=True, lights=True, backgrounds=True, distractors=(2, 5),
-                             clutter=(1, 4), camera_jitter_m=0.01, camera_jitter_deg=2.0)
-    cfg = RenderConfig(meshes=str(SHARED / "ycb"), out=str(out), scenes=scenes, seed=1,
-                       sensor="primesense", randomize=dr, workers=2,
-                       scene=SceneConfig(views=4, elevation_deg=(55.0, 90.0),
-                                         intrinsics=PRIMESENSE.resized(320, 240)))
-    render_dataset(cfg, progress=False)
+CHANNELS = "height"
+SIZE = dict(height=120, crop=96, batch=4)
+NETS = dict(gen_filters=16, gen_blocks=4, disc_filters=32, task_width=16, delta=0.0)
+VGG = "random"  # unused with delta 0, but SPIGAN's config asks for a source
 
 
 def train(out: Path, method: str, source: str, target: str, steps: int, seed: int,
           init: str = "", flags: dict | None = None) -> dict:
-    from adapt.config import TrainConfig
-    from adapt.methods import METHODS
-    from adapt.tasks.segmentation import SegmentationConfig
-    from adapt.trainer import Trainer
+    """One run of the study (adapt_spigan.train_run with the recipe's sizes, --hflip and a
+    checkpoint every 200 steps, SPIGAN's early stop keeping the last before its signal)."""
+    import torch
 
-    cls = METHODS[method]
-    known = cls.Config.__dataclass_fields__
-    mcfg = cls.Config(**{k: v for k, v in {**NETS, **(flags or {})}.items() if k in known})
-    cfg = TrainConfig(method=method, source=source, target=target, out=str(out), steps=steps,
-                      device="cpu", seed=seed, log_every=50, sample_every=steps, ckpt_every=200,
-                      init_task=init, **SIZE)
     t = time.perf_counter()
-    res = Trainer(cfg, mcfg, task_cfg=SegmentationConfig(objectness=True, hflip=True)).fit(progress=False)
-    return {"steps": res["steps"], "early_stop": res.get("early_stop"),
+    res = train_run(out, method, source, target, CHANNELS, steps, torch.device("cpu"),
+                    {**SIZE, "seed": seed}, NETS, VGG, flags, init_task=init, hflip=True,
+                    ckpt_every=200)
+    return {"steps": res["steps"], "early_stop": res["early_stop"],
             "seconds": round(time.perf_counter() - t, 1)}
 
 
@@ -101,7 +82,7 @@ def main():
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     results = {"benchmark": "spigan_init_height", "date": time.strftime("%Y-%m-%d"),
                "device": f"cpu ({torch.get_num_threads()} threads)",
-               "config": {**SIZE, "nets": NETS, "steps": args.steps, "gan_steps": args.gan_steps,
+               "config": {**SIZE, "channels": CHANNELS, "nets": NETS, "vgg_weights": VGG, "steps": args.steps, "gan_steps": args.gan_steps,
                           "continued_lr": SpiganConfig().lr, "objectness": True, "hflip": True,
                           "targets": targets, "render": args.render or
                           f"{args.scenes} scenes, ../shared/ycb, 320x240, elevation 55:90, "
@@ -113,7 +94,7 @@ def main():
         source = args.render
         if not source:
             t = time.perf_counter()
-            render(tmp / "render", args.scenes)
+            render(str(SHARED / "ycb"), tmp / "render", args.scenes, 1, "dr")
             source = str(tmp / "render")
             results["render_seconds"] = round(time.perf_counter() - t, 1)
         for seed in seeds:

@@ -217,6 +217,16 @@ class _CropJob:
         self.textures = list_images_in(dr.texture_dir) if dr.texture_dir else []
         self.bg_images = list_images_in(dr.background_dir) if dr.background_dir else []
         self.renderer = SceneRenderer(models, self.K, msaa=cfg.msaa)
+        self._spheres: dict[int, tuple] = {}  # uniform poses: model index -> (box centre, radius)
+
+    def _bounding_sphere(self, index: int) -> tuple[np.ndarray, float]:
+        """(box centre (3,), radius of the vertices about it) of model ``index``, metres; computed
+        once per model (a real YCB mesh has 8k vertices), not per crop."""
+        if index not in self._spheres:
+            mesh = self.models[index].mesh
+            center = np.asarray(mesh.bounds).mean(0)
+            self._spheres[index] = (center, float(np.linalg.norm(mesh.vertices - center, axis=1).max()))
+        return self._spheres[index]
 
     def crop(self, i: int) -> tuple:
         """(rgb, depth_m, mask, label, privileged arrays) of crop i: object i mod N."""
@@ -226,9 +236,7 @@ class _CropJob:
         rng, srng = scene_rng(cfg.seed, i), style_rng(cfg.seed, i)
         index = i % len(models)
         if vp is None:  # uniform: a random rotation, centred at a fixed distance
-            mesh = models[index].mesh
-            center = np.asarray(mesh.bounds).mean(0)
-            radius = float(np.linalg.norm(mesh.vertices - center, axis=1).max())
+            center, radius = self._bounding_sphere(index)
             R = random_rotation(rng)
             T_world_obj = make_transform(R, -R @ center)  # box centre at the origin
             distance = K.fx * radius / (FILL * size / 2)
