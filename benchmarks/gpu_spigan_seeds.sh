@@ -14,11 +14,16 @@
 #   ABLATION_SEEDS ("0 1"): then the paper's ablations, SPIGAN-no-PI (gamma = 0) and SPIGAN-base
 #     (gamma = delta = 0), one process each per seed ("": none)
 #   THREADS (2): CPU threads per process; LIMIT (500): seconds per process; PYTHON (python3)
+#   INIT (0): 1 = SPIGAN from the source-only net (adapt train --init-task) instead: one process
+#     per seed trains source-only (clean), then from it SPIGAN and the fair baseline (the same
+#     net trained STEPS more at SPIGAN's learning rate); no separate source-only processes, and
+#     no ablations unless ABLATION_SEEDS is given
 set -u
 OUT=${OUT:-/tmp/gpu_spigan_seeds}
 STEPS=${STEPS:-2500}
 SEEDS=${SEEDS:-"0 1 2 3"}
-ABLATION_SEEDS=${ABLATION_SEEDS-"0 1"}
+INIT=${INIT:-0}
+if [ "$INIT" = 1 ]; then ABLATION_SEEDS=${ABLATION_SEEDS-""}; else ABLATION_SEEDS=${ABLATION_SEEDS-"0 1"}; fi
 THREADS=${THREADS:-2}
 LIMIT=${LIMIT:-500}
 DATA=${DATA:-.devdata/spigan100rgb}
@@ -35,18 +40,26 @@ run() {  # $1: name, then adapt_spigan.py options (each process: a few CPU threa
       --out "$RUNS/$name.json" "$@" > "$RUNS/$name.log" 2>&1
   echo "$name: exit $?"
 }
-for s in $SEEDS; do
-  run "spigan_seed$s" --seed "$s" --tests synthetic --rows "" --variants "spigan:source=clean" &
-done
-# source-only (clean) and (DR) for every seed, in two processes (they are fast)
-baselines() { for s in "$@"; do
-  run "baselines_seed$s" --seed "$s" --tests synthetic,tabletop_dev --variants ""
-done; }
-set -- $SEEDS
-half=$(( ($# + 1) / 2 ))
-baselines "${@:1:$half}" &
-baselines "${@:$((half + 1))}" &
-wait
+if [ "$INIT" = 1 ]; then
+  for s in $SEEDS; do
+    run "spigan-init_seed$s" --seed "$s" --tests synthetic --rows "source-only (clean)" \
+        --variants "spigan-init:source=clean,init=true" &
+  done
+  wait
+else
+  for s in $SEEDS; do
+    run "spigan_seed$s" --seed "$s" --tests synthetic --rows "" --variants "spigan:source=clean" &
+  done
+  # source-only (clean) and (DR) for every seed, in two processes (they are fast)
+  baselines() { for s in "$@"; do
+    run "baselines_seed$s" --seed "$s" --tests synthetic,tabletop_dev --variants ""
+  done; }
+  set -- $SEEDS
+  half=$(( ($# + 1) / 2 ))
+  baselines "${@:1:$half}" &
+  baselines "${@:$((half + 1))}" &
+  wait
+fi
 for s in $ABLATION_SEEDS; do
   run "spigan-no-pi_seed$s" --seed "$s" --tests synthetic --rows "" \
       --variants "spigan-no-pi:source=clean,no_pi=true" &
@@ -55,5 +68,6 @@ for s in $ABLATION_SEEDS; do
 done
 wait
 grep -h "Error\|error" "$RUNS"/*.log | tail -n 20
-"$PYTHON" benchmarks/merge_spigan_seeds.py "$RUNS"/*.json --out "$OUT/adapt_spigan_seeds.json"
+"$PYTHON" benchmarks/merge_spigan_seeds.py "$RUNS"/*.json --out "$OUT/adapt_spigan_seeds.json" \
+    --how "benchmarks/gpu_spigan_seeds.sh INIT=$INIT STEPS=$STEPS SEEDS='$SEEDS' THREADS=$THREADS on $(nvidia-smi -L 2>/dev/null | head -n 1)"
 tar -czf "$OUT/runs.tar.gz" -C "$RUNS" .  # the files that come back from a device run are few

@@ -4,7 +4,9 @@ training seed each) into one result: per test set and row, each seed's object Io
 steps/s and peak memory; SPIGAN's negative transfer against the source-only net of the same
 source and the same seed (the share of test images whose IoU falls); and over the seeds the
 mean object IoU of each row, SPIGAN's mean gain over its source-only net, and the negative
-transfer of the seed means (each image's IoU averaged over the seeds, then compared).
+transfer of the seed means (each image's IoU averaged over the seeds, then compared). A SPIGAN
+row started from the source-only net (init=true) is also compared, the same way, with that net
+trained as many more steps without adaptation ("vs_continued").
 
     python benchmarks/merge_spigan_seeds.py RUN.json [RUN.json ...] --out MERGED.json
 """
@@ -19,6 +21,31 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 from adapt.evaluate import negative_transfer  # noqa: E402
 from results_io import save_results  # noqa: E402 (benchmarks/, the script's folder)
+
+
+def _compare(seeds: dict, label: str, base_label: str, key: str = "negative_transfer_vs_same_seed") -> dict:
+    """Row ``label`` against row ``base_label`` of the same seed: gains, negative transfer per
+    seed (also stored in each seed's entry under ``key``) and of the seed means; {} if no seed
+    has both rows."""
+    gains, nts, pairs = [], [], []
+    for rows in seeds.values():
+        if label in rows and base_label in rows:
+            a, b = rows[label], rows[base_label]
+            a[key] = negative_transfer(a["per_image_iou"], b["per_image_iou"])
+            gains.append(a["object_iou"] - b["object_iou"])
+            nts.append(a[key])
+            pairs.append((a["per_image_iou"], b["per_image_iou"]))
+    if not gains:
+        return {}
+    # each image's IoU averaged over the seeds first: what is left is the method's effect on
+    # that image, not one training run's luck
+    mean_a = [statistics.fmean(x) for x in zip(*(p[0] for p in pairs))]
+    mean_b = [statistics.fmean(x) for x in zip(*(p[1] for p in pairs))]
+    return dict(baseline=base_label, gain_mean=round(statistics.fmean(gains), 4),
+                gains=[round(g, 4) for g in gains], negative_transfer=nts,
+                negative_transfer_mean=round(statistics.fmean(nts), 4),
+                negative_transfer_of_seed_means=negative_transfer(mean_a, mean_b),
+                met=bool(statistics.fmean(gains) >= 0.05 and statistics.fmean(nts) <= 0.2))
 
 
 def merge(runs: list[dict]) -> dict:
@@ -46,25 +73,12 @@ def merge(runs: list[dict]) -> dict:
             if "clean source" not in label and "DR source" not in label:
                 continue
             base_label = "source-only (clean)" if "clean source" in label else "source-only (DR)"
-            gains, nts, pairs = [], [], []
-            for rows in seeds.values():
-                if label in rows and base_label in rows:
-                    a, b = rows[label], rows[base_label]
-                    a["negative_transfer_vs_same_seed"] = negative_transfer(a["per_image_iou"], b["per_image_iou"])
-                    gains.append(a["object_iou"] - b["object_iou"])
-                    nts.append(a["negative_transfer_vs_same_seed"])
-                    pairs.append((a["per_image_iou"], b["per_image_iou"]))
-            if gains:
-                # each image's IoU averaged over the seeds first: what is left is the method's
-                # effect on that image, not one training run's luck
-                mean_a = [statistics.fmean(x) for x in zip(*(p[0] for p in pairs))]
-                mean_b = [statistics.fmean(x) for x in zip(*(p[1] for p in pairs))]
-                summary[label].update(
-                    baseline=base_label, gain_mean=round(statistics.fmean(gains), 4),
-                    gains=[round(g, 4) for g in gains], negative_transfer=nts,
-                    negative_transfer_mean=round(statistics.fmean(nts), 4),
-                    negative_transfer_of_seed_means=negative_transfer(mean_a, mean_b),
-                    met=bool(statistics.fmean(gains) >= 0.05 and statistics.fmean(nts) <= 0.2))
+            summary[label].update(_compare(seeds, label, base_label))
+            # a row that started from the source-only net (init=true) is also set beside the same
+            # net trained as many more steps without adaptation: the gain that is the method's
+            cont = _compare(seeds, label, base_label + ", continued", key="negative_transfer_vs_continued")
+            if cont:
+                summary[label]["vs_continued"] = cont
         out[test] = {"summary": summary, "seeds": {str(s): rows for s, rows in sorted(seeds.items())}}
     return out
 
@@ -105,6 +119,11 @@ def main():
                      if "gain_mean" in s else "")
             print(f"{test:<22} {label:<28} object IoU {s['object_iou_mean']:.3f} "
                   f"({s['object_iou_min']:.3f}-{s['object_iou_max']:.3f}, {s['runs']} runs){extra}")
+            if "vs_continued" in s:
+                c = s["vs_continued"]
+                print(f"{'':<22} {'  against ' + c['baseline']:<28} gain {c['gain_mean']:+.3f} {c['gains']}, "
+                      f"negative transfer {c['negative_transfer']} (of the seed means "
+                      f"{c['negative_transfer_of_seed_means']})")
 
 
 if __name__ == "__main__":
