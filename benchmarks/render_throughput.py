@@ -646,6 +646,46 @@ def main():
     else:
         out_path = REPO / "benchmarks" / "results" / "render_throughput.json"
 
+    runs, plain, crops, startup, memory, glinfo, sets_info = [], [], [], [], None, {}, {}
+
+    def snapshot(partial: bool = True) -> dict:
+        """The result so far, saved (``partial``: after each measurement, so that a run cut
+        short, e.g. by a device's time limit, keeps what it measured)."""
+        for r in runs:
+            base = next((p for p in plain if p["set"] == r["set"] and p["processes"] == r["workers"]), None)
+            r["plain_images_per_s"] = base["images_per_s"] if base else None
+            r["ratio_vs_plain"] = round(r["images_per_s"] / base["images_per_s"], 2) if base else None
+            r["met"] = {"images_per_s": r["images_per_s"] >= target_rate,
+                        "ratio_vs_plain": None if base is None else r["ratio_vs_plain"] >= TARGETS["ratio_vs_plain"]}
+        if memory and "growth_frac" in memory:
+            memory["met"] = memory["growth_frac"] <= TARGETS["rss_growth_frac"]
+
+        result = {
+            **({"partial": True} if partial else {}),
+            "benchmark": "render_throughput", "date": time.strftime("%Y-%m-%d"),
+            "machine": {"cores": cores, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+                        "processor": platform.processor() or platform.machine(),
+                        "gl_platform": gl, "gl": glinfo, "gpu": gpu if use_gpu else None,
+                        "egl_device_id": args.egl_device if use_gpu else None},
+            "setup": {"width": 640, "height": 480, "objects_per_scene": OBJECTS, "views": args.views,
+                      "scenes_per_run": scenes, "long_images": args.long_images,
+                      "plain_scenes": plain_scenes, "crops": args.crops,
+                      "crop_size": args.crop_size,
+                      "modalities": "rgb jpg, depth png, mask + mask_visib png, normals png, depth_m npy",
+                      "plain_script": "benchmarks/plain_pyrender.py: colour+depth, 1 instance-id "
+                                      "pass, 1 silhouette pass per object, PNGs via cv2"},
+            "targets": {**TARGETS, "images_per_s": target_rate},
+            "physics": ("settled here" if not layouts else
+                        {"replayed": "scenes settled on another machine (--save-layouts): the split's "
+                                     "physics is ~0 here; theirs is below",
+                         **{n: d["info"] for n, (_, d) in layouts.items()}}),
+            "mesh_sets": sets_info, "runs": runs, "plain": plain, "crops": crops,
+            "startup": startup, "memory": memory,
+        }
+
+        save_results(out_path, result, t_start)
+        return result
+
     with tempfile.TemporaryDirectory(prefix="render-bench-") as tmp_name:
         tmp = Path(tmp_name)
         glinfo, _ = run_child("glinfo", {}, tmp)
@@ -665,7 +705,7 @@ def main():
         long_set = args.long_set or ("real" if "real" in paths else next(iter(paths)))
         long_scenes = -(-args.long_images // args.views) if args.long_images > 0 else 0
 
-        runs, memory, kept = [], None, {}
+        kept = {}
         for name, path in paths.items():
             for w in sorted(set(workers) | ({args.long_workers} if name == long_set and long_scenes else set())):
                 is_long = name == long_set and w == args.long_workers and long_scenes > 0
@@ -682,6 +722,8 @@ def main():
                               "main_maxrss_mb": row["main_maxrss_mb"],
                               **memory_report(samples, args.rss_every)}
                 runs.append({"set": name, **row})
+                print(f"  {row['images_per_s']:.2f} images/s", flush=True)
+                snapshot()
         for name in args.msaa_off_sets:
             if name not in paths or name in layouts:
                 why = "replayed layouts" if name in layouts else "set not in this run"
@@ -693,7 +735,8 @@ def main():
                 row = measure_scenes(paths[name], w, scenes, args.views, tmp, cores, msaa=0)
                 row.pop("_samples"), row.pop("_out")
                 runs.append({"set": name, **row})
-        plain = []
+                print(f"  {row['images_per_s']:.2f} images/s", flush=True)
+                snapshot()
         if "plain" not in args.skip:
             for name, path in paths.items():
                 spec = plain_spec(models[name], scene_config(path, args.views), range(plain_scenes),
@@ -703,7 +746,8 @@ def main():
                     print(f"plain pyrender: {name}, {w} process(es), {plain_scenes} scenes ...",
                           flush=True)
                     plain.append({"set": name, **measure_plain(spec, w, tmp, cores)})
-        crops = []
+                    print(f"  {plain[-1]['images_per_s']:.2f} images/s", flush=True)
+                    snapshot()
 
         def crop_row(name, path, w, msaa=None):
             tag = f"{name}-w{w}" + ("" if msaa is None else f"-msaa{msaa}")
@@ -735,46 +779,21 @@ def main():
                     shutil.rmtree(ds, ignore_errors=True)
                     shutil.rmtree(tmp / f"cut-{name}", ignore_errors=True)
                 crops.append(row)
+                print(f"  {row['crops_per_s']:.1f} crops/s", flush=True)
+                snapshot()
                 if name in args.msaa_off_sets:  # the same crops without antialiasing
                     print(f"crops: {name}, --msaa 0, {w} worker(s) ...", flush=True)
                     crops.append(crop_row(name, path, w, msaa=0))
-        startup = []
+                    print(f"  {crops[-1]['crops_per_s']:.1f} crops/s", flush=True)
+                    snapshot()
         if "startup" not in args.skip:
             for name, path in paths.items():
                 print(f"start-up: {name} ...", flush=True)
                 s = measure_startup(path, tmp, user_env)
                 startup.append({"set": name, **s, "met": s["warm_s"] < TARGETS["startup_warm_s"]})
+                snapshot()
 
-    for r in runs:
-        base = next((p for p in plain if p["set"] == r["set"] and p["processes"] == r["workers"]), None)
-        r["plain_images_per_s"] = base["images_per_s"] if base else None
-        r["ratio_vs_plain"] = round(r["images_per_s"] / base["images_per_s"], 2) if base else None
-        r["met"] = {"images_per_s": r["images_per_s"] >= target_rate,
-                    "ratio_vs_plain": None if base is None else r["ratio_vs_plain"] >= TARGETS["ratio_vs_plain"]}
-    if memory and "growth_frac" in memory:
-        memory["met"] = memory["growth_frac"] <= TARGETS["rss_growth_frac"]
-
-    result = {
-        "benchmark": "render_throughput", "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cores": cores, "cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine(),
-                    "gl_platform": gl, "gl": glinfo, "gpu": gpu if use_gpu else None,
-                    "egl_device_id": args.egl_device if use_gpu else None},
-        "setup": {"width": 640, "height": 480, "objects_per_scene": OBJECTS, "views": args.views,
-                  "scenes_per_run": scenes, "long_images": args.long_images,
-                  "plain_scenes": plain_scenes, "crops": args.crops,
-                  "crop_size": args.crop_size,
-                  "modalities": "rgb jpg, depth png, mask + mask_visib png, normals png, depth_m npy",
-                  "plain_script": "benchmarks/plain_pyrender.py: colour+depth, 1 instance-id "
-                                  "pass, 1 silhouette pass per object, PNGs via cv2"},
-        "targets": {**TARGETS, "images_per_s": target_rate},
-        "physics": ("settled here" if not layouts else
-                    {"replayed": "scenes settled on another machine (--save-layouts): the split's "
-                                 "physics is ~0 here; theirs is below",
-                     **{n: d["info"] for n, (_, d) in layouts.items()}}),
-        "mesh_sets": sets_info, "runs": runs, "plain": plain, "crops": crops,
-        "startup": startup, "memory": memory,
-    }
+    result = snapshot(partial=False)
 
     print(f"\n{'mesh set':<9} {'workers':>7} {'images':>6} {'img/s':>7} {'/core':>6} {'steady':>7} "
           f"{'physics':>7} {'render':>6} {'write':>5} {'plain':>7} {'ratio':>6}  "
@@ -814,7 +833,6 @@ def main():
               f"{TARGETS['rss_growth_frac']:.0%}: {mark(memory['met'])}")
     elif memory:
         print(f"memory: {memory['error']}")
-    save_results(out_path, result, t_start)
     print(f"saved {out_path} ({result['seconds']:.0f} s)")
 
 
