@@ -16,15 +16,19 @@ Data: one render of the recipe (examples/spigan_ycbv.sh): ../shared/ycb, 200 sce
    transductive, as a user adapts to their own camera's frames) and `ycbv` (the YCB-Video
    frames of ../shared/real/ycbv_demo: another camera and scene).
 Each row: object IoU, mIoU, per-image IoU and negative transfer (the share of frames whose IoU
-falls) against the source-only net and against the continued one. Saves
-benchmarks/results/spigan_init_height_cpu.json after every seed. About 6 minutes per seed on
-2 cores (CPU only: the nets are small).
+falls) against the source-only net and against the continued one. With two seeds or more, the
+same rows for the nets of each row averaged over the seeds (`adapt ensemble`, what the recipe
+deploys; "ensembles"). Saves benchmarks/results/spigan_init_height_cpu.json after every seed.
+About 6 minutes per seed on 2 cores (CPU only: the nets are small). `--keep DIR` keeps the runs
+in DIR and reuses those a previous call finished there (DIR/<run>.json beside each).
 
     python benchmarks/spigan_init_height.py [--seeds 0,1,2] [--render DIR] [--targets tabletop,ycbv]
+        [--keep DIR]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -57,6 +61,19 @@ def train(out: Path, method: str, source: str, target: str, steps: int, seed: in
             "seconds": round(time.perf_counter() - t, 1)}
 
 
+def compare(rows: dict, negative_transfer, name: str) -> None:
+    """Add to each row its negative transfer against the source-only and continued rows (the
+    continued row only against source-only), and print the rows."""
+    for label, row in rows.items():
+        for base in ("source-only", "continued")[:1 if label == "continued" else 2]:
+            if label != "source-only":
+                row[f"negative_transfer_vs_{base.replace('-', '_')}"] = negative_transfer(
+                    row["per_image_iou"], rows[base]["per_image_iou"])
+        print(f"{name} {label:<38} object IoU {row['object_iou']:.3f} mIoU {row['miou']:.3f} "
+              f"NT vs source-only {row.get('negative_transfer_vs_source_only', '-')}, "
+              f"vs continued {row.get('negative_transfer_vs_continued', '-')}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="0,1,2", help="training seeds, comma list")
@@ -66,6 +83,8 @@ def main():
     ap.add_argument("--render", default="", help="a recipe render to train on [rendered here]")
     ap.add_argument("--targets", default="tabletop,ycbv", help=f"SPIGAN's unlabelled real targets, "
                     f"comma list of {', '.join(TARGETS)}")
+    ap.add_argument("--keep", default="", help="keep the runs in this folder, and reuse the ones a "
+                    "previous call finished there [a temporary folder]")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "spigan_init_height_cpu.json"))
     args = ap.parse_args()
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
@@ -76,6 +95,7 @@ def main():
 
     import torch
 
+    from adapt.ensemble import build_ensemble
     from adapt.evaluate import negative_transfer
     from adapt.methods.spigan import SpiganConfig
 
@@ -89,8 +109,20 @@ def main():
                           f"--randomize all --sensor primesense --seed 1"},
                "test": str(TABLETOP), "seeds": {}}
     t_start = time.perf_counter()
+    all_runs: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        work = Path(args.keep) if args.keep else tmp
+        work.mkdir(parents=True, exist_ok=True)
+
+        def trained(run: Path, *a) -> dict:  # train(run, *a), or the row a previous call saved
+            done = run.with_name(run.name + ".json")
+            if done.is_file():
+                return json.loads(done.read_text())
+            row = train(run, *a)
+            done.write_text(json.dumps(row))
+            return row
+
         source = args.render
         if not source:
             t = time.perf_counter()
@@ -99,27 +131,29 @@ def main():
             results["render_seconds"] = round(time.perf_counter() - t, 1)
         for seed in seeds:
             rows = {}
-            src = tmp / f"s{seed}_source_only"
-            rows["source-only"] = train(src, "seg-source-only", source, "", args.steps, seed)
-            runs = {"source-only": src, "continued": tmp / f"s{seed}_continued"}
-            rows["continued"] = train(runs["continued"], "seg-source-only", source, "", args.gan_steps,
-                                      seed, str(src), {"lr": SpiganConfig().lr})
+            src = work / f"s{seed}_source_only"
+            rows["source-only"] = trained(src, "seg-source-only", source, "", args.steps, seed)
+            runs = {"source-only": src, "continued": work / f"s{seed}_continued"}
+            rows["continued"] = trained(runs["continued"], "seg-source-only", source, "", args.gan_steps,
+                                        seed, str(src), {"lr": SpiganConfig().lr})
             for t in targets:
-                runs[f"spigan from source-only, target {t}"] = run = tmp / f"s{seed}_spigan_{t}"
-                rows[f"spigan from source-only, target {t}"] = train(
+                runs[f"spigan from source-only, target {t}"] = run = work / f"s{seed}_spigan_{t}"
+                rows[f"spigan from source-only, target {t}"] = trained(
                     run, "spigan", source, str(TARGETS[t]), args.gan_steps, seed, str(src))
             for label, run in runs.items():
                 rows[label].update(score_run(run, str(TABLETOP), torch.device("cpu")))
-            for label, row in rows.items():
-                for base in ("source-only", "continued")[:1 if label == "continued" else 2]:
-                    if label != "source-only":
-                        row[f"negative_transfer_vs_{base.replace('-', '_')}"] = negative_transfer(
-                            row["per_image_iou"], rows[base]["per_image_iou"])
-                print(f"seed {seed} {label:<38} object IoU {row['object_iou']:.3f} mIoU {row['miou']:.3f} "
-                      f"NT vs source-only {row.get('negative_transfer_vs_source_only', '-')}, "
-                      f"vs continued {row.get('negative_transfer_vs_continued', '-')}", flush=True)
+            compare(rows, negative_transfer, f"seed {seed}")
             results["seeds"][str(seed)] = rows
+            all_runs[seed] = runs
             save_results(Path(args.out), results, t_start)
+        if len(seeds) > 1:  # each row's nets averaged over the seeds, as the recipe deploys them
+            ens = {}
+            for label in all_runs[seeds[0]]:
+                out = tmp / f"ensemble_{len(ens)}"
+                build_ensemble([all_runs[s][label] for s in seeds], out)
+                ens[label] = score_run(out, str(TABLETOP), torch.device("cpu"))
+            compare(ens, negative_transfer, "ensemble")
+            results["ensembles"] = {"seeds": seeds, "rows": ens}
     labels = list(next(iter(results["seeds"].values())))
     results["mean_object_iou"] = {label: round(sum(r[label]["object_iou"] for r in results["seeds"].values())
                                                / len(results["seeds"]), 4) for label in labels}
