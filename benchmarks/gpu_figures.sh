@@ -25,7 +25,7 @@ nvidia-smi -L; nproc
 export PYGLET_HEADLESS=1
 timeout 170 python3 benchmarks/render_throughput.py --gpu --layouts .devdata/layouts \
     --sets real --workers 1 16 --scenes 100 --plain-scenes 32 --long-images 0 \
-    --crops 300 --out "$OUT/render_throughput_gpu.json" > "$OUT/render.log" 2>&1
+    --crops 300 --crop-workers 1 --out "$OUT/render_throughput_gpu.json" > "$OUT/render.log" 2>&1
 echo "render: exit $?"; tail -n 12 "$OUT/render.log"
 
 # 2. SPIGAN at the paper's sizes (240 px high, 224 px crops, full nets): the paper's update

@@ -574,6 +574,8 @@ def main():
                     help="crops per mesh set and worker count (0: none); a user renders thousands, "
                          "so the pool start-up weighs as little as it will for them")
     ap.add_argument("--crop-size", type=int, default=64)
+    ap.add_argument("--crop-workers", type=int, nargs="+",
+                    help="worker counts of the crops part [those of --workers]")
     ap.add_argument("--skip", nargs="*", default=[], choices=["plain", "startup"],
                     help="parts to leave out")
     ap.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
@@ -609,6 +611,9 @@ def main():
     gl = choose_gl_platform()  # probed once here; children inherit $PYOPENGL_PLATFORM
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = sorted(set(args.workers or ([1, 2, 4, 8] if use_gpu else [1, cores])))
+    crop_workers = sorted(set(args.crop_workers or workers))
+    if min(workers + crop_workers) < 1:
+        sys.exit("--workers and --crop-workers: counts of at least 1")
     gpu_counts = use_gpu or bool(args.save_layouts)
     scenes = args.scenes or (250 if gpu_counts else 25)
     plain_scenes = args.plain_scenes or (64 if gpu_counts else 8)
@@ -762,11 +767,11 @@ def main():
                     "met": rate / cores >= TARGETS["crops_per_s_per_core"]}
 
         for name, path in paths.items() if args.crops > 0 else []:
-            for w in workers:  # per core: the rate over every core, whatever the worker count
+            for w in crop_workers:  # per core: the rate over every core, whatever the worker count
                 print(f"crops: {name}, {args.crops} of {args.crop_size}x{args.crop_size}, "
                       f"{w} worker(s) ...", flush=True)
                 row = crop_row(name, path, w)
-                if name in kept and w == min(workers):  # baseline: scenes, then `simdata crops`
+                if name in kept and w == min(crop_workers):  # baseline: scenes, then `simdata crops`
                     ds, images = kept.pop(name)
                     cut, _ = run_child("cut", {"dataset": str(ds), "out": str(tmp / f"cut-{name}"),
                                                "size": args.crop_size}, tmp)
