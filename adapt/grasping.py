@@ -42,6 +42,18 @@ def gripper_of(root: Path) -> GripperConfig:
     return gripper_config(_grasps_config(root).get("gripper"))
 
 
+def trial_physics_of(root: Path) -> dict:
+    """The physics a dataset's grasp trials were made with, as try_grasp keywords (shake,
+    solver_iterations): the defaults without labels, LEGACY_PHYSICS for labels written before
+    it was recorded (simdata.grasping.labels.GraspLabelConfig)."""
+    from simdata.grasping.labels import LEGACY_PHYSICS, GraspLabelConfig
+
+    config = _grasps_config(root)
+    default = GraspLabelConfig()
+    base = LEGACY_PHYSICS if config else {"shake": default.shake, "solver_iterations": default.solver_iterations}
+    return {k: config.get(k, v) for k, v in base.items()}
+
+
 def depth_check_of(root: Path) -> DepthCheckConfig:
     """The depth-image check a dataset's labels were painted with, else the default one."""
     return DepthCheckConfig(**_grasps_config(root).get("depth_check", {}))
@@ -195,7 +207,8 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
     closed-loop grasps in pybullet on ``trials`` of its images (evenly spread; 0 = none) for
     the net and both baselines: each executes its grasp (approach along the optical axis,
     centre depth from the sensor's depth, see simdata.grasping.depth_check) in that image's
-    scene; success = an object lifted and held after the shake. The net tries its TOP_K best
+    scene; success = an object lifted and held after the shake (the physics of the dataset's
+    labels, trial_physics_of). The net tries its TOP_K best
     grasps in order and executes the first the depth-image check accepts (the check of the
     dataset's labels); each baseline has its one grasp, executed if the check accepts it.
     Every policy's grasp is first centred on the object it closes on (centre_on_object; not
@@ -218,7 +231,7 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
     from simdata.transforms import invert_transform, make_transform
 
     ds = domain.ds
-    gripper, check = gripper_of(domain.path), depth_check_of(domain.path)
+    gripper, check, physics = gripper_of(domain.path), depth_check_of(domain.path), trial_physics_of(domain.path)
     n = len(ds)
     sim = set(np.unique(np.linspace(0, n - 1, min(trials, n)).astype(int)).tolist()) if trials > 0 else set()
     models = load_dataset_models(domain.path) if sim else {}
@@ -261,7 +274,7 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
                 plan = plan_grasp(gs, depth, K, gripper, check, filled, plane, recentre, refine, tilts)
                 if plan is not None:
                     r = try_grasp(objects, T_world_cam @ plan[1], gripper, search_depth=False,
-                                  precheck=False, opening_m=plan[2], cache_dir=cache_dir)
+                                  precheck=False, opening_m=plan[2], cache_dir=cache_dir, **physics)
                     ok = bool(r["success"])
                 outcomes[name].append(ok)
                 if truths:

@@ -327,7 +327,8 @@ def cmd_grasps(args) -> int:
     cfg = GraspLabelConfig(candidates=args.candidates, samples=args.samples, friction=args.friction,
                            approach_cone_deg=args.approach_cone, view_cone_deg=args.view_cone,
                            seed=args.seed, collision=args.collision, robustness=args.robustness,
-                           perturb_mm=args.perturb_mm, perturb_deg=args.perturb_deg, gripper=gripper)
+                           perturb_mm=args.perturb_mm, perturb_deg=args.perturb_deg, shake=args.shake,
+                           solver_iterations=args.solver_iterations, gripper=gripper)
     t = time.perf_counter()
     tot = label_dataset(args.dataset, cfg, workers=args.workers, cache_dir=args.cache_dir,
                         progress=not args.no_progress)
@@ -441,6 +442,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "gripper's in-plane axes, mm")
     p.add_argument("--perturb-deg", type=float, default=10.0,
                    help="with --robustness: standard deviation of the turn about the approach, deg")
+    p.add_argument("--shake", default="arm", choices=["arm", "sine", "none"],
+                   help="the shake after the lift: one cycle of 1.5 cm along two axes and 0.25 rad "
+                   "about two, as hard as a Franka arm's Cartesian limits allow (arm: 13 m/s^2, "
+                   "25 rad/s^2); as 5 Hz sines started at full speed, 10x an arm's rotational "
+                   "acceleration (sine: how labels were made before 2026-11-27); or none. "
+                   "adapt eval shakes as the test set's labels did")
+    p.add_argument("--solver-iterations", type=int, default=100,
+                   help="pybullet's constraint solver iterations per step of a trial: fewer are "
+                   "faster, but a heavy object (a 0.9 kg drill) then turns between the pads and drops "
+                   "(20: how labels were made before 2026-11-27)")
     p.add_argument("--seed", type=int, default=0, help="seed; scene i uses (seed, i)")
     p.add_argument("--collision", default="auto", choices=["auto", "vhacd", "hull"],
                    help="object collision geometry: hull if convex else VHACD (auto), always VHACD, or hulls")

@@ -229,6 +229,22 @@ def test_labels_are_identical_for_the_same_seed_and_any_workers(grasp_dataset, t
         del old[key]
     (copy / CONFIG_FILE).write_text(json.dumps(old))
     assert label_dataset(copy, GraspLabelConfig(candidates=6), progress=False)["skipped"] == 2
+    # one written before the trials' physics was recorded had the 5 Hz sine shake and 20
+    # solver iterations: labelling on with today's is refused, and adapt eval executes its
+    # trials as the labels were made
+    from adapt.grasping import trial_physics_of
+
+    assert trial_physics_of(copy) == {"shake": "arm", "solver_iterations": 100}
+    del old["shake"], old["solver_iterations"]
+    (copy / CONFIG_FILE).write_text(json.dumps(old))
+    assert trial_physics_of(copy) == {"shake": "sine", "solver_iterations": 20}
+    assert trial_physics_of(tmp_path) == {"shake": "arm", "solver_iterations": 100}
+    with pytest.raises(SimdataError, match="shake, solver_iterations differ.*grasps_config.json"):
+        label_dataset(copy, GraspLabelConfig(candidates=6), progress=False)
+    legacy = GraspLabelConfig(candidates=6, shake="sine", solver_iterations=20)
+    assert label_dataset(copy, legacy, progress=False)["skipped"] == 2
+    with pytest.raises(SimdataError, match="--shake 'fast'"):
+        GraspLabelConfig(shake="fast").validate()
 
 
 def test_perturbed_pose_moves_in_the_gripper_plane_and_turns_about_the_approach():

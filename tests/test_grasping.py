@@ -98,8 +98,11 @@ def test_top_grasp_across_the_short_side_lifts_the_box():
     assert result["collision_free"] and result["success"], result
     assert result["lift_m"] > 0.1
     assert all(c > 0 for c in result["contacts"])
-    assert result["width_m"] == pytest.approx(0.04, abs=3e-3)
     assert execute_grasp(box, T_world_obj, grasp, GripperConfig()) == result  # deterministic
+    # lifted without the shake (which may turn the box a little between the pads), the pads
+    # stand the box's width apart
+    still = execute_grasp(box, T_world_obj, grasp, GripperConfig(), shake="none")
+    assert still["success"] and still["width_m"] == pytest.approx(0.04, abs=3e-3)
 
 
 def test_grasp_across_the_long_side_fails():
@@ -173,3 +176,38 @@ def test_cache_reuses_results_keyed_by_content(tmp_path, monkeypatch):
     assert antipodal_cache_path(mesh, tmp_path, 3, 15, GripperConfig(max_opening=0.07)) != path
     with pytest.raises(AssertionError, match="recomputed"):
         antipodal_cached(mesh, tmp_path, seed=4, n=15, cfg=GripperConfig())
+
+
+def test_shake_starts_and_ends_at_rest_within_the_arms_limits():
+    from simdata.grasping.execute import (_SHAKE_PEAK_ACCEL, ARM_LIMITS, SHAKE_ROTATION_RAD,
+                                          SHAKE_TRANSLATION_M, shake_profile, shake_steps)
+
+    dt = 1.0 / 240.0
+    for amplitude, max_accel, max_speed in ((SHAKE_TRANSLATION_M, *ARM_LIMITS[:2]),
+                                            (SHAKE_ROTATION_RAD, *ARM_LIMITS[2:])):
+        n = shake_steps(amplitude, max_accel, max_speed, dt)
+        # the displacement at the steps the simulation takes, held before and after the cycle
+        x = amplitude * np.array([shake_profile(min(max(i / n, 0.0), 1.0)) for i in range(-2, n + 3)])
+        v = np.diff(x) / dt
+        a = np.diff(v) / dt
+        assert x[2] == pytest.approx(0.0, abs=1e-12) and x[-3] == pytest.approx(0.0, abs=1e-12)
+        assert np.abs(v).max() <= max_speed * 1.001
+        assert np.abs(a).max() <= max_accel * 1.001
+        # and not much slower than it may be: the cycle is as hard as the arm allows
+        assert np.abs(v).max() >= 0.9 * max_speed or np.abs(a).max() >= 0.9 * max_accel
+    s = np.linspace(0.0, 1.0, 200001)
+    x = np.sin(2 * np.pi * s * s * (3 - 2 * s))
+    peak = np.abs(np.gradient(np.gradient(x, s), s)).max()
+    assert peak == pytest.approx(_SHAKE_PEAK_ACCEL, rel=1e-3)
+
+
+def test_heavy_bar_held_off_its_centre_of_mass_stays_in_the_grasp():
+    # 0.9 kg (a power drill's mass), grasped 3 cm from its centre of mass: the pads' friction
+    # holds the 0.26 N m it hangs with, if the solver converges (20 iterations let it drop)
+    bar = trimesh.creation.box((0.20, 0.04, 0.04))
+    T_world_obj = np.eye(4)
+    T_world_obj[2, 3] = 0.02
+    grasp = Grasp(np.array([0.03, 0.0, 0.01]), np.array([0, 1.0, 0]), np.array([0, 0, -1.0]), 0.04)
+    held = execute_grasp(bar, T_world_obj, grasp, GripperConfig(), mass_kg=0.9)
+    assert held["success"] and held["lift_m"] > 0.1, held
+    assert not execute_grasp(bar, T_world_obj, grasp, GripperConfig(), mass_kg=0.9, solver_iterations=20)["success"]

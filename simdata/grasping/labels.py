@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 SCENE_FILE = "scene_grasps.json"
 CONFIG_FILE = "grasps_config.json"
+# the trials' physics of labels written before grasps_config.json recorded it (2026-11-27)
+LEGACY_PHYSICS = {"shake": "sine", "solver_iterations": 20}
 DOWN = np.array([0.0, 0.0, -1.0])
 
 
@@ -76,10 +78,21 @@ class GraspLabelConfig:
     robustness: int = 0
     perturb_mm: float = 4.0         # standard deviation of the shift along each in-plane axis
     perturb_deg: float = 10.0       # standard deviation of the turn about the approach
+    # the trials' physics (simdata.grasping.execute.try_grasp): the shake after the lift
+    # (SHAKES: "arm" = as hard as an arm's Cartesian limits allow; "sine" = 5 Hz sines; "none")
+    # and pybullet's solver iterations per step; labels made before 2026-11-27 had sine and 20
+    shake: str = "arm"
+    solver_iterations: int = 100
     gripper: GripperConfig = field(default_factory=GripperConfig)
     depth_check: DepthCheckConfig = field(default_factory=DepthCheckConfig)
 
     def validate(self) -> None:
+        from .execute import SHAKES
+
+        if self.shake not in SHAKES:
+            raise SimdataError(f"--shake {self.shake!r}: use {', '.join(SHAKES)}")
+        if self.solver_iterations < 1:
+            raise SimdataError(f"--solver-iterations {self.solver_iterations} must be at least 1")
         if self.candidates < 1 or self.samples < 1:
             raise SimdataError("--candidates and --samples must be at least 1")
         if not 0 < self.approach_cone_deg <= 90 or not 0 < self.view_cone_deg <= 90:
@@ -224,7 +237,8 @@ def label_scene(scene: Path, models: dict[int, ObjectModel], cfg: GraspLabelConf
     prng = np.random.default_rng([cfg.seed, int(scene.name), 1])
 
     def holds(inst, T, width) -> tuple[bool, dict]:
-        r = try_grasp(objects, T, cfg.gripper, collision=cfg.collision,
+        r = try_grasp(objects, T, cfg.gripper, collision=cfg.collision, shake=cfg.shake,
+                      solver_iterations=cfg.solver_iterations,
                       opening_m=openings(width, cfg.gripper, cfg.depth_check), cache_dir=str(cache_dir))
         return bool(r["success"] and r["object"] == inst), r
 
@@ -344,7 +358,9 @@ def label_dataset(root: str | Path, cfg: GraspLabelConfig, workers: int = 1, cac
     cfg_path = root / CONFIG_FILE
     if cfg_path.is_file():
         # a field added since (robustness, ...) reads as its default in an older file
-        old = {**json.loads(json.dumps(asdict(GraspLabelConfig()))), **json.loads(cfg_path.read_text())}
+        # (but the trials' physics: labels written before it was recorded had LEGACY_PHYSICS)
+        old = {**json.loads(json.dumps(asdict(GraspLabelConfig()))), **LEGACY_PHYSICS,
+               **json.loads(cfg_path.read_text())}
         if old != settings:
             diff = sorted(k for k in settings if old.get(k) != settings[k])
             raise SimdataError(f"{root} was labelled with other settings ({', '.join(diff)} differ, "
