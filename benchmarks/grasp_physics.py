@@ -43,7 +43,7 @@ def main():
     args = ap.parse_args()
 
     from adapt.config import TrainConfig
-    from adapt.grasping import depth_check_of, evaluate_grasping, gripper_of
+    from adapt.grasping import depth_check_of, evaluate_grasping, gripper_of, trial_physics_of
     from adapt.trainer import load_run
     from simdata.grasping.execute import SHAKES
     from simdata.grasping.labels import CONFIG_FILE, GraspLabelConfig, label_dataset
@@ -66,7 +66,14 @@ def main():
                "trials": args.trials, "objects": {}, "label_seconds": {}, "policies": {}, "partial": True}
     with tempfile.TemporaryDirectory() as tmp:
         tests = {}
+        recorded = trial_physics_of(src)
         for name, shake, iters in variants:
+            if recorded == {"shake": shake, "solver_iterations": iters}:  # the kept labels
+                tests[name] = src
+                results["label_seconds"][name] = None
+                for obj, row in per_object(src).items():
+                    results["objects"].setdefault(obj, {})[name] = row
+                continue
             # each variant's labels: the same scenes and candidates, tried with its physics (the
             # closed loop below executes as the labels of its folder were made, trial_physics_of)
             tests[name] = copy = Path(tmp) / name.replace(":", "_")

@@ -24,6 +24,21 @@ from .antipodal import Grasp
 from .gripper import GripperConfig, base_com_offset, gripper_urdf
 
 
+# The shake after the lift: one back-and-forth cycle per axis, as hard as the arm can shake.
+SHAKES = ("arm", "sine", "none")
+SHAKE_TRANSLATION_M = 0.015
+SHAKE_ROTATION_RAD = 0.25
+# Franka's Cartesian limits (libfranka): m/s^2, m/s, rad/s^2, rad/s. The "sine" shake starts
+# at full speed and asks 10x the rotational acceleration (247 rad/s^2) and 3x the rotational
+# speed an arm gives the hand: heavy objects held off their centre of mass are spun out of
+# grasps no robot could shake that way.
+ARM_LIMITS = (13.0, 2.0, 25.0, 2.5)
+# Peaks of shake_profile's derivatives over s in [0, 1]: |d/ds| = 3 pi (at s = 1/2), and
+# |d2/ds2| (found numerically on a fine grid, see tests/test_grasping.py).
+_SHAKE_PEAK_RATE = 3 * np.pi
+_SHAKE_PEAK_ACCEL = 75.5442
+
+
 def _tcp_to_com(T_world_tcp: np.ndarray, com_offset: np.ndarray):
     """Pose of the gripper base's centre of mass (position, quaternion xyzw) for a TCP pose."""
     R = T_world_tcp[:3, :3]
@@ -277,21 +292,6 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
 def _smooth(s: float) -> float:
     """Smoothstep 0..1 (zero velocity at both ends)."""
     return s * s * (3 - 2 * s)
-
-
-# The shake after the lift: one back-and-forth cycle per axis, as hard as the arm can shake.
-SHAKES = ("arm", "sine", "none")
-SHAKE_TRANSLATION_M = 0.015
-SHAKE_ROTATION_RAD = 0.25
-# Franka's Cartesian limits (libfranka): m/s^2, m/s, rad/s^2, rad/s. The "sine" shake starts
-# at full speed and asks 10x the rotational acceleration (247 rad/s^2) and 3x the rotational
-# speed an arm gives the hand: heavy objects held off their centre of mass are spun out of
-# grasps no robot could shake that way.
-ARM_LIMITS = (13.0, 2.0, 25.0, 2.5)
-# Peaks of shake_profile's derivatives over s in [0, 1]: |d/ds| = 3 pi (at s = 1/2), and
-# |d2/ds2| (found numerically on a fine grid, see tests/test_grasping.py).
-_SHAKE_PEAK_RATE = 3 * np.pi
-_SHAKE_PEAK_ACCEL = 75.5442
 
 
 def shake_profile(s: float) -> float:
