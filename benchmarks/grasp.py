@@ -19,7 +19,8 @@ depth and go / no-go from the depth-image check of simdata.grasping.depth_check;
 its 20 best grasps in order until one passes, then, if none does, the same tilted by 15-30 deg,
 checked on the point cloud, simdata.grasping.cloud_check); success = an object lifted 12 cm
 and held through a shake (`--shake`: as hard as a Franka arm's Cartesian limits allow by
-default; see benchmarks/grasp_shake.py); 95 % Wilson intervals. Ablations on the same net and views: grasps
+default; pybullet's solver at `--solver-iterations`; see benchmarks/grasp_physics.py); 95 %
+Wilson intervals. Ablations on the same net and views: grasps
 not centred on their object, not refined, not tilted.
 With ``--shapes N`` the training meshes are the proxies and N random shapes (simdata shapes).
 With ``--seeds 0,1,2`` the same net is trained with each seed (the first is the main row) and
@@ -28,7 +29,8 @@ points of success.
 Saves benchmarks/results/grasp_<device>.json. CPU default: at most 30 minutes on 2 cores.
 
     python benchmarks/grasp.py [--train-scenes 120] [--test-scenes 50] [--candidates 48] [--steps 4000]
-                               [--shapes 0] [--seeds 0] [--robustness 0] [--shake arm] [--keep DIR]
+                               [--shapes 0] [--seeds 0] [--robustness 0] [--shake arm]
+                               [--solver-iterations 100] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -77,12 +79,14 @@ def training_meshes(tmp: Path, shapes: int) -> str:
     return f"{proxies},{tmp / 'shapes'}"
 
 
-def label(root: Path, candidates: int, workers: int, robustness: int = 0, shake: str = "arm") -> dict:
+def label(root: Path, candidates: int, workers: int, robustness: int = 0, shake: str = "arm",
+          solver_iterations: int = 100) -> dict:
     from simdata.grasping.labels import GraspLabelConfig, label_dataset
 
     t = time.perf_counter()
-    tot = label_dataset(root, GraspLabelConfig(candidates=candidates, robustness=robustness, shake=shake),
-                        workers=workers, progress=False)
+    cfg = GraspLabelConfig(candidates=candidates, robustness=robustness, shake=shake,
+                           solver_iterations=solver_iterations)
+    tot = label_dataset(root, cfg, workers=workers, progress=False)
     dt = time.perf_counter() - t
     return {**tot, "label_s": round(dt, 1), "candidates_per_s": round(tot["trials"] / dt, 2),
             "candidates_per_s_per_worker": round(tot["trials"] / dt / workers, 2)}
@@ -114,6 +118,9 @@ def main():
     ap.add_argument("--shake", default="arm", choices=["arm", "sine", "none"],
                     help="the grasp trials' shake after the lift, in labels and closed loop alike "
                          "(simdata grasps --shake; sine: the figures before 2026-11-27)")
+    ap.add_argument("--solver-iterations", type=int, default=100,
+                    help="pybullet's solver iterations per step of a grasp trial, in labels and closed "
+                         "loop alike (simdata grasps --solver-iterations; 20 before 2026-11-27)")
     ap.add_argument("--robustness", type=int, default=0,
                     help="training labels: each successful grasp tried again this many times, "
                          "perturbed; the maps' quality is the share that held (simdata grasps "
@@ -157,6 +164,7 @@ def main():
                "config": {"train_scenes": args.train_scenes, "test_scenes": args.test_scenes,
                           "candidates": args.candidates, "steps": args.steps, "trials": args.trials,
                           "shapes": args.shapes, "robustness": args.robustness, "shake": args.shake,
+                          "solver_iterations": args.solver_iterations,
                           "resolution": list(resolution),
                           "channels": "height", "height": 240, "crop": 128, "batch": 8, "seeds": seeds},
                "partial": True}
@@ -170,9 +178,11 @@ def main():
         tmp.mkdir(parents=True, exist_ok=True)
         train = render(training_meshes(tmp, args.shapes), tmp / "train", args.train_scenes, 0, (65.0, 90.0),
                        resolution)
-        train.update(label(tmp / "train", args.candidates, args.workers, args.robustness, args.shake))
+        train.update(label(tmp / "train", args.candidates, args.workers, args.robustness, args.shake,
+                           args.solver_iterations))
         test = render(test_meshes, tmp / "test", args.test_scenes, 1, (80.0, 90.0), resolution)
-        test.update(label(tmp / "test", args.candidates, args.workers, shake=args.shake))
+        test.update(label(tmp / "test", args.candidates, args.workers, shake=args.shake,
+                          solver_iterations=args.solver_iterations))
         train, test = (kept_figures(tmp, f"data_{name}", d, reused=d["images"] == 0 and d["trials"] == 0)
                        for name, d in (("train", train), ("test", test)))
         results["data"] = {"train": train, "test": test}
