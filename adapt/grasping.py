@@ -296,5 +296,6 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
                                 "labelled_view_success_rate":
                                     round(sum(labelled[p]) / len(labelled[p]), 4) if labelled[p] else None}
                             for p, o in outcomes.items()}
+        res["trial_physics"] = physics  # the shake and solver of these trials (trial_physics_of)
     res["per_image"] = per_image
     return res
