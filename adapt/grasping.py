@@ -49,8 +49,7 @@ def trial_physics_of(root: Path) -> dict:
     from simdata.grasping.labels import LEGACY_PHYSICS, GraspLabelConfig
 
     config = _grasps_config(root)
-    default = GraspLabelConfig()
-    base = LEGACY_PHYSICS if config else {"shake": default.shake, "solver_iterations": default.solver_iterations}
+    base = LEGACY_PHYSICS if config else {k: getattr(GraspLabelConfig, k) for k in LEGACY_PHYSICS}
     return {k: config.get(k, v) for k, v in base.items()}
 
 

@@ -79,13 +79,12 @@ def training_meshes(tmp: Path, shapes: int) -> str:
     return f"{proxies},{tmp / 'shapes'}"
 
 
-def label(root: Path, candidates: int, workers: int, robustness: int = 0, shake: str = "arm",
-          solver_iterations: int = 100) -> dict:
+def label(root: Path, candidates: int, workers: int, robustness: int = 0, **physics) -> dict:
+    """simdata grasps on ``root``; ``physics``: the trials' shake and solver_iterations."""
     from simdata.grasping.labels import GraspLabelConfig, label_dataset
 
     t = time.perf_counter()
-    cfg = GraspLabelConfig(candidates=candidates, robustness=robustness, shake=shake,
-                           solver_iterations=solver_iterations)
+    cfg = GraspLabelConfig(candidates=candidates, robustness=robustness, **physics)
     tot = label_dataset(root, cfg, workers=workers, progress=False)
     dt = time.perf_counter() - t
     return {**tot, "label_s": round(dt, 1), "candidates_per_s": round(tot["trials"] / dt, 2),
@@ -107,6 +106,9 @@ def kept_figures(folder: Path, key: str, fresh: dict, reused: bool) -> dict:
 
 
 def main():
+    from simdata.grasping.execute import SHAKES
+    from simdata.grasping.labels import GraspLabelConfig
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train-scenes", type=int, default=120, help="training scenes (4 views each)")
     ap.add_argument("--test-scenes", type=int, default=50, help="test scenes (4 views each)")
@@ -115,10 +117,10 @@ def main():
     ap.add_argument("--shapes", type=int, default=0,
                     help="train on the proxies plus this many random shapes (simdata shapes: boxes, "
                          "cylinders, capsules, ellipsoids of 2-16 cm)")
-    ap.add_argument("--shake", default="arm", choices=["arm", "sine", "none"],
+    ap.add_argument("--shake", default=GraspLabelConfig.shake, choices=SHAKES,
                     help="the grasp trials' shake after the lift, in labels and closed loop alike "
                          "(simdata grasps --shake; sine: the figures before 2026-11-27)")
-    ap.add_argument("--solver-iterations", type=int, default=100,
+    ap.add_argument("--solver-iterations", type=int, default=GraspLabelConfig.solver_iterations,
                     help="pybullet's solver iterations per step of a grasp trial, in labels and closed "
                          "loop alike (simdata grasps --solver-iterations; 20 before 2026-11-27)")
     ap.add_argument("--robustness", type=int, default=0,
@@ -178,11 +180,10 @@ def main():
         tmp.mkdir(parents=True, exist_ok=True)
         train = render(training_meshes(tmp, args.shapes), tmp / "train", args.train_scenes, 0, (65.0, 90.0),
                        resolution)
-        train.update(label(tmp / "train", args.candidates, args.workers, args.robustness, args.shake,
-                           args.solver_iterations))
+        physics = {"shake": args.shake, "solver_iterations": args.solver_iterations}
+        train.update(label(tmp / "train", args.candidates, args.workers, args.robustness, **physics))
         test = render(test_meshes, tmp / "test", args.test_scenes, 1, (80.0, 90.0), resolution)
-        test.update(label(tmp / "test", args.candidates, args.workers, shake=args.shake,
-                          solver_iterations=args.solver_iterations))
+        test.update(label(tmp / "test", args.candidates, args.workers, **physics))
         train, test = (kept_figures(tmp, f"data_{name}", d, reused=d["images"] == 0 and d["trials"] == 0)
                        for name, d in (("train", train), ("test", test)))
         results["data"] = {"train": train, "test": test}

@@ -40,27 +40,43 @@ def per_object(root: Path) -> dict:
             for k, v in sorted(counts.items())}
 
 
+def relabel(src: Path, copy: Path, workers: int, prepare=None, **physics) -> None:
+    """Copy the labelled dataset ``src`` to ``copy`` without its labels and label it again with
+    the settings ``src`` was labelled with, the trials' ``physics`` (shake, solver_iterations)
+    changed where given; ``prepare(copy)`` runs before (to edit the copy's objects.json)."""
+    from adapt.grasping import depth_check_of, gripper_of, trial_physics_of
+    from simdata.grasping.labels import CONFIG_FILE, GraspLabelConfig, label_dataset
+
+    settings = json.loads((src / CONFIG_FILE).read_text())
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("scene_grasps.json", "grasps", CONFIG_FILE))
+    if prepare:
+        prepare(copy)
+    cfg = GraspLabelConfig(**{**settings, **trial_physics_of(src), **physics,
+                              "gripper": gripper_of(src), "depth_check": depth_check_of(src)})
+    label_dataset(copy, cfg, workers=workers, progress=False)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dataset")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "grasp_bodies_cpu.json"))
     args = ap.parse_args()
-    from adapt.grasping import depth_check_of, gripper_of
-    from simdata.grasping.labels import CONFIG_FILE, GraspLabelConfig, label_dataset
+    from simdata.grasping.labels import CONFIG_FILE
 
     t_start = time.perf_counter()
     src = Path(args.dataset)
     settings = json.loads((src / CONFIG_FILE).read_text())
+    bodies = {}
+
+    def drop_bodies(copy: Path) -> None:  # every model back to its mesh volume at 500 kg/m^3
+        objects = json.loads((copy / "objects.json").read_text())
+        bodies.update({v["name"]: v.pop("physics", None) for v in objects.values()})
+        (copy / "objects.json").write_text(json.dumps(objects, indent=2))
+
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "volume"
-        shutil.copytree(src, copy, ignore=shutil.ignore_patterns("scene_grasps.json", "grasps", CONFIG_FILE))
-        objects = json.loads((copy / "objects.json").read_text())
-        bodies = {v["name"]: v.pop("physics", None) for v in objects.values()}
-        (copy / "objects.json").write_text(json.dumps(objects, indent=2))
-        cfg = GraspLabelConfig(**{k: v for k, v in settings.items() if k not in ("gripper", "depth_check")},
-                               gripper=gripper_of(src), depth_check=depth_check_of(src))
-        label_dataset(copy, cfg, workers=args.workers, progress=False)
+        relabel(src, copy, args.workers, prepare=drop_bodies)
         volume = per_object(copy)
     recorded = per_object(src)
     rows = {name: {"recorded_body": bodies[name], "scene_bodies": recorded[name],

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
-from grasp_bodies import per_object  # noqa: E402 (benchmarks/, the script's folder)
+from grasp_bodies import per_object, relabel  # noqa: E402 (benchmarks/, the script's folder)
 from results_io import save_results  # noqa: E402
 
 
@@ -43,10 +42,10 @@ def main():
     args = ap.parse_args()
 
     from adapt.config import TrainConfig
-    from adapt.grasping import depth_check_of, evaluate_grasping, gripper_of, trial_physics_of
+    from adapt.grasping import evaluate_grasping, trial_physics_of
     from adapt.trainer import load_run
     from simdata.grasping.execute import SHAKES
-    from simdata.grasping.labels import CONFIG_FILE, GraspLabelConfig, label_dataset
+    from simdata.grasping.labels import CONFIG_FILE
 
     keep = Path(args.keep)
     src = keep / "test"
@@ -77,13 +76,8 @@ def main():
             # each variant's labels: the same scenes and candidates, tried with its physics (the
             # closed loop below executes as the labels of its folder were made, trial_physics_of)
             tests[name] = copy = Path(tmp) / name.replace(":", "_")
-            shutil.copytree(src, copy, ignore=shutil.ignore_patterns("scene_grasps.json", "grasps", CONFIG_FILE))
-            cfg = GraspLabelConfig(**{k: v for k, v in settings.items()
-                                      if k not in ("gripper", "depth_check", "shake", "solver_iterations")},
-                                   gripper=gripper_of(src), depth_check=depth_check_of(src), shake=shake,
-                                   solver_iterations=iters)
             t = time.perf_counter()
-            label_dataset(copy, cfg, workers=args.workers, progress=False)
+            relabel(src, copy, args.workers, shake=shake, solver_iterations=iters)
             results["label_seconds"][name] = round(time.perf_counter() - t, 1)
             print(f"relabelled with {name} in {results['label_seconds'][name]:.0f} s", flush=True)
             for obj, row in per_object(copy).items():

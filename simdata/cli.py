@@ -442,13 +442,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "gripper's in-plane axes, mm")
     p.add_argument("--perturb-deg", type=float, default=10.0,
                    help="with --robustness: standard deviation of the turn about the approach, deg")
-    p.add_argument("--shake", default="arm", choices=["arm", "sine", "none"],
+    from .grasping.execute import SHAKES
+    from .grasping.labels import GraspLabelConfig
+
+    p.add_argument("--shake", default=GraspLabelConfig.shake, choices=SHAKES,
                    help="the shake after the lift: one cycle of 1.5 cm along two axes and 0.25 rad "
                    "about two, as hard as a Franka arm's Cartesian limits allow (arm: 13 m/s^2, "
                    "25 rad/s^2); as 5 Hz sines started at full speed, 10x an arm's rotational "
                    "acceleration (sine: how labels were made before 2026-11-27); or none. "
                    "adapt eval shakes as the test set's labels did")
-    p.add_argument("--solver-iterations", type=int, default=100,
+    p.add_argument("--solver-iterations", type=int, default=GraspLabelConfig.solver_iterations,
                    help="pybullet's constraint solver iterations per step of a trial: fewer are "
                    "faster, but a heavy object (a 0.9 kg drill) then turns between the pads and drops "
                    "(20: how labels were made before 2026-11-27)")

@@ -58,7 +58,7 @@ def execute_grasp(mesh, T_world_obj: np.ndarray, grasp: Grasp, cfg: GripperConfi
 def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.ndarray,
               cfg: GripperConfig | None = None, *, collision: str = "auto", table: bool = True,
               density: float = 500.0, object_friction: float = 0.8, pregrasp_m: float = 0.05,
-              lift_m: float = 0.12, shake: str | bool = "arm", arm_force: float = 300.0,
+              lift_m: float = 0.12, shake: str = "arm", arm_force: float = 300.0,
               collision_tol_m: float = 1e-4, min_lift_fraction: float = 0.5,
               timestep: float = 1.0 / 240.0, search_depth: bool = True, depth_steps: int = 8,
               depth_margin_m: float = 0.005, reach_m: float = 0.25, solver_iterations: int = 100,
@@ -84,7 +84,7 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
     rotations of 0.25 rad about the gripper's closing and approach axes, each as fast as an
     arm's Cartesian limits allow (:data:`ARM_LIMITS`, :func:`shake_steps`); "sine" = the same
     as 5 Hz sines started at full speed (the shake before 2026-11-27, beyond any arm: 247
-    rad/s^2); "none" (or False; True = "arm"). Objects whose bounding sphere stays
+    rad/s^2); "none". Objects whose bounding sphere stays
     farther than ``reach_m`` from the grasp centre are left out of the simulation (they cannot
     be touched in a lift and shake; their contacts would only cost time) and can never be held.
     Collision geometry: the models' (see simdata.physics, ``collision`` mode auto, vhacd or
@@ -103,7 +103,6 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
     with it at the end), ``width_m`` (final pad distance, m) and ``steps`` (simulation steps).
     """
     cfg = cfg or GripperConfig()
-    shake = {True: "arm", False: "none"}.get(shake, shake) if isinstance(shake, bool) else shake
     if shake not in SHAKES:
         raise ValueError(f"shake {shake!r}: one of {', '.join(SHAKES)}")
     widths = [cfg.max_opening] if opening_m is None else np.atleast_1d(opening_m).astype(float).tolist()
@@ -256,21 +255,20 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
         T_top = T_world_grasp.copy()
         T_top[:3, 3] += up
         run(24)
-        if shake == "sine":  # 5 Hz, from full speed (see the docstring)
+        if shake != "none":
+            # per cycle: steps of the translations and of the rotations, and the displacement at
+            # progress s in units of the amplitude
+            if shake == "sine":  # 5 Hz, from full speed (see the docstring)
+                n_move, n_turn, profile = 48, 48, lambda s: np.sin(2 * np.pi * s)
+            else:
+                n_move = shake_steps(SHAKE_TRANSLATION_M, *ARM_LIMITS[:2], timestep)
+                n_turn = shake_steps(SHAKE_ROTATION_RAD, *ARM_LIMITS[2:], timestep)
+                profile = shake_profile
             for delta in (np.array([SHAKE_TRANSLATION_M, 0, 0]), np.array([0, SHAKE_TRANSLATION_M, 0])):
-                run(48, lambda s, d=delta: make_transform(T_top[:3, :3],
-                                                          T_top[:3, 3] + np.sin(2 * np.pi * s) * d))
+                run(n_move, lambda s, d=delta: make_transform(T_top[:3, :3], T_top[:3, 3] + profile(s) * d))
             for axis in (T_top[:3, 0], T_top[:3, 2]):
-                run(48, lambda s, a=axis: make_transform(
-                    rotation_about(a, SHAKE_ROTATION_RAD * np.sin(2 * np.pi * s)) @ T_top[:3, :3], T_top[:3, 3]))
-        elif shake == "arm":
-            n = shake_steps(SHAKE_TRANSLATION_M, *ARM_LIMITS[:2], timestep)
-            for delta in (np.array([SHAKE_TRANSLATION_M, 0, 0]), np.array([0, SHAKE_TRANSLATION_M, 0])):
-                run(n, lambda s, d=delta: make_transform(T_top[:3, :3], T_top[:3, 3] + shake_profile(s) * d))
-            n = shake_steps(SHAKE_ROTATION_RAD, *ARM_LIMITS[2:], timestep)
-            for axis in (T_top[:3, 0], T_top[:3, 2]):
-                run(n, lambda s, a=axis: make_transform(
-                    rotation_about(a, SHAKE_ROTATION_RAD * shake_profile(s)) @ T_top[:3, :3], T_top[:3, 3]))
+                run(n_turn, lambda s, a=axis: make_transform(
+                    rotation_about(a, SHAKE_ROTATION_RAD * profile(s)) @ T_top[:3, :3], T_top[:3, 3]))
         run(36)
 
         rise = [client.getBasePositionAndOrientation(o)[0][2] - z for o, z in zip(objs, z0)]
