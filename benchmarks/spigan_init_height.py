@@ -61,9 +61,11 @@ def train(out: Path, method: str, source: str, target: str, steps: int, seed: in
             "seconds": round(time.perf_counter() - t, 1)}
 
 
-def compare(rows: dict, negative_transfer, name: str) -> None:
+def compare(rows: dict, name: str) -> None:
     """Add to each row its negative transfer against the source-only and continued rows (the
     continued row only against source-only), and print the rows."""
+    from adapt.evaluate import negative_transfer
+
     for label, row in rows.items():
         for base in ("source-only", "continued")[:1 if label == "continued" else 2]:
             if label != "source-only":
@@ -96,7 +98,6 @@ def main():
     import torch
 
     from adapt.ensemble import build_ensemble
-    from adapt.evaluate import negative_transfer
     from adapt.methods.spigan import SpiganConfig
 
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -142,7 +143,7 @@ def main():
                     run, "spigan", source, str(TARGETS[t]), args.gan_steps, seed, str(src))
             for label, run in runs.items():
                 rows[label].update(score_run(run, str(TABLETOP), torch.device("cpu")))
-            compare(rows, negative_transfer, f"seed {seed}")
+            compare(rows, f"seed {seed}")
             results["seeds"][str(seed)] = rows
             all_runs[seed] = runs
             save_results(Path(args.out), results, t_start)
@@ -152,7 +153,7 @@ def main():
                 out = tmp / f"ensemble_{len(ens)}"
                 build_ensemble([all_runs[s][label] for s in seeds], out)
                 ens[label] = score_run(out, str(TABLETOP), torch.device("cpu"))
-            compare(ens, negative_transfer, "ensemble")
+            compare(ens, "ensemble")
             results["ensembles"] = {"seeds": seeds, "rows": ens}
     labels = list(next(iter(results["seeds"].values())))
     results["mean_object_iou"] = {label: round(sum(r[label]["object_iou"] for r in results["seeds"].values())
