@@ -20,11 +20,11 @@ vendor=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 [ -f $vendor ] && export __EGL_VENDOR_LIBRARY_FILENAMES=$vendor
 nvidia-smi -L; nproc
 
-# 1. rendering + writing with EGL on the GPU, 1 and 16 worker processes (physics settled here;
+# 1. rendering + writing with EGL on the GPU, 1 to 16 worker processes (physics settled here;
 # pyglet, which pyrender imports, must not look for X11: there is none)
 export PYGLET_HEADLESS=1
-timeout 170 python3 benchmarks/render_throughput.py --gpu --layouts .devdata/layouts \
-    --sets real --workers 1 16 --scenes 100 --plain-scenes 32 --long-images 0 \
+timeout 240 python3 benchmarks/render_throughput.py --gpu --layouts .devdata/layouts \
+    --sets real --workers 1 4 8 16 --scenes 100 --plain-scenes 32 --long-images 0 \
     --crops 300 --crop-workers 1 --out "$OUT/render_throughput_gpu.json" > "$OUT/render.log" 2>&1
 echo "render: exit $?"; tail -n 12 "$OUT/render.log"
 

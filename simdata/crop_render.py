@@ -300,12 +300,10 @@ def _rendered_crops(job_args: tuple, count: int, workers: int):
         finally:
             job.close()
         return
-    import multiprocessing as mp
+    from .pools import spawn_pool
 
     chunks = [range(a, min(a + CHUNK, count)) for a in range(0, count, CHUNK)]
-    ctx = mp.get_context("spawn")  # GL contexts do not survive fork
-    with ctx.Pool(min(workers, len(chunks)), initializer=_init_crop_worker,
-                  initargs=job_args) as pool:
+    with spawn_pool(min(workers, len(chunks)), _init_crop_worker, job_args) as pool:
         for crops in pool.imap(_crop_chunk, chunks):  # in order: the writer's shards too
             yield from crops
 

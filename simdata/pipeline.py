@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
 import os
 import socket
 import time
@@ -22,6 +21,7 @@ from typing import Iterator
 from . import __version__
 from .assets import load_models, models_fingerprint
 from .errors import SimdataError
+from .pools import spawn_pool
 from .fileio import disk_error, write_json_atomic
 from .config import RenderConfig
 from .render import DEFAULT_MSAA, SceneRenderer, choose_gl_platform, resolve_msaa
@@ -197,9 +197,7 @@ def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
             for i in todo:
                 yield render_one_scene(models, cfg, i, renderer)
     else:
-        ctx = mp.get_context("spawn")  # GL contexts do not survive fork
-        with ctx.Pool(min(cfg.workers, len(todo)), initializer=_init_worker,
-                      initargs=(models, cfg)) as pool:
+        with spawn_pool(min(cfg.workers, len(todo)), _init_worker, (models,), (cfg,)) as pool:
             yield from pool.imap_unordered(_work, todo)
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from ..errors import SimdataError
 from ..fileio import disk_error, read_image, write_bytes_atomic, write_json_atomic
 from ..transforms import M_TO_MM, invert_transform, make_transform
 from ..types import ObjectModel
+from ..pools import spawn_pool
 from .antipodal import antipodal_cached
 from .depth_check import DepthCheckConfig, inpaint_holes, openings, plan_grasp_depth
 from .execute import try_grasp
@@ -392,8 +392,7 @@ def label_dataset(root: str | Path, cfg: GraspLabelConfig, workers: int = 1, cac
             for s in todo:
                 collect(label_scene(s, models, cfg, cache))
         else:
-            with mp.get_context("spawn").Pool(min(workers, len(todo)), initializer=_init_worker,
-                                              initargs=(models, cfg, cache)) as pool:
+            with spawn_pool(min(workers, len(todo)), _init_worker, (models,), (cfg, cache)) as pool:
                 for stats in pool.imap_unordered(_work, todo):
                     collect(stats)
     except OSError as e:
