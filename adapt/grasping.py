@@ -22,7 +22,7 @@ from simdata.grasping.depth_check import DepthCheckConfig, inpaint_holes
 from simdata.grasping.planar import PlanarGrasp, rectangle_match, wrap_angle
 
 from .data import to_input
-from .grasp_decode import (TILTS, TOP_K, WIDTH_SCALE_PX, best_grasps, centre_on_object,  # noqa: F401
+from .grasp_decode import (MIN_QUALITY, TILTS, TOP_K, WIDTH_SCALE_PX, best_grasps, centre_on_object,  # noqa: F401
                            gripper_config, maps_at_image_size, plan_grasp)
 from .inputs import fit_plane_inverse_depth, image_input
 from .scenes import SceneDomain, _resize
@@ -198,18 +198,46 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> list[float]:
 
 
 # -- evaluation ------------------------------------------------------------------------------------
+def _object_under(g: PlanarGrasp, masks: np.ndarray, obj_ids: list[int], models: dict) -> str:
+    """Name of the object whose visible mask (masks (N,H,W) bool; obj_ids (N,) their BOP ids,
+    ``models`` id -> ObjectModel) holds the grasp's centre pixel; "" when none does."""
+    u, v = int(round(g.u)), int(round(g.v))
+    if not (0 <= v < masks.shape[1] and 0 <= u < masks.shape[2]):
+        return ""
+    hit = np.flatnonzero(masks[:, v, u])
+    return models[int(obj_ids[int(hit[0])])].name if len(hit) else ""
+
+
+def per_object_success(per_image: list[dict], policies) -> dict:
+    """{policy: {object name: [trials, successes]}} from evaluate_grasping's per-image rows:
+    which objects each policy closed on, and how often it held them ("" = no object under the
+    grasp centre; views without a plan are left out)."""
+    out = {}
+    for p in policies:
+        table: dict = {}
+        for row in per_image:
+            name = row.get(f"object_{p}")
+            if name is None:
+                continue
+            t = table.setdefault(name, [0, 0])
+            t[0] += 1
+            t[1] += int(bool(row[f"sim_{p}"]))
+        out[p] = dict(sorted(table.items()))
+    return out
+
+
 def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, seed: int = 0,
                       cache_dir: str = "", progress: bool = False, recentre: bool = True,
                       policies: tuple[str, ...] = POLICIES, refine: bool = True,
-                      tilts=TILTS) -> dict:
+                      tilts=TILTS, top_k: int = TOP_K, min_quality: float = MIN_QUALITY) -> dict:
     """Rectangle accuracy of the net's best grasp per image on a labelled grasp dataset, and
     closed-loop grasps in pybullet on ``trials`` of its images (evenly spread; 0 = none) for
     the net and both baselines: each executes its grasp (approach along the optical axis,
     centre depth from the sensor's depth, see simdata.grasping.depth_check) in that image's
     scene; success = an object lifted and held after the shake (the physics of the dataset's
-    labels, trial_physics_of). The net tries its TOP_K best
-    grasps in order and executes the first the depth-image check accepts (the check of the
-    dataset's labels); each baseline has its one grasp, executed if the check accepts it.
+    labels, trial_physics_of). The net tries its ``top_k`` best grasps (peaks of its smoothed
+    quality map above ``min_quality``) in order and executes the first the depth-image check
+    accepts (the check of the dataset's labels); each baseline has its one grasp, executed if the check accepts it.
     Every policy's grasp is first centred on the object it closes on (centre_on_object; not
     with ``recentre`` False), then turned and moved a little to where the depth image lets the
     fingers deepest (refine_grasp; not with ``refine`` False). When none of a policy's grasps
@@ -245,7 +273,7 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
         depth = s["depth"][0].numpy()
         K = s["K"].numpy().astype(float)
         maps = net_maps(task_net, s["rgb"], s["depth"], domain.channels, domain.height, device)
-        pred = best_grasps(maps, depth, K, gripper, n=TOP_K)
+        pred = best_grasps(maps, depth, K, gripper, n=top_k, min_quality=min_quality)
         _, rects = read_view_grasps(scene, im_id)
         truths = [PlanarGrasp(*r[:5]) for r in rects]
         hit = bool(pred and truths and rectangle_match(pred[0], truths))
@@ -284,6 +312,9 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
                 row[f"approach_deg_{name}"] = (round(float(np.degrees(np.arccos(np.clip(plan[1][2, 2], -1, 1)))), 1)
                                               if plan is not None else None)
                 row[f"touched_{name}"] = (not r["collision_free"]) if plan is not None else None
+                # the object the grasp closed on: the one whose visible mask holds its centre
+                row[f"object_{name}"] = (_object_under(plan[0], masks, s["obj_ids"].tolist(), models)
+                                         if plan is not None else None)
         per_image.append(row)
     res = {"images": n, "rectangle_views": views,
            "rectangle_accuracy": round(correct / views, 4) if views else None}
@@ -296,5 +327,6 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
                                     round(sum(labelled[p]) / len(labelled[p]), 4) if labelled[p] else None}
                             for p, o in outcomes.items()}
         res["trial_physics"] = physics  # the shake and solver of these trials (trial_physics_of)
+        res["per_object"] = per_object_success(per_image, policies)
     res["per_image"] = per_image
     return res

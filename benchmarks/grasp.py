@@ -16,7 +16,7 @@ Closed loop (adapt.grasping.evaluate_grasping): on every test image the net's be
 random grasp on an object mask and a centroid grasp across a mask's narrow side are executed
 in that scene in pybullet from the sensor-noised depth alone (approach along the optical axis,
 depth and go / no-go from the depth-image check of simdata.grasping.depth_check; the net tries
-its 20 best grasps in order until one passes, then, if none does, the same tilted by 15-30 deg,
+its 100 best grasps in order until one passes, then, if none does, the same tilted by 15-30 deg,
 checked on the point cloud, simdata.grasping.cloud_check); success = an object lifted 12 cm
 and held through a shake (`--shake`: as hard as a Franka arm's Cartesian limits allow by
 default; pybullet's solver at `--solver-iterations`; see benchmarks/grasp_physics.py); 95 %

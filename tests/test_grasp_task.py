@@ -155,6 +155,13 @@ def test_grasp_net_trains_evaluates_exports_and_predicts(grasp_dataset, tmp_path
     if labelled:
         assert ev["simulated"]["net"]["labelled_view_success_rate"] == pytest.approx(
             sum(row["sim_net"] for row in labelled) / len(labelled), abs=1e-4)
+    # per object: each executed grasp counted once, under the object its centre is on
+    names = {m["name"] for m in json.loads((grasp_dataset / "objects.json").read_text()).values()} | {""}
+    for p, table in ev["per_object"].items():
+        assert set(table) <= names
+        executed = [row for row in sim_rows if row[f"object_{p}"] is not None]
+        assert sum(t[0] for t in table.values()) == len(executed)
+        assert sum(t[1] for t in table.values()) == sum(row[f"sim_{p}"] for row in executed)
     assert ev["rectangle_accuracy"] is None or 0 <= ev["rectangle_accuracy"] <= 1
     figures = sorted((tmp_path / "run" / f"eval_{grasp_dataset.name}").glob("*.png"))
     assert len(figures) == 4  # one per image: labelled grasps and the net's best, on image and depth

@@ -218,7 +218,7 @@ def test_segmenter_equals_predict_and_sees_what_training_sees(nets):
 
 
 def test_grasp_planner_equals_the_eval_path(nets):
-    from adapt.grasp_decode import executable_grasps, gripper_config
+    from adapt.grasp_decode import TOP_K, executable_grasps, gripper_config
     from adapt.grasping import best_grasps, depth_check_of, net_maps
     from adapt.inputs import fill_holes, fit_plane_inverse_depth
     from adapt.runtime import GraspPlanner
@@ -234,7 +234,7 @@ def test_grasp_planner_equals_the_eval_path(nets):
                        torch.from_numpy(depth)[None], "height", 120, "cpu")
         assert maps.shape == (4, *depth.shape) and np.abs(maps - ref).max() < 1e-4
         grasps = planner(depth, K, n=3, min_quality=0.005)
-        expect = executable_grasps(best_grasps(ref, depth, K, gripper, n=20, min_quality=0.005), depth, K,
+        expect = executable_grasps(best_grasps(ref, depth, K, gripper, n=TOP_K, min_quality=0.005), depth, K,
                                    gripper, depth_check_of(nets["scenes"]), fill_holes(depth),
                                    fit_plane_inverse_depth(depth), n=3)
         assert len(grasps) == len(expect)

@@ -79,6 +79,10 @@ class GraspTask(Task):
             lo, hi = r["ci95"]
             out.append(f"{name} {100 * r['success_rate']:.1f}% [{100 * lo:.0f}-{100 * hi:.0f}] of "
                        f"{r['trials']} simulated grasps")
+        held = res.get("per_object", {}).get("net")
+        if held:  # which objects the net's grasps closed on, and how often they held
+            out.append("net held by object: " + ", ".join(f"{name or 'none'} {k}/{n}"
+                                                           for name, (n, k) in held.items()))
         return "; ".join(out)
 
     def eval_figures(self, net, domain, data, device, result, out) -> int:
