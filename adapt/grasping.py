@@ -237,7 +237,8 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
     scene; success = an object lifted and held after the shake (the physics of the dataset's
     labels, trial_physics_of). The net tries its ``top_k`` best grasps (peaks of its smoothed
     quality map above ``min_quality``) in order and executes the first the depth-image check
-    accepts (the check of the dataset's labels); each baseline has its one grasp, executed if the check accepts it.
+    accepts (the check of the dataset's labels); each baseline has its one grasp, executed if
+    the check accepts it.
     Every policy's grasp is first centred on the object it closes on (centre_on_object; not
     with ``recentre`` False), then turned and moved a little to where the depth image lets the
     fingers deepest (refine_grasp; not with ``refine`` False). When none of a policy's grasps

@@ -219,8 +219,8 @@ def _replay_one(i: int) -> dict:
 def replay_layouts(spec: dict) -> dict:
     """The "scenes" measurement from saved layouts: simdata's writers and render_scene on
     ``workers`` spawned processes, physics skipped. Loaded once here and handed to the workers
-    (simdata.pools.spawn_pool), and timed, as render_dataset does: from the prepared output folder to the last scene, pool
-    start included."""
+    (simdata.pools.spawn_pool), and timed, as render_dataset does: from the prepared output
+    folder to the last scene, pool start included."""
     from simdata.assets import load_models, models_fingerprint
     from simdata.pipeline import prepare_output, with_absolute_paths
     from simdata.pools import spawn_pool
