@@ -15,7 +15,9 @@ def _init(big, table, tag):
 
 
 def _look(i):
-    return os.getpid(), float(_state["big"].sum()), _state["table"]["k"], _state["tag"], i
+    import cv2
+
+    return os.getpid(), float(_state["big"].sum()), _state["table"]["k"], _state["tag"], i, cv2.getNumThreads()
 
 
 def test_spawned_workers_share_large_objects_through_a_file(tmp_path, monkeypatch):
@@ -26,5 +28,6 @@ def test_spawned_workers_share_large_objects_through_a_file(tmp_path, monkeypatc
         assert len(list(tmp_path.iterdir())) == 1  # the pool's temporary folder, while it runs
     assert [r[4] for r in out] == list(range(8))
     assert {r[1:4] for r in out} == {(float(big.sum()), 3, "x")}
+    assert {r[5] for r in out} == {1}  # OpenCV on one thread in each of several workers
     assert os.getpid() not in {r[0] for r in out}
     assert list(tmp_path.iterdir()) == []  # removed with the pool
