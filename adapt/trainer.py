@@ -166,8 +166,10 @@ class Trainer:
         data = self.task.data_spec(cfg, [d for d in self.domains.values() if d.labelled])
         self.method = build_method(cfg, method_cfg, self.task, data, self.device)
         resuming = resume and (self.out / CKPT).exists()
-        if cfg.init_task and not resuming:  # a resumed run's weights come from its checkpoint
-            init_task_net(self.method, cfg.init_task, self.run_config(), self.device)
+        if not resuming:  # a resumed run's weights come from its checkpoint
+            if cfg.init_task:
+                init_task_net(self.method, cfg.init_task, self.run_config(), self.device)
+            self.method.task_started(bool(cfg.init_task))
         if cfg.ema:  # a net among the method's, so checkpoints, resume and best.pt keep it
             self.method.nets[EMA_NET] = make_ema(self.method.task_net)
         self.start = 0

@@ -21,14 +21,17 @@ colour only: SPIGAN on height alone, which restyles the height map, is measured 
 benchmarks/results/seg_recipe_seeds_cpu.json, spigan_on_height). Rows per input: source-only (clean) and source-only (DR) (`--rows`),
 trained once and scored on every test set (`--tests`: synthetic; tabletop_dev when
 ../shared/real, or DIR/real with --data, holds it and ycbv_demo), and SPIGAN, one run per
-variant (`--variants`; by default one, from the clean renders: adapting randomized renders
-lost to source-only in every variant measured, benchmarks/results/adapt_spigan_schedule_cpu.json),
+variant (`--variants`; by default one, the recommended way: from the clean renders, since
+adapting randomized renders lost to source-only in every variant measured,
+benchmarks/results/adapt_spigan_schedule_cpu.json; started from the source-only (clean) net,
+with the perceptual loss on that net's own features, benchmarks/results/adapt_spigan_task_features_cuda.json),
 adapted to the real frames (scored on tabletop_dev) and to the synthetic target (scored on its
-test split); `--ablations` adds SPIGAN-no-PI and SPIGAN-base. Each row: object IoU, mIoU,
+test split); `--ablations` adds SPIGAN-no-PI and SPIGAN-base (the first variant without its
+privileged depth, and without that and its perceptual loss). Each row: object IoU, mIoU,
 negative transfer against the source-only net of the same source on the same test images (the
 share of images whose IoU falls; when that row runs), steps/s, peak memory; saved to
-benchmarks/results/adapt_spigan_<device>.json after every row. CPU default (2 cores, about 20
-minutes): 120 px high images, 96 px crops, small nets, 1500 task-net steps, 600 SPIGAN steps;
+benchmarks/results/adapt_spigan_<device>.json after every row. CPU default (2 cores, about 25
+minutes): 120 px high images, 96 px crops, small nets, 1500 task-net steps, 2400 SPIGAN steps;
 `--ablations` (meant for a GPU) adds four SPIGAN runs, `--paper` the paper's sizes.
 
 Variants: `--variants "LABEL:KEY=VALUE,KEY=VALUE;LABEL2:..."`, KEY a field of
@@ -41,8 +44,9 @@ net of the same source. `init=true`: SPIGAN's task net starts from that source-o
 be among `--rows`; the fair baseline of such a row, "source-only (SOURCE), continued", the
 same net trained on for `--gan-steps` more steps at SPIGAN's learning rate, is added (once per
 source), and the row's negative transfer is given against it too
-(negative_transfer_vs_continued). The default "spigan:source=clean" is the method's defaults
-from clean renders; e.g. --variants "spigan-g5:g_steps=5;spigan-g1:g_steps=1;dr:source=dr".
+(negative_transfer_vs_continued). The default "spigan:source=clean,init=true,perceptual=task" is the recommended
+run (`adapt train spigan --init-task RUN --perceptual task` from clean renders); e.g. --variants
+"spigan-g5:g_steps=5;spigan-g1:g_steps=1;dr:source=dr" for the method's own defaults otherwise.
 
 On a GPU machine without the renderer (no pybullet, pyrender, trimesh, PyOpenGL, open3d,
 rosbags, pycocotools, no ../shared): render here and save compact copies of the data with
@@ -62,7 +66,7 @@ scenes); the depth inputs add the sensor depth, about 0.33 MiB per --scenes and 
 depth: 36 MiB at 40 scenes, some 77 MiB at 100 (more than a device run carries: use --channels
 rgb there).
 
-    python benchmarks/adapt_spigan.py [--steps 1500] [--gan-steps 600] [--ablations] [--paper]
+    python benchmarks/adapt_spigan.py [--steps 1500] [--gan-steps 2400] [--ablations] [--paper]
     python benchmarks/adapt_spigan.py --save-data DIR --prepare-only [--scenes 100 --channels rgb]
     python benchmarks/adapt_spigan.py --data DIR --device cuda [--variants ...] [--rows ...] [--tests ...]
 """
@@ -185,6 +189,11 @@ def parse_value(text: str, default):
     return text.strip()
 
 
+# the recommended SPIGAN run (README): from the clean renders' source-only net, whose own
+# features the perceptual loss compares (benchmarks/results/adapt_spigan_task_features_cuda.json)
+DEFAULT_VARIANT = "spigan:source=clean,init=true,perceptual=task"
+
+
 def parse_variants(text: str, ablations: bool) -> dict[str, dict]:
     """``--variants`` "LABEL:KEY=VALUE,...;..." -> {label: SpiganConfig overrides}; with
     ``ablations`` SPIGAN-no-PI and SPIGAN-base are added (unless a label has their name)."""
@@ -234,9 +243,10 @@ def parse_variants(text: str, ablations: bool) -> dict[str, dict]:
                 raise SystemExit(f"--variants {label}: {key}={value}: {e} "
                                  f"({key} takes {type(default).__name__})") from None
         out[label] = flags
-    if ablations:
+    if ablations:  # the first variant without its privileged depth, and without both losses
+        first = next(iter(out.values()), {})
         for label, flags in (("spigan-no-pi", {"no_pi": True}), ("spigan-base", {"base": True})):
-            out.setdefault(label, flags)
+            out.setdefault(label, {**first, **flags})
     return out
 
 
@@ -563,7 +573,8 @@ def load_compact(folder: Path, manifest: dict, tmp: Path) -> tuple[dict, dict]:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=1500, help="steps of the source-only rows")
-    ap.add_argument("--gan-steps", type=int, default=600, help="steps of the SPIGAN rows")
+    ap.add_argument("--gan-steps", type=int, default=2400, help="steps of the SPIGAN rows (and of "
+                    "the continued source-only rows of init=true variants)")
     ap.add_argument("--scenes", type=int, default=40, help="source scenes (4 views each)")
     ap.add_argument("--channels", default="rgb,height", help="input sets, comma list "
                     "(SPIGAN rows for those with colour)")
@@ -571,11 +582,12 @@ def main():
                     f"{', '.join(ROWS)} (empty: none)")
     ap.add_argument("--tests", default=",".join(TESTS), help="test sets, comma list of "
                     f"{', '.join(TESTS)} (tabletop_dev when the real frames are there)")
-    ap.add_argument("--variants", default="spigan:source=clean", help="SPIGAN runs, "
+    ap.add_argument("--variants", default=DEFAULT_VARIANT, help="SPIGAN runs, "
                     "LABEL:KEY=VALUE,...;... (KEY a field of SpiganConfig, or source=dr|clean, init=true; "
-                    "empty: none) [spigan:source=clean: the method's defaults, from clean renders]")
-    ap.add_argument("--ablations", action="store_true", help="also SPIGAN-no-PI and SPIGAN-base "
-                    "(spigan-no-pi:no_pi=true;spigan-base:base=true)")
+                    f"empty: none) [{DEFAULT_VARIANT}: from the clean renders' source-only net, with "
+                    "the perceptual loss on its features]")
+    ap.add_argument("--ablations", action="store_true", help="also SPIGAN-no-PI and SPIGAN-base: "
+                    "the first variant with no_pi=true, and with base=true")
     ap.add_argument("--paper", action="store_true", help="paper sizes (for a GPU)")
     ap.add_argument("--seed", type=int, default=0, help="training seed of every run (weights, batches, "
                     "noise; the data stay the same)")

@@ -14,7 +14,9 @@ Data: one render of the recipe (examples/spigan_ycbv.sh): ../shared/ycb, 200 sce
    features of a height map mean nothing), CPU net sizes, adapted to each unlabelled real
    target of `--targets`: `tabletop` (the 10 frames of tabletop_dev themselves, unlabelled:
    transductive, as a user adapts to their own camera's frames) and `ycbv` (the YCB-Video
-   frames of ../shared/real/ycbv_demo: another camera and scene).
+   frames of ../shared/real/ycbv_demo: another camera and scene). `--perceptual task` gives it
+   the perceptual loss on the features of the source-only net it starts from (frozen; delta
+   0.33, `adapt train spigan --perceptual task`), which a height map has meaning for.
 Each row: object IoU, mIoU, per-image IoU and negative transfer (the share of frames whose IoU
 falls) against the source-only net and against the continued one. With two seeds or more, the
 same rows for the nets of each row averaged over the seeds (`adapt ensemble`, what the recipe
@@ -85,6 +87,9 @@ def main():
     ap.add_argument("--render", default="", help="a recipe render to train on [rendered here]")
     ap.add_argument("--targets", default="tabletop,ycbv", help=f"SPIGAN's unlabelled real targets, "
                     f"comma list of {', '.join(TARGETS)}")
+    ap.add_argument("--perceptual", choices=("none", "task"), default="none",
+                    help="SPIGAN's perceptual loss: none (delta 0) or task (the starting net's "
+                    "features, delta 0.33) [none]")
     ap.add_argument("--keep", default="", help="keep the runs in this folder, and reuse the ones a "
                     "previous call finished there [a temporary folder]")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "spigan_init_height_cpu.json"))
@@ -104,11 +109,13 @@ def main():
     results = {"benchmark": "spigan_init_height", "date": time.strftime("%Y-%m-%d"),
                "device": f"cpu ({torch.get_num_threads()} threads)",
                "config": {**SIZE, "channels": CHANNELS, "nets": NETS, "vgg_weights": VGG, "steps": args.steps, "gan_steps": args.gan_steps,
-                          "continued_lr": SpiganConfig().lr, "objectness": True, "hflip": True,
+                          "continued_lr": SpiganConfig().lr, "perceptual": args.perceptual, "objectness": True, "hflip": True,
                           "targets": targets, "render": args.render or
                           f"{args.scenes} scenes, ../shared/ycb, 320x240, elevation 55:90, "
                           f"--randomize all --sensor primesense --seed 1"},
                "test": str(TABLETOP), "seeds": {}}
+    spigan_flags = {"perceptual": "task", "delta": SpiganConfig().delta} if args.perceptual == "task" else {}
+    tag = ", task features" if spigan_flags else ""
     t_start = time.perf_counter()
     all_runs: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,9 +145,10 @@ def main():
             rows["continued"] = trained(runs["continued"], "seg-source-only", source, "", args.gan_steps,
                                         seed, str(src), {"lr": SpiganConfig().lr})
             for t in targets:
-                runs[f"spigan from source-only, target {t}"] = run = work / f"s{seed}_spigan_{t}"
-                rows[f"spigan from source-only, target {t}"] = trained(
-                    run, "spigan", source, str(TARGETS[t]), args.gan_steps, seed, str(src))
+                label = f"spigan from source-only, target {t}" + tag
+                runs[label] = run = work / f"s{seed}_spigan_{t}{tag.replace(', ', '_').replace(' ', '_')}"
+                rows[label] = trained(run, "spigan", source, str(TARGETS[t]), args.gan_steps, seed,
+                                      str(src), spigan_flags)
             for label, run in runs.items():
                 rows[label].update(score_run(run, str(TABLETOP), torch.device("cpu")))
             compare(rows, f"seed {seed}")

@@ -312,3 +312,45 @@ def test_init_task_starts_from_a_source_only_run_and_refuses_another_net(scenes,
     with pytest.raises(SimdataError, match="--init-task .*no such run folder"):
         Trainer(TrainConfig(**spigan, out=str(tmp_path / "n"), steps=1, init_task=str(tmp_path / "none")),
                 SpiganConfig(**tiny))
+
+
+def test_perceptual_task_compares_the_starting_task_net_frozen_and_resumes_with_it(scenes, tmp_path):
+    """--perceptual task: the perceptual loss reads a frozen copy of the task net SPIGAN starts
+    from (--init-task); T trains, the copy does not move, a resumed run keeps the copy it saved;
+    the option without --init-task, or an unknown choice, is refused in one line."""
+    from adapt.config import TrainConfig
+    from adapt.methods.baselines import SegSourceOnlyConfig
+    from adapt.methods.spigan import SpiganConfig
+    from adapt.trainer import Trainer, load_run
+
+    syn, real = scenes
+    common = dict(source=str(syn), height=64, crop=64, batch=2)
+    tiny = dict(gen_filters=8, gen_blocks=1, disc_filters=8, task_width=8, perceptual="task")
+    src = tmp_path / "src"
+    Trainer(TrainConfig(method="seg-source-only", out=str(src), steps=3, **common),
+            SegSourceOnlyConfig(task_width=8)).fit(progress=False)
+    start = torch.load(src / "checkpoints/last.pt", weights_only=False)["method"]["nets"]["task"]
+    spigan = dict(method="spigan", target=str(real / "train_pbr"), **common)
+    t = Trainer(TrainConfig(**spigan, out=str(tmp_path / "run"), steps=3, init_task=str(src)),
+                SpiganConfig(**tiny))
+    assert t.method.vgg is None  # no VGG19 is loaded for it
+    t.fit(progress=False)
+    saved = torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=False)["method"]["nets"]
+    assert bool(saved["features"]["ready"])
+    for k, v in start.items():
+        assert torch.equal(saved["features"][f"net.{k}"], v), k  # frozen: batch-norm stats too
+    assert any(not torch.equal(saved["task"][k], v) for k, v in start.items() if v.is_floating_point())
+    hist = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert any(h.get("loss_perceptual", 0) > 0 for h in hist)
+    resumed = Trainer(TrainConfig(**spigan, out=str(tmp_path / "run"), steps=4, init_task=str(src)),
+                      SpiganConfig(**tiny), resume=True)
+    for k, v in resumed.method.nets["features"].state_dict().items():
+        assert torch.equal(v, saved["features"][k]), k
+    method, _ = load_run(tmp_path / "run", "cpu")  # eval, export and predict rebuild it
+    for k, v in method.task_net.state_dict().items():
+        assert torch.equal(v, saved["task"][k]), k
+    with pytest.raises(SimdataError, match="--perceptual task .*--init-task RUN"):
+        Trainer(TrainConfig(**spigan, out=str(tmp_path / "cold"), steps=1), SpiganConfig(**tiny))
+    with pytest.raises(SimdataError, match="--perceptual 'imagenet': choose from vgg, task"):
+        Trainer(TrainConfig(**spigan, out=str(tmp_path / "bad"), steps=1),
+                SpiganConfig(**{**tiny, "perceptual": "imagenet"}))

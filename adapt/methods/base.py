@@ -86,6 +86,10 @@ class Method:
         for the GPU to finish."""
         raise NotImplementedError
 
+    def task_started(self, from_run: bool) -> None:
+        """Called once before a new run's first step (not on resume), after the task net got
+        its starting weights: from a finished run (``--init-task``) when ``from_run``."""
+
     def stop_check(self, history: list[dict]) -> str | None:
         """A reason to stop training early, given the logged losses so far; None = go on."""
         return None

@@ -9,6 +9,7 @@ regressing the simulator's z-buffer depth):
     L_T    = CE(T(x_s), y_s) + CE(T(G(x_s)), y_s)    (the grasp task: its smooth-L1 map loss)
     L_P    = |P(x_s) - z_s|_1 + |P(G(x_s)) - z_s|_1          (where the simulator has depth)
     L_perc = |phi(x_s) - phi(G(x_s))|_1, phi = VGG19 conv1_2..conv5_2 activations
+             (``--perceptual task``: the features of the task net SPIGAN starts from, frozen)
 
 with a least-squares GAN loss. With colour and depth (``--channels rgbd|rgbh``) G restyles the
 colour channels only and the depth channel reaches T as the sensor gave it; D, P and the
@@ -38,9 +39,13 @@ from simdata.errors import SimdataError
 
 from ..losses import lsgan_d_loss, lsgan_g_loss, masked_l1, perceptual_l1
 from ..nets import build
+from ..nets.frozen import TaskFeatures
 from ..nets.vgg import load_vgg19
 from ..stopping import discriminator_wins
 from .base import GanNetsConfig, Method, restyle, step_optimizer
+
+# Features the perceptual loss can compare (SpiganConfig.perceptual)
+PERCEPTUAL_FEATURES = ("vgg", "task")
 
 # Privileged information P can regress: name -> channels. Valid pixels are those where the
 # simulator saw a surface (depth > 0; a non-zero normal).
@@ -67,7 +72,8 @@ class SpiganConfig(GanNetsConfig):
     alpha: float = field(default=1.0, metadata={"help": "weight of the GAN loss"})
     beta: float = field(default=0.5, metadata={"help": "weight of the task loss"})
     gamma: float = field(default=0.1, metadata={"help": "weight of the privileged (depth) loss"})
-    delta: float = field(default=0.33, metadata={"help": "weight of the VGG19 perceptual loss"})
+    delta: float = field(default=0.33, metadata={"help": "weight of the perceptual loss"})
+    perceptual: str = field(default="vgg", metadata={"help": "features of the perceptual loss: vgg (VGG19, see --vgg-weights) or task (the features of the task net this run starts from, a frozen copy: needs --init-task RUN; offline, and about the objects the task sees)"})
     no_pi: bool = field(default=False, metadata={"help": "SPIGAN-no-PI ablation: gamma = 0"})
     base: bool = field(default=False, metadata={"help": "SPIGAN-base ablation: gamma = delta = 0"})
     lr: float = field(default=2e-4, metadata={"help": "Adam learning rate"})
@@ -120,11 +126,18 @@ class Spigan(Method):
         if self.gamma > 0:
             self.nets["privileged"] = build(cfg.pi_net, channels=k, out=PI_SOURCES[cfg.pi],
                                             width=cfg.task_width).to(device)
+        if cfg.perceptual not in PERCEPTUAL_FEATURES:
+            raise SimdataError(f"--perceptual {cfg.perceptual!r}: choose from "
+                               f"{', '.join(PERCEPTUAL_FEATURES)}")
         self.vgg = None
-        if self.delta > 0 and training:
+        if self.delta > 0 and cfg.perceptual == "task":
+            # a frozen copy, saved with the run: a resumed run compares with the same net
+            self.nets["features"] = TaskFeatures(self.nets["task"])
+        elif self.delta > 0 and training:
             self.vgg = load_vgg19(cfg.vgg_weights).to(device)
             cfg.vgg_weights_used = self.vgg.weights_source
-        others = [p for name, net in self.nets.items() if name != "generator" for p in net.parameters()]
+        others = [p for name, net in self.nets.items() if name not in ("generator", "features")
+                  for p in net.parameters()]
         self._others = others
         self.optimizers["g"], self.schedulers["g"] = self.adam(
             self.nets["generator"].parameters(), cfg.lr, cfg.beta1, cfg.decay_steps, cfg.decay)
@@ -145,8 +158,20 @@ class Spigan(Method):
         or depth alone); channels after them (depth) are kept."""
         return restyle(self.nets["generator"], x, self.k)
 
-    def _vgg(self, x: torch.Tensor) -> torch.Tensor:
-        """VGG features of the restyled channels (a depth channel repeated to three)."""
+    def task_started(self, from_run: bool) -> None:
+        if "features" not in self.nets:
+            return
+        if not from_run:
+            raise SimdataError("--perceptual task compares the features of the task net SPIGAN "
+                               "starts from: pass --init-task RUN (a finished source-only run), "
+                               "or use --perceptual vgg")
+        self.nets["features"].load_from(self.task_net)
+
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The perceptual loss's features of x (B,C,H,W): VGG's of the restyled channels (a
+        depth channel repeated to three), or the starting task net's of its whole input."""
+        if "features" in self.nets:
+            return self.nets["features"](x)
         x = x[:, :self.k]
         return self.vgg(x if self.k == 3 else x.expand(-1, 3, -1, -1))
 
@@ -166,8 +191,8 @@ class Spigan(Method):
             logs["loss_pi_adapted"] = l_pi.detach()
         if self.delta > 0:
             with torch.no_grad():
-                real_feats = self._vgg(xs)
-            l_perc = perceptual_l1(real_feats, self._vgg(fake))
+                real_feats = self._features(xs)
+            l_perc = perceptual_l1(real_feats, self._features(fake))
             loss = loss + self.delta * l_perc
             logs["loss_perceptual"] = l_perc.detach()
         step_optimizer(self.optimizers["g"], self.schedulers["g"], loss, list(G.parameters()), cfg.clip)
