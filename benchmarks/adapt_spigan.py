@@ -30,8 +30,8 @@ test split); `--ablations` adds SPIGAN-no-PI and SPIGAN-base (the first variant 
 privileged depth, and without that and its perceptual loss). Each row: object IoU, mIoU,
 negative transfer against the source-only net of the same source on the same test images (the
 share of images whose IoU falls; when that row runs), steps/s, peak memory; saved to
-benchmarks/results/adapt_spigan_<device>.json after every row. CPU default (2 cores, about 25
-minutes): 120 px high images, 96 px crops, small nets, 1500 task-net steps, 2400 SPIGAN steps;
+benchmarks/results/adapt_spigan_<device>.json after every row. CPU default (2 cores, about 15
+minutes with the render): 120 px high images, 96 px crops, small nets, 1500 task-net steps, 2400 SPIGAN steps;
 `--ablations` (meant for a GPU) adds four SPIGAN runs, `--paper` the paper's sizes.
 
 Variants: `--variants "LABEL:KEY=VALUE,KEY=VALUE;LABEL2:..."`, KEY a field of
