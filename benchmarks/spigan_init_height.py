@@ -115,7 +115,7 @@ def main():
                           f"--randomize all --sensor primesense --seed 1"},
                "test": str(TABLETOP), "seeds": {}}
     spigan_flags = {"perceptual": "task", "delta": SpiganConfig().delta} if args.perceptual == "task" else {}
-    tag = ", task features" if spigan_flags else ""
+    tag, suffix = (", task features", "_task_features") if spigan_flags else ("", "")
     t_start = time.perf_counter()
     all_runs: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,7 +146,7 @@ def main():
                                         seed, str(src), {"lr": SpiganConfig().lr})
             for t in targets:
                 label = f"spigan from source-only, target {t}" + tag
-                runs[label] = run = work / f"s{seed}_spigan_{t}{tag.replace(', ', '_').replace(' ', '_')}"
+                runs[label] = run = work / f"s{seed}_spigan_{t}{suffix}"
                 rows[label] = trained(run, "spigan", source, str(TARGETS[t]), args.gan_steps, seed,
                                       str(src), spigan_flags)
             for label, run in runs.items():
