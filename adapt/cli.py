@@ -200,8 +200,11 @@ def cmd_train(args) -> int:
     if not ranks.main:
         return 0
     last = result["last"]
-    line = ", ".join(f"{k} {v}" for k, v in last.items() if k != "step")
-    print(f"trained {cfg.method} to step {result['steps']} ({result['steps_per_s']} steps/s): {line}")
+    if last:
+        line = ", ".join(f"{k} {v}" for k, v in last.items() if k != "step")
+        print(f"trained {cfg.method} to step {result['steps']} ({result['steps_per_s']} steps/s): {line}")
+    else:  # a resumed run that had finished
+        print(f"{cfg.method} run at step {result['steps']}: nothing left to train")
     if "early_stop" in result:
         print(f"stopped early: {result['early_stop']}; kept checkpoints/best.pt")
     if "eval" in result:

@@ -256,12 +256,22 @@ class Trainer:
                 write_bytes_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in kept).encode())
         tb = _tensorboard(self.out / "tb") if main else None
         if self.start and metrics_path.exists():  # every rank: the early-stopping window goes on
-            self.history = [r for r in _read_jsonl(metrics_path) if r["step"] <= self.start
+            records = _read_jsonl(metrics_path)
+            self.history = [r for r in records if r["step"] <= self.start
                             and "eval" not in r and "early_stop" not in r]
+            # a run that stopped early is finished: training on would fire the rule again at
+            # once and replace best.pt (taken before the signal) with weights taken after it
+            ended = [r for r in records if r["step"] == self.start and "early_stop" in r]
+            if ended and (self.out / BEST).is_file():
+                self.stopped = (self.start, ended[-1]["early_stop"])
+                log.warning("%s stopped early at step %d (%s): it is finished, and checkpoints/best.pt "
+                            "is its result; --resume trains nothing (to train on, start a new run "
+                            "with --init-task %s)", self.out, self.start, self.stopped[1], self.out)
         m.train(True)
         watch = FiniteWatch(self.device)
         last, t0, done = {}, time.perf_counter(), 0
-        bar = tqdm(range(self.start, cfg.steps), initial=self.start, total=cfg.steps, unit="step",
+        end = self.start if self.stopped else cfg.steps
+        bar = tqdm(range(self.start, end), initial=self.start, total=cfg.steps, unit="step",
                    disable=not (progress and main), desc=cfg.method, dynamic_ncols=True)
         try:
             for step in bar:

@@ -35,7 +35,6 @@ for d in "$REAL" "$TEST"; do
   [ -d "$d" ] || { echo "no real frames at $d; set REAL= (unlabelled) and TEST= (labelled) folders of your camera's RGB-D images" >&2; exit 1; }
 done
 resume() { [ -f "$1/checkpoints/last.pt" ] && echo --resume || true; }
-stopped_early() { [ -f "$1/checkpoints/best.pt" ]; }  # a finished run: SPIGAN may stop before --steps
 
 [ -d "$OUT/syn" ] || "$BIN/simdata" render --meshes "$MESHES" --out "$OUT/syn" --scenes "$SCENES" --views 4 \
   --width 320 --height 240 --elevation 55:90 --randomize all --sensor primesense --seed 0 --no-progress
@@ -57,7 +56,7 @@ for seed in $SEEDS; do
   src="$OUT/runs/src_seed$seed" gan="$OUT/runs/spigan_seed$seed"
   "$BIN/adapt" train seg-source-only --source "$OUT/syn" --out "$src" --seed "$seed" \
     --steps "$STEPS" $SIZE --channels "$CHANNELS" --task-width 16 --hflip --no-progress $(resume "$src")
-  stopped_early "$gan" || "$BIN/adapt" train spigan --source "$OUT/syn" --target "$REAL" --out "$gan" --seed "$seed" \
+  "$BIN/adapt" train spigan --source "$OUT/syn" --target "$REAL" --out "$gan" --seed "$seed" \
     --init-task "$src" --perceptual task --steps "$GAN_STEPS" $SIZE --channels "$CHANNELS" \
     --task-width 16 $NETS --hflip --ckpt-every 200 --sample-every 400 --no-progress $(resume "$gan")
   SOURCE_ONLY+=("$src") ADAPTED+=("$gan")

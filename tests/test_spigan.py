@@ -210,6 +210,14 @@ def test_ablation_flags_and_early_stop(scenes, tmp_path):
     assert best["step"] == 4  # the last checkpoint before the rule fired
     lines = [json.loads(x) for x in (tmp_path / "c/metrics.jsonl").read_text().splitlines()]
     assert any("early_stop" in x for x in lines)
+    # --resume of a run that stopped early trains nothing and keeps its result
+    files = {f: (tmp_path / "c" / f).read_bytes() for f in ("checkpoints/best.pt", "checkpoints/last.pt",
+                                                            "metrics.jsonl")}
+    again = Trainer(TrainConfig(**base, out=str(tmp_path / "c"), steps=50),
+                    SpiganConfig(early_stop_window=6, early_stop_margin=1e6, **tiny), resume=True)
+    res = again.fit(progress=False)
+    assert res["steps"] == 6 and "discriminator loss" in res["early_stop"]
+    assert all((tmp_path / "c" / f).read_bytes() == b for f, b in files.items())
 
 
 def test_a_run_saved_before_the_identity_start_loads_with_a_plain_generator(scenes, tmp_path):
