@@ -6,7 +6,7 @@
 #   success on scenes of objects it never saw, beside a random and a centroid baseline
 #   (adapt eval) -> ONNX export -> the best grasps drawn on real depth frames (adapt predict).
 #
-#   bash examples/grasp_ycb.sh        # CPU-sized defaults, some 25 minutes on 2 cores
+#   bash examples/grasp_ycb.sh        # CPU-sized defaults, some 30 minutes on 2 cores
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -23,9 +23,9 @@ VIEW="--width 640 --height 480 --views 4 --objects 3:6 --distance 0.45:0.75 --se
 resume() { [ -f "$1/checkpoints/last.pt" ] && echo --resume || true; }
 
 "$BIN/simdata" render --meshes "$TRAIN_MESHES" --out "$OUT/train" --scenes "$SCENES" --elevation 65:90 --seed 0 $VIEW
-"$BIN/simdata" grasps "$OUT/train" --workers "$WORKERS" --no-progress
+"$BIN/simdata" grasps "$OUT/train" --workers "$WORKERS" --trials mapped --no-progress
 "$BIN/simdata" render --meshes "$TEST_MESHES" --out "$OUT/test" --scenes "$TEST_SCENES" --elevation 80:90 --seed 1 $VIEW
-"$BIN/simdata" grasps "$OUT/test" --workers "$WORKERS" --no-progress
+"$BIN/simdata" grasps "$OUT/test" --workers "$WORKERS" --trials mapped --no-progress
 "$BIN/simdata" preview "$OUT/train" --out "$OUT/train_preview.png" --rows 3 --tile-width 240
 "$BIN/adapt" train grasp-source-only --task grasp --source "$OUT/train" --out "$OUT/runs/ggcnn2" \
   --channels height --height 240 --crop 128 --batch 8 --steps "$STEPS" --no-progress $(resume "$OUT/runs/ggcnn2")

@@ -328,15 +328,15 @@ def cmd_grasps(args) -> int:
                            approach_cone_deg=args.approach_cone, view_cone_deg=args.view_cone,
                            seed=args.seed, collision=args.collision, robustness=args.robustness,
                            perturb_mm=args.perturb_mm, perturb_deg=args.perturb_deg, shake=args.shake,
-                           solver_iterations=args.solver_iterations, gripper=gripper)
+                           solver_iterations=args.solver_iterations, trials=args.trials, gripper=gripper)
     t = time.perf_counter()
     tot = label_dataset(args.dataset, cfg, workers=args.workers, cache_dir=args.cache_dir,
                         progress=not args.no_progress)
     dt = time.perf_counter() - t
     rate = f"{tot['trials'] / dt:.1f} candidates/s" if tot["trials"] else "nothing to do"
     print(f"labelled {tot['scenes']} scenes ({tot['skipped']} already done): {tot['trials']} "
-          f"grasps tried, {tot['collision_free']} collision-free, {tot['successes']} lifted and "
-          f"held; {tot['images']} images with grasp maps; {dt:.1f} s, {rate}")
+          f"grasps tried, {tot['collision_free']} collision-free, {tot['executed']} simulated, "
+          f"{tot['successes']} lifted and held; {tot['images']} images with grasp maps; {dt:.1f} s, {rate}")
     return 0
 
 
@@ -455,6 +455,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pybullet's constraint solver iterations per step of a trial: fewer are "
                    "faster, but a heavy object (a 0.9 kg drill) then turns between the pads and drops "
                    "(20: how labels were made before 2026-11-27)")
+    from .grasping.labels import TRIALS
+
+    p.add_argument("--trials", default=GraspLabelConfig.trials, choices=TRIALS,
+                   help="which collision-free candidates are simulated: all (scene_grasps.json then "
+                   "has every outcome, for 6-DoF uses), or only those some view's maps could show "
+                   "(mapped: approaching within --view-cone of its optical axis, centre seen, "
+                   "accepted by the depth-image check). The maps are the same; on YCB scenes seen "
+                   "from above about a third of the trials are simulated, the others get success "
+                   "null")
     p.add_argument("--seed", type=int, default=0, help="seed; scene i uses (seed, i)")
     p.add_argument("--collision", default="auto", choices=["auto", "vhacd", "hull"],
                    help="object collision geometry: hull if convex else VHACD (auto), always VHACD, or hulls")

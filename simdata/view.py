@@ -422,7 +422,7 @@ def view_dataset(root, cfg: ViewConfig, scene: int = -1, split: str = "train_pbr
 
 def _log_scene_grasps(rec, scene: Path) -> None:
     """The grasp trials of a scene labelled by `simdata grasps`, in its world (held green,
-    dropped red; the ones that collided left out)."""
+    dropped red, not simulated grey (--trials mapped); the ones that collided left out)."""
     from .grasping.labels import SCENE_FILE, record_pose
 
     path = scene / SCENE_FILE
@@ -430,4 +430,5 @@ def _log_scene_grasps(rec, scene: Path) -> None:
     records = [r for r in records if r["collision_free"]]
     log_grasps(rec, "world/grasps", [record_pose(r) for r in records],
                [r["opening_mm"] / M_TO_MM for r in records],
-               [(40, 220, 40) if r["success"] else (230, 60, 40) for r in records])
+               [(150, 150, 150) if r["success"] is None else (40, 220, 40) if r["success"] else (230, 60, 40)
+                for r in records])

@@ -247,6 +247,34 @@ def test_labels_are_identical_for_the_same_seed_and_any_workers(grasp_dataset, t
         GraspLabelConfig(shake="fast").validate()
 
 
+def test_mapped_trials_make_the_same_maps_from_fewer_trials(grasp_dataset, tmp_path):
+    """--trials mapped simulates only the grasps some view's maps could show: the maps are
+    byte-identical to those of every trial, the outcomes it simulated agree, and the others
+    are recorded with success null."""
+    copy = unlabelled_copy(grasp_dataset, tmp_path / "ds")
+    tot = label_dataset(copy, GraspLabelConfig(candidates=6, trials="mapped"), progress=False)
+    assert 0 < tot["executed"] < tot["collision_free"]
+    skipped = 0
+    for scene in sorted((grasp_dataset / "train_pbr").iterdir()):
+        other = copy / "train_pbr" / scene.name
+        for f in sorted((scene / "grasps").iterdir()):
+            assert f.read_bytes() == (other / "grasps" / f.name).read_bytes()
+        every = json.loads((scene / "scene_grasps.json").read_text())["grasps"]
+        mapped = json.loads((other / "scene_grasps.json").read_text())["grasps"]
+        assert [r["t_world_grasp_mm"] for r in every] == [r["t_world_grasp_mm"] for r in mapped]
+        for a, b in zip(every, mapped):
+            assert a["collision_free"] == b["collision_free"]
+            if b["success"] is None:
+                assert b["collision_free"]
+                skipped += 1
+            else:
+                assert a["success"] == b["success"]
+    assert skipped == tot["collision_free"] - tot["executed"] > 0
+    assert json.loads((copy / CONFIG_FILE).read_text())["trials"] == "mapped"
+    with pytest.raises(SimdataError, match="--trials 'some'"):
+        GraspLabelConfig(trials="some").validate()
+
+
 def test_perturbed_pose_moves_in_the_gripper_plane_and_turns_about_the_approach():
     rng = np.random.default_rng(0)
     T = np.eye(4)

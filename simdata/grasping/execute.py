@@ -12,7 +12,7 @@ arm's flange. Its fingers close independently (not coupled), each under velocity
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +63,7 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
               timestep: float = 1.0 / 240.0, search_depth: bool = True, depth_steps: int = 8,
               depth_margin_m: float = 0.005, reach_m: float = 0.25, solver_iterations: int = 100,
               precheck: bool = True, opening_m: float | Sequence[float] | None = None,
-              cache_dir: str = "") -> dict:
+              cache_dir: str = "", execute_if: Callable[[np.ndarray], bool] | None = None) -> dict:
     """Try the gripper pose ``T_world_grasp`` (4x4, metres; gripper frame of
     :mod:`simdata.grasping.gripper`) in a scene of ``objects`` ((model, T_world_obj) pairs,
     each at rest on the table top z = 0).
@@ -78,6 +78,9 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
     ``opening_m`` in the result); if none is free, nothing is simulated. Without
     ``precheck`` (a closed-loop test: the robot knows nothing of the scene's geometry) the
     check is only reported and the grasp is executed at its pose whatever it touches.
+    ``execute_if``: called with the free pose found (4x4, after the depth search); when it
+    says False nothing is simulated either (``executed`` False; labels skip the trials no
+    view's maps could show, simdata.grasping.labels).
     Otherwise the gripper starts ``pregrasp_m`` back along -approach, moves in, closes, lifts
     ``lift_m`` straight up (world +z), shakes, and holds still. ``shake`` (:data:`SHAKES`):
     "arm" = one cycle each, from rest to rest, of translations of 1.5 cm along x and y, then
@@ -96,7 +99,8 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
     with 200; a cracker box's 33: 20, 16, 14 and 13 (20 held some that slip when converged).
     100 costs about 1.9x the time of 20 per simulated trial.
 
-    Returns a dict: ``collision_free`` (bool), ``success`` (bool: an object rose by at least
+    Returns a dict: ``collision_free`` (bool), ``executed`` (bool: the trial was simulated),
+    ``success`` (bool: an object rose by at least
     ``min_lift_fraction * lift_m`` and touches both fingers at the end), ``object`` (index in
     ``objects`` of the object held, -1 if none), ``lift_m`` (how far that object's centre of
     mass rose, or the most any object rose, m), ``contacts`` ([left, right] contact-point counts
@@ -110,7 +114,7 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
     T_world_grasp = np.asarray(T_world_grasp, float)
     approach_w = T_world_grasp[:3, 2]
     com_offset = base_com_offset(cfg)
-    result = {"collision_free": False, "success": False, "object": -1, "depth_back_m": 0.0,
+    result = {"collision_free": False, "executed": False, "success": False, "object": -1, "depth_back_m": 0.0,
               "opening_m": widths[0],
               "lift_m": 0.0, "contacts": [0, 0], "width_m": cfg.max_opening, "steps": 0}
     physics = PhysicsConfig(collision=collision, density=density, cache_dir=cache_dir)
@@ -200,11 +204,14 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
         if free is not None:
             T_try, w, back = free
             result.update(collision_free=True, depth_back_m=float(back), opening_m=w)
+            if execute_if is not None and not execute_if(T_try):
+                return result
         else:
             if precheck:
                 return result
             T_try, w = T_world_grasp, widths[0]
         T_world_grasp, half_open = T_try, w / 2
+        result["executed"] = True
         for j in fingers:
             client.resetJointState(gripper, j, half_open)
 

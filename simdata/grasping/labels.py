@@ -12,7 +12,10 @@ Per scene (written last, so its presence marks the scene done; a rerun skips it)
                                          quality (antipodal, 0..1),
                                          collision_free, success, lift_mm; with --robustness K
                                          also robustness: the share of the grasp and K perturbed
-                                         copies of it that held (successful grasps only)
+                                         copies of it that held (successful grasps only); with
+                                         --trials mapped, success is null for collision-free
+                                         grasps not simulated because no view's maps could
+                                         show them
     train_pbr/NNNNNN/grasps/NNNNNN.npz   per image: maps (4, H, W) float16 = quality (1, or
                                          the grasp's robustness when measured), cos 2a,
                                          sin 2a, width px (simdata.grasping.planar) and rects
@@ -58,6 +61,7 @@ CONFIG_FILE = "grasps_config.json"
 # the trials' physics of labels written before grasps_config.json recorded it (2026-11-27)
 LEGACY_PHYSICS = {"shake": "sine", "solver_iterations": 20}
 DOWN = np.array([0.0, 0.0, -1.0])
+TRIALS = ("all", "mapped")  # GraspLabelConfig.trials
 
 
 @dataclass
@@ -83,6 +87,11 @@ class GraspLabelConfig:
     # and pybullet's solver iterations per step; labels made before 2026-11-27 had sine and 20
     shake: str = "arm"
     solver_iterations: int = 100
+    # which collision-free candidates are simulated: "all" (scene_grasps.json then has every
+    # outcome, for 6-DoF uses) or "mapped": only those some view's maps could show (approach
+    # within view_cone_deg of its optical axis, centre on the visible mask, accepted by the
+    # depth check); the maps are the same, made with about a third of the trials
+    trials: str = "all"
     gripper: GripperConfig = field(default_factory=GripperConfig)
     depth_check: DepthCheckConfig = field(default_factory=DepthCheckConfig)
 
@@ -105,6 +114,8 @@ class GraspLabelConfig:
         if not self.robustness and (self.perturb_mm, self.perturb_deg) != defaults:
             raise SimdataError("--perturb-mm and --perturb-deg perturb the --robustness trials; "
                                "give --robustness K (K >= 1) too")
+        if self.trials not in TRIALS:
+            raise SimdataError(f"--trials {self.trials!r}: use {' or '.join(TRIALS)}")
         if self.collision not in ("auto", "vhacd", "hull"):
             raise SimdataError(f"--collision {self.collision!r}: use auto, vhacd or hull")
 
@@ -236,16 +247,27 @@ def label_scene(scene: Path, models: dict[int, ObjectModel], cfg: GraspLabelConf
     # the same as before it existed
     prng = np.random.default_rng([cfg.seed, int(scene.name), 1])
 
-    def holds(inst, T, width) -> tuple[bool, dict]:
+    views = SceneViews(scene, cfg)
+
+    def shown(inst, width):  # the check of write_view_maps, on the pose as the record keeps it
+        def check(T_exec):
+            rec = T_exec.copy()
+            rec[:3, 3] = T_exec[:3, 3] * M_TO_MM / M_TO_MM
+            return views.in_any_view(inst, rec, width)
+        return check
+
+    def holds(inst, T, width, mapped_only=False) -> tuple[bool, dict]:
         r = try_grasp(objects, T, cfg.gripper, collision=cfg.collision, shake=cfg.shake,
                       solver_iterations=cfg.solver_iterations,
-                      opening_m=openings(width, cfg.gripper, cfg.depth_check), cache_dir=str(cache_dir))
+                      opening_m=openings(width, cfg.gripper, cfg.depth_check), cache_dir=str(cache_dir),
+                      execute_if=shown(inst, width) if mapped_only else None)
         return bool(r["success"] and r["object"] == inst), r
 
-    trials = 0
+    trials = executed = 0
     for inst, T, width, quality in scene_candidates(objects, cfg, rng, cache_dir):
-        success, r = holds(inst, T, width)
+        success, r = holds(inst, T, width, cfg.trials == "mapped")
         trials += 1
+        executed += r["executed"]
         T_exec = T.copy()
         T_exec[:3, 3] -= r["depth_back_m"] * T[:3, 2]
         records.append({"obj_id": objects[inst][0].obj_id, "inst": inst,
@@ -253,17 +275,20 @@ def label_scene(scene: Path, models: dict[int, ObjectModel], cfg: GraspLabelConf
                         "t_world_grasp_mm": [float(v) for v in T_exec[:3, 3] * M_TO_MM],
                         "width_mm": float(width * M_TO_MM), "opening_mm": float(r["opening_m"] * M_TO_MM),
                         "quality": float(quality),
-                        "collision_free": r["collision_free"], "success": success,
+                        "collision_free": r["collision_free"],
+                        # None: collision-free but not simulated (trials "mapped": no view shows it)
+                        "success": success if r["executed"] or not r["collision_free"] else None,
                         "lift_mm": float(r["lift_m"] * M_TO_MM)})
         if success and cfg.robustness:
-            held = 1 + sum(holds(inst, perturbed_pose(T, prng, cfg.perturb_mm / M_TO_MM, cfg.perturb_deg),
-                                 width)[0] for _ in range(cfg.robustness))
+            tries = [holds(inst, perturbed_pose(T, prng, cfg.perturb_mm / M_TO_MM, cfg.perturb_deg), width)
+                     for _ in range(cfg.robustness)]
             trials += cfg.robustness
-            records[-1]["robustness"] = held / (1 + cfg.robustness)
-    views = write_view_maps(scene, records, cfg)
+            executed += sum(r2["executed"] for _, r2 in tries)
+            records[-1]["robustness"] = (1 + sum(ok for ok, _ in tries)) / (1 + cfg.robustness)
+    images = write_view_maps(scene, records, cfg, views)
     write_json_atomic(scene / SCENE_FILE, {"grasps": records})
     return {"scenes": 1, "trials": trials, "collision_free": sum(r["collision_free"] for r in records),
-            "successes": sum(r["success"] for r in records), "images": views}
+            "executed": executed, "successes": sum(bool(r["success"]) for r in records), "images": images}
 
 
 def record_pose(rec: dict) -> np.ndarray:
@@ -271,51 +296,88 @@ def record_pose(rec: dict) -> np.ndarray:
     return make_transform(np.reshape(rec["R_world_grasp"], (3, 3)), np.array(rec["t_world_grasp_mm"]) / M_TO_MM)
 
 
-def write_view_maps(scene: Path, records: list[dict], cfg: GraspLabelConfig) -> int:
+class SceneViews:
+    """A scene's views as its maps see them: cameras, sensor depth (and inpainted), visible
+    masks, each read once, when first needed."""
+
+    def __init__(self, scene: Path, cfg: GraspLabelConfig):
+        self.scene, self.cfg = scene, cfg
+        self.cams = json.loads((scene / "scene_camera.json").read_text())
+        self.ids = sorted(self.cams, key=int)
+        self._depth: dict = {}
+        self._filled: dict = {}
+        self._masks: dict = {}
+
+    def depth(self, im: str) -> np.ndarray:
+        """The view's sensor depth, metres (H, W): what the net will see."""
+        if im not in self._depth:
+            cam = self.cams[im]
+            self._depth[im] = read_image(self.scene / "depth" / f"{int(im):06d}.png").astype(np.float32) \
+                * cam["depth_scale"] / M_TO_MM
+        return self._depth[im]
+
+    def filled(self, im: str) -> np.ndarray:
+        """:meth:`depth` with its holes inpainted (depth_check.inpaint_holes)."""
+        if im not in self._filled:
+            self._filled[im] = inpaint_holes(self.depth(im))
+        return self._filled[im]
+
+    def mask(self, im: str, inst: int) -> np.ndarray:
+        if (im, inst) not in self._masks:
+            self._masks[im, inst] = read_image(self.scene / "mask_visib" / f"{int(im):06d}_{inst:06d}.png") > 0
+        return self._masks[im, inst]
+
+    def grasp_in_view(self, im: str, inst: int, T_world_grasp: np.ndarray, width_m: float):
+        """The planar grasp (simdata.grasping.planar.PlanarGrasp) that view ``im``'s maps show
+        for this 6-DoF grasp of instance ``inst``, or None: it approaches farther than
+        view_cone_deg from the optical axis, its centre is hidden or out of view, or the
+        depth-image check refuses it from this view's sensor depth."""
+        cam = self.cams[im]
+        K = np.reshape(cam["cam_K"], (3, 3))
+        T_cam_world = make_transform(np.reshape(cam["cam_R_w2c"], (3, 3)), np.array(cam["cam_t_w2c"]) / M_TO_MM)
+        T_cam_grasp = T_cam_world @ T_world_grasp
+        if approach_angle(T_cam_grasp) > np.radians(self.cfg.view_cone_deg):
+            return None
+        g = project_grasp(T_cam_grasp, width_m, self.cfg.gripper.finger_width, K)
+        if g is None:
+            return None
+        m = self.mask(im, inst)
+        u, v = int(round(g.u)), int(round(g.v))
+        if not (0 <= v < m.shape[0] and 0 <= u < m.shape[1] and m[v, u]):
+            return None  # its centre is hidden or out of view
+        if plan_grasp_depth(self.depth(im), g, K, self.cfg.gripper, self.cfg.depth_check,
+                            self.filled(im)) is None:
+            return None  # not executable from this view's depth
+        return g
+
+    def in_any_view(self, inst: int, T_world_grasp: np.ndarray, width_m: float) -> bool:
+        return any(self.grasp_in_view(im, inst, T_world_grasp, width_m) is not None for im in self.ids)
+
+
+def write_view_maps(scene: Path, records: list[dict], cfg: GraspLabelConfig,
+                    views: SceneViews | None = None) -> int:
     """grasps/NNNNNN.npz of every image of a scene (see the module docstring); returns the count."""
     import io
 
-    cams = json.loads((scene / "scene_camera.json").read_text())
+    views = views or SceneViews(scene, cfg)
     (scene / "grasps").mkdir(exist_ok=True)
-    max_angle = np.radians(cfg.view_cone_deg)
-    for im in sorted(cams, key=int):
-        cam = cams[im]
-        K = np.reshape(cam["cam_K"], (3, 3))
-        T_cam_world = make_transform(np.reshape(cam["cam_R_w2c"], (3, 3)), np.array(cam["cam_t_w2c"]) / M_TO_MM)
-        masks: dict[int, np.ndarray] = {}
+    for im in views.ids:
         rects, planar = [], []
-        # what the sensor saw, as the net will see it
-        depth = read_image(scene / "depth" / f"{int(im):06d}.png").astype(np.float32) \
-            * cam["depth_scale"] / M_TO_MM
-        filled = None
         for rec in records:
             if not rec["success"]:
                 continue
-            inst = rec["inst"]
-            if inst not in masks:
-                masks[inst] = read_image(scene / "mask_visib" / f"{int(im):06d}_{inst:06d}.png") > 0
-            T_cam_grasp = T_cam_world @ record_pose(rec)
-            if approach_angle(T_cam_grasp) > max_angle:
-                continue
-            g = project_grasp(T_cam_grasp, rec["width_mm"] / M_TO_MM, cfg.gripper.finger_width, K)
+            g = views.grasp_in_view(im, rec["inst"], record_pose(rec), rec["width_mm"] / M_TO_MM)
             if g is None:
                 continue
             g.quality = rec.get("robustness", 1.0)
-            u, v = int(round(g.u)), int(round(g.v))
-            m = masks[inst]
-            if not (0 <= v < m.shape[0] and 0 <= u < m.shape[1] and m[v, u]):
-                continue  # its centre is hidden or out of view
-            filled = inpaint_holes(depth) if filled is None else filled
-            if plan_grasp_depth(depth, g, K, cfg.gripper, cfg.depth_check, filled) is None:
-                continue  # not executable from this view's depth
             planar.append(g)
-            rects.append([g.u, g.v, g.angle, g.width, g.height, inst])
-        maps = paint_grasp_maps(planar, depth.shape)
+            rects.append([g.u, g.v, g.angle, g.width, g.height, rec["inst"]])
+        maps = paint_grasp_maps(planar, views.depth(im).shape)
         buf = io.BytesIO()
         np.savez_compressed(buf, maps=maps.astype(np.float16),
                             rects=np.array(rects, np.float32).reshape(-1, 6))
         write_bytes_atomic(scene / "grasps" / f"{int(im):06d}.npz", buf.getvalue())
-    return len(cams)
+    return len(views.ids)
 
 
 def read_view_grasps(scene: Path, im_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -345,7 +407,8 @@ def _work(scene: Path) -> dict:
 def label_dataset(root: str | Path, cfg: GraspLabelConfig, workers: int = 1, cache_dir: str = "",
                   progress: bool = True) -> dict:
     """Label every scene of a dataset that has no scene_grasps.json yet (resuming); returns
-    totals: scenes, skipped, trials, collision_free, successes, images."""
+    totals: scenes, skipped, trials, collision_free, executed (trials simulated), successes,
+    images."""
     from tqdm import tqdm
 
     from ..physics import PhysicsConfig, default_cache_dir
@@ -376,7 +439,7 @@ def label_dataset(root: str | Path, cfg: GraspLabelConfig, workers: int = 1, cac
     models = load_dataset_models(root)
     cache = default_cache_dir(PhysicsConfig(cache_dir=cache_dir))
     totals = {"scenes": 0, "skipped": len(scenes) - len(todo), "trials": 0, "collision_free": 0,
-              "successes": 0, "images": 0}
+              "executed": 0, "successes": 0, "images": 0}
     bar = tqdm(total=len(todo), unit="scene", desc="grasps", disable=not progress or not todo,
                dynamic_ncols=True)
 
