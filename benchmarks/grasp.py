@@ -242,10 +242,10 @@ def main():
                 100 * (sim["net"]["success_rate"] - sim["centroid"]["success_rate"]), 1)
         print(method.task.summary(ev), flush=True)
         save()
+        from adapt.grasping import evaluate_grasping
+
         if args.ablations:
             # ablation: the net's grasps executed where it put them, without centre_on_object
-            from adapt.grasping import evaluate_grasping
-
             plain = evaluate_grasping(method.task_net, domain, method.device, trials=args.trials,
                                       recentre=False, policies=("net",))["simulated"]["net"]
             results["eval"]["net_without_recentring"] = plain
@@ -266,8 +266,6 @@ def main():
 
         if len(seeds) > 1:  # the same recipe with other seeds, and their ensemble
             from adapt.ensemble import build_ensemble
-
-            from adapt.grasping import evaluate_grasping
 
             def net_only(run: Path) -> dict:
                 method, domain = open_run(run)
