@@ -27,7 +27,7 @@ With ``--seeds 0,1,2`` the same net is trained with each seed (the first is the 
 the seeds' ensemble (adapt ensemble) is executed too: nets of one recipe differ by several
 points of success.
 Labels simulate only the candidates some view's maps could show (`--label-trials mapped`,
-simdata grasps --trials mapped: the same maps from about a third of the trials).
+simdata grasps --trials mapped: the same maps from some two in five of the trials).
 Saves benchmarks/results/grasp_<device>.json. CPU default: 29 minutes on an idle 2-core machine
 from nothing (benchmarks/results/grasp_default_cpu.json: render 1.6, labels 13.2, training 11.6,
 closed loop 2.4; every trial simulated, the labels took 34.5); `--ablations` adds about 5,
@@ -136,7 +136,7 @@ def main():
                          "--robustness; the test labels, truths only, stay plain)")
     ap.add_argument("--label-trials", default="mapped", choices=["all", "mapped"],
                     help="simdata grasps --trials: simulate only the candidates some view's maps "
-                         "could show (mapped: the same maps, about a third of the trials), or all "
+                         "could show (mapped: the same maps, some two in five of the trials), or all "
                          "(the figures before 2026-11-28; a --keep folder labelled then needs it)")
     ap.add_argument("--trials", type=int, default=200, help="closed-loop trials per policy")
     ap.add_argument("--workers", type=int, default=2, help="labelling processes")

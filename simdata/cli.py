@@ -462,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "has every outcome, for 6-DoF uses), or only those some view's maps could show "
                    "(mapped: approaching within --view-cone of its optical axis, centre seen, "
                    "accepted by the depth-image check). The maps are the same; on YCB scenes seen "
-                   "from above about a third of the trials are simulated, the others get success "
+                   "from above two in five of the trials are simulated, the others get success "
                    "null")
     p.add_argument("--seed", type=int, default=0, help="seed; scene i uses (seed, i)")
     p.add_argument("--collision", default="auto", choices=["auto", "vhacd", "hull"],

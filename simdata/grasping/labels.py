@@ -90,7 +90,7 @@ class GraspLabelConfig:
     # which collision-free candidates are simulated: "all" (scene_grasps.json then has every
     # outcome, for 6-DoF uses) or "mapped": only those some view's maps could show (approach
     # within view_cone_deg of its optical axis, centre on the visible mask, accepted by the
-    # depth check); the maps are the same, made with about a third of the trials
+    # depth check); the maps are the same, made with some two in five of the trials
     trials: str = "all"
     gripper: GripperConfig = field(default_factory=GripperConfig)
     depth_check: DepthCheckConfig = field(default_factory=DepthCheckConfig)
