@@ -256,16 +256,16 @@ def label_scene(scene: Path, models: dict[int, ObjectModel], cfg: GraspLabelConf
             return views.in_any_view(inst, rec, width)
         return check
 
-    def holds(inst, T, width, mapped_only=False) -> tuple[bool, dict]:
+    def holds(inst, T, width, execute_if=None) -> tuple[bool, dict]:
         r = try_grasp(objects, T, cfg.gripper, collision=cfg.collision, shake=cfg.shake,
                       solver_iterations=cfg.solver_iterations,
                       opening_m=openings(width, cfg.gripper, cfg.depth_check), cache_dir=str(cache_dir),
-                      execute_if=shown(inst, width) if mapped_only else None)
+                      execute_if=execute_if)
         return bool(r["success"] and r["object"] == inst), r
 
     trials = executed = 0
     for inst, T, width, quality in scene_candidates(objects, cfg, rng, cache_dir):
-        success, r = holds(inst, T, width, cfg.trials == "mapped")
+        success, r = holds(inst, T, width, shown(inst, width) if cfg.trials == "mapped" else None)
         trials += 1
         executed += r["executed"]
         T_exec = T.copy()
@@ -304,6 +304,10 @@ class SceneViews:
         self.scene, self.cfg = scene, cfg
         self.cams = json.loads((scene / "scene_camera.json").read_text())
         self.ids = sorted(self.cams, key=int)
+        # per view: K (3x3) and T_cam_world (4x4, metres), once for all the scene's candidates
+        self.frames = {im: (np.reshape(c["cam_K"], (3, 3)),
+                            make_transform(np.reshape(c["cam_R_w2c"], (3, 3)), np.array(c["cam_t_w2c"]) / M_TO_MM))
+                       for im, c in self.cams.items()}
         self._depth: dict = {}
         self._filled: dict = {}
         self._masks: dict = {}
@@ -332,9 +336,7 @@ class SceneViews:
         for this 6-DoF grasp of instance ``inst``, or None: it approaches farther than
         view_cone_deg from the optical axis, its centre is hidden or out of view, or the
         depth-image check refuses it from this view's sensor depth."""
-        cam = self.cams[im]
-        K = np.reshape(cam["cam_K"], (3, 3))
-        T_cam_world = make_transform(np.reshape(cam["cam_R_w2c"], (3, 3)), np.array(cam["cam_t_w2c"]) / M_TO_MM)
+        K, T_cam_world = self.frames[im]
         T_cam_grasp = T_cam_world @ T_world_grasp
         if approach_angle(T_cam_grasp) > np.radians(self.cfg.view_cone_deg):
             return None
