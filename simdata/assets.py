@@ -392,6 +392,24 @@ def _tell(src: ModelSource, look: dict) -> list[str]:
     return [reason] if look["plain"] == "missing" else []
 
 
+def _plausible_inertia(src: ModelSource, mesh, mass, com, inertia, warnings: list[str]):
+    """The URDF's ``inertia`` if a body of its mass and of the mesh's size can have it, else
+    None (the physics then takes the mesh's inertia at that mass), with a warning."""
+    from .physics import inertia_problem
+
+    if inertia is None or mass is None:
+        return inertia
+    centre = com if com is not None else mesh.centroid
+    problem = inertia_problem(inertia, mass, centre, mesh.vertices)
+    if problem is None:
+        return inertia
+    message = (f"{src.urdf}: {problem}; simulating the mesh's inertia at {mass:.3g} kg instead "
+               f"(give the object's own inertia in <inertia> to use it)")
+    log.warning("%s: %s", src.name, message)
+    warnings.append(message)
+    return None
+
+
 def load_model(src: ModelSource, obj_id: int, units: str = "auto",
                max_texture: int = MAX_TEXTURE_PX) -> ObjectModel:
     """Load one object in metres, check it, and report unit and texture problems; its texture
@@ -408,6 +426,7 @@ def load_model(src: ModelSource, obj_id: int, units: str = "auto",
     mass = com = inertia = None
     if src.urdf is not None:
         mass, com, inertia = read_urdf_inertial(src.urdf)
+        inertia = _plausible_inertia(src, look["mesh"], mass, com, inertia, warnings)
     return ObjectModel(obj_id=obj_id, name=src.name, mesh=look["mesh"], source=src.visual,
                        scale=look["scale"], unit=look["unit"], collision_path=src.collision,
                        mass_kg=mass, com_m=com, inertia_diag=inertia, textured=look["textured"],

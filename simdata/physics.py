@@ -131,6 +131,32 @@ def collision_shape(client, model: ObjectModel, cfg: PhysicsConfig, com: np.ndar
     return shape
 
 
+def inertia_problem(inertia, mass: float, com, vertices) -> str | None:
+    """Why the moments ``inertia`` (3,) kg m^2 about the x, y and z axes through ``com`` (3,)
+    m cannot belong to a body of ``mass`` kg enclosed by the surface ``vertices`` (N, 3) m,
+    or None when they can.
+
+    Every particle of such a body lies within the vertices' farthest distance from each axis,
+    so I_xx = sum m (y^2 + z^2) is at most m max(y^2 + z^2) over the vertices (likewise y and
+    z), and any two moments sum to at least the third (I_xx + I_yy - I_zz = 2 sum m z^2). A
+    URDF breaking either gives a placeholder, not its object: the YCB URDFs give every object
+    1e-3 about each axis, for a 28 g foam brick 10x what it can have, and simulated with such
+    moments the light objects and the cans spin, roll and rock like flywheels for seconds."""
+    I = np.asarray(inertia, float)
+    d2 = (np.asarray(vertices, float) - np.asarray(com, float)) ** 2
+    bound = mass * np.array([(d2[:, 1] + d2[:, 2]).max(), (d2[:, 0] + d2[:, 2]).max(),
+                             (d2[:, 0] + d2[:, 1]).max()])
+    shown = np.array2string(I, precision=3)
+    over = np.flatnonzero(I > bound * (1 + 1e-6))
+    if over.size:
+        k = int(over[0])
+        return (f"inertia {shown} kg m^2: about {'xyz'[k]} it exceeds the {bound[k]:.2g} that "
+                f"{mass:.3g} kg within the mesh can have")
+    if (I.sum() - 2 * I).min() < -1e-9 * I.sum():
+        return f"inertia {shown} kg m^2 breaks the triangle inequality"
+    return None
+
+
 def mass_properties(model: ObjectModel, density: float):
     """(mass kg, COM (3,) m in the model frame, inertia diagonal (3,) kg m^2 about the COM)."""
     if model.mass_kg is not None and model.com_m is not None and model.inertia_diag is not None:

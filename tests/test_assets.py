@@ -47,6 +47,37 @@ def test_urdf_inertial_is_read_in_the_visual_mesh_frame(tmp_path):
     assert com.tolist() == [0.02, 0.03, 0.04] and inertia.tolist() == [1e-3, 2e-3, 3e-3]
 
 
+def test_urdf_inertia_the_object_cannot_have_is_replaced_by_the_mesh(tmp_path, caplog):
+    """YCB's URDFs give every object 1e-3 kg m^2 about each axis; for a 30 g brick of 7.5 cm
+    that is impossible, so the physics takes the mesh's inertia at the URDF's mass (and says
+    so, naming the file); a plausible inertia is kept as given."""
+    from simdata.physics import mass_properties
+
+    def brick(folder, inertia):
+        d = tmp_path / folder
+        d.mkdir()
+        trimesh.creation.box((0.075, 0.05, 0.05)).export(d / "brick.obj")
+        (d / "model.urdf").write_text(f"""<robot name="b"><link name="base">
+  <inertial><origin xyz="0 0 0"/><mass value="0.03"/>
+    <inertia ixx="{inertia}" ixy="0" ixz="0" iyy="{inertia}" iyz="0" izz="{inertia}"/></inertial>
+  <visual><geometry><mesh filename="brick.obj"/></geometry></visual></link></robot>""")
+        return d
+
+    placeholder, plausible = brick("placeholder", "1e-3"), brick("plausible", "1.2e-5")
+    with caplog.at_level(logging.WARNING, logger="simdata"):
+        models = {m.name: m for m in load_models(tmp_path)}
+    bad, good = models["placeholder"], models["plausible"]
+    assert bad.mass_kg == 0.03 and bad.inertia_diag is None
+    assert str(placeholder / "model.urdf") in bad.warnings[0] and "inertia" in bad.warnings[0]
+    assert any("placeholder" in r.getMessage() and "mesh's inertia" in r.getMessage()
+               for r in caplog.records)
+    mass, _, inertia = mass_properties(bad, 500.0)
+    assert mass == 0.03
+    assert np.allclose(inertia, 0.03 / 12 * np.array([0.005, 0.008125, 0.008125]), rtol=1e-6)
+    assert good.inertia_diag.tolist() == [1.2e-5] * 3 and not good.warnings
+    assert str(plausible) not in caplog.text
+
+
 def test_loose_mesh_folder_in_any_format_and_units(tmp_path):
     box = trimesh.creation.box((0.1, 0.05, 0.04))
     box.export(tmp_path / "box_m.obj")
@@ -80,6 +111,9 @@ def test_shared_ycb_layout_warns_on_missing_textures(shared_ycb, caplog):
     assert any("YcbCrackerBox" in r.getMessage() and "missing" in r.getMessage() for r in caplog.records)
     assert models["YcbCrackerBox"].mass_kg == pytest.approx(0.411)
     assert models["YcbCrackerBox"].collision_path.name == "collision_vhacd.obj"
+    # every URDF there gives 1e-3 kg m^2 about each axis: impossible for the light ones
+    assert models["YcbFoamBrick"].inertia_diag is None and "inertia" in models["YcbFoamBrick"].warnings[-1]
+    assert models["YcbPowerDrill"].inertia_diag.tolist() == [1e-3] * 3
     assert all(m.unit == "m" for m in models.values())
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from simdata.assets import load_models
-from simdata.physics import PhysicsConfig, settle, vhacd_decomposition
+from simdata.physics import PhysicsConfig, inertia_problem, settle, vhacd_decomposition
 from simdata.sampling import SceneConfig, sample_drops, scene_rng
 from simdata.transforms import make_transform, transform_points
 from simdata.types import PlacedObject, Table
@@ -76,3 +76,18 @@ def test_vhacd_decomposition_is_cached_and_usable(tmp_path):
     res = settle([model], [PlacedObject(0, make_transform(np.eye(3), [0, 0, 0.1]))], TABLE,
                  PhysicsConfig(collision="vhacd", cache_dir=str(tmp_path / "cache")))
     assert res.kept and abs(lowest_point(model, res.kept[0].T_world_obj)) < 0.004
+
+
+def test_inertia_a_body_cannot_have_is_named():
+    """A 10 x 6 x 4 cm box of 0.2 kg about its centre: its own moments pass; a moment above
+    m max(y^2 + z^2) over its corners, or moments breaking the triangle inequality, do not."""
+    import trimesh
+
+    box = trimesh.creation.box((0.10, 0.06, 0.04))
+    m, c, v = 0.2, np.zeros(3), box.vertices
+    own = m / 12 * np.array([0.06**2 + 0.04**2, 0.10**2 + 0.04**2, 0.10**2 + 0.06**2])
+    assert inertia_problem(own, m, c, v) is None
+    assert inertia_problem(m * np.array([0.03**2 + 0.02**2, 0.05**2 + 0.02**2, 0.05**2 + 0.03**2]),
+                           m, c, v) is None  # all the mass at the corners: the bound itself
+    assert "about x" in inertia_problem([1e-3, 1e-3, 1e-3], m, c, v)  # YCB's placeholder
+    assert "triangle" in inertia_problem([1e-4, 1e-5, 1e-5], m, c, v)

@@ -73,7 +73,9 @@ def test_real_ycb_meshes_render_with_correct_geometry(shared_ycb, tmp_path):
                                           objects=(4, 4)), progress=False)
     assert summary.images == 2
     objects = json.loads((out / "objects.json").read_text())
-    assert sum(bool(o["warnings"]) for o in objects.values()) == 8  # eight textures missing
+    warnings = [w for o in objects.values() for w in o["warnings"]]
+    assert sum("texture" in w for w in warnings) == 8  # eight textures missing
+    assert sum("inertia" in w for w in warnings) == 5  # five URDF inertias no such body can have
     assert check_dataset_geometry(out) >= 2
 
 
