@@ -109,17 +109,26 @@ def vhacd_decomposition(model: ObjectModel, cache_dir: Path) -> Path:
     return out
 
 
-def collision_shape(client, model: ObjectModel, cfg: PhysicsConfig, com: np.ndarray) -> int:
-    import pybullet
-
+def collision_source(model: ObjectModel, cfg: PhysicsConfig) -> tuple[Path | None, float]:
+    """(OBJ file of convex parts, its scale to metres) that ``cfg.collision`` simulates for
+    ``model``: the model's own collision mesh (auto), else pybullet's VHACD decomposition
+    (vhacd, or auto for a non-convex mesh; computed once and cached); (None, 1.0) for the
+    mesh's convex hull."""
     mode = cfg.collision
     if mode not in ("auto", "vhacd", "hull"):
         raise SimdataError(f"unknown collision mode {mode!r}; use auto, vhacd or hull")
     if mode == "auto" and model.collision_path is not None:
-        path, scale = model.collision_path, model.scale
-    elif mode == "vhacd" or mode == "auto" and not model.mesh.is_convex:
-        path, scale = vhacd_decomposition(model, default_cache_dir(cfg)), 1.0
-    else:
+        return Path(model.collision_path), model.scale
+    if mode == "vhacd" or mode == "auto" and not model.mesh.is_convex:
+        return vhacd_decomposition(model, default_cache_dir(cfg)), 1.0
+    return None, 1.0
+
+
+def collision_shape(client, model: ObjectModel, cfg: PhysicsConfig, com: np.ndarray) -> int:
+    import pybullet
+
+    path, scale = collision_source(model, cfg)
+    if path is None:
         hull = model.mesh.convex_hull
         return client.createCollisionShape(pybullet.GEOM_MESH, vertices=hull.vertices.tolist(),
                                            collisionFramePosition=(-com).tolist())

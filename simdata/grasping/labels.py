@@ -29,8 +29,10 @@ Per scene (written last, so its presence marks the scene done; a rerun skips it)
     grasps_config.json                   the settings the labels were made with (dataset root)
 
 Objects come from the dataset's own models (models/obj_NNNNNN.ply, mm) at their settled poses
-(scene_gt.json and scene_camera.json); collision geometry as in rendering (hull when convex,
-else a cached VHACD decomposition); mass from a density. Scenes with distractors are refused:
+(scene_gt.json and scene_camera.json) as the scene physics simulated them: mass, centre of
+mass, inertia and collision parts from objects.json and models/collision/ (with --collision
+auto; datasets written before those were recorded: hull when convex, else a cached VHACD of
+the model, mass from a density). Scenes with distractors are refused:
 their geometry is not in the dataset. Deterministic: scene i uses the generator (seed, i).
 """
 from __future__ import annotations
@@ -148,8 +150,11 @@ def load_dataset_models(root: Path) -> dict[int, ObjectModel]:
         mesh.apply_scale(1.0 / M_TO_MM)
         entry = names.get(key, {})
         body = entry.get("physics") or {}  # what the scene physics simulated (absent: older data)
+        collision = body.get("collision") or {}  # the shapes the scenes were settled with
         models[oid] = ObjectModel(
             obj_id=oid, name=entry.get("name", f"obj_{oid:06d}"), mesh=mesh, source=path, unit="mm",
+            collision_path=root / collision["file"] if "file" in collision else None,
+            scale=float(collision.get("scale", 1.0)),
             mass_kg=float(body["mass_kg"]) if "mass_kg" in body else None,
             com_m=np.asarray(body["com_m"], float) if "com_m" in body else None,
             inertia_diag=np.asarray(body["inertia_diag"], float) if "inertia_diag" in body else None)

@@ -4,9 +4,12 @@ Dataset root::
 
     camera.json                    fx, fy, cx, cy, width, height, depth_scale
     models/obj_NNNNNN.ply          model meshes in millimetres (+ models_info.json)
+    models/collision/obj_NNNNNN.obj  simdata extra: the convex parts the scene physics settled
+                                   (the model's collision mesh, VHACD or hull; model frame)
     objects.json                   simdata extra: obj_id -> name, source file, unit, and the
                                    rigid body the scene physics simulated ("physics": mass_kg,
-                                   com_m in the model frame, inertia_diag kg m^2 about the COM)
+                                   com_m in the model frame, inertia_diag kg m^2 about the COM,
+                                   collision: file and its scale to metres)
     train_pbr/NNNNNN/              one folder per scene
         rgb/NNNNNN.{jpg,png}       uint8 RGB
         depth/NNNNNN.png           uint16, depth_mm = value * depth_scale
@@ -106,12 +109,15 @@ def models_info(models: list[ObjectModel], symmetries: dict[int, dict] | None = 
 
 
 def write_models(root: Path, models: list[ObjectModel],
-                 symmetries: dict[int, dict] | None = None, density: float | None = None) -> None:
+                 symmetries: dict[int, dict] | None = None, physics=None) -> None:
     """models/obj_NNNNNN.ply (mm) + models_info.json (see :func:`models_info`), and
-    objects.json with names; with ``density`` (kg/m^3, the scene physics' fallback for models
-    without a URDF mass) each object also records the rigid body that physics simulated, so
-    that grasp trials on the dataset lift the same masses (simdata.physics.mass_properties)."""
-    from ..physics import mass_properties
+    objects.json with names; with ``physics`` (the scene physics' PhysicsConfig) each object
+    also records the rigid body that physics simulated (simdata.physics.mass_properties) and
+    the collision geometry it settled (models/collision/obj_NNNNNN.obj, convex parts, with its
+    scale to metres), so that grasp trials on the dataset lift the same bodies: a trial's
+    objects that are not the shapes the scene came to rest with move before the gripper does
+    (a lying can whose trial hull was 2 mm wider rolled 7 mm under the descending fingers)."""
+    from ..physics import collision_source, mass_properties
 
     mdir = root / "models"
     mdir.mkdir(parents=True, exist_ok=True)
@@ -126,10 +132,15 @@ def write_models(root: Path, models: list[ObjectModel],
                                      np.asarray(mesh.vertex_normals), colors, np.asarray(mesh.faces)))
         names[str(m.obj_id)] = {"name": m.name, "source": str(m.source), "unit": m.unit,
                                 "textured": m.textured, "warnings": m.warnings}
-        if density is not None:
-            mass, com, inertia = mass_properties(m, density)
+        if physics is not None:
+            mass, com, inertia = mass_properties(m, physics.density)
+            path, scale = collision_source(m, physics)
+            rel = f"models/collision/obj_{m.obj_id:06d}.obj"
+            write_bytes_atomic(root / rel, path.read_bytes() if path is not None else
+                               m.mesh.convex_hull.export(file_type="obj").encode())
             names[str(m.obj_id)]["physics"] = {"mass_kg": mass, "com_m": _flat(com),
-                                               "inertia_diag": _flat(inertia)}
+                                               "inertia_diag": _flat(inertia),
+                                               "collision": {"file": rel, "scale": scale}}
     write_json_atomic(mdir / "models_info.json", models_info(models, symmetries))
     write_json_atomic(root / "objects.json", names)
 
@@ -171,7 +182,7 @@ class BopWriter:
         of killed runs."""
         self.split_dir.mkdir(parents=True, exist_ok=True)
         write_dataset_header(self.out, self.cfg.scene.intrinsics, self.cfg.depth_scale)
-        write_models(self.out, models, symmetries, density=self.cfg.scene.physics.density)
+        write_models(self.out, models, symmetries, physics=self.cfg.scene.physics)
         for stale in self.split_dir.glob(".tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
 
