@@ -152,8 +152,8 @@ def test_grasp_trials_collide_with_the_parts_the_scene_physics_settled(grasp_dat
 
     from helpers import ASSETS
     from simdata.assets import load_models
-    from simdata.physics import PhysicsConfig, collision_shape, mass_properties
-    from simdata.transforms import matrix_to_quat_xyzw
+    from simdata.grasping.execute import add_scene_bodies
+    from simdata.physics import PhysicsConfig
 
     rendered = {m.name: m for m in load_models(str(ASSETS))}
     models = load_dataset_models(grasp_dataset)
@@ -164,25 +164,15 @@ def test_grasp_trials_collide_with_the_parts_the_scene_physics_settled(grasp_dat
 
     def motion(models, collision):
         """How far (m) each object of every scene moves in the half second before a trial's
-        fingers reach it, with the bodies and friction of a trial (simdata.grasping.execute)."""
+        fingers reach it, built as a trial builds it (simdata.grasping.execute.add_scene_bodies)."""
         out = []
         for scene in sorted((grasp_dataset / "train_pbr").iterdir()):
             client = BulletClient(connection_mode=pybullet.DIRECT)
             try:
                 client.setGravity(0, 0, -9.81)
                 client.setPhysicsEngineParameter(fixedTimeStep=1 / 240, numSolverIterations=100)
-                table = client.createCollisionShape(pybullet.GEOM_BOX, halfExtents=[1.0, 1.0, 0.025])
-                client.changeDynamics(client.createMultiBody(0, table, basePosition=[0, 0, -0.025]), -1,
-                                      lateralFriction=0.8)
-                bodies = []
-                for model, T in scene_objects(scene, models):
-                    mass, com, inertia = mass_properties(model, 500.0)
-                    shape = collision_shape(client, model, PhysicsConfig(collision=collision), com)
-                    body = client.createMultiBody(mass, shape, basePosition=(T[:3, 3] + T[:3, :3] @ com).tolist(),
-                                                  baseOrientation=matrix_to_quat_xyzw(T[:3, :3]).tolist())
-                    client.changeDynamics(body, -1, lateralFriction=0.8, localInertiaDiagonal=inertia.tolist(),
-                                          rollingFriction=0.001, spinningFriction=0.001)
-                    bodies.append(body)
+                _, bodies, _ = add_scene_bodies(client, scene_objects(scene, models),
+                                                PhysicsConfig(collision=collision))
                 start = [np.array(client.getBasePositionAndOrientation(b)[0]) for b in bodies]
                 for _ in range(120):
                     client.stepSimulation()

@@ -45,6 +45,44 @@ def _tcp_to_com(T_world_tcp: np.ndarray, com_offset: np.ndarray):
     return (T_world_tcp[:3, 3] + R @ com_offset).tolist(), matrix_to_quat_xyzw(R).tolist()
 
 
+def add_scene_bodies(client, objects: list[tuple[ObjectModel, np.ndarray]], physics: PhysicsConfig, *,
+                     table: bool = True, object_friction: float = 0.8, near: np.ndarray | None = None,
+                     reach_m: float = 0.25) -> tuple[int | None, list[int], list[int]]:
+    """The bodies of a grasp trial in ``client``: the table (a static box whose top is z = 0;
+    with ``table``) and each of ``objects`` ((model, T_world_obj) pairs, metres) at its pose,
+    with mass, centre of mass and inertia from simdata.physics.mass_properties (density
+    ``physics.density``) and the collision parts ``physics.collision`` gives it
+    (simdata.physics.collision_shape), friction ``object_friction``. With ``near`` (3,) only the
+    objects whose bounding sphere comes within ``reach_m`` of that point. Returns (the table's
+    body id or None, the objects' body ids, their indices in ``objects``)."""
+    import pybullet
+
+    table_id = None
+    if table:
+        table_shape = client.createCollisionShape(pybullet.GEOM_BOX, halfExtents=[1.0, 1.0, 0.025])
+        table_id = client.createMultiBody(0, table_shape, basePosition=[0, 0, -0.025])
+        client.changeDynamics(table_id, -1, lateralFriction=object_friction)
+    objs, index = [], []
+    for i, (model, T_world_obj) in enumerate(objects):
+        T_world_obj = np.asarray(T_world_obj, float)
+        if near is not None:
+            sphere = model.mesh.bounding_sphere
+            centre = T_world_obj[:3, :3] @ np.asarray(sphere.primitive.center) + T_world_obj[:3, 3]
+            if np.linalg.norm(centre - near) > reach_m + sphere.primitive.radius:
+                continue
+        mass, com, inertia = mass_properties(model, physics.density)
+        shape = collision_shape(client, model, physics, com)
+        R_obj = T_world_obj[:3, :3]
+        obj = client.createMultiBody(mass, shape, basePosition=(T_world_obj[:3, 3] + R_obj @ com).tolist(),
+                                     baseOrientation=matrix_to_quat_xyzw(R_obj).tolist())
+        client.changeDynamics(obj, -1, lateralFriction=object_friction,
+                              localInertiaDiagonal=inertia.tolist(),
+                              rollingFriction=0.001, spinningFriction=0.001)
+        objs.append(obj)
+        index.append(i)
+    return table_id, objs, index
+
+
 def execute_grasp(mesh, T_world_obj: np.ndarray, grasp: Grasp, cfg: GripperConfig | None = None, *,
                   mass_kg: float | None = None, **kwargs) -> dict:
     """Execute ``grasp`` (object frame) on ``mesh`` (a trimesh.Trimesh in metres, collision
@@ -135,30 +173,10 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
         client.setGravity(0, 0, -9.81)
         client.setPhysicsEngineParameter(fixedTimeStep=timestep, deterministicOverlappingPairs=1,
                                          numSolverIterations=solver_iterations)
-        bodies = []
-        if table:
-            table_shape = client.createCollisionShape(pybullet.GEOM_BOX, halfExtents=[1.0, 1.0, 0.025])
-            table_id = client.createMultiBody(0, table_shape, basePosition=[0, 0, -0.025])
-            client.changeDynamics(table_id, -1, lateralFriction=object_friction)
-            bodies.append(table_id)
-        objs, index = [], []
-        for i, (model, T_world_obj) in enumerate(objects):
-            T_world_obj = np.asarray(T_world_obj, float)
-            sphere = model.mesh.bounding_sphere
-            centre = T_world_obj[:3, :3] @ np.asarray(sphere.primitive.center) + T_world_obj[:3, 3]
-            if np.linalg.norm(centre - T_world_grasp[:3, 3]) > reach_m + sphere.primitive.radius:
-                continue
-            mass, com, inertia = mass_properties(model, density)
-            shape = collision_shape(client, model, physics, com)
-            R_obj = T_world_obj[:3, :3]
-            obj = client.createMultiBody(mass, shape, basePosition=(T_world_obj[:3, 3] + R_obj @ com).tolist(),
-                                         baseOrientation=matrix_to_quat_xyzw(R_obj).tolist())
-            client.changeDynamics(obj, -1, lateralFriction=object_friction,
-                                  localInertiaDiagonal=inertia.tolist(),
-                                  rollingFriction=0.001, spinningFriction=0.001)
-            objs.append(obj)
-            index.append(i)
-        bodies += objs
+        table_id, objs, index = add_scene_bodies(client, objects, physics, table=table,
+                                                 object_friction=object_friction,
+                                                 near=T_world_grasp[:3, 3], reach_m=reach_m)
+        bodies = ([] if table_id is None else [table_id]) + objs
 
         joints = {client.getJointInfo(gripper, j)[1].decode(): j
                   for j in range(client.getNumJoints(gripper))}

@@ -256,8 +256,8 @@ def label_scene(scene: Path, models: dict[int, ObjectModel], cfg: GraspLabelConf
 
     def shown(inst, width):  # the check of write_view_maps, on the pose as the record keeps it
         def check(T_exec):
-            rec = T_exec.copy()
-            rec[:3, 3] = T_exec[:3, 3] * M_TO_MM / M_TO_MM
+            rec = T_exec.copy()  # through millimetres and back, as record_pose reads it:
+            rec[:3, 3] = T_exec[:3, 3] * M_TO_MM / M_TO_MM  # the maps' check sees those bits
             return views.in_any_view(inst, rec, width)
         return check
 
