@@ -9,6 +9,7 @@ maps of `simdata grasps` at the net's input resolution.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -229,7 +230,8 @@ def per_object_success(per_image: list[dict], policies) -> dict:
 def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, seed: int = 0,
                       cache_dir: str = "", progress: bool = False, recentre: bool = True,
                       policies: tuple[str, ...] = POLICIES, refine: bool = True,
-                      tilts=TILTS, top_k: int = TOP_K, min_quality: float = MIN_QUALITY) -> dict:
+                      tilts=TILTS, top_k: int = TOP_K, min_quality: float = MIN_QUALITY,
+                      silhouette: bool = True) -> dict:
     """Rectangle accuracy of the net's best grasp per image on a labelled grasp dataset, and
     closed-loop grasps in pybullet on ``trials`` of its images (evenly spread; 0 = none) for
     the net and both baselines: each executes its grasp (approach along the optical axis,
@@ -243,18 +245,23 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
     with ``recentre`` False), then turned and moved a little to where the depth image lets the
     fingers deepest (refine_grasp; not with ``refine`` False). When none of a policy's grasps
     passes along the optical axis, they are tried with the approach tilted as ``tilts`` lists
-    (adapt.grasp_decode.executable_grasps; () = never). Execution knows nothing the
+    (adapt.grasp_decode.executable_grasps; () = never). A grasp whose fingertips would stop
+    above its object's outline is refused (adapt.grasp_decode.pads_reach_silhouette; not
+    with ``silhouette`` False). Execution knows nothing the
     image does not show: no collision pre-check, no depth search; whatever the gripper
     touches on its way, physics settles.
     ``policies``: which of POLICIES are executed (an ablation of the net needs no baselines).
     Each policy's rate is also given on the labelled views alone (``labelled_view_*``: views
     from which the simulator found a grasp that succeeds and that the depth check accepts),
     which tells the policy's choices apart from views where no grasp along the camera axis can
-    be made (clutter, a tall neighbour under the palm).
+    be made (clutter, a tall neighbour under the palm). ``outcomes`` counts how each policy's
+    trials ended: held, slipped, dropped, missed (simdata.grasping.execute.trial_outcome) or
+    no plan (none of its grasps passed the check).
     Returns numbers (JSON-able)."""
     from tqdm import tqdm
 
     from simdata.grasping import try_grasp
+    from simdata.grasping.execute import trial_outcome
     from simdata.grasping.labels import load_dataset_models, read_view_grasps, scene_objects
     from simdata.transforms import invert_transform, make_transform
 
@@ -299,12 +306,14 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
             for name in policies:
                 gs = choices[name]
                 ok = False
-                plan = plan_grasp(gs, depth, K, gripper, check, filled, plane, recentre, refine, tilts)
+                plan = plan_grasp(gs, depth, K, gripper, check, filled, plane, recentre, refine, tilts,
+                                  silhouette)
                 if plan is not None:
                     r = try_grasp(objects, T_world_cam @ plan[1], gripper, search_depth=False,
                                   precheck=False, opening_m=plan[2], cache_dir=cache_dir, **physics)
                     ok = bool(r["success"])
                 outcomes[name].append(ok)
+                row[f"outcome_{name}"] = trial_outcome(r) if plan is not None else "no plan"
                 if truths:
                     labelled[name].append(ok)
                 row[f"sim_{name}"] = ok
@@ -325,7 +334,10 @@ def evaluate_grasping(task_net, domain: GraspDomain, device, trials: int = 200, 
                                 "ci95": wilson_interval(int(sum(o)), len(o)),
                                 "labelled_view_trials": len(labelled[p]),
                                 "labelled_view_success_rate":
-                                    round(sum(labelled[p]) / len(labelled[p]), 4) if labelled[p] else None}
+                                    round(sum(labelled[p]) / len(labelled[p]), 4) if labelled[p] else None,
+                                # how the trials ended (simdata.grasping.execute.trial_outcome)
+                                "outcomes": dict(Counter(row[f"outcome_{p}"] for row in per_image
+                                                         if f"outcome_{p}" in row).most_common())}
                             for p, o in outcomes.items()}
         res["trial_physics"] = physics  # the shake and solver of these trials (trial_physics_of)
         res["per_object"] = per_object_success(per_image, policies)

@@ -351,7 +351,8 @@ class GraspPlanner(_Runtime):
     and peaks (the best TOP_K of quality above ``min_quality``), each centred on what it closes
     on (``recentre``), turned and moved a little to where the depth image lets the fingers
     deepest (refine_grasp) and kept when the depth-image check with the run's gripper accepts
-    it (adapt.grasp_decode, as ``adapt eval``); when fewer than ``n`` pass along the optical
+    it and its fingertips reach the object's outline (adapt.grasp_decode, as ``adapt eval``;
+    pads_reach_silhouette); when fewer than ``n`` pass along the optical
     axis, the refused ones follow with the approach tilted (adapt.grasp_decode.TILTS). ``rgb``
     only for nets that take colour."""
 

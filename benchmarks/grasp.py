@@ -15,13 +15,15 @@ Net: `adapt train grasp-source-only --channels height` (height above the table p
 Closed loop (adapt.grasping.evaluate_grasping): on every test image the net's best grasp, a
 random grasp on an object mask and a centroid grasp across a mask's narrow side are executed
 in that scene in pybullet from the sensor-noised depth alone (approach along the optical axis,
-depth and go / no-go from the depth-image check of simdata.grasping.depth_check; the net tries
-its 100 best grasps in order until one passes, then, if none does, the same tilted by 15-30 deg,
+depth and go / no-go from the depth-image check of simdata.grasping.depth_check, and no go
+where the fingertips would stop above the object's outline; the net tries its 100 best grasps
+in order until one passes, then, if none does, the same tilted by 15-30 deg,
 checked on the point cloud, simdata.grasping.cloud_check); success = an object lifted 12 cm
 and held through a shake (`--shake`: as hard as a Franka arm's Cartesian limits allow by
 default; pybullet's solver at `--solver-iterations`; see benchmarks/grasp_physics.py); 95 %
 Wilson intervals. Ablations on the same net and views (`--ablations`): grasps
-not centred on their object, not refined, not tilted.
+not centred on their object, not refined, not tilted, not refused where the fingertips would
+stop above the object's outline (adapt.grasp_decode.pads_reach_silhouette).
 With ``--shapes N`` the training meshes are the proxies and N random shapes (simdata shapes).
 With ``--seeds 0,1,2`` the same net is trained with each seed (the first is the main row) and
 the seeds' ensemble (adapt ensemble) is executed too: nets of one recipe differ by several
@@ -30,8 +32,9 @@ Labels simulate only the candidates some view's maps could show (`--label-trials
 simdata grasps --trials mapped: the same maps from some two in five of the trials).
 Saves benchmarks/results/grasp_<device>.json. CPU default: 29 minutes on an idle 2-core machine
 from nothing (benchmarks/results/grasp_default_cpu.json: render 1.6, labels 13.2, training 11.6,
-closed loop 2.4; every trial simulated, the labels took 34.5); `--ablations` adds about 5,
-each further seed about 14.
+closed loop 2.4; every trial simulated, the labels took 34.5), 32.6 on the slower machine of
+2026-11-28 (grasp_settled_parts_cpu.json: render 1.9, labels 12.8, training 14.1, closed loop
+3.7); `--ablations` adds about 9, each further seed about 14.
 
     python benchmarks/grasp.py [--train-scenes 120] [--test-scenes 50] [--candidates 48] [--steps 4000]
                                [--shapes 0] [--seeds 0] [--robustness 0] [--shake arm]
@@ -149,8 +152,9 @@ def main():
                          "row, with the baselines) and, with several, their ensemble (adapt ensemble: "
                          "the maps averaged); 0,1,2 adds about 25 minutes on 2 cores")
     ap.add_argument("--ablations", action="store_true",
-                    help="also execute the main net's grasps without centring, without refinement "
-                         "and without tilted approaches (about 5 minutes more on 2 cores)")
+                    help="also execute the main net's grasps without centring, without refinement, "
+                         "without tilted approaches and without the check that the fingertips "
+                         "reach the object's outline (about 9 minutes more on 2 cores)")
     ap.add_argument("--keep", default="", help="keep the data and the runs in this folder (a rerun "
                     "with the same folder reuses what is finished, and reports the figures measured when it was "
                     "made, marked reused)")
@@ -262,6 +266,12 @@ def main():
             results["eval"]["without_tilts"] = plain
             print("without tilted approaches: " + ", ".join(f"{k} {v['success_rate']:.1%}" for k, v in plain.items()),
                   flush=True)
+            # ablation: grasps whose fingertips stop above their object's outline executed too
+            plain = evaluate_grasping(method.task_net, domain, method.device, trials=args.trials,
+                                      silhouette=False)["simulated"]
+            results["eval"]["without_outline_check"] = plain
+            print("without the outline check: " + ", ".join(f"{k} {v['success_rate']:.1%}"
+                                                              for k, v in plain.items()), flush=True)
             save()
 
         if len(seeds) > 1:  # the same recipe with other seeds, and their ensemble

@@ -109,6 +109,37 @@ def test_refinement_turns_a_grasp_whose_finger_grazes_the_object_to_where_it_goe
                         filled, plane) is None  # along the 15 cm bar: no neighbour fits
 
 
+def test_pads_must_reach_a_lying_cans_widest_line_but_only_a_boxs_top_edge():
+    from adapt.data import fit_plane_inverse_depth
+    from adapt.grasp_decode import pads_reach_silhouette, silhouette_depth
+
+    K = np.array([[600.0, 0, 160], [0, 600.0, 120], [0, 0, 1]])
+    depth = np.full((240, 320), 0.6, np.float32)  # the table, seen straight on: 1 px = 1 mm
+    x = (np.arange(320) - 160 + 0.5) / 1000  # metres across, at the table
+    r = 0.034  # a tomato soup can lying along v: its widest line is r above the table
+    on_can = np.abs(x) < r
+    depth[60:180, on_can] = 0.6 - r - np.sqrt(r * r - x[on_can] ** 2)
+    plane = fit_plane_inverse_depth(torch.from_numpy(depth))
+    gripper = GripperConfig()
+    across = PlanarGrasp(160.0, 120.0, 0.0, 68.0, 20.0, 0.9)
+    edge = silhouette_depth(across, depth, K, plane, gripper.max_opening / 2)
+    # its outermost pixels see the flank within 1 cm of the widest line (0.566 m)
+    assert 0.556 < edge < 0.566
+    top = 0.6 - 2 * r
+    high = top + 0.02 - gripper.finger_length / 2  # fingertips 2 cm below the top: above the line
+    low = 0.566 + 0.002 - gripper.finger_length / 2  # 2 mm below the line
+    assert not pads_reach_silhouette(across, high, depth, K, gripper, plane)
+    assert pads_reach_silhouette(across, low, depth, K, gripper, plane)
+    # a box as wide and as high: its outline is its top edge, which the high pads reach
+    depth[60:180, on_can] = top
+    assert silhouette_depth(across, depth, K, plane, gripper.max_opening / 2) == pytest.approx(top)
+    assert pads_reach_silhouette(across, high, depth, K, gripper, plane)
+    # no outline to compare with (on the table, or wider than the hand opens): no objection
+    assert pads_reach_silhouette(PlanarGrasp(20.0, 20.0, 0.0, 10.0, 20.0), high, depth, K, gripper, plane)
+    depth[60:180, 20:300] = top
+    assert silhouette_depth(across, depth, K, plane, gripper.max_opening / 2) is None
+
+
 def test_baselines_and_interval():
     from adapt.grasping import centroid_grasp, random_grasp, wilson_interval
 
@@ -149,6 +180,8 @@ def test_grasp_net_trains_evaluates_exports_and_predicts(grasp_dataset, tmp_path
     for r in ev["simulated"].values():
         assert r["trials"] == 2 and 0 <= r["successes"] <= 2
         assert r["ci95"][0] <= r["success_rate"] <= r["ci95"][1]
+        # every trial ended one way, and the held ones are the successes
+        assert sum(r["outcomes"].values()) == 2 and r["outcomes"].get("held", 0) == r["successes"]
     sim_rows = [row for row in ev["per_image"] if "sim_net" in row]
     labelled = [row for row in sim_rows if row["truths"]]
     assert ev["simulated"]["net"]["labelled_view_trials"] == len(labelled)

@@ -234,3 +234,30 @@ def test_light_brick_is_not_squeezed_out_of_the_pads():
 
     assert all(held(GripperConfig()))
     assert not all(held(GripperConfig(finger_mass=0.02)))
+
+
+def test_trial_outcomes_tell_a_slip_from_a_miss():
+    from simdata.grasping.execute import trial_outcome
+
+    box, T_world_obj = _box_on_table()
+    down = np.array([0, 0, -1.0])
+    across = Grasp(np.array([0.0, 0.0, 0.01]), np.array([1.0, 0, 0]), down, 0.04)
+    assert trial_outcome(execute_grasp(box, T_world_obj, across, GripperConfig())) == "held"
+    # the same grasp 10 cm beside the box: the pads close on nothing
+    beside = Grasp(np.array([0.10, 0.0, 0.01]), np.array([1.0, 0, 0]), down, 0.04)
+    missed = execute_grasp(box, T_world_obj, beside, GripperConfig())
+    assert missed["executed"] and trial_outcome(missed) == "missed", missed
+    lengthwise = Grasp(np.array([0.0, 0.0, 0.01]), np.array([0, 1.0, 0]), down, 0.12)
+    assert trial_outcome(execute_grasp(box, T_world_obj, lengthwise, GripperConfig())) == "not executed"
+    # a 1.5 kg, 40 cm bar gripped 17 cm from its centre of mass turns down between the pads:
+    # still held by both, its centre rises well short of the 12 cm lift (where success asks
+    # for 90 % of it); gripped at its centre it rises the whole way
+    bar = trimesh.creation.box((0.40, 0.04, 0.04))
+    T_bar = np.eye(4)
+    T_bar[2, 3] = 0.02
+    far = Grasp(np.array([0.17, 0.0, 0.01]), np.array([0, 1.0, 0]), down, 0.04)
+    turned = execute_grasp(bar, T_bar, far, GripperConfig(), mass_kg=1.5, min_lift_fraction=0.9)
+    assert trial_outcome(turned) == "slipped" and turned["lift_m"] < 0.09, turned
+    middle = Grasp(np.array([0.0, 0.0, 0.01]), np.array([0, 1.0, 0]), down, 0.04)
+    assert trial_outcome(execute_grasp(bar, T_bar, middle, GripperConfig(), mass_kg=1.5,
+                                       min_lift_fraction=0.9)) == "held"

@@ -83,6 +83,9 @@ class GraspTask(Task):
         if held:  # which objects the net's grasps closed on, and how often they held
             out.append("net held by object: " + ", ".join(f"{name or 'none'} {k}/{n}"
                                                            for name, (n, k) in held.items()))
+        ends = res.get("simulated", {}).get("net", {}).get("outcomes")
+        if ends:  # how the net's trials ended: what to work on next
+            out.append("net trials: " + ", ".join(f"{k} {n}" for k, n in ends.items()))
         return "; ".join(out)
 
     def eval_figures(self, net, domain, data, device, result, out) -> int:

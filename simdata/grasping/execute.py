@@ -312,6 +312,28 @@ def try_grasp(objects: list[tuple[ObjectModel, np.ndarray]], T_world_grasp: np.n
         client.disconnect()
 
 
+# what a trial came to (trial_outcome)
+OUTCOMES = ("held", "slipped", "dropped", "missed", "not executed")
+
+
+def trial_outcome(result: dict, empty_width_m: float = 0.002, rise_m: float = 0.01) -> str:
+    """What a :func:`try_grasp` result came to, one of :data:`OUTCOMES`: ``held`` (success);
+    ``slipped`` (an object ends touching both fingers but rose less than success needs: it
+    turned or slid between the pads, as a long heavy object gripped far from its centre of
+    mass does); ``missed`` (the pads closed to less than ``empty_width_m`` apart and nothing
+    rose ``rise_m``: there was nothing between them); ``dropped`` (anything else: an object was
+    lost during the lift or the shake, or pushed away as the fingers closed); ``not executed``."""
+    if result.get("success"):
+        return "held"
+    if not result.get("executed", True):
+        return "not executed"
+    if all(c > 0 for c in result.get("contacts", [0, 0])):
+        return "slipped"
+    if result.get("width_m", 1.0) < empty_width_m and result.get("lift_m", 0.0) < rise_m:
+        return "missed"
+    return "dropped"
+
+
 def _smooth(s: float) -> float:
     """Smoothstep 0..1 (zero velocity at both ends)."""
     return s * s * (3 - 2 * s)
