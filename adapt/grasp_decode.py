@@ -279,9 +279,8 @@ def executable_grasps(grasps: list[PlanarGrasp | None], depth: np.ndarray, K: np
     and the trials whose fingers close on nothing from 19 to 14,
     benchmarks/results/grasp_settled_parts_cpu.json), up to ``n`` of them (None = all): tuples
     (grasp, T_cam_grasp (4x4, metres; +z the approach, +x the closing axis), the grasp's
-    width (m, between the pads at
-    the centre's depth), how wide the fingers open (m, the opening the depth image lets
-    deepest, the widest among equals)).
+    width (m, between the pads at the centre's depth), how wide the fingers open (m, the
+    opening the depth image lets deepest, the widest among equals)).
 
     Approaches along the optical axis come first. When fewer than ``n`` grasps pass that way,
     the rejected ones (centred, unrefined) are tried in turn with the approach tilted as

@@ -321,8 +321,9 @@ def trial_outcome(result: dict, empty_width_m: float = 0.002, rise_m: float = 0.
     ``slipped`` (an object ends touching both fingers but rose less than success needs: it
     turned or slid between the pads, as a long heavy object gripped far from its centre of
     mass does); ``missed`` (the pads closed to less than ``empty_width_m`` apart and nothing
-    rose ``rise_m``: there was nothing between them); ``dropped`` (anything else: an object was
-    lost during the lift or the shake, or pushed away as the fingers closed); ``not executed``."""
+    rose ``rise_m``: nothing was between them, or it was squeezed out as they closed, as a
+    lying can touched above its widest line is); ``dropped`` (anything else: mostly an object
+    lifted and then lost during the lift or the shake); ``not executed``."""
     if result.get("success"):
         return "held"
     if not result.get("executed", True):
