@@ -326,7 +326,8 @@ def grasp_figures(domain, result: dict, out) -> int:
                              thickness=2) for base in (rgb, colorize_depth(s["depth"][0].numpy()))]
         img = np.concatenate(tiles, 1)
         img = cv2.resize(img, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST) if img.shape[0] < 300 else img
-        sims = ", ".join(f"{k[4:]} {'ok' if v else 'fail'}" for k, v in row.items() if k.startswith("sim_"))
+        sims = ", ".join(f"{k[4:]} {row.get('outcome_' + k[4:], 'ok' if v else 'fail')}"
+                         for k, v in row.items() if k.startswith("sim_"))
         text = (f"{row['image']}: best grasp {'matches' if row['rectangle_correct'] else 'misses'} "
                 f"{len(truths)} labelled" + (f"; simulated: {sims}" if sims else ""))
         cv2.putText(img, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)

@@ -32,9 +32,9 @@ Labels simulate only the candidates some view's maps could show (`--label-trials
 simdata grasps --trials mapped: the same maps from some two in five of the trials).
 Saves benchmarks/results/grasp_<device>.json. CPU default: 29 minutes on an idle 2-core machine
 from nothing (benchmarks/results/grasp_default_cpu.json: render 1.6, labels 13.2, training 11.6,
-closed loop 2.4; every trial simulated, the labels took 34.5), 32.6 on the slower machine of
-2026-11-28 (grasp_settled_parts_cpu.json: render 1.9, labels 12.8, training 14.1, closed loop
-3.7); `--ablations` adds about 9, each further seed about 14.
+closed loop 2.4; every trial simulated, the labels took 34.5), 29.4 on the slower machine of
+2026-11-28 (grasp_settled_parts_cpu.json: render 1.9, labels 12.0, training 12.1, closed loop
+3.4); `--ablations` adds about 9, each further seed about 14.
 
     python benchmarks/grasp.py [--train-scenes 120] [--test-scenes 50] [--candidates 48] [--steps 4000]
                                [--shapes 0] [--seeds 0] [--robustness 0] [--shake arm]
