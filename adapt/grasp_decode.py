@@ -86,6 +86,19 @@ def table_depth(plane, u: float, v: float, width: int) -> float | None:
     return z if np.isfinite(z) else None
 
 
+def readings_along(g: PlanarGrasp, depth: np.ndarray, direction, t: np.ndarray):
+    """(us, vs, d): the pixels (int arrays) ``t`` px (array) from the centre of ``g`` along
+    ``direction`` (unit (du, dv) in the image), rounded, and the depth there (m; 0 outside
+    the image)."""
+    h, w = depth.shape
+    us = np.round(g.u + t * direction[0]).astype(int)
+    vs = np.round(g.v + t * direction[1]).astype(int)
+    inside = (us >= 0) & (us < w) & (vs >= 0) & (vs < h)
+    d = np.zeros(len(t))
+    d[inside] = depth[vs[inside], us[inside]]
+    return us, vs, d
+
+
 def object_run(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, plane, direction,
                reach_m: float, min_height_m: float = 0.01) -> tuple[float, float] | None:
     """(start, end) in pixels along ``direction`` (unit (du, dv) in the image) from the centre
@@ -101,11 +114,7 @@ def object_run(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, plane, directio
         return None
     reach = int(np.ceil(reach_m * K[0, 0] / z))
     t = np.arange(-reach, reach + 1)
-    us = np.round(g.u + t * direction[0]).astype(int)
-    vs = np.round(g.v + t * direction[1]).astype(int)
-    inside = (us >= 0) & (us < w) & (vs >= 0) & (vs < h)
-    d = np.zeros(len(t))
-    d[inside] = depth[vs[inside], us[inside]]
+    us, vs, d = readings_along(g, depth, direction, t)
     table = plane_depth(np.asarray(plane, float), us.astype(float), vs.astype(float), w)
     above = (d > 0) & (d < table - min_height_m)
     c = reach  # index of t = 0
@@ -172,15 +181,11 @@ def silhouette_depth(g: PlanarGrasp, depth: np.ndarray, K: np.ndarray, plane, re
     run = object_run(g, depth, K, plane, axis, reach_m, min_height_m)
     if run is None:
         return None
-    h, w = depth.shape
     ends = []
     for start, step in ((run[0], 1), (run[1], -1)):
-        t = start + step * np.arange(edge_px)
-        us, vs = np.round(g.u + t * axis[0]).astype(int), np.round(g.v + t * axis[1]).astype(int)
-        inside = (us >= 0) & (us < w) & (vs >= 0) & (vs < h)
-        d = depth[vs[inside], us[inside]]
+        d = readings_along(g, depth, axis, start + step * np.arange(edge_px))[2]
         if (d > 0).any():
-            ends.append(float(d[d > 0].max()))
+            ends.append(float(d.max()))
     return max(ends) if ends else None
 
 
