@@ -6,8 +6,8 @@ Labels: 0 background (nothing hit), 1 table, 2.. one per object class (in obj_id
 2 = "object" when class-agnostic; 255 = ignore (unlabelled surfaces such as distractors).
 With ``objectness`` the question a real camera asks: 0 = not an object (table and empty space
 merged: a real camera never sees "nothing"), 1 = object: anything standing on the table,
-distractors included; clutter (simdata's --randomize clutter: shelves beyond the table, robot
-links over it) is not.
+distractors included; clutter (simdata's --randomize clutter and bins: shelves beyond the
+table, robot links over it, bin walls around the objects) is not.
 
 Inputs: rgb, or with ``channels`` rgbd / depth the sensor's depth (the sensor-modelled depth of
 a simdata dataset, the depth files of an image folder), normalised per image (adapt.data).

@@ -117,7 +117,7 @@ def _add_render(sub):
                         "noise (colours and tile size are random)")
     p.add_argument("--randomize", default="none",
                    help="domain randomizers to switch on: comma list of materials, lights, "
-                        "backgrounds, distractors, clutter, camera; or all / none")
+                        "backgrounds, distractors, clutter, bins, camera; or all / none")
     p.add_argument("--randomize-config", default="",
                    help="JSON file of randomization ranges (fields of "
                         "simdata.randomize.RandomizationConfig); --randomize still switches")
@@ -131,6 +131,10 @@ def _add_render(sub):
                         "table's edges, robot links over it or across its edge and grippers "
                         "fixed to the camera, rendered only and written as mask_clutter/ (no "
                         "object on the table)")
+    p.add_argument("--bins", type=float, default=None,
+                   help="share of scenes whose objects stand in a bin when bins are on (0..1] "
+                        "[0.5]: a tote's four walls around the settled objects, 3-20 cm high, "
+                        "rendered only and written as mask_clutter/ (not an object)")
     p.add_argument("--sensor", default="clean", choices=list(SENSOR_PRESETS),
                    help="sensor model applied after rendering (noise, blur, depth holes ...); "
                         "the clean render is kept in rgb_clean/ and depth_m/")
@@ -160,7 +164,7 @@ def _add_render(sub):
     p.set_defaults(func=cmd_render)
 
 
-RANDOMIZERS = ("materials", "lights", "backgrounds", "distractors", "clutter", "camera")
+RANDOMIZERS = ("materials", "lights", "backgrounds", "distractors", "clutter", "bins", "camera")
 
 
 def randomization_from_args(args):
@@ -178,6 +182,12 @@ def randomization_from_args(args):
                            f"{', '.join(RANDOMIZERS)}, all or none")
     base = (RandomizationConfig.from_file(args.randomize_config) if args.randomize_config
             else RandomizationConfig())
+    bins = args.bins if args.bins is not None else (base.bins or 0.5)
+    if "bins" not in names and args.bins is not None:
+        raise SimdataError(f"--bins {args.bins:g} needs bins in --randomize (e.g. --randomize all)")
+    if "bins" in names and not 0 < bins <= 1:
+        raise SimdataError(f"--bins {bins:g}: give the share of scenes in a bin, 0 < SHARE <= 1 "
+                           f"(or leave bins out of --randomize)")
     jitter_m = base.camera_jitter_m or 0.01
     jitter_deg = base.camera_jitter_deg or 2.0
     return replace(
@@ -187,6 +197,7 @@ def randomization_from_args(args):
         background_dir=args.background_dir or base.background_dir,
         distractors=parse_range(args.distractors, int) if "distractors" in names else (0, 0),
         clutter=parse_range(args.clutter, int) if "clutter" in names else (0, 0),
+        bins=bins if "bins" in names else 0.0,
         camera_jitter_m=jitter_m if "camera" in names else 0.0,
         camera_jitter_deg=jitter_deg if "camera" in names else 0.0)
 

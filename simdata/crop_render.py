@@ -323,7 +323,7 @@ def render_crops(cfg: RenderConfig, count: int, size: int = 64, progress: bool =
     if poses not in POSES:
         raise SimdataError(f"--poses {poses!r}: use {' or '.join(POSES)}")
     vp = (viewpoints or ViewpointConfig()).validate() if poses == "viewpoints" else None
-    unused = [n for n in ("distractors", "clutter") if n in cfg.randomize.enabled()]
+    unused = [n for n in ("distractors", "clutter", "bins") if n in cfg.randomize.enabled()]
     if unused:  # a crop holds one object alone: nothing else is placed
         raise SimdataError(f"--randomize {','.join(unused)} cannot be honoured by --mode crops (one "
                            f"object per crop); use materials, lights, backgrounds, camera")

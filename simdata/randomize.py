@@ -44,6 +44,13 @@ class RandomizationConfig:
     # hovering over it (a wrist or head camera sees its own arm and gripper)
     clutter: tuple[int, int] = (0, 0)
     clutter_hover_m: Range = (0.01, 0.25)  # gap between a hovering link and the top
+    # share of scenes whose objects stand in a bin (a tote's four walls around them, rendered
+    # only and written as mask_clutter: not an object); robots pick from bins as often as from
+    # tables, and a wall is a raised shape that is not an object
+    bins: float = 0.0
+    bin_wall_height_m: Range = (0.03, 0.2)
+    bin_margin_m: Range = (0.005, 0.08)   # free floor between the objects and each wall
+    bin_max_side_m: float = 0.8           # objects spread wider than this stand in no bin
     camera_jitter_m: float = 0.0         # look-at point jitter (std, metres)
     camera_jitter_deg: float = 0.0       # extra rotation of each camera (std, degrees)
 
@@ -53,6 +60,8 @@ class RandomizationConfig:
             on.append("distractors")
         if self.clutter[1] > 0:
             on.append("clutter")
+        if self.bins > 0:
+            on.append("bins")
         if self.camera_jitter_m > 0 or self.camera_jitter_deg > 0:
             on.append("camera")
         return on
@@ -68,6 +77,8 @@ class RandomizationConfig:
         if self.clutter[0] > self.clutter[1] or self.clutter[0] < 0:
             raise SimdataError(f"--clutter {self.clutter[0]}:{self.clutter[1]} is empty; write "
                                f"MIN:MAX")
+        if not 0 <= self.bins <= 1:
+            raise SimdataError(f"--bins {self.bins:g} is a share of scenes: give 0..1")
         for name in ("texture_dir", "background_dir"):
             folder = getattr(self, name)
             if folder and not list_images_in(folder):
@@ -394,6 +405,74 @@ def draw_clutter(rng, cfg: RandomizationConfig, table_size_xy, index: int, clear
     mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(color, (len(mesh.vertices), 1)))
     model = ObjectModel(obj_id=0, name=f"clutter_{index}_{kind}", mesh=mesh, source=Path(f"<{kind}>"))
     spec = {"kind": kind, "frame": frame, "size_m": np.round(size, 4).tolist(),
+            "centre_m": np.round(centre, 4).tolist(), "color": (color[:3] / 255).round(3).tolist()}
+    return model, make_transform(R, centre), spec
+
+
+def bin_rng(seed: int, scene_index: int) -> np.random.Generator:
+    """Generator of a scene's bin, apart from its style: a scene with bins switched off is the
+    same as without them, and switched on it only gains the bin."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, scene_index, 4])))
+
+
+def draw_bin(rng, cfg: RandomizationConfig, objects_xy: list[np.ndarray], others_xy: list[np.ndarray],
+             index: int):
+    """A bin around the objects, as (ObjectModel, T_world_obj, spec), metres, world frame (table
+    top at z = 0): four walls standing on the table, turned by a random yaw about z, enclosing
+    every footprint of ``objects_xy`` (each (N,2): a settled object's points seen from above)
+    with ``bin_margin_m`` of floor on each side, ``bin_wall_height_m`` high, 0.5-3 cm thick.
+    ``others_xy`` (distractors) end up inside the bin or wholly outside its walls, never under
+    one. No floor: the table is the bin's. Rendered only; the walls touch no object or
+    distractor (hovering clutter may pass through them). None when
+    the bin would be longer than ``bin_max_side_m`` (objects that rolled far apart: a bin that
+    size would be out of view, and no tote is)."""
+    import trimesh
+
+    from .transforms import make_transform
+    from .types import ObjectModel
+
+    yaw = rng.uniform(0, np.pi / 2)
+    c, s = np.cos(yaw), np.sin(yaw)
+    R2 = np.array([[c, -s], [s, c]])
+    margin_lo, margin_hi = rng.uniform(*cfg.bin_margin_m, 2), rng.uniform(*cfg.bin_margin_m, 2)
+    height, thick = rng.uniform(*cfg.bin_wall_height_m), rng.uniform(0.005, 0.03)
+    grey, shade, hue = rng.random() < 0.5, rng.uniform(0.1, 0.95), rng.uniform(0, 1, 3)
+    inside = [np.asarray(f, float).reshape(-1, 2) @ R2 for f in objects_xy]  # bin frame: R2^T p
+    rest = [np.asarray(f, float).reshape(-1, 2) @ R2 for f in others_xy]
+    while True:  # take in every distractor the walls (and a 5 mm gap) would cut
+        pts = np.concatenate(inside)
+        lo, hi = pts.min(0) - margin_lo, pts.max(0) + margin_hi
+        cut = [f for f in rest if np.all(f.max(0) > lo - thick - 0.005)
+               and np.all(f.min(0) < hi + thick + 0.005)]
+        if not cut:
+            break
+        inside += cut
+        rest = [f for f in rest if not any(f is g for g in cut)]
+    inner, centre_local = hi - lo, (hi + lo) / 2
+    if inner.max() + 2 * thick > cfg.bin_max_side_m:
+        return None
+    sink = 0.002  # below the top: no sliver of light between wall and table
+    walls = []
+    for axis in (0, 1):  # walls across the bin's x (at +-x), then across its y
+        for sign in (-1.0, 1.0):
+            size = np.empty(3)
+            size[axis], size[1 - axis], size[2] = thick, inner[1 - axis] + 2 * thick * axis, height + sink
+            box = trimesh.creation.box(size)
+            offset = np.zeros(3)
+            offset[axis] = sign * (inner[axis] + thick) / 2
+            offset[2] = (height - sink) / 2
+            box.apply_translation(offset)
+            walls.append(box)
+    mesh = trimesh.util.concatenate(walls)
+    color = (np.full(3, shade) if grey else hue) * 255  # totes are grey, black, blue, red ...
+    color = np.append(color, 255).astype(np.uint8)
+    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(color, (len(mesh.vertices), 1)))
+    R = np.eye(3)
+    R[:2, :2] = R2
+    centre = np.array([*(R2 @ centre_local), 0.0])
+    model = ObjectModel(obj_id=0, name=f"clutter_{index}_bin", mesh=mesh, source=Path("<bin>"))
+    spec = {"kind": "bin", "frame": "world", "size_m": np.round([*inner, height], 4).tolist(),
+            "wall_m": round(float(thick), 4), "yaw_deg": round(float(np.degrees(yaw)), 3),
             "centre_m": np.round(centre, 4).tolist(), "color": (color[:3] / 255).round(3).tolist()}
     return model, make_transform(R, centre), spec
 

@@ -108,8 +108,9 @@ class Scene:
     (``model_index`` into the models list); ``materials``: one per object, a draw of
     randomize.draw_material or {"kind": "keep"} (its own look; [] = all keep theirs);
     ``distractors``: unlabelled occluders on the table [(ObjectModel, T_world_obj)];
-    ``clutter``: what is in view but not on the table, rendered only [(ObjectModel, T,
-    "world" | "camera")], T being T_cam_obj for clutter fixed to the camera; ``dropped``:
+    ``clutter``: what is in view but is no object on the table (a bin's walls included),
+    rendered only [(ObjectModel, T, "world" | "camera")], T being T_cam_obj for clutter fixed
+    to the camera; ``dropped``:
     (model index, reason) of the objects physics lost; ``settle_steps``: pybullet steps of
     1/240 s it took; ``style``: what the randomizers drew.
     """
@@ -164,5 +165,5 @@ class Frame:
     # the render before sensor effects (privileged); None = rgb/depth_m are clean already
     rgb_clean: np.ndarray | None = None
     depth_clean_m: np.ndarray | None = None
-    # (H,W) bool: pixels of clutter (randomize.draw_clutter), None when the scene has none
+    # (H,W) bool: pixels of clutter (randomize.draw_clutter, draw_bin), None when the scene has none
     clutter: np.ndarray | None = None

@@ -245,6 +245,9 @@ def label_scene(scene: Path, models: dict[int, ObjectModel], cfg: GraspLabelConf
     if info.get("style", {}).get("distractors_kept", 0):
         raise SimdataError(f"{scene} holds distractors, whose geometry grasp trials cannot see; "
                            f"render grasp data without --randomize distractors (or with --distractors 0:0)")
+    if any(c.get("kind") == "bin" for c in info.get("style", {}).get("clutter", [])):
+        raise SimdataError(f"{scene} stands in a bin, whose walls grasp trials cannot see; render "
+                           f"grasp data without --randomize bins")
     objects = scene_objects(scene, models)
     rng = np.random.default_rng([cfg.seed, int(scene.name)])
     records = []

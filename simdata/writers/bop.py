@@ -19,8 +19,8 @@ Dataset root::
         scene_gt.json              cam_R_m2c, cam_t_m2c (mm), obj_id
         scene_gt_info.json         bbox_obj, bbox_visib, px_count_*, visib_fract
         normals/NNNNNN.png         simdata extra: camera-frame normals, RGB=(n+1)/2*255
-        mask_clutter/NNNNNN.png    simdata extra, with --randomize clutter: pixels of things
-                                   that are no object on the table (0/255)
+        mask_clutter/NNNNNN.png    simdata extra, with --randomize clutter or bins: pixels of
+                                   things that are no object on the table (0/255)
         depth_m/NNNNNN.npy         simdata extra: clean float32 z-depth in metres (0 = none)
         rgb_clean/NNNNNN.png       simdata extra: RGB before the sensor model (when one is set)
         scene_simdata.json         simdata extra: table, lights, dropped objects
