@@ -17,6 +17,16 @@ saves object IoU and mIoU per run and per ensemble, with the spread over renders
     .venv/bin/python benchmarks/seg_recipe_seeds.py --renders 3 1 4 --hflip --flips h \
         --work data/bench_seg_flips --out benchmarks/results/seg_hflip_cpu.json  # mirrored training crops
 
+    .venv/bin/python benchmarks/seg_recipe_seeds.py --renders 0 3 --hflip --bin-test \
+        --out benchmarks/results/seg_bins_cpu.json   # the recipe's renders (objects in bins in some)
+    .venv/bin/python benchmarks/seg_recipe_seeds.py --renders 0 3 --hflip --bin-test \
+        --randomize materials,lights,backgrounds,distractors,clutter,camera \
+        --out benchmarks/results/seg_no_bins_cpu.json   # the same scenes without the bins
+
+With ``--randomize`` the renders switch on other randomizers than the recipe's ``all`` (renders
+and runs are then kept apart). With ``--bin-test`` every run and ensemble is also scored on a
+held-out synthetic split whose objects all stand in bins (50 scenes of 2 views, render seed
+1000, ``--randomize all --bins 1``), rendered once under ``--work``.
 With ``--flips h|hv`` every run and ensemble is also scored through ``adapt ensemble --flips``.
 With ``--hflip`` the runs train on crops mirrored at random (``adapt train --hflip``).
 With ``--ema DECAY`` the runs keep an average of their weights (``adapt train --ema``); each run
@@ -43,8 +53,9 @@ from results_io import save_results  # noqa: E402 (benchmarks/, the script's fol
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 RENDER = ["--views", "4", "--width", "320", "--height", "240", "--elevation", "55:90",
-          "--randomize", "all", "--sensor", "primesense", "--no-progress",
+          "--sensor", "primesense", "--no-progress",
           "--workers", str(os.cpu_count() or 1)]  # byte-identical whatever the count
+BIN_TEST = ["--scenes", "50", "--views", "2", "--seed", "1000", "--randomize", "all", "--bins", "1"]
 TRAIN = ["--objectness", "--channels", "height", "--height", "120", "--crop", "96", "--batch", "4",
          "--task-width", "16", "--no-progress"]
 
@@ -107,6 +118,10 @@ def main():
     ap.add_argument("--flips", default="", choices=["", "h", "hv"],
                     help="also score every run and ensemble with adapt ensemble --flips (test-time "
                          "mirror images)")
+    ap.add_argument("--randomize", default="all",
+                    help="simdata render --randomize of the renders (the recipe's: all)")
+    ap.add_argument("--bin-test", action="store_true",
+                    help="also score on a held-out synthetic split with every scene's objects in a bin")
     ap.add_argument("--out", default="benchmarks/results/seg_recipe_seeds_bench_cpu.json")
     args = ap.parse_args()
     for path in (args.meshes, args.test):
@@ -116,43 +131,65 @@ def main():
     work = ROOT / args.work
     results = {"benchmark": "segmentation recipe over renders and training seeds", "date": time.strftime("%Y-%m-%d"),
                "device": f"cpu ({os.cpu_count()} cores)",
-               "render": f"simdata render --meshes {args.meshes} --scenes {args.scenes} {' '.join(RENDER)} --seed R",
+               "render": f"simdata render --meshes {args.meshes} --scenes {args.scenes} {' '.join(RENDER)} "
+                         f"--randomize {args.randomize} --seed R",
                "train": f"adapt train seg-source-only {' '.join(TRAIN)} --steps {args.steps} --seed T"
                         + (f" --ema {args.ema}" if args.ema else "") + (" --hflip" if args.hflip else ""),
                "test": args.test, "renders": {}}
+
+    def render(out: Path, *how) -> Path:
+        """simdata render into ``out`` unless a finished render is there (resumes a partial one)."""
+        partial = out.with_name(f".{out.name}.partial")
+        if not (out / "train_pbr").is_dir() or partial.exists():
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.touch()
+            run(BIN / "simdata", "render", "--meshes", args.meshes, "--out", out, *how)
+            partial.unlink()
+        return out
+
+    tests = {"real": args.test}
+    if args.bin_test:
+        tests["bins"] = str(render(work / "test_bins", *RENDER, *BIN_TEST))
+        results["bin_test"] = f"simdata render --meshes {args.meshes} {' '.join(RENDER + BIN_TEST)}"
+
+    def scores(run_dir: Path) -> dict:
+        """The real test's figures, and each other test's under its name."""
+        out = score(run_dir, tests["real"])
+        for name, folder in tests.items():
+            if name != "real":
+                out[f"{name}_test"] = score(run_dir, folder)
+        return out
+
+    # the recipe's renders keep their old folder names; other randomizers get their own
+    rtag = "" if args.randomize == "all" else "_" + args.randomize.replace(",", "-")
     for r in args.renders:
-        syn = work / f"render{r}"
-        if not (syn / "train_pbr").is_dir() or (work / f".render{r}.partial").exists():
-            (work / f".render{r}.partial").parent.mkdir(parents=True, exist_ok=True)
-            (work / f".render{r}.partial").touch()
-            run(BIN / "simdata", "render", "--meshes", args.meshes, "--out", syn, "--scenes", args.scenes,
-                "--seed", r, *RENDER)  # resumes a partial render
-            (work / f".render{r}.partial").unlink()
+        syn = render(work / f"render{r}{rtag}", "--scenes", args.scenes, "--seed", r,
+                     "--randomize", args.randomize, *RENDER)
         runs, last, row = [], [], {"runs": {}}
-        tag = (f"_ema{args.ema:g}" if args.ema else "") + ("_hflip" if args.hflip else "")
+        tag = rtag + (f"_ema{args.ema:g}" if args.ema else "") + ("_hflip" if args.hflip else "")
         for t in args.train_seeds:
             d = work / f"render{r}_seed{t}{tag}"
             resume = ["--resume"] if (d / "checkpoints/last.pt").is_file() else []
             run(BIN / "adapt", "train", "seg-source-only", "--source", syn, "--out", d, "--seed", t,
                 "--steps", args.steps, *TRAIN, *(["--ema", args.ema] if args.ema else []),
                 *(["--hflip"] if args.hflip else []), *resume)
-            row["runs"][t] = score(d, args.test)
+            row["runs"][t] = scores(d)
             runs.append(d)
             if args.ema:
                 last.append(last_step_copy(d))
-                row["runs"][t]["last_step_weights"] = score(last[-1], args.test)
+                row["runs"][t]["last_step_weights"] = scores(last[-1])
             if args.flips:
-                row["runs"][t][f"flips_{args.flips}"] = score(
-                    ensemble([d], d.with_name(d.name + f"_flips_{args.flips}"), args.flips), args.test)
+                row["runs"][t][f"flips_{args.flips}"] = scores(
+                    ensemble([d], d.with_name(d.name + f"_flips_{args.flips}"), args.flips))
             print(f"render {r} training seed {t}: {row['runs'][t]}", flush=True)
         if len(runs) > 1:
             for key, members in (("ensemble", runs), ("ensemble_last_step_weights", last)):
                 if not members:
                     continue
-                row[key] = score(ensemble(members, work / f"render{r}_{key}{tag}"), args.test)
+                row[key] = scores(ensemble(members, work / f"render{r}_{key}{tag}"))
                 if args.flips:
-                    row[f"{key}_flips_{args.flips}"] = score(ensemble(
-                        members, work / f"render{r}_{key}{tag}_flips_{args.flips}", args.flips), args.test)
+                    row[f"{key}_flips_{args.flips}"] = scores(ensemble(
+                        members, work / f"render{r}_{key}{tag}_flips_{args.flips}", args.flips))
                 print(f"render {r} {key} of {len(members)}: {row[key]}", flush=True)
         results["renders"][r] = row
         save_results(ROOT / args.out, results, t0)  # after every render: a killed run keeps its rows
@@ -171,6 +208,12 @@ def main():
                                                   for row in results["renders"].values()])
     if all("ensemble" in row for row in results["renders"].values()):
         results["ensembles"] = spread([row["ensemble"]["object_iou"] for row in results["renders"].values()])
+    if args.bin_test:
+        results["single_runs_bin_test"] = spread([v["bins_test"]["object_iou"] for row in results["renders"].values()
+                                                  for v in row["runs"].values()])
+        if all("ensemble" in row for row in results["renders"].values()):
+            results["ensembles_bin_test"] = spread([row["ensemble"]["bins_test"]["object_iou"]
+                                                    for row in results["renders"].values()])
     save_results(ROOT / args.out, results, t0)
     print(json.dumps({k: v for k, v in results.items() if k.startswith(("single_runs", "ensembles"))}))
 
