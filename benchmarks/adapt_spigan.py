@@ -9,7 +9,8 @@ Data, rendered by simdata from ../shared/ycb (real YCB geometry; assets/ycb when
 model on every render (a robot's depth is never clean):
 - source (clean): original materials, white lights, nothing around the table;
 - source (DR): `--randomize all`: materials, lights, backgrounds, distractors, clutter
-  (shelves beyond the table, robot links and grippers in view: not objects), camera jitter;
+  (shelves beyond the table, robot links and grippers in view: not objects), bins (the objects
+  of half the scenes in a bin where they fit: its walls are not objects), camera jitter;
 - synthetic target ("real-looking", a documented appearance gap): warm and point lights, photo
   backgrounds (../shared/real/ycbv_demo), half the objects re-materialled; an unlabelled train
   split and a labelled test split (another seed);
@@ -92,7 +93,7 @@ TESTS = ("synthetic", "tabletop_dev")
 SETS = {"source": ("source (clean): original materials, white lights, nothing around the table; "
                    "labelled, trains source-only (clean)", True),
         "source_dr": ("source (DR): randomized materials, lights, backgrounds, distractors, clutter, "
-                      "camera jitter; labelled, trains source-only (DR) and every SPIGAN row (its "
+                      "bins, camera jitter; labelled, trains source-only (DR) and every SPIGAN row (its "
                       "clean depth is SPIGAN's privileged information)", True),
         "target": ("synthetic target, train split (real-looking, seed 1): SPIGAN's unlabelled "
                    "target for the synthetic test (read as an image folder: train_pbr)", False),
@@ -114,7 +115,8 @@ def render(meshes: str, out: Path, scenes: int, seed: int, look: str) -> dict:
     photos = str(YCBV) if YCBV.is_dir() else ""
     dr = {"clean": RandomizationConfig(),
           "dr": RandomizationConfig(materials=True, lights=True, backgrounds=True, distractors=(2, 5),
-                                    clutter=(1, 4), camera_jitter_m=0.01, camera_jitter_deg=2.0),
+                                    clutter=(1, 4), bins=0.5, camera_jitter_m=0.01,
+                                    camera_jitter_deg=2.0),  # simdata render --randomize all
           "real-looking": RandomizationConfig(lights=True, backgrounds=True, background_dir=photos,
                                               materials=True, material_prob=0.5,
                                               light_temperature_k=(2500.0, 4500.0))}[look]
