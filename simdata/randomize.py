@@ -227,6 +227,16 @@ def draw_material(rng, cfg: RandomizationConfig, textures: list[Path]) -> dict:
     return m
 
 
+def paint(mesh, rgb_255) -> np.ndarray:
+    """Colour every vertex of ``mesh`` (trimesh, in place) with ``rgb_255`` (3,) in 0..255;
+    returns the RGBA (4,) uint8 it wore."""
+    import trimesh
+
+    color = np.append(rgb_255, 255).astype(np.uint8)
+    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(color, (len(mesh.vertices), 1)))
+    return color
+
+
 def draw_point_lights(rng, cfg: RandomizationConfig) -> list[dict]:
     lights = []
     for _ in range(int(rng.integers(cfg.point_lights[0], cfg.point_lights[1] + 1))):
@@ -261,8 +271,7 @@ def draw_distractor(rng, cfg: RandomizationConfig, index: int):
         mesh = trimesh.creation.icosphere(subdivisions=2, radius=s[0] / 2)
     else:
         mesh = trimesh.creation.capsule(height=s[1], radius=s[0] / 3, count=[12, 12])
-    color = np.append(rng.uniform(0, 1, 3) * 255, 255).astype(np.uint8)
-    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(color, (len(mesh.vertices), 1)))
+    color = paint(mesh, rng.uniform(0, 1, 3) * 255)
     return ObjectModel(obj_id=0, name=f"distractor_{index}_{kind}", mesh=mesh,
                        source=Path(f"<{kind}>")), {"kind": kind, "size_m": s.tolist(),
                                                   "color": (color[:3] / 255).tolist()}
@@ -400,9 +409,7 @@ def draw_clutter(rng, cfg: RandomizationConfig, table_size_xy, index: int, clear
         centre[2] = lowest + rng.uniform(*cfg.clutter_hover_m)
         size = np.array([length, thick, thick])
     grey = rng.random() < 0.5  # robots and furniture are often grey, white or black
-    color = (np.full(3, rng.uniform(0.1, 0.95)) if grey else rng.uniform(0, 1, 3)) * 255
-    color = np.append(color, 255).astype(np.uint8)
-    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(color, (len(mesh.vertices), 1)))
+    color = paint(mesh, (np.full(3, rng.uniform(0.1, 0.95)) if grey else rng.uniform(0, 1, 3)) * 255)
     model = ObjectModel(obj_id=0, name=f"clutter_{index}_{kind}", mesh=mesh, source=Path(f"<{kind}>"))
     spec = {"kind": kind, "frame": frame, "size_m": np.round(size, 4).tolist(),
             "centre_m": np.round(centre, 4).tolist(), "color": (color[:3] / 255).round(3).tolist()}
@@ -442,12 +449,12 @@ def draw_bin(rng, cfg: RandomizationConfig, objects_xy: list[np.ndarray], others
     while True:  # take in every distractor the walls (and a 5 mm gap) would cut
         pts = np.concatenate(inside)
         lo, hi = pts.min(0) - margin_lo, pts.max(0) + margin_hi
-        cut = [f for f in rest if np.all(f.max(0) > lo - thick - 0.005)
-               and np.all(f.min(0) < hi + thick + 0.005)]
-        if not cut:
+        cut = [bool(np.all(f.max(0) > lo - thick - 0.005) and np.all(f.min(0) < hi + thick + 0.005))
+               for f in rest]
+        if not any(cut):
             break
-        inside += cut
-        rest = [f for f in rest if not any(f is g for g in cut)]
+        inside += [f for f, c in zip(rest, cut) if c]
+        rest = [f for f, c in zip(rest, cut) if not c]
     inner, centre_local = hi - lo, (hi + lo) / 2
     if inner.max() + 2 * thick > cfg.bin_max_side_m:
         return None
@@ -464,9 +471,7 @@ def draw_bin(rng, cfg: RandomizationConfig, objects_xy: list[np.ndarray], others
             box.apply_translation(offset)
             walls.append(box)
     mesh = trimesh.util.concatenate(walls)
-    color = (np.full(3, shade) if grey else hue) * 255  # totes are grey, black, blue, red ...
-    color = np.append(color, 255).astype(np.uint8)
-    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(color, (len(mesh.vertices), 1)))
+    color = paint(mesh, (np.full(3, shade) if grey else hue) * 255)  # totes: grey, black, blue, red ...
     R = np.eye(3)
     R[:2, :2] = R2
     centre = np.array([*(R2 @ centre_local), 0.0])

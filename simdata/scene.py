@@ -20,6 +20,7 @@ from .render import SceneRenderer
 from .sampling import (sample_cameras, sample_drops, sample_lighting, sample_table, scene_rng,
                        stack_drops, top_of_stack)
 from .sensors import apply_sensor
+from .transforms import transform_points
 from .types import ObjectModel, Scene
 from .writers.base import SceneWriter
 
@@ -68,10 +69,10 @@ def layout_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: int)
     n_clutter = int(srng.integers(dr.clutter[0], dr.clutter[1] + 1)) if dr.clutter[1] else 0
     clearance = edge_clearance_m(cameras, cfg.scene.intrinsics)
     clutter = [draw_clutter(srng, dr, table.size_xy, k, clearance) for k in range(n_clutter)]
-    brng = bin_rng(cfg.seed, scene_index)
-    if dr.bins > 0 and brng.random() < dr.bins:
-        def footprint(m, T):  # (N,2) world xy of the convex hull
-            return (np.asarray(m.mesh.convex_hull.vertices) @ T[:3, :3].T + T[:3, 3])[:, :2]
+    brng = bin_rng(cfg.seed, scene_index) if dr.bins > 0 else None
+    if brng is not None and brng.random() < dr.bins:
+        def footprint(m, T):  # (N,2) world xy of the convex hull (trimesh caches the hull)
+            return transform_points(T, np.asarray(m.mesh.convex_hull.vertices))[:, :2]
         tote = draw_bin(brng, dr, [footprint(models[p.model_index], p.T_world_obj) for p in kept],
                         [footprint(m, T) for m, T in distractors], len(clutter))
         if tote is not None:
