@@ -248,7 +248,8 @@ def cmd_eval(args) -> int:
     if n:
         print(f"{n} per-image figures in {Path(args.run) / stem}", file=sys.stderr)
     (Path(args.run) / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in res.items() if k not in ("per_image_iou", "per_image")}, indent=2))
+    print(json.dumps({k: v for k, v in res.items() if k not in ("per_image_iou", "per_image", "confusion")},
+                     indent=2))
     print(method.task.summary(res), file=sys.stderr)  # stdout stays JSON for scripts
     return 0
 

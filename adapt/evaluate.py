@@ -26,7 +26,8 @@ def segment_domain(task_net, domain, device):
 def evaluate_segmentation(task_net, domain, device) -> dict:
     """Per-class IoU, mIoU and pixel accuracy of ``task_net`` over a labelled SceneDomain,
     on whole images (see :func:`segment_domain`), plus each image's IoU (mean over the
-    classes present in its ground truth or prediction)."""
+    classes present in its ground truth or prediction) and the pixel confusion matrix (rows:
+    truth), from which evaluations of parts of a test set pool into the whole's IoU."""
     from .scenes import IGNORE
 
     k = len(domain.names)
@@ -42,7 +43,16 @@ def evaluate_segmentation(task_net, domain, device) -> dict:
             "pixel_accuracy": round((conf.diag().sum() / conf.sum().clamp_min(1)).item(), 4),
             "per_class_iou": {n: (None if torch.isnan(v) else round(v.item(), 4))
                               for n, v in zip(domain.names, iou)},
-            "per_image_iou": [round(v, 4) for v in per_image]}
+            "per_image_iou": [round(v, 4) for v in per_image],
+            "confusion": conf.tolist()}  # pixels, rows: truth, columns: prediction
+
+
+def scores_from_confusion(confusion, names: list[str]) -> dict:
+    """mIoU and per-class IoU of a pixel confusion matrix (rows: truth), e.g. the sum of the
+    ``confusion`` of evaluations of disjoint parts of one test set: the whole set's figures."""
+    iou = _iou(torch.as_tensor(confusion, dtype=torch.int64))
+    return {"miou": round(iou.nanmean().item(), 4),
+            "per_class_iou": {n: (None if torch.isnan(v) else round(v.item(), 4)) for n, v in zip(names, iou)}}
 
 
 def _iou(conf: torch.Tensor) -> torch.Tensor:

@@ -127,8 +127,9 @@ def render(meshes: str, out: Path, scenes: int, seed: int, look: str) -> dict:
     return {"path": str(out), "images": s.images, "look": look, "seed": seed}
 
 
-def score_run(run: Path, test: str, device) -> dict:
-    """Object IoU, mIoU and per-image IoUs of a segmentation run on a labelled test set."""
+def score_run(run: Path, test: str, device, confusion: bool = False) -> dict:
+    """Object IoU, mIoU and per-image IoUs of a segmentation run on a labelled test set (and,
+    with ``confusion``, its pixel confusion matrix, to pool parts of a test set)."""
     from adapt.config import TrainConfig
     from adapt.evaluate import evaluate
     from adapt.trainer import load_run
@@ -137,7 +138,7 @@ def score_run(run: Path, test: str, device) -> dict:
     domain = method.task.open_domain(TrainConfig(**conf["train"]), test, stream=99)
     ev = evaluate(method, domain)
     return {"object_iou": ev["per_class_iou"]["object"], "miou": ev["miou"],
-            "per_image_iou": ev["per_image_iou"]}
+            "per_image_iou": ev["per_image_iou"], **({"confusion": ev["confusion"]} if confusion else {})}
 
 
 def train_run(out: Path, method: str, source: str, target: str, ch: str, steps: int, device,

@@ -183,11 +183,13 @@ def test_linear_decay_reaches_zero_and_replans_on_resume():
 
 RUNS = [("cut", {}), ("fastcut", {}), ("cycada", {}),
         ("cut", dict(nce_mask_sampling=True, patch_size=24, patch_size_max=28)),
-        ("cycada", dict(feature_adaptation=True, sem_threshold=1e9))]
+        ("cycada", dict(feature_adaptation=True, sem_threshold=1e9)),
+        ("cut", dict(d_augment="color,translation,cutout")), ("cycada", dict(d_augment="translation,cutout"))]
 
 
 @pytest.mark.parametrize("name, extra", RUNS, ids=["cut", "fastcut", "cycada", "cut-mask-patches",
-                                                   "cycada-feature-semantic"])
+                                                   "cycada-feature-semantic", "cut-diffaugment",
+                                                   "cycada-diffaugment"])
 def test_trains_with_finite_losses_and_resumes_bit_for_bit(scenes, tmp_path, name, extra):
     from adapt.config import TrainConfig
     from adapt.methods import METHODS
@@ -213,8 +215,8 @@ def test_trains_with_finite_losses_and_resumes_bit_for_bit(scenes, tmp_path, nam
                                                                           b["pools"][p]["images"]))
         assert len(a["pools"]["target"]["images"]) == 8  # 2 images a step, under the pool's 50
         on = [r["semantic_on"] for r in rows]  # off until T's source loss has a running value
-        assert on == [0, 1, 1, 1] if extra else on[0] == 0
-        if extra:
+        assert on == [0, 1, 1, 1] if "sem_threshold" in extra else on[0] == 0
+        if "feature_adaptation" in extra:
             assert "discriminator_feat" in a["nets"] and "loss_feat_t" in rows[0]
     part = [json.loads(x) for x in (tmp_path / "part/metrics.jsonl").read_text().splitlines()]
     assert [r.get("loss_d", r.get("loss_d_t")) for r in part] == [r.get("loss_d", r.get("loss_d_t")) for r in rows]

@@ -1,5 +1,6 @@
 """Segmentation inputs a robot has (rgb, rgbd, depth) and the object / not-object label set."""
 import json
+import shutil
 from dataclasses import replace
 
 import cv2
@@ -187,6 +188,22 @@ def test_a_labelled_real_folder_with_depth_scores_and_predicts(tmp_path):
     net = task.build_net(DataSpec(4, 64, d.names), width=8).eval()
     res = evaluate_segmentation(net, d, "cpu")
     assert set(res["per_class_iou"]) == {"not object", "object"} and len(res["per_image_iou"]) == 10
+    # two halves of the folder, scored apart, pool into the whole's figures
+    from adapt.evaluate import scores_from_confusion
+
+    halves = []
+    for half, frames in enumerate((range(0, 5), range(5, 10))):
+        folder = tmp_path / f"half{half}"
+        folder.mkdir()
+        shutil.copy(real / "classes.json", folder)
+        for i in frames:
+            for name in (f"frame_{i:02d}.png", f"frame_{i:02d}_labels.png", f"depth_frame_{i:02d}.npy"):
+                shutil.copy(real / name, folder)
+        halves.append(evaluate_segmentation(
+            net, SceneDomain(folder, 120, 64, stream=99, seed=0, channels="rgbd", objectness=True), "cpu"))
+    assert halves[0]["per_image_iou"] + halves[1]["per_image_iou"] == res["per_image_iou"]
+    pooled = scores_from_confusion(np.add(halves[0]["confusion"], halves[1]["confusion"]), d.names)
+    assert pooled == {"miou": res["miou"], "per_class_iou": res["per_class_iou"]}
 
     class Run:
         task_net, data, device = net, DataSpec(4, 64, d.names), "cpu"

@@ -38,6 +38,7 @@ class GanNetsConfig(OptimConfig):
     disc_filters: int = field(default=64, metadata={"help": "PatchGAN filters of the first layer"})
     disc_layers: int = field(default=3, metadata={"help": "PatchGAN layers (3 = 70x70 patches)"})
     task_net: str = field(default="", metadata={"help": "task net architecture (registry name; empty = the task's own: fcn, ggcnn2, pose-net)"})
+    d_augment: str = field(default="", metadata={"help": "DiffAugment (Zhao et al. 2020): random transforms applied alike to the real and the generated images the image discriminators see, in their updates and the generators', so that a discriminator cannot learn a few target images by heart: comma list of translation, cutout, color (colour inputs only), or none"})
 
 
 @dataclass

@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..diffaugment import diff_augment, parse_policy
 from ..image_pool import ImagePool
 from ..losses import lsgan_d_loss
 from ..nets import build
@@ -112,6 +113,7 @@ class Cycada(Method):
                  total_steps: int = 0):
         super().__init__(cfg, data, device, task=task, total_steps=total_steps)
         require_colour(self.name, data.channels)
+        self.d_policy = parse_policy(cfg.d_augment, 3)  # the image discriminators' (not D_f's)
         gen = lambda: init_gan_weights(build("resnet-generator", channels=3, filters=cfg.gen_filters,
                                              blocks=cfg.gen_blocks)).to(device)
         disc = lambda: init_gan_weights(build("patch-discriminator", channels=3, filters=cfg.disc_filters,
@@ -165,7 +167,8 @@ class Cycada(Method):
         frozen = ("discriminator", "discriminator_s", "task")
         self._frozen(*frozen)
         fake_t, fake_s = G_st(cs), G_ts(ct)
-        l_gan_st, l_gan_ts = mse_to(D_t(fake_t), 1), mse_to(D_s(fake_s), 1)
+        aug = lambda x: diff_augment(x, self.d_policy)  # noqa: E731 (--d-augment)
+        l_gan_st, l_gan_ts = mse_to(D_t(aug(fake_t)), 1), mse_to(D_s(aug(fake_s)), 1)
         l_cyc = (G_ts(fake_t) - cs).abs().mean() + (G_st(fake_s) - ct).abs().mean()
         loss = cfg.lambda_gan_st * l_gan_st + cfg.lambda_gan_ts * l_gan_ts + cfg.lambda_cycle * l_cyc
         logs = {"loss_g_st": l_gan_st.detach(), "loss_g_ts": l_gan_ts.detach(), "loss_cycle": l_cyc.detach()}
@@ -184,8 +187,8 @@ class Cycada(Method):
         step_optimizer(self.optimizers["g"], self.schedulers["g"], loss, self._params["g"], cfg.clip)
         self._unfrozen(*frozen)
         # D_t and D_s on pooled past outputs
-        l_dt = lsgan_d_loss(D_t(ct), D_t(self.pools["target"].query(fake_t.detach())))
-        l_ds = lsgan_d_loss(D_s(cs), D_s(self.pools["source"].query(fake_s.detach())))
+        l_dt = lsgan_d_loss(D_t(aug(ct)), D_t(aug(self.pools["target"].query(fake_t.detach()))))
+        l_ds = lsgan_d_loss(D_s(aug(cs)), D_s(aug(self.pools["source"].query(fake_s.detach()))))
         step_optimizer(self.optimizers["d"], self.schedulers["d"], l_dt + l_ds, self._params["d"], cfg.clip)
         # T on source and translated source (and, optionally, adversarially on target outputs)
         adapted = with_colour(xs, fake_t.detach())

@@ -21,7 +21,10 @@ z-buffer from it), and the perceptual loss sees it repeated into three channels.
 pluggable (``--pi depth|normals``). G is updated every iteration, D, T and P every
 ``g_steps``-th. Training stops early (keeping the best checkpoint) when D's loss is
 significantly and consistently below G's. ``--no-pi`` sets gamma = 0 (SPIGAN-no-PI),
-``--base`` sets gamma = delta = 0 (SPIGAN-base).
+``--base`` sets gamma = delta = 0 (SPIGAN-base). ``--d-augment translation,cutout`` (off by
+default, as in the paper) shows D the real and the adapted images through the same random
+shifts and cut-outs (DiffAugment, adapt.diffaugment), so that D cannot learn a few target
+frames by heart.
 
 Two defaults differ from the paper, on measurements (benchmarks/results/adapt_spigan_*.json;
 ``--paper`` restores both): D, T and P are updated at every step (the paper: every fifth,
@@ -37,6 +40,7 @@ import torch
 
 from simdata.errors import SimdataError
 
+from ..diffaugment import diff_augment, parse_policy
 from ..losses import lsgan_d_loss, lsgan_g_loss, masked_l1, perceptual_l1
 from ..nets import build
 from ..nets.frozen import TaskFeatures
@@ -112,6 +116,7 @@ class Spigan(Method):
         super().__init__(cfg, data, device, task=task, total_steps=total_steps)
         # G restyles the colour where there is colour, else the depth channel (restyled_channels)
         self.k = k = restyled_channels(data.channels)
+        self.d_policy = parse_policy(cfg.d_augment, k)
         self.gamma = 0.0 if cfg.no_pi or cfg.base else cfg.gamma
         self.delta = 0.0 if cfg.base else cfg.delta
         self.nets = {
@@ -175,13 +180,17 @@ class Spigan(Method):
         x = x[:, :self.k]
         return self.vgg(x if self.k == 3 else x.expand(-1, 3, -1, -1))
 
+    def _judge(self, x: torch.Tensor) -> torch.Tensor:
+        """D's patch scores of x's restyled channels, through --d-augment's transforms."""
+        return self.nets["discriminator"](diff_augment(x[:, :self.k], self.d_policy))
+
     def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor | float]:
-        cfg, G, D = self.cfg, self.nets["generator"], self.nets["discriminator"]
+        cfg, G = self.cfg, self.nets["generator"]
         src, tgt = batch["source"], batch["target"]
         xs, xt = src["x"], tgt["x"]
         # G step
         fake = self.restyle(xs)
-        l_gan = lsgan_g_loss(D(fake[:, :self.k]))
+        l_gan = lsgan_g_loss(self._judge(fake))
         l_task, _ = self.task_loss({**src, "x": fake})
         loss = cfg.alpha * l_gan + cfg.beta * l_task
         logs = {"loss_g": l_gan.detach(), "loss_task_adapted": l_task.detach()}
@@ -199,7 +208,7 @@ class Spigan(Method):
         # D, T, P step
         if updates_others(step, cfg.g_steps):
             fake = fake.detach()
-            l_d = lsgan_d_loss(D(xt[:, :self.k]), D(fake[:, :self.k]))
+            l_d = lsgan_d_loss(self._judge(xt), self._judge(fake))
             l_t = self.task_loss(src)[0] + self.task_loss({**src, "x": fake})[0]
             loss = cfg.alpha * l_d + cfg.beta * l_t
             self._last_others = {"loss_d": l_d.detach(), "loss_task_src": l_t.detach(), "loss_pi": 0.0}
