@@ -84,3 +84,15 @@ def diff_augment(x: torch.Tensor, policy: tuple[str, ...]) -> torch.Tensor:
         if name in policy:
             x = _TRANSFORMS[name](x)
     return x
+
+
+class DiffAugment:
+    """A method's ``--d-augment``: called on what a discriminator is about to see, (B,C,H,W) ->
+    the same through the policy's transforms (itself when the policy is empty). ``channels``:
+    what the discriminator sees (colour jitter is refused on fewer than 3)."""
+
+    def __init__(self, text: str, channels: int):
+        self.policy = parse_policy(text, channels)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.policy)

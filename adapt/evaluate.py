@@ -38,11 +38,10 @@ def evaluate_segmentation(task_net, domain, device) -> dict:
         c = torch.bincount(y[valid] * k + pred[valid], minlength=k * k).view(k, k)
         conf += c
         per_image.append(_iou(c).nanmean().item())
-    iou = _iou(conf)
-    return {"images": len(domain), "miou": round(iou.nanmean().item(), 4),
+    scores = scores_from_confusion(conf, domain.names)
+    return {"images": len(domain), "miou": scores["miou"],
             "pixel_accuracy": round((conf.diag().sum() / conf.sum().clamp_min(1)).item(), 4),
-            "per_class_iou": {n: (None if torch.isnan(v) else round(v.item(), 4))
-                              for n, v in zip(domain.names, iou)},
+            "per_class_iou": scores["per_class_iou"],
             "per_image_iou": [round(v, 4) for v in per_image],
             "confusion": conf.tolist()}  # pixels, rows: truth, columns: prediction
 

@@ -101,10 +101,11 @@ def score_folds(runs: list[Path], folds: list[tuple[Path, Path]]) -> dict:
     import torch
 
     from adapt.evaluate import scores_from_confusion
+    from adapt.scenes import OBJECTNESS
 
     parts = [score_run(run, str(test), torch.device("cpu"), confusion=True)
              for run, (_, test) in zip(runs, folds)]
-    pooled = scores_from_confusion(np.sum([p["confusion"] for p in parts], axis=0), ["not object", "object"])
+    pooled = scores_from_confusion(np.sum([p["confusion"] for p in parts], axis=0), OBJECTNESS)
     return {"object_iou": pooled["per_class_iou"]["object"], "miou": pooled["miou"],
             "per_image_iou": [v for p in parts for v in p["per_image_iou"]],
             "fold_object_iou": [p["object_iou"] for p in parts]}

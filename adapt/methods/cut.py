@@ -67,7 +67,7 @@ from torch import nn
 
 from simdata.errors import SimdataError
 
-from ..diffaugment import diff_augment, parse_policy
+from ..diffaugment import DiffAugment
 from ..losses import lsgan_d_loss, lsgan_g_loss, patch_nce
 from ..nets import build
 from .base import (Method, TranslationConfig, init_gan_weights, linear_decay_adam, require_colour,
@@ -210,7 +210,7 @@ class Cut(Method):
                                f"{cfg.disc_layers}-layer PatchGAN")
         if not 0 <= cfg.nce_mask_share <= 1:
             raise SimdataError(f"--nce-mask-share {cfg.nce_mask_share} must be in [0, 1]")
-        self.d_policy = parse_policy(cfg.d_augment, 3)
+        self.d_augment = DiffAugment(cfg.d_augment, 3)
         G = build("resnet-generator", channels=3, filters=cfg.gen_filters, blocks=cfg.gen_blocks)
         self.nets = {
             "generator": init_gan_weights(G, "xavier").to(device),
@@ -272,7 +272,7 @@ class Cut(Method):
         fake_all = G(real.flip(3) if flipped else real)
         fake = fake_all[:n]
         # D
-        aug = lambda x: diff_augment(x, self.d_policy)  # noqa: E731 (--d-augment)
+        aug = self.d_augment
         l_d = lsgan_d_loss(D(aug(xt_c)), D(aug(fake.detach())))
         step_optimizer(self.optimizers["d"], self.schedulers["d"], l_d,
                        list(D.parameters()), cfg.clip)

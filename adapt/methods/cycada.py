@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..diffaugment import diff_augment, parse_policy
+from ..diffaugment import DiffAugment
 from ..image_pool import ImagePool
 from ..losses import lsgan_d_loss
 from ..nets import build
@@ -113,7 +113,7 @@ class Cycada(Method):
                  total_steps: int = 0):
         super().__init__(cfg, data, device, task=task, total_steps=total_steps)
         require_colour(self.name, data.channels)
-        self.d_policy = parse_policy(cfg.d_augment, 3)  # the image discriminators' (not D_f's)
+        self.d_augment = DiffAugment(cfg.d_augment, 3)  # the image discriminators' (not D_f's)
         gen = lambda: init_gan_weights(build("resnet-generator", channels=3, filters=cfg.gen_filters,
                                              blocks=cfg.gen_blocks)).to(device)
         disc = lambda: init_gan_weights(build("patch-discriminator", channels=3, filters=cfg.disc_filters,
@@ -167,7 +167,7 @@ class Cycada(Method):
         frozen = ("discriminator", "discriminator_s", "task")
         self._frozen(*frozen)
         fake_t, fake_s = G_st(cs), G_ts(ct)
-        aug = lambda x: diff_augment(x, self.d_policy)  # noqa: E731 (--d-augment)
+        aug = self.d_augment
         l_gan_st, l_gan_ts = mse_to(D_t(aug(fake_t)), 1), mse_to(D_s(aug(fake_s)), 1)
         l_cyc = (G_ts(fake_t) - cs).abs().mean() + (G_st(fake_s) - ct).abs().mean()
         loss = cfg.lambda_gan_st * l_gan_st + cfg.lambda_gan_ts * l_gan_ts + cfg.lambda_cycle * l_cyc

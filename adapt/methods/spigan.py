@@ -40,7 +40,7 @@ import torch
 
 from simdata.errors import SimdataError
 
-from ..diffaugment import diff_augment, parse_policy
+from ..diffaugment import DiffAugment
 from ..losses import lsgan_d_loss, lsgan_g_loss, masked_l1, perceptual_l1
 from ..nets import build
 from ..nets.frozen import TaskFeatures
@@ -116,7 +116,7 @@ class Spigan(Method):
         super().__init__(cfg, data, device, task=task, total_steps=total_steps)
         # G restyles the colour where there is colour, else the depth channel (restyled_channels)
         self.k = k = restyled_channels(data.channels)
-        self.d_policy = parse_policy(cfg.d_augment, k)
+        self.d_augment = DiffAugment(cfg.d_augment, k)
         self.gamma = 0.0 if cfg.no_pi or cfg.base else cfg.gamma
         self.delta = 0.0 if cfg.base else cfg.delta
         self.nets = {
@@ -182,7 +182,7 @@ class Spigan(Method):
 
     def _judge(self, x: torch.Tensor) -> torch.Tensor:
         """D's patch scores of x's restyled channels, through --d-augment's transforms."""
-        return self.nets["discriminator"](diff_augment(x[:, :self.k], self.d_policy))
+        return self.nets["discriminator"](self.d_augment(x[:, :self.k]))
 
     def training_step(self, batch: dict, step: int) -> dict[str, torch.Tensor | float]:
         cfg, G = self.cfg, self.nets["generator"]
