@@ -10,7 +10,10 @@ settled scenes of `--meshes` (default ../shared/ycb, else assets/ycb) x 4 views,
 to warm up and timed the second time.
 
 Variants (`--msaa` 0 and 4 each):
-- full: the colour pass as `simdata render` runs it (table and objects);
+- full: the colour pass as `simdata render` runs it (table and objects), pyrender's lit
+  shaders with the scene's number of lights compiled in;
+- uniform-loops: the same pass with pyrender's shaders as they come, the number of lights read
+  from uniforms (what simdata ran before 2026-11-28, and a plain pyrender script runs);
 - objects: the table hidden; table: the objects hidden;
 - untextured: the table hidden and the objects' textures dropped;
 - near-first: the full pass drawn nearest node first, the table last (pyrender draws the
@@ -33,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 from results_io import save_results  # noqa: E402
 
-VARIANTS = ("full", "objects", "table", "untextured", "near-first", "geometry-program")
+VARIANTS = ("full", "uniform-loops", "objects", "table", "untextured", "near-first", "geometry-program")
 
 
 def measure(meshes: str, msaa: int, variant: str, scenes: int = 4, objects: int = 6) -> float:
@@ -76,7 +79,11 @@ def measure(meshes: str, msaa: int, variant: str, scenes: int = 4, objects: int 
                         p.material.baseColorTexture = None
             for T in layout.cameras:
                 t = time.perf_counter()
-                if variant == "geometry-program":
+                if variant == "uniform-loops":
+                    r._scene.set_pose(r._camera_node, opencv_to_opengl_camera(T))
+                    with r._reading("rgb"):
+                        r._renderer.render(r._scene, flags=_pyrender().RenderFlags.NONE)
+                elif variant == "geometry-program":
                     r._scene.set_pose(r._camera_node, opencv_to_opengl_camera(T))
                     if r._geometry_cache is None:
                         r._geometry_cache = _GeometryShaderCache()

@@ -3,7 +3,8 @@
 Per view the renderer draws three passes (every pass culls back faces, as pyrender's
 segmentation passes always do: colour, depth and masks see the same surfaces, and a closed mesh
 is shaded once per pixel instead of front and back, which halves the colour pass):
-1. the lit, antialiased colour pass (colour read back, not its depth);
+1. the lit, antialiased colour pass (colour read back, not its depth), with pyrender's own
+   shaders compiled for the scene's number of lights (see _FixedLightsCache);
 2. one geometry pass of everything, with our own shader -> camera-frame unit normals in RGB,
    the instance id in alpha (visible masks, mask_visib) and metric z-depth from its depth
    buffer: ids, normals and depth of a pixel come from one rasterization;
@@ -117,6 +118,87 @@ class _GeometryShaderCache:
         for program in self._programs.values():
             program.delete()
         self._programs = {}
+
+
+class _FixedLightsCache:
+    """Stands in for pyrender's shader cache during the colour pass: pyrender's own lit shaders
+    (mesh.vert, mesh.frag), with the number of lights of each kind compiled in where pyrender
+    reads it from a uniform (``n_directional_lights``...). The loops over lights then have
+    constant bounds, which Mesa's llvmpipe unrolls; with a uniform bound it ran them as
+    general loops, and the colour pass of a view of 6 real YCB objects took 2.2x as long.
+    The images are the same to the bit (tests/test_render_passes.py). One program per
+    vertex layout and light count, compiled when first used. Other shaders come from
+    pyrender's own cache (``own``)."""
+
+    def __init__(self):
+        self._programs = {}
+        self.light_counts = {name: 0 for name in _LIGHT_LOOPS}
+        self.own = None
+
+    def over(self, own):
+        """This cache, delegating the shaders it does not specialise to ``own``."""
+        self.own = own
+        return self
+
+    def get_program(self, vertex_shader, fragment_shader, geometry_shader=None, defines=None):
+        import OpenGL.contextdata
+
+        if (vertex_shader, fragment_shader, geometry_shader) != ("mesh.vert", "mesh.frag", None):
+            return self.own.get_program(vertex_shader, fragment_shader, geometry_shader, defines)
+        defines = dict(defines or {})
+        counts = dict(self.light_counts)
+        key = (OpenGL.contextdata.getContext(), tuple(sorted(defines.items())),
+               tuple(sorted(counts.items())))
+        if key not in self._programs:
+            from pyrender.shader_program import ShaderProgramCache
+
+            shaders = ShaderProgramCache().shader_dir
+            self._programs[key] = _fixed_lights_program_class()(
+                os.path.join(shaders, vertex_shader), os.path.join(shaders, fragment_shader),
+                defines=defines, light_counts=counts)
+        return self._programs[key]
+
+    def clear(self):
+        for program in self._programs.values():
+            program.delete()
+        self._programs = {}
+
+
+# pyrender's uniforms holding the number of lights of each kind, and the scene's lights they count
+_LIGHT_LOOPS = {"n_directional_lights": "directional_light_nodes",
+                "n_point_lights": "point_light_nodes",
+                "n_spot_lights": "spot_light_nodes"}
+
+
+def fix_light_counts(source: str, counts: dict[str, int]) -> str:
+    """GLSL ``source`` of pyrender's mesh.frag with each light-count uniform replaced by its
+    value in ``counts`` (uniform name -> int): declaration dropped, loop bound a constant."""
+    for name, n in counts.items():
+        declaration, bound = f"uniform int {name};", f"i < {name};"
+        if source.count(declaration) != 1 or source.count(bound) != 1:
+            raise SimdataError(f"pyrender's mesh.frag no longer loops `for (...; {bound} ...)`; "
+                               f"this simdata needs the pyrender version of pyproject.toml")
+        source = source.replace(declaration, "").replace(bound, f"i < {int(n)};")
+    return source
+
+
+@functools.lru_cache(maxsize=None)
+def _fixed_lights_program_class():
+    """pyrender's ShaderProgram whose mesh.frag has the light counts compiled in."""
+    from pyrender.shader_program import ShaderProgram
+
+    class FixedLightsProgram(ShaderProgram):
+        def __init__(self, *args, light_counts: dict[str, int], **kwargs):
+            self.light_counts = light_counts
+            super().__init__(*args, **kwargs)
+
+        def _load(self, shader_filename):
+            text = super()._load(shader_filename)
+            if os.path.basename(shader_filename) == "mesh.frag":
+                text = fix_light_counts(text, self.light_counts)
+            return text
+
+    return FixedLightsProgram
 
 
 @functools.lru_cache(maxsize=None)
@@ -356,6 +438,7 @@ class SceneRenderer:
         self._meshes: dict[int, object] = {}  # model index -> mesh, least recently shown first
         self._keep_models = keep_models
         self._geometry_cache = None
+        self._colour_cache = None
         self._scene = None
         self._table_node = None
         self._object_nodes: list = []
@@ -499,13 +582,21 @@ class SceneRenderer:
         return pr.Mesh.from_trimesh(mesh, material=mat, smooth=True)
 
     def render_rgb(self, T_world_cam: np.ndarray) -> np.ndarray:
-        """Only the lit colour pass (H,W,3) uint8: what a plain pyrender script costs."""
+        """Only the lit colour pass (H,W,3) uint8: the image pyrender's own shaders draw."""
         if self._scene is None:
             raise RuntimeError("set_scene() first")
         self._scene.set_pose(self._camera_node, opencv_to_opengl_camera(T_world_cam))
         for node, T_cam_obj in self._camera_clutter:
             self._scene.set_pose(node, T_world_cam @ T_cam_obj)
-        with self._reading("rgb"):
+        if self._colour_cache is None:
+            self._colour_cache = _FixedLightsCache()
+        from pyrender.constants import MAX_N_LIGHTS
+
+        # what pyrender's _bind_lighting binds: at most MAX_N_LIGHTS of each kind
+        self._colour_cache.light_counts = {
+            name: min(len(getattr(self._scene, nodes)), MAX_N_LIGHTS)
+            for name, nodes in _LIGHT_LOOPS.items()}
+        with self._programs(self._colour_cache.over), self._reading("rgb"):
             return self._renderer.render(self._scene, flags=_pyrender().RenderFlags.NONE)[0]
 
     def render(self, T_world_cam: np.ndarray, normals: bool = True) -> Frame:
@@ -615,9 +706,10 @@ class SceneRenderer:
             inner._program_cache = saved
 
     def close(self):
-        if self._geometry_cache is not None:
-            self._geometry_cache.clear()
-            self._geometry_cache = None
+        for cache in (self._geometry_cache, self._colour_cache):
+            if cache is not None:
+                cache.clear()
+        self._geometry_cache = self._colour_cache = None
         if self._renderer is not None:
             self._renderer.delete()
             self._renderer = None
