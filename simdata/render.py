@@ -120,13 +120,19 @@ class _GeometryShaderCache:
         self._programs = {}
 
 
+# pyrender's uniforms holding the number of lights of each kind, and the scene's lights they count
+_LIGHT_LOOPS = {"n_directional_lights": "directional_light_nodes",
+                "n_point_lights": "point_light_nodes",
+                "n_spot_lights": "spot_light_nodes"}
+
+
 class _FixedLightsCache:
     """Stands in for pyrender's shader cache during the colour pass: pyrender's own lit shaders
     (mesh.vert, mesh.frag), with the number of lights of each kind compiled in where pyrender
     reads it from a uniform (``n_directional_lights``...). The loops over lights then have
     constant bounds, which Mesa's llvmpipe unrolls; with a uniform bound it ran them as
-    general loops, and the colour pass of a view of 6 real YCB objects took 2.2x as long.
-    The images are the same to the bit (tests/test_render_passes.py). One program per
+    general loops, and the colour pass of a view of 6 real YCB objects took 2.3x as long.
+    The images are the same to the bit (tests/test_render.py). One program per
     vertex layout and light count, compiled when first used. Other shaders come from
     pyrender's own cache (``own``)."""
 
@@ -150,9 +156,7 @@ class _FixedLightsCache:
         key = (OpenGL.contextdata.getContext(), tuple(sorted(defines.items())),
                tuple(sorted(counts.items())))
         if key not in self._programs:
-            from pyrender.shader_program import ShaderProgramCache
-
-            shaders = ShaderProgramCache().shader_dir
+            shaders = self.own.shader_dir  # pyrender's shader files
             self._programs[key] = _fixed_lights_program_class()(
                 os.path.join(shaders, vertex_shader), os.path.join(shaders, fragment_shader),
                 defines=defines, light_counts=counts)
@@ -162,12 +166,6 @@ class _FixedLightsCache:
         for program in self._programs.values():
             program.delete()
         self._programs = {}
-
-
-# pyrender's uniforms holding the number of lights of each kind, and the scene's lights they count
-_LIGHT_LOOPS = {"n_directional_lights": "directional_light_nodes",
-                "n_point_lights": "point_light_nodes",
-                "n_spot_lights": "spot_light_nodes"}
 
 
 def fix_light_counts(source: str, counts: dict[str, int]) -> str:
