@@ -95,29 +95,36 @@ void main() {
 """
 
 
-class _GeometryShaderCache:
-    """Stands in for pyrender's shader cache during the geometry pass: our program, compiled
-    with the vertex-layout defines pyrender gives each primitive. pyrender reads programs from
-    files; ours are compiled from the strings above (no shader files on disk to leave behind
-    when a worker process exits without cleaning up)."""
+class _ProgramCache:
+    """Shader programs of one pass, compiled once per GL context and key, deleted by clear()."""
 
     def __init__(self):
         self._programs = {}
 
-    def get_program(self, vertex_shader, fragment_shader, geometry_shader=None, defines=None):
+    def _cached(self, key: tuple, make):
         import OpenGL.contextdata
 
-        defines = dict(defines or {})
-        key = (OpenGL.contextdata.getContext(), tuple(sorted(defines.items())))
+        key = (OpenGL.contextdata.getContext(), *key)
         if key not in self._programs:
-            self._programs[key] = _source_program_class()(
-                vertex_shader=_GEOMETRY_VERT, fragment_shader=_GEOMETRY_FRAG, defines=defines)
+            self._programs[key] = make()
         return self._programs[key]
 
     def clear(self):
         for program in self._programs.values():
             program.delete()
         self._programs = {}
+
+
+class _GeometryShaderCache(_ProgramCache):
+    """Stands in for pyrender's shader cache during the geometry pass: our program, compiled
+    with the vertex-layout defines pyrender gives each primitive. pyrender reads programs from
+    files; ours are compiled from the strings above (no shader files on disk to leave behind
+    when a worker process exits without cleaning up)."""
+
+    def get_program(self, vertex_shader, fragment_shader, geometry_shader=None, defines=None):
+        defines = dict(defines or {})
+        return self._cached((tuple(sorted(defines.items())),), lambda: _source_program_class()(
+            vertex_shader=_GEOMETRY_VERT, fragment_shader=_GEOMETRY_FRAG, defines=defines))
 
 
 # pyrender's uniforms holding the number of lights of each kind, and the scene's lights they count
@@ -126,46 +133,31 @@ _LIGHT_LOOPS = {"n_directional_lights": "directional_light_nodes",
                 "n_spot_lights": "spot_light_nodes"}
 
 
-class _FixedLightsCache:
+class _FixedLightsCache(_ProgramCache):
     """Stands in for pyrender's shader cache during the colour pass: pyrender's own lit shaders
     (mesh.vert, mesh.frag), with the number of lights of each kind compiled in where pyrender
     reads it from a uniform (``n_directional_lights``...). The loops over lights then have
     constant bounds, which Mesa's llvmpipe unrolls; with a uniform bound it ran them as
     general loops, and the colour pass of a view of 6 real YCB objects took 2.3x as long.
-    The images are the same to the bit (tests/test_render.py). One program per
-    vertex layout and light count, compiled when first used. Other shaders come from
-    pyrender's own cache (``own``)."""
+    The images are the same to the bit (tests/test_render.py). One program per vertex layout
+    and light count, compiled when first used; ``light_counts`` (uniform name -> count) is set
+    for each pass. Other shaders come from pyrender's own cache ``own``."""
 
-    def __init__(self):
-        self._programs = {}
-        self.light_counts = {name: 0 for name in _LIGHT_LOOPS}
-        self.own = None
-
-    def over(self, own):
-        """This cache, delegating the shaders it does not specialise to ``own``."""
+    def __init__(self, own):
+        super().__init__()
         self.own = own
-        return self
+        self.light_counts = {name: 0 for name in _LIGHT_LOOPS}
 
     def get_program(self, vertex_shader, fragment_shader, geometry_shader=None, defines=None):
-        import OpenGL.contextdata
-
         if (vertex_shader, fragment_shader, geometry_shader) != ("mesh.vert", "mesh.frag", None):
             return self.own.get_program(vertex_shader, fragment_shader, geometry_shader, defines)
-        defines = dict(defines or {})
-        counts = dict(self.light_counts)
-        key = (OpenGL.contextdata.getContext(), tuple(sorted(defines.items())),
-               tuple(sorted(counts.items())))
-        if key not in self._programs:
-            shaders = self.own.shader_dir  # pyrender's shader files
-            self._programs[key] = _fixed_lights_program_class()(
+        defines, counts = dict(defines or {}), dict(self.light_counts)
+        shaders = self.own.shader_dir  # pyrender's shader files
+        return self._cached(
+            (tuple(sorted(defines.items())), tuple(sorted(counts.items()))),
+            lambda: _fixed_lights_program_class()(
                 os.path.join(shaders, vertex_shader), os.path.join(shaders, fragment_shader),
-                defines=defines, light_counts=counts)
-        return self._programs[key]
-
-    def clear(self):
-        for program in self._programs.values():
-            program.delete()
-        self._programs = {}
+                defines=defines, light_counts=counts))
 
 
 def fix_light_counts(source: str, counts: dict[str, int]) -> str:
@@ -586,15 +578,15 @@ class SceneRenderer:
         self._scene.set_pose(self._camera_node, opencv_to_opengl_camera(T_world_cam))
         for node, T_cam_obj in self._camera_clutter:
             self._scene.set_pose(node, T_world_cam @ T_cam_obj)
-        if self._colour_cache is None:
-            self._colour_cache = _FixedLightsCache()
         from pyrender.constants import MAX_N_LIGHTS
 
+        if self._colour_cache is None:
+            self._colour_cache = _FixedLightsCache(self._renderer._renderer._program_cache)
         # what pyrender's _bind_lighting binds: at most MAX_N_LIGHTS of each kind
         self._colour_cache.light_counts = {
             name: min(len(getattr(self._scene, nodes)), MAX_N_LIGHTS)
             for name, nodes in _LIGHT_LOOPS.items()}
-        with self._programs(self._colour_cache.over), self._reading("rgb"):
+        with self._programs(lambda own: self._colour_cache), self._reading("rgb"):
             return self._renderer.render(self._scene, flags=_pyrender().RenderFlags.NONE)[0]
 
     def render(self, T_world_cam: np.ndarray, normals: bool = True) -> Frame:
