@@ -47,9 +47,9 @@ class PhysicsConfig:
 
     timestep: float = 1.0 / 240.0
     max_steps: int = 2400           # cap: 10 s of simulated time
-    rest_linear: float = 0.005      # m/s: below this (and rest_angular) an object is at rest
-    rest_angular: float = 0.05      # rad/s
-    rest_checks: int = 3            # consecutive checks (every 24 steps) all at rest
+    rest_linear: float = 0.005      # m/s: an object whose mean speed over a check window (24
+    rest_angular: float = 0.05      # rad/s  steps) is below both is at rest there
+    rest_checks: int = 3            # consecutive windows all at rest
     density: float = 500.0          # kg/m^3, for meshes without a URDF mass
     friction: float = 0.6
     rolling_friction: float = 0.002  # keeps cans from rolling for ever on a frictionless-ish top
@@ -218,15 +218,16 @@ def settle(models: list[ObjectModel], drops: list[PlacedObject], table: Table,
             bodies.append(body)
             coms.append(com)
         steps, calm, at_rest = 0, 0, False
+        poses = [client.getBasePositionAndOrientation(b) for b in bodies]
         while steps < cfg.max_steps:
-            for _ in range(24):
+            for _ in range(WINDOW):
                 client.stepSimulation()
-            steps += 24
+            steps += WINDOW
+            before, poses = poses, [client.getBasePositionAndOrientation(b) for b in bodies]
             # bodies below the table top have fallen off: they are dropped, so do not wait for them
-            moving = [b for b in bodies
-                      if not _fell_off(client.getBasePositionAndOrientation(b)[0], table)]
-            resting = all(np.linalg.norm(v) < cfg.rest_linear and np.linalg.norm(w) < cfg.rest_angular
-                          for v, w in (client.getBaseVelocity(b) for b in moving))
+            resting = all(_fell_off(p[0], table) or
+                          window_at_rest(p0, p, WINDOW * cfg.timestep, cfg.rest_linear, cfg.rest_angular)
+                          for p0, p in zip(before, poses))
             calm = calm + 1 if resting else 0
             if calm >= cfg.rest_checks:
                 at_rest = True
@@ -244,6 +245,23 @@ def settle(models: list[ObjectModel], drops: list[PlacedObject], table: Table,
         return SettleResult(kept, dropped, steps, at_rest)
     finally:
         client.disconnect()
+
+
+WINDOW = 24  # simulation steps between rest checks (0.1 s at the default time step)
+
+
+def window_at_rest(before, after, seconds: float, rest_linear: float, rest_angular: float) -> bool:
+    """Whether a body that went from pose ``before`` to ``after`` in ``seconds`` is at rest:
+    its mean speed over the window is under ``rest_linear`` m/s and its mean angular speed under
+    ``rest_angular`` rad/s. Poses are pybullet's ((x, y, z) m, quaternion (x, y, z, w)).
+
+    Mean speeds, not the velocities at the window's end: a body resting on a few contacts of its
+    convex parts can flicker in place (0.1 rad/s from step to step for ever, its pose still to
+    0.1 mm), and waiting for that to die out ran scenes to the 10 s cap."""
+    (p0, q0), (p1, q1) = before, after
+    moved = float(np.linalg.norm(np.subtract(p1, p0)))
+    turned = 2.0 * float(np.arccos(min(1.0, abs(float(np.dot(q0, q1))))))  # angle between them
+    return moved < rest_linear * seconds and turned < rest_angular * seconds
 
 
 def _fell_off(com_pos, table: Table) -> bool:

@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 
 from simdata.assets import load_models
-from simdata.physics import PhysicsConfig, inertia_problem, settle, vhacd_decomposition
+from simdata.physics import (PhysicsConfig, inertia_problem, settle, vhacd_decomposition,
+                             window_at_rest)
 from simdata.sampling import SceneConfig, sample_drops, scene_rng
-from simdata.transforms import make_transform, transform_points
+from simdata.transforms import (make_transform, matrix_to_quat_xyzw, rotation_about,
+                               transform_points)
 from simdata.types import PlacedObject, Table
 
 TABLE = Table(size_xy=(1.0, 1.0), color_rgb=(0.5, 0.5, 0.5))
@@ -28,6 +30,23 @@ def test_objects_come_to_rest_on_the_table(models):
         z = lowest_point(models[p.model_index], p.T_world_obj)
         assert -0.004 < z < 0.25  # on the table (or on another object), not sunk into it
     assert min(lowest_point(models[p.model_index], p.T_world_obj) for p in res.kept) < 0.004
+
+
+def test_rest_is_judged_by_the_motion_over_a_window():
+    q = matrix_to_quat_xyzw(np.eye(3))
+    still = ((0.1, 0.2, 0.03), q)
+
+    def turned(deg):
+        return (still[0], matrix_to_quat_xyzw(rotation_about([0, 0, 1], np.radians(deg))))
+
+    at_rest = lambda a, b: window_at_rest(a, b, 0.1, rest_linear=0.005, rest_angular=0.05)
+    assert at_rest(still, still)
+    assert at_rest(still, ((0.1004, 0.2, 0.03), q))           # 4 mm/s
+    assert not at_rest(still, ((0.1006, 0.2, 0.03), q))       # 6 mm/s: sliding
+    assert at_rest(still, turned(0.25)) and at_rest(turned(0.25), still)  # 0.044 rad/s
+    assert not at_rest(still, turned(0.32))                    # 0.056 rad/s: turning
+    # q and -q are the same orientation
+    assert at_rest(still, (still[0], -np.asarray(q)))
 
 
 def test_a_box_falls_flat_and_keeps_its_footprint(models):

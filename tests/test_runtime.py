@@ -38,10 +38,11 @@ def nets(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("runtime")
     scenes = tmp / "scenes"
-    # seed 9: a scene whose views leave the 30-step grasp net executable grasps with both
-    # fingers in view (the planner refuses fingers beyond the image's edge)
+    # seed 7: a scene whose views leave the 30-step grasp net an executable grasp on an object
+    # with both fingers in view (the planner refuses fingers beyond the image's edge); of seeds
+    # 1-19 no other does since scenes stop settling on mean speeds (seed 9 did before)
     render_dataset(small_config(scenes, intrinsics=PRIMESENSE.resized(160, 120), scenes=1, views=2,
-                                sensor="primesense", seed=9), progress=False)
+                                sensor="primesense", seed=7), progress=False)
     label_dataset(scenes, GraspLabelConfig(candidates=4), progress=False)
     crops_from_dataset(scenes, tmp / "crops", CropsConfig(size=32, background="scene", min_px=16), progress=False)
     runs = {"pose": ("source-only", dict(source=str(tmp / "crops"), size=32, channels="rgbd", steps=2, batch=2),
