@@ -19,6 +19,8 @@ from .types import ObjectModel, PlacedObject, Table
 
 log = logging.getLogger(__name__)
 
+WINDOW = 24  # simulation steps between rest checks (0.1 s at the default time step)
+
 
 class quiet_stdout:
     """Silence C-level stdout (pybullet prints banners like 'argv[0]=' on every connect)."""
@@ -47,9 +49,9 @@ class PhysicsConfig:
 
     timestep: float = 1.0 / 240.0
     max_steps: int = 2400           # cap: 10 s of simulated time
-    rest_linear: float = 0.005      # m/s: an object whose mean speed over a check window (24
-    rest_angular: float = 0.05      # rad/s  steps) is below both is at rest there
-    rest_checks: int = 3            # consecutive windows all at rest
+    rest_linear: float = 0.005      # m/s: mean speed over a check window (see window_at_rest)
+    rest_angular: float = 0.05      # rad/s: mean angular speed over a check window
+    rest_checks: int = 3            # consecutive windows (WINDOW steps each) all at rest
     density: float = 500.0          # kg/m^3, for meshes without a URDF mass
     friction: float = 0.6
     rolling_friction: float = 0.002  # keeps cans from rolling for ever on a frictionless-ish top
@@ -245,9 +247,6 @@ def settle(models: list[ObjectModel], drops: list[PlacedObject], table: Table,
         return SettleResult(kept, dropped, steps, at_rest)
     finally:
         client.disconnect()
-
-
-WINDOW = 24  # simulation steps between rest checks (0.1 s at the default time step)
 
 
 def window_at_rest(before, after, seconds: float, rest_linear: float, rest_angular: float) -> bool:

@@ -39,7 +39,9 @@ def test_rest_is_judged_by_the_motion_over_a_window():
     def turned(deg):
         return (still[0], matrix_to_quat_xyzw(rotation_about([0, 0, 1], np.radians(deg))))
 
-    at_rest = lambda a, b: window_at_rest(a, b, 0.1, rest_linear=0.005, rest_angular=0.05)
+    def at_rest(a, b):  # over 0.1 s
+        return window_at_rest(a, b, 0.1, rest_linear=0.005, rest_angular=0.05)
+
     assert at_rest(still, still)
     assert at_rest(still, ((0.1004, 0.2, 0.03), q))           # 4 mm/s
     assert not at_rest(still, ((0.1006, 0.2, 0.03), q))       # 6 mm/s: sliding
