@@ -82,7 +82,8 @@ def _add_render(sub):
     p.add_argument("--seed", type=int, default=0, help="dataset seed; scene i uses (seed, i)")
     p.add_argument("--workers", type=int, default=1,
                    help="parallel rendering processes on this machine (output does not depend "
-                        "on it; ignored with --ray)")
+                        "on it; ignored with --ray); with 1, from 4 scenes on, a second "
+                        "process settles the next scenes while this one renders")
     p.add_argument("--ray", nargs="?", const="auto", default="", metavar="auto|ADDRESS",
                    help="render scenes as Ray tasks: 'auto' (or just --ray) joins the Ray of "
                         "$RAY_ADDRESS or `ray start` on this machine, else starts one here; "

@@ -7,12 +7,14 @@ Ray tasks on a cluster (simdata.cluster), gives the same files.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import socket
 import time
 import uuid
+from collections import deque
 from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -26,8 +28,8 @@ from .fileio import disk_error, write_json_atomic
 from .config import RenderConfig
 from .render import DEFAULT_MSAA, SceneRenderer, choose_gl_platform, resolve_msaa
 from .symmetry import symmetries_for_models
-from .scene import render_scene
-from .types import ObjectModel
+from .scene import layout_scene, render_scene
+from .types import ObjectModel, Scene
 from .writers import DatasetWriter, SceneWriters, make_writers, open_scene
 
 log = logging.getLogger(__name__)
@@ -117,10 +119,11 @@ def prepare_output(cfg: RenderConfig, models: list[ObjectModel], fingerprint: di
 
 
 def render_one_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: int,
-                     renderer: SceneRenderer) -> dict:
+                     renderer: SceneRenderer, scene: Scene | None = None) -> dict:
     """Render scene ``scene_index`` in every format that lacks it: what this process, pool
-    workers and Ray tasks run. Returns render_scene's counts and timings, or
-    {"scene": i, "error": message} for a SimdataError (the scene is dropped)."""
+    workers and Ray tasks run. ``scene``: its layout, settled in another process (else here).
+    Returns render_scene's counts and timings, or {"scene": i, "error": message} for a
+    SimdataError (the scene is dropped)."""
     out = Path(cfg.out)
     if not (out / SETTINGS_FILE).is_file():
         return {"scene": scene_index, "error": (
@@ -129,7 +132,7 @@ def render_one_scene(models: list[ObjectModel], cfg: RenderConfig, scene_index: 
     writer = SceneWriters([])  # aborting it is a no-op if opening the scene fails
     try:
         writer = open_scene(make_writers(cfg), scene_index)
-        return render_scene(models, cfg, renderer, scene_index, writer)
+        return render_scene(models, cfg, renderer, scene_index, writer, scene)
     except SimdataError as e:
         writer.abort()
         return {"scene": scene_index, "error": str(e)}
@@ -190,9 +193,58 @@ def with_absolute_paths(cfg: RenderConfig) -> RenderConfig:
                                                             cache_dir=absolute(physics.cache_dir))))
 
 
+def _init_physics(models, cfg):
+    _worker["models"], _worker["cfg"] = models, cfg
+
+
+def _settle(scene_index: int) -> tuple:
+    """(scene_index, layout_scene's Scene or a SimdataError's message, seconds) in the physics
+    process of a one-worker run."""
+    t0 = time.perf_counter()
+    try:
+        scene = layout_scene(_worker["models"], _worker["cfg"], scene_index)
+    except SimdataError as e:
+        scene = str(e)
+    return scene_index, scene, time.perf_counter() - t0
+
+
+PHYSICS_AHEAD_MIN = 4  # scenes: fewer do not pay for the physics process's start (~1 s)
+PHYSICS_AHEAD = 3      # scenes settled or settling ahead of the one rendered
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
-    """Scene results from this process, or from a pool of --workers processes."""
-    if cfg.workers == 1 or len(todo) <= 1:
+    """Scene results from this process, or from a pool of --workers processes. With one
+    worker, a few scenes to do and more than one core, a second process settles the next
+    scenes while this one renders (pybullet holds the GIL, so a thread could not): physics
+    then runs on the core that rendering leaves idle, and the layouts are the very ones this
+    process would have made (pools already rely on that)."""
+    if cfg.workers == 1 and len(todo) >= PHYSICS_AHEAD_MIN and usable_cores() > 1:
+        with SceneRenderer(models, cfg.scene.intrinsics, msaa=cfg.msaa) as renderer, \
+                spawn_pool(1, _init_physics, (models,), (cfg,)) as pool:
+            ahead: deque = deque()  # a few scenes ahead: layouts can hold distractor meshes
+            rest = iter(todo)
+            while True:
+                ahead.extend(pool.apply_async(_settle, (i,))
+                             for i in itertools.islice(rest, PHYSICS_AHEAD - len(ahead)))
+                if not ahead:
+                    return
+                i, scene, seconds = ahead.popleft().get()
+                if isinstance(scene, str):
+                    yield {"scene": i, "error": scene}
+                    continue
+                stats = render_one_scene(models, cfg, i, renderer, scene)
+                if "error" not in stats:
+                    stats["physics"] = seconds
+                yield stats
+    elif cfg.workers == 1 or len(todo) <= 1:
         with SceneRenderer(models, cfg.scene.intrinsics, msaa=cfg.msaa) as renderer:
             for i in todo:
                 yield render_one_scene(models, cfg, i, renderer)
