@@ -193,6 +193,18 @@ def with_absolute_paths(cfg: RenderConfig) -> RenderConfig:
                                                             cache_dir=absolute(physics.cache_dir))))
 
 
+def layout_models(models: list[ObjectModel]) -> list[ObjectModel]:
+    """``models`` as scene layout and physics read them: the same geometry without its look
+    (textures, vertex colours), for a process that only settles scenes and need not hold every
+    texture. Vertices and faces are the same arrays, so the layouts are the same."""
+    import trimesh
+
+    return [replace(m, mesh=trimesh.Trimesh(vertices=m.mesh.vertices, faces=m.mesh.faces,
+                                            process=False),
+                    content_key="", vertex_colors=None)  # they describe the mesh as loaded
+            for m in models]
+
+
 def _init_physics(models, cfg):
     _worker["models"], _worker["cfg"] = models, cfg
 
@@ -228,7 +240,7 @@ def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
     process would have made (pools already rely on that)."""
     if cfg.workers == 1 and len(todo) >= PHYSICS_AHEAD_MIN and usable_cores() > 1:
         with SceneRenderer(models, cfg.scene.intrinsics, msaa=cfg.msaa) as renderer, \
-                spawn_pool(1, _init_physics, (models,), (cfg,)) as pool:
+                spawn_pool(1, _init_physics, (layout_models(models),), (cfg,)) as pool:
             ahead: deque = deque()  # a few scenes ahead: layouts can hold distractor meshes
             rest = iter(todo)
             while True:
