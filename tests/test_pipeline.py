@@ -33,6 +33,26 @@ def test_same_seed_gives_identical_files_and_workers_do_not_matter(reference, tm
     assert len(a) > 20 and a == b == c
 
 
+def test_the_physics_process_gets_the_geometry_without_the_look():
+    """The process that settles a one-worker run's scenes gets the models' vertices and faces
+    (the very arrays) and none of their textures: a textured library is not held twice."""
+    import pickle
+
+    import numpy as np
+
+    from simdata.assets import load_models
+    from simdata.pipeline import layout_models
+
+    models = load_models(ASSETS)
+    light = layout_models(models)
+    assert [m.mesh.visual.kind for m in models].count("texture") >= 5
+    for m, g in zip(models, light):
+        assert np.array_equal(g.mesh.vertices, m.mesh.vertices) and np.array_equal(g.mesh.faces, m.mesh.faces)
+        assert g.mesh.visual.kind is None and g.vertex_colors is None and g.content_key == ""
+        assert (g.obj_id, g.collision_path, g.mass_kg) == (m.obj_id, m.collision_path, m.mass_kg)
+    assert len(pickle.dumps(light)) < len(pickle.dumps(models)) / 10
+
+
 def test_msaa_off_changes_only_the_rgb_edges_and_bad_counts_are_refused(reference, tmp_path):
     """--msaa 0 (no antialiasing, faster on a CPU): masks, poses and boxes as with pyrender's 4
     samples, depth within 0.1 mm, the RGB differs (object edges); the count rendered with is
