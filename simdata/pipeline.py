@@ -15,6 +15,8 @@ import socket
 import time
 import uuid
 from collections import deque
+from concurrent.futures import as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Iterator
 from . import __version__
 from .assets import load_models, models_fingerprint
 from .errors import SimdataError
-from .pools import spawn_pool
+from .pools import spawn_executor
 from .fileio import disk_error, write_json_atomic
 from .config import RenderConfig
 from .render import DEFAULT_MSAA, SceneRenderer, choose_gl_platform, resolve_msaa
@@ -220,6 +222,10 @@ def _settle(scene_index: int) -> tuple:
     return scene_index, scene, time.perf_counter() - t0
 
 
+# A worker process that dies (killed, out of memory) fails the run instead of leaving it
+# waiting for ever, as a multiprocessing Pool's results would.
+_DIED = ("{what} died (killed, or out of memory?); finished scenes are kept: rerun the command "
+         "to resume it")
 PHYSICS_AHEAD_MIN = 4  # scenes: fewer do not pay for the physics process's start (~1 s)
 PHYSICS_AHEAD = 3      # scenes settled or settling ahead of the one rendered
 
@@ -240,15 +246,19 @@ def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
     process would have made (pools already rely on that)."""
     if cfg.workers == 1 and len(todo) >= PHYSICS_AHEAD_MIN and usable_cores() > 1:
         with SceneRenderer(models, cfg.scene.intrinsics, msaa=cfg.msaa) as renderer, \
-                spawn_pool(1, _init_physics, (layout_models(models),), (cfg,)) as pool:
+                spawn_executor(1, _init_physics, (layout_models(models),), (cfg,)) as physics:
             ahead: deque = deque()  # a few scenes ahead: layouts can hold distractor meshes
             rest = iter(todo)
             while True:
-                ahead.extend(pool.apply_async(_settle, (i,))
-                             for i in itertools.islice(rest, PHYSICS_AHEAD - len(ahead)))
-                if not ahead:
-                    return
-                i, scene, seconds = ahead.popleft().get()
+                try:
+                    ahead.extend(physics.submit(_settle, i)
+                                 for i in itertools.islice(rest, PHYSICS_AHEAD - len(ahead)))
+                    if not ahead:
+                        return
+                    i, scene, seconds = ahead.popleft().result()
+                except BrokenProcessPool:
+                    raise SimdataError(_DIED.format(
+                        what="the process settling the scenes' physics")) from None
                 if isinstance(scene, str):
                     yield {"scene": i, "error": scene}
                     continue
@@ -261,8 +271,12 @@ def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
             for i in todo:
                 yield render_one_scene(models, cfg, i, renderer)
     else:
-        with spawn_pool(min(cfg.workers, len(todo)), _init_worker, (models,), (cfg,)) as pool:
-            yield from pool.imap_unordered(_work, todo)
+        with spawn_executor(min(cfg.workers, len(todo)), _init_worker, (models,), (cfg,)) as pool:
+            try:
+                yield from (done.result() for done in as_completed([pool.submit(_work, i)
+                                                                    for i in todo]))
+            except BrokenProcessPool:
+                raise SimdataError(_DIED.format(what="a rendering worker process")) from None
 
 
 def render_dataset(cfg: RenderConfig, progress: bool = True) -> RenderSummary:

@@ -21,12 +21,8 @@ from .fileio import disk_error
 
 
 @contextmanager
-def spawn_pool(workers: int, initializer: Callable, shared: tuple, initargs: tuple = ()) -> Iterator:
-    """A ``multiprocessing`` Pool of ``workers`` spawned processes (GL contexts and pybullet
-    clients do not survive fork), each initialised by ``initializer(*shared, *initargs)``.
-    ``shared`` (large: meshes, layouts) goes through one temporary pickle file that the
-    workers read in parallel; ``initargs`` (small) through their start-up pipes as usual.
-    Workers run OpenCV on one thread."""
+def _shared_file(shared: tuple) -> Iterator[str]:
+    """Path of a temporary pickle of ``shared``, removed on exit."""
     with tempfile.TemporaryDirectory(prefix="simdata_pool_") as tmp:
         path = Path(tmp) / "shared.pickle"
         try:
@@ -34,9 +30,37 @@ def spawn_pool(workers: int, initializer: Callable, shared: tuple, initargs: tup
                 pickle.dump(shared, f, protocol=pickle.HIGHEST_PROTOCOL)
         except OSError as e:
             raise disk_error(path, e) from None
-        with mp.get_context("spawn").Pool(workers, initializer=_start,
-                                          initargs=(str(path), initializer, initargs)) as pool:
-            yield pool
+        yield str(path)
+
+
+@contextmanager
+def spawn_pool(workers: int, initializer: Callable, shared: tuple, initargs: tuple = ()) -> Iterator:
+    """A ``multiprocessing`` Pool of ``workers`` spawned processes (GL contexts and pybullet
+    clients do not survive fork), each initialised by ``initializer(*shared, *initargs)``.
+    ``shared`` (large: meshes, layouts) goes through one temporary pickle file that the
+    workers read in parallel; ``initargs`` (small) through their start-up pipes as usual.
+    Workers run OpenCV on one thread."""
+    with _shared_file(shared) as path, \
+            mp.get_context("spawn").Pool(workers, initializer=_start,
+                                         initargs=(path, initializer, initargs)) as pool:
+        yield pool
+
+
+@contextmanager
+def spawn_executor(workers: int, initializer: Callable, shared: tuple,
+                   initargs: tuple = ()) -> Iterator:
+    """spawn_pool's processes as a ``concurrent.futures`` executor: where a worker dies (killed,
+    out of memory) the pending futures raise BrokenProcessPool instead of waiting for ever, as
+    a multiprocessing Pool's results do. Shut down without waiting for queued tasks."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with _shared_file(shared) as path:
+        executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                       initializer=_start, initargs=(path, initializer, initargs))
+        try:
+            yield executor
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _start(path: str, initializer: Callable, initargs: tuple) -> None:

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -148,6 +149,59 @@ def test_killed_run_resumes_to_the_same_dataset(reference, tmp_path):
     assert f"skipped {len(finished)} finished scenes" in r.stdout
     assert not list((out / "train_pbr").glob(".tmp-*"))
     assert file_hashes(out) == file_hashes(reference)
+    assert dataset_info(out)["problems"] == []
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir() or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs /proc and two cores (one core settles in the rendering process)")
+@pytest.mark.parametrize("workers, who", [("1", "physics died"), ("2", "rendering worker process died")])
+def test_a_killed_worker_process_stops_the_run_in_one_line_and_a_rerun_resumes(reference, tmp_path,
+                                                                               workers, who):
+    """A worker process that dies (killed, out of memory) stops the run with one line instead
+    of leaving it waiting for ever; finished scenes are kept and a rerun resumes. One worker
+    settles its next scenes in a second process; two render in two."""
+    out = tmp_path / "killed"
+    args = [arg if arg != "4" else "12" for arg in TINY_ARGS] + ["--workers", workers]
+    assert args[:2] == ["--scenes", "12"]
+    proc = subprocess.Popen([sys.executable, "-m", "simdata.cli", "render", "--meshes", ASSETS,
+                             "--out", out, *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not (out / "train_pbr" / "000000").is_dir() and time.time() < deadline:
+            time.sleep(0.02)
+        helpers = [pid for pid in _children(proc.pid)
+                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(helpers) == int(workers)
+        os.kill(helpers[0], signal.SIGKILL)
+        err = proc.communicate(timeout=120)[1]  # a Pool's result would wait for ever
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    lines = [line for line in err.splitlines() if not line.startswith("pybullet build time")]
+    assert proc.returncode == 2 and len(lines) == 1, err  # pybullet's banner aside
+    assert who in lines[0] and "rerun the command to resume" in lines[0]
+    finished = sorted(p.name for p in (out / "train_pbr").iterdir() if not p.name.startswith("."))
+    assert 1 <= len(finished) < 12, finished
+    r = run_cli("render", "--meshes", ASSETS, "--out", out, *args)
+    assert r.returncode == 0, r.stderr
+    assert f"skipped {len(finished)} finished scenes" in r.stdout
+    assert not list((out / "train_pbr").glob(".tmp-*"))
+    a, b = file_hashes(out), file_hashes(reference)  # scenes 0-3 are the reference's
+    assert all(a[k] == b[k] for k in b if k.startswith("train_pbr/"))
     assert dataset_info(out)["problems"] == []
 
 
