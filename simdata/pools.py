@@ -59,12 +59,24 @@ def spawn_executor(workers: int, initializer: Callable, shared: tuple,
                                        initializer=_start, initargs=(path, initializer, initargs))
         try:
             yield executor
-        finally:
+        except BaseException:
+            # a failed or interrupted run stops its workers now, not after their current task
+            # (the executor has no public way to; what they leave half-done is in temp names)
+            for process in list(getattr(executor, "_processes", {}).values()):
+                process.terminate()
             executor.shutdown(wait=True, cancel_futures=True)
+            raise
+        executor.shutdown(wait=True)
 
 
 def _start(path: str, initializer: Callable, initargs: tuple) -> None:
+    import signal
+
     import cv2
+
+    # Ctrl-C reaches the whole process group: the parent stops the run and its workers; a
+    # worker that took it itself would only print a traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     # each worker is one of several processes sharing the cores: OpenCV's own thread pool (one
     # thread per core in every worker) only oversubscribes them. On a 16-core H100 machine, in

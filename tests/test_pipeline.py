@@ -205,6 +205,39 @@ def test_a_killed_worker_process_stops_the_run_in_one_line_and_a_rerun_resumes(r
     assert dataset_info(out)["problems"] == []
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_stops_every_process_in_one_line_and_a_rerun_resumes(reference, tmp_path, workers):
+    """Ctrl-C (SIGINT to the whole process group) stops the run and its worker processes:
+    exit code 130, one line (no worker's traceback), nothing left running; a rerun resumes."""
+    out = tmp_path / "interrupted"
+    args = [arg if arg != "4" else "12" for arg in TINY_ARGS] + ["--workers", workers]
+    proc = subprocess.Popen([sys.executable, "-m", "simdata.cli", "render", "--meshes", ASSETS,
+                             "--out", out, *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not (out / "train_pbr" / "000000").is_dir() and time.time() < deadline:
+            time.sleep(0.02)
+        kids = _children(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        err = proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    lines = [line for line in err.splitlines() if not line.startswith("pybullet build time")]
+    assert proc.returncode == 130 and lines == [
+        "simdata: interrupted; rerun the same command to resume"], err
+    time.sleep(0.5)
+    assert not [pid for pid in kids if Path(f"/proc/{pid}").exists()
+                and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+    r = run_cli("render", "--meshes", ASSETS, "--out", out, *args)
+    assert r.returncode == 0, r.stderr
+    a, b = file_hashes(out), file_hashes(reference)
+    assert all(a[k] == b[k] for k in b if k.startswith("train_pbr/"))
+    assert dataset_info(out)["problems"] == []
+
+
 def test_more_scenes_extend_and_other_settings_are_refused(reference, tmp_path):
     import shutil
 
