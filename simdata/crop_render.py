@@ -300,12 +300,18 @@ def _rendered_crops(job_args: tuple, count: int, workers: int):
         finally:
             job.close()
         return
-    from .pools import spawn_pool
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .pools import spawn_executor, worker_died
 
     chunks = [range(a, min(a + CHUNK, count)) for a in range(0, count, CHUNK)]
-    with spawn_pool(min(workers, len(chunks)), _init_crop_worker, job_args) as pool:
-        for crops in pool.imap(_crop_chunk, chunks):  # in order: the writer's shards too
-            yield from crops
+    with spawn_executor(min(workers, len(chunks)), _init_crop_worker, job_args) as pool:
+        try:
+            for crops in pool.map(_crop_chunk, chunks):  # in order: the writer's shards too
+                yield from crops
+        except BrokenProcessPool:
+            raise worker_died("a crop-rendering worker process",
+                              "nothing was written: rerun the command") from None
 
 
 def render_crops(cfg: RenderConfig, count: int, size: int = 64, progress: bool = True,

@@ -25,7 +25,7 @@ from typing import Iterator
 from . import __version__
 from .assets import load_models, models_fingerprint
 from .errors import SimdataError
-from .pools import spawn_executor
+from .pools import spawn_executor, worker_died
 from .fileio import disk_error, write_json_atomic
 from .config import RenderConfig
 from .render import DEFAULT_MSAA, SceneRenderer, choose_gl_platform, resolve_msaa
@@ -222,10 +222,7 @@ def _settle(scene_index: int) -> tuple:
     return scene_index, scene, time.perf_counter() - t0
 
 
-# A worker process that dies (killed, out of memory) fails the run instead of leaving it
-# waiting for ever, as a multiprocessing Pool's results would.
-_DIED = ("{what} died (killed, or out of memory?); finished scenes are kept: rerun the command "
-         "to resume it")
+KEPT = "finished scenes are kept: rerun the command to resume it"
 PHYSICS_AHEAD_MIN = 4  # scenes: fewer do not pay for the physics process's start (~1 s)
 PHYSICS_AHEAD = 3      # scenes settled or settling ahead of the one rendered
 
@@ -257,8 +254,7 @@ def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
                         return
                     i, scene, seconds = ahead.popleft().result()
                 except BrokenProcessPool:
-                    raise SimdataError(_DIED.format(
-                        what="the process settling the scenes' physics")) from None
+                    raise worker_died("the process settling the scenes' physics", KEPT) from None
                 if isinstance(scene, str):
                     yield {"scene": i, "error": scene}
                     continue
@@ -276,7 +272,7 @@ def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
                 yield from (done.result() for done in as_completed([pool.submit(_work, i)
                                                                     for i in todo]))
             except BrokenProcessPool:
-                raise SimdataError(_DIED.format(what="a rendering worker process")) from None
+                raise worker_died("a rendering worker process", KEPT) from None
 
 
 def render_dataset(cfg: RenderConfig, progress: bool = True) -> RenderSummary:

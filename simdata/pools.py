@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import SimdataError
 from .fileio import disk_error
 
 
@@ -67,6 +68,12 @@ def spawn_executor(workers: int, initializer: Callable, shared: tuple,
             executor.shutdown(wait=True, cancel_futures=True)
             raise
         executor.shutdown(wait=True)
+
+
+def worker_died(what: str, then: str) -> SimdataError:
+    """The one-line error of a run whose worker process ``what`` died (spawn_executor's
+    BrokenProcessPool); ``then``: what is kept and how to go on."""
+    return SimdataError(f"{what} died (killed, or out of memory?); {then}")
 
 
 def _start(path: str, initializer: Callable, initargs: tuple) -> None:

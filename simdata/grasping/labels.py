@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -49,7 +51,7 @@ from ..errors import SimdataError
 from ..fileio import disk_error, read_image, write_bytes_atomic, write_json_atomic
 from ..transforms import M_TO_MM, invert_transform, make_transform
 from ..types import ObjectModel
-from ..pools import spawn_pool
+from ..pools import spawn_executor, worker_died
 from .antipodal import antipodal_cached
 from .depth_check import DepthCheckConfig, inpaint_holes, openings, plan_grasp_depth
 from .execute import try_grasp
@@ -465,9 +467,14 @@ def label_dataset(root: str | Path, cfg: GraspLabelConfig, workers: int = 1, cac
             for s in todo:
                 collect(label_scene(s, models, cfg, cache))
         else:
-            with spawn_pool(min(workers, len(todo)), _init_worker, (models,), (cfg, cache)) as pool:
-                for stats in pool.imap_unordered(_work, todo):
-                    collect(stats)
+            with spawn_executor(min(workers, len(todo)), _init_worker, (models,),
+                                (cfg, cache)) as pool:
+                try:
+                    for done in as_completed([pool.submit(_work, s) for s in todo]):
+                        collect(done.result())
+                except BrokenProcessPool:
+                    raise worker_died("a grasp-labelling worker process", "labelled scenes are "
+                                      "kept: rerun the command to resume it") from None
     except OSError as e:
         raise disk_error(root, e) from None
     finally:
