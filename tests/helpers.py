@@ -181,3 +181,16 @@ def write_test_bag(path, frames, version: int = 2, storage: str = "mcap", colour
     compressed = "png" if compressed is True else (compressed or "")
     return write_bag(path, frames, version=version, storage=storage, colour_encoding=colour_encoding,
                      depth_encoding=depth_encoding, compressed=compressed, **kw)
+
+
+def child_pids(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids

@@ -3,6 +3,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -119,6 +120,39 @@ def test_rendered_crops_are_centred_labelled_and_deterministic(tmp_path, assets_
     assert hashlib.sha256((tmp_path / "a" / shard).read_bytes()).digest() == \
         hashlib.sha256((tmp_path / "b" / shard).read_bytes()).digest()
     assert (tmp_path / "a" / "labels.jsonl").read_text() == (tmp_path / "b" / "labels.jsonl").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_dead_crop_worker_stops_the_run_in_one_line(tmp_path):
+    """A crop-rendering worker process that dies (killed, out of memory) stops `render --mode
+    crops --workers 2` with one line instead of leaving it waiting, and writes nothing."""
+    import os
+    import signal
+    import time
+
+    from helpers import child_pids
+
+    out = tmp_path / "c"
+    proc = subprocess.Popen([sys.executable, "-m", "simdata.cli", "render", "--mode", "crops",
+                             "--meshes", ASSETS, "--out", out, "--count", "4000", "--size", "64",
+                             "--workers", "2", "--no-progress"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        workers = []
+        while len(workers) < 2 and time.time() < deadline:
+            workers = [pid for pid in child_pids(proc.pid)
+                       if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            time.sleep(0.05)
+        os.kill(workers[0], signal.SIGKILL)
+        err = proc.communicate(timeout=120)[1]  # a Pool's results would wait for ever
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    lines = [line for line in err.splitlines() if not line.startswith("pybullet build time")]
+    assert proc.returncode == 2 and len(lines) == 1, err
+    assert "crop-rendering worker process died" in lines[0] and "nothing was written" in lines[0]
+    assert not out.exists() or not list(out.iterdir())
 
 
 def test_rendered_crops_with_sensor_keep_clean_channels(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ASSETS, TINY_ARGS, file_hashes, run_cli, tiny
+from helpers import ASSETS, TINY_ARGS, child_pids, file_hashes, run_cli, tiny
 from simdata.errors import SimdataError
 from simdata.info import dataset_info
 from simdata.pipeline import render_dataset
@@ -152,19 +152,6 @@ def test_killed_run_resumes_to_the_same_dataset(reference, tmp_path):
     assert dataset_info(out)["problems"] == []
 
 
-def _children(pid: int) -> list[int]:
-    """Process ids whose parent is ``pid`` (from /proc)."""
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(stat.parent.name))
-    return kids
-
-
 @pytest.mark.skipif(not Path("/proc").is_dir() or len(os.sched_getaffinity(0)) < 2,
                     reason="needs /proc and two cores (one core settles in the rendering process)")
 @pytest.mark.parametrize("workers, who", [("1", "physics died"), ("2", "rendering worker process died")])
@@ -183,7 +170,7 @@ def test_a_killed_worker_process_stops_the_run_in_one_line_and_a_rerun_resumes(r
         deadline = time.time() + 300
         while not (out / "train_pbr" / "000000").is_dir() and time.time() < deadline:
             time.sleep(0.02)
-        helpers = [pid for pid in _children(proc.pid)
+        helpers = [pid for pid in child_pids(proc.pid)
                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         assert len(helpers) == int(workers)
         os.kill(helpers[0], signal.SIGKILL)
@@ -219,7 +206,7 @@ def test_ctrl_c_stops_every_process_in_one_line_and_a_rerun_resumes(reference, t
         deadline = time.time() + 300
         while not (out / "train_pbr" / "000000").is_dir() and time.time() < deadline:
             time.sleep(0.02)
-        kids = _children(proc.pid)
+        kids = child_pids(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)
         err = proc.communicate(timeout=120)[1]
     finally:
