@@ -7,6 +7,8 @@ YCB meshes (49 MB pickled) that is about 2.6 s per worker, one after the other, 
 rendered their first scene after 42 s on a 16-core GPU machine
 (benchmarks/results/render_throughput_gpu_nvidia_h100.json). :func:`spawn_pool` pickles the
 shared objects once into a temporary file instead; each worker reads it itself, all at once.
+:func:`spawn_executor` gives the same workers as a ``concurrent.futures`` executor, whose
+results fail (BrokenProcessPool) rather than wait for ever when a worker dies.
 """
 from __future__ import annotations
 
@@ -52,7 +54,8 @@ def spawn_executor(workers: int, initializer: Callable, shared: tuple,
                    initargs: tuple = ()) -> Iterator:
     """spawn_pool's processes as a ``concurrent.futures`` executor: where a worker dies (killed,
     out of memory) the pending futures raise BrokenProcessPool instead of waiting for ever, as
-    a multiprocessing Pool's results do. Shut down without waiting for queued tasks."""
+    a multiprocessing Pool's results do. An error or interrupt in the block terminates the
+    workers and cancels the queued tasks."""
     from concurrent.futures import ProcessPoolExecutor
 
     with _shared_file(shared) as path:
