@@ -608,7 +608,9 @@ def main():
         os.environ["EGL_DEVICE_ID"] = str(args.egl_device)  # inherited by every worker
         user_env.update(PYOPENGL_PLATFORM="egl", EGL_DEVICE_ID=str(args.egl_device))
     gl = choose_gl_platform()  # probed once here; children inherit $PYOPENGL_PLATFORM
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    from simdata.pools import usable_cores
+
+    cores = usable_cores()
     workers = sorted(set(args.workers or ([1, 2, 4, 8] if use_gpu else [1, cores])))
     crop_workers = sorted(set(args.crop_workers or workers))
     if min(workers + crop_workers) < 1:

@@ -300,18 +300,14 @@ def _rendered_crops(job_args: tuple, count: int, workers: int):
         finally:
             job.close()
         return
-    from concurrent.futures.process import BrokenProcessPool
-
-    from .pools import spawn_executor, worker_died
+    from .pools import spawn_executor
 
     chunks = [range(a, min(a + CHUNK, count)) for a in range(0, count, CHUNK)]
-    with spawn_executor(min(workers, len(chunks)), _init_crop_worker, job_args) as pool:
-        try:
-            for crops in pool.map(_crop_chunk, chunks):  # in order: the writer's shards too
-                yield from crops
-        except BrokenProcessPool:
-            raise worker_died("a crop-rendering worker process",
-                              "nothing was written: rerun the command") from None
+    with spawn_executor(min(workers, len(chunks)), _init_crop_worker, job_args,
+                        who="a crop-rendering worker process",
+                        then="nothing was written: rerun the command") as pool:
+        for crops in pool.map(_crop_chunk, chunks):  # in order: the writer's shards too
+            yield from crops
 
 
 def render_crops(cfg: RenderConfig, count: int, size: int = 64, progress: bool = True,

@@ -16,7 +16,6 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import as_completed
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Iterator
 from . import __version__
 from .assets import load_models, models_fingerprint
 from .errors import SimdataError
-from .pools import spawn_executor, worker_died
+from .pools import spawn_executor, usable_cores
 from .fileio import disk_error, write_json_atomic
 from .config import RenderConfig
 from .render import DEFAULT_MSAA, SceneRenderer, choose_gl_platform, resolve_msaa
@@ -227,14 +226,6 @@ PHYSICS_AHEAD_MIN = 4  # scenes: fewer do not pay for the physics process's star
 PHYSICS_AHEAD = 3      # scenes settled or settling ahead of the one rendered
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity where the OS tells it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
     """Scene results from this process, or from a pool of --workers processes. With one
     worker, a few scenes to do and more than one core, a second process settles the next
@@ -243,18 +234,16 @@ def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
     process would have made (pools already rely on that)."""
     if cfg.workers == 1 and len(todo) >= PHYSICS_AHEAD_MIN and usable_cores() > 1:
         with SceneRenderer(models, cfg.scene.intrinsics, msaa=cfg.msaa) as renderer, \
-                spawn_executor(1, _init_physics, (layout_models(models),), (cfg,)) as physics:
+                spawn_executor(1, _init_physics, (layout_models(models),), (cfg,),
+                               who="the process settling the scenes' physics", then=KEPT) as physics:
             ahead: deque = deque()  # a few scenes ahead: layouts can hold distractor meshes
             rest = iter(todo)
             while True:
-                try:
-                    ahead.extend(physics.submit(_settle, i)
-                                 for i in itertools.islice(rest, PHYSICS_AHEAD - len(ahead)))
-                    if not ahead:
-                        return
-                    i, scene, seconds = ahead.popleft().result()
-                except BrokenProcessPool:
-                    raise worker_died("the process settling the scenes' physics", KEPT) from None
+                ahead.extend(physics.submit(_settle, i)
+                             for i in itertools.islice(rest, PHYSICS_AHEAD - len(ahead)))
+                if not ahead:
+                    return
+                i, scene, seconds = ahead.popleft().result()
                 if isinstance(scene, str):
                     yield {"scene": i, "error": scene}
                     continue
@@ -267,12 +256,10 @@ def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
             for i in todo:
                 yield render_one_scene(models, cfg, i, renderer)
     else:
-        with spawn_executor(min(cfg.workers, len(todo)), _init_worker, (models,), (cfg,)) as pool:
-            try:
-                yield from (done.result() for done in as_completed([pool.submit(_work, i)
-                                                                    for i in todo]))
-            except BrokenProcessPool:
-                raise worker_died("a rendering worker process", KEPT) from None
+        with spawn_executor(min(cfg.workers, len(todo)), _init_worker, (models,), (cfg,),
+                            who="a rendering worker process", then=KEPT) as pool:
+            yield from (done.result() for done in as_completed([pool.submit(_work, i)
+                                                                for i in todo]))
 
 
 def render_dataset(cfg: RenderConfig, progress: bool = True) -> RenderSummary:

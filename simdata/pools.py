@@ -13,6 +13,7 @@ results fail (BrokenProcessPool) rather than wait for ever when a worker dies.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import pickle
 import tempfile
 from collections.abc import Callable, Iterator
@@ -50,33 +51,39 @@ def spawn_pool(workers: int, initializer: Callable, shared: tuple, initargs: tup
 
 
 @contextmanager
-def spawn_executor(workers: int, initializer: Callable, shared: tuple,
-                   initargs: tuple = ()) -> Iterator:
-    """spawn_pool's processes as a ``concurrent.futures`` executor: where a worker dies (killed,
-    out of memory) the pending futures raise BrokenProcessPool instead of waiting for ever, as
-    a multiprocessing Pool's results do. An error or interrupt in the block terminates the
-    workers and cancels the queued tasks."""
+def spawn_executor(workers: int, initializer: Callable, shared: tuple, initargs: tuple = (), *,
+                   who: str, then: str) -> Iterator:
+    """spawn_pool's processes as a ``concurrent.futures`` executor. Where a worker dies
+    (killed, out of memory) the block fails with one line, "``who`` died (killed, or out of
+    memory?); ``then``" (a SimdataError), instead of waiting for ever as a multiprocessing
+    Pool's results do. An error or interrupt in the block terminates the workers and cancels
+    the queued tasks."""
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     with _shared_file(shared) as path:
         executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
                                        initializer=_start, initargs=(path, initializer, initargs))
         try:
             yield executor
-        except BaseException:
+        except BaseException as e:
             # a failed or interrupted run stops its workers now, not after their current task
             # (the executor has no public way to; what they leave half-done is in temp names)
             for process in list(getattr(executor, "_processes", {}).values()):
                 process.terminate()
             executor.shutdown(wait=True, cancel_futures=True)
+            if isinstance(e, BrokenProcessPool):
+                raise SimdataError(f"{who} died (killed, or out of memory?); {then}") from None
             raise
         executor.shutdown(wait=True)
 
 
-def worker_died(what: str, then: str) -> SimdataError:
-    """The one-line error of a run whose worker process ``what`` died (spawn_executor's
-    BrokenProcessPool); ``then``: what is kept and how to go on."""
-    return SimdataError(f"{what} died (killed, or out of memory?); {then}")
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _start(path: str, initializer: Callable, initargs: tuple) -> None:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,7 +50,7 @@ from ..errors import SimdataError
 from ..fileio import disk_error, read_image, write_bytes_atomic, write_json_atomic
 from ..transforms import M_TO_MM, invert_transform, make_transform
 from ..types import ObjectModel
-from ..pools import spawn_executor, worker_died
+from ..pools import spawn_executor
 from .antipodal import antipodal_cached
 from .depth_check import DepthCheckConfig, inpaint_holes, openings, plan_grasp_depth
 from .execute import try_grasp
@@ -467,14 +466,11 @@ def label_dataset(root: str | Path, cfg: GraspLabelConfig, workers: int = 1, cac
             for s in todo:
                 collect(label_scene(s, models, cfg, cache))
         else:
-            with spawn_executor(min(workers, len(todo)), _init_worker, (models,),
-                                (cfg, cache)) as pool:
-                try:
-                    for done in as_completed([pool.submit(_work, s) for s in todo]):
-                        collect(done.result())
-                except BrokenProcessPool:
-                    raise worker_died("a grasp-labelling worker process", "labelled scenes are "
-                                      "kept: rerun the command to resume it") from None
+            with spawn_executor(min(workers, len(todo)), _init_worker, (models,), (cfg, cache),
+                                who="a grasp-labelling worker process",
+                                then="labelled scenes are kept: rerun the command to resume it") as pool:
+                for done in as_completed([pool.submit(_work, s) for s in todo]):
+                    collect(done.result())
     except OSError as e:
         raise disk_error(root, e) from None
     finally:
