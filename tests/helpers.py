@@ -1,8 +1,12 @@
 """Helpers shared by the tests: small render configs and geometry checks of written GT."""
+import contextlib
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -194,3 +198,36 @@ def child_pids(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             kids.append(int(stat.parent.name))
     return kids
+
+
+def spawned_workers(pid: int) -> list[int]:
+    """Process ids of the spawned multiprocessing workers of process ``pid``."""
+    return [kid for kid in child_pids(pid)
+            if b"spawn_main" in Path(f"/proc/{kid}/cmdline").read_bytes()]
+
+
+@contextlib.contextmanager
+def running_cli(*args):
+    """`simdata ARGS` started in a session of its own (stderr piped, text), killed with its
+    whole process group if it still runs when the block ends."""
+    proc = subprocess.Popen([sys.executable, "-m", "simdata.cli", *map(str, args)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def wait_until(ready, timeout: float = 300.0, poll: float = 0.02) -> None:
+    """Poll ``ready()`` until it is true or ``timeout`` seconds have passed."""
+    deadline = time.time() + timeout
+    while not ready() and time.time() < deadline:
+        time.sleep(poll)
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The lines of a run's stderr, pybullet's build banner (printed on import) left out."""
+    return [line for line in stderr.splitlines() if not line.startswith("pybullet build time")]

@@ -128,29 +128,16 @@ def test_a_dead_crop_worker_stops_the_run_in_one_line(tmp_path):
     crops --workers 2` with one line instead of leaving it waiting, and writes nothing."""
     import os
     import signal
-    import time
 
-    from helpers import child_pids
+    from helpers import error_lines, running_cli, spawned_workers, wait_until
 
     out = tmp_path / "c"
-    proc = subprocess.Popen([sys.executable, "-m", "simdata.cli", "render", "--mode", "crops",
-                             "--meshes", ASSETS, "--out", out, "--count", "4000", "--size", "64",
-                             "--workers", "2", "--no-progress"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        workers = []
-        while len(workers) < 2 and time.time() < deadline:
-            workers = [pid for pid in child_pids(proc.pid)
-                       if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-            time.sleep(0.05)
-        os.kill(workers[0], signal.SIGKILL)
-        err = proc.communicate(timeout=120)[1]  # a Pool's results would wait for ever
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    lines = [line for line in err.splitlines() if not line.startswith("pybullet build time")]
-    assert proc.returncode == 2 and len(lines) == 1, err
+    with running_cli("render", "--mode", "crops", "--meshes", ASSETS, "--out", out, "--count",
+                     "4000", "--size", "64", "--workers", "2", "--no-progress") as proc:
+        wait_until(lambda: len(spawned_workers(proc.pid)) == 2, timeout=120, poll=0.05)
+        os.kill(spawned_workers(proc.pid)[0], signal.SIGKILL)
+        lines = error_lines(proc.communicate(timeout=120)[1])  # a Pool's results would wait for ever
+    assert proc.returncode == 2 and len(lines) == 1, lines
     assert "crop-rendering worker process died" in lines[0] and "nothing was written" in lines[0]
     assert not out.exists() or not list(out.iterdir())
 

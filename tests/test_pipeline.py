@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ASSETS, TINY_ARGS, child_pids, file_hashes, run_cli, tiny
+from helpers import (ASSETS, TINY_ARGS, child_pids, error_lines, file_hashes, run_cli,
+                     running_cli, spawned_workers, tiny, wait_until)
 from simdata.errors import SimdataError
 from simdata.info import dataset_info
 from simdata.pipeline import render_dataset
+from simdata.pools import usable_cores
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +154,24 @@ def test_killed_run_resumes_to_the_same_dataset(reference, tmp_path):
     assert dataset_info(out)["problems"] == []
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir() or len(os.sched_getaffinity(0)) < 2,
+TWELVE_SCENES = ["--scenes", "12", *TINY_ARGS[2:]]  # TINY_ARGS' first 4 scenes and 8 more
+assert TINY_ARGS[:2] == ["--scenes", "4"]
+
+
+def _resumes_to_the_reference(out, args, reference) -> None:
+    """A rerun of a stopped run finishes it, and its scenes 0-3 are the reference's."""
+    finished = [p for p in (out / "train_pbr").iterdir() if not p.name.startswith(".")]
+    assert 1 <= len(finished) < 12, finished  # stopped mid-run
+    r = run_cli("render", "--meshes", ASSETS, "--out", out, *args)
+    assert r.returncode == 0, r.stderr
+    assert f"skipped {len(finished)} finished scenes" in r.stdout
+    assert not list((out / "train_pbr").glob(".tmp-*"))
+    a, b = file_hashes(out), file_hashes(reference)
+    assert all(a[k] == b[k] for k in b if k.startswith("train_pbr/"))
+    assert dataset_info(out)["problems"] == []
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir() or usable_cores() < 2,
                     reason="needs /proc and two cores (one core settles in the rendering process)")
 @pytest.mark.parametrize("workers, who", [("1", "physics died"), ("2", "rendering worker process died")])
 def test_a_killed_worker_process_stops_the_run_in_one_line_and_a_rerun_resumes(reference, tmp_path,
@@ -161,35 +180,16 @@ def test_a_killed_worker_process_stops_the_run_in_one_line_and_a_rerun_resumes(r
     of leaving it waiting for ever; finished scenes are kept and a rerun resumes. One worker
     settles its next scenes in a second process; two render in two."""
     out = tmp_path / "killed"
-    args = [arg if arg != "4" else "12" for arg in TINY_ARGS] + ["--workers", workers]
-    assert args[:2] == ["--scenes", "12"]
-    proc = subprocess.Popen([sys.executable, "-m", "simdata.cli", "render", "--meshes", ASSETS,
-                             "--out", out, *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.time() + 300
-        while not (out / "train_pbr" / "000000").is_dir() and time.time() < deadline:
-            time.sleep(0.02)
-        helpers = [pid for pid in child_pids(proc.pid)
-                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    args = [*TWELVE_SCENES, "--workers", workers]
+    with running_cli("render", "--meshes", ASSETS, "--out", out, *args) as proc:
+        wait_until((out / "train_pbr" / "000000").is_dir)
+        helpers = spawned_workers(proc.pid)
         assert len(helpers) == int(workers)
         os.kill(helpers[0], signal.SIGKILL)
-        err = proc.communicate(timeout=120)[1]  # a Pool's result would wait for ever
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    lines = [line for line in err.splitlines() if not line.startswith("pybullet build time")]
-    assert proc.returncode == 2 and len(lines) == 1, err  # pybullet's banner aside
+        lines = error_lines(proc.communicate(timeout=120)[1])  # a Pool's result would wait for ever
+    assert proc.returncode == 2 and len(lines) == 1, lines
     assert who in lines[0] and "rerun the command to resume" in lines[0]
-    finished = sorted(p.name for p in (out / "train_pbr").iterdir() if not p.name.startswith("."))
-    assert 1 <= len(finished) < 12, finished
-    r = run_cli("render", "--meshes", ASSETS, "--out", out, *args)
-    assert r.returncode == 0, r.stderr
-    assert f"skipped {len(finished)} finished scenes" in r.stdout
-    assert not list((out / "train_pbr").glob(".tmp-*"))
-    a, b = file_hashes(out), file_hashes(reference)  # scenes 0-3 are the reference's
-    assert all(a[k] == b[k] for k in b if k.startswith("train_pbr/"))
-    assert dataset_info(out)["problems"] == []
+    _resumes_to_the_reference(out, args, reference)
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
@@ -198,31 +198,18 @@ def test_ctrl_c_stops_every_process_in_one_line_and_a_rerun_resumes(reference, t
     """Ctrl-C (SIGINT to the whole process group) stops the run and its worker processes:
     exit code 130, one line (no worker's traceback), nothing left running; a rerun resumes."""
     out = tmp_path / "interrupted"
-    args = [arg if arg != "4" else "12" for arg in TINY_ARGS] + ["--workers", workers]
-    proc = subprocess.Popen([sys.executable, "-m", "simdata.cli", "render", "--meshes", ASSETS,
-                             "--out", out, *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.time() + 300
-        while not (out / "train_pbr" / "000000").is_dir() and time.time() < deadline:
-            time.sleep(0.02)
+    args = [*TWELVE_SCENES, "--workers", workers]
+    with running_cli("render", "--meshes", ASSETS, "--out", out, *args) as proc:
+        wait_until((out / "train_pbr" / "000000").is_dir)
         kids = child_pids(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)
-        err = proc.communicate(timeout=120)[1]
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    lines = [line for line in err.splitlines() if not line.startswith("pybullet build time")]
+        lines = error_lines(proc.communicate(timeout=120)[1])
     assert proc.returncode == 130 and lines == [
-        "simdata: interrupted; rerun the same command to resume"], err
+        "simdata: interrupted; rerun the same command to resume"], lines
     time.sleep(0.5)
     assert not [pid for pid in kids if Path(f"/proc/{pid}").exists()
                 and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]]
-    r = run_cli("render", "--meshes", ASSETS, "--out", out, *args)
-    assert r.returncode == 0, r.stderr
-    a, b = file_hashes(out), file_hashes(reference)
-    assert all(a[k] == b[k] for k in b if k.startswith("train_pbr/"))
-    assert dataset_info(out)["problems"] == []
+    _resumes_to_the_reference(out, args, reference)
 
 
 def test_more_scenes_extend_and_other_settings_are_refused(reference, tmp_path):
