@@ -279,6 +279,51 @@ def _pyrender():
     return pyrender
 
 
+def _rgba_texture(image) -> np.ndarray | None:
+    """(H,W,4) uint8 RGBA of a PIL texture image, the array pyrender's
+    ``format_texture_source(image, "RGBA")`` makes of it, in one conversion; None for a mode
+    that function converts otherwise (16-bit, two-channel...), which is left to pyrender."""
+    if getattr(image, "mode", None) not in ("RGB", "RGBA", "L", "P"):
+        return None
+    return np.asarray(image.convert("RGBA"))
+
+
+def _model_mesh(mesh):
+    """``pyrender.Mesh.from_trimesh(mesh, smooth=True)``, the same mesh, material and texture,
+    with an OBJ texture image formatted once.
+
+    pyrender formats a texture image twice (its material's and its texture's setters), in
+    five full-size copies: for a 2048x2048 image 40-1000 ms per model on this project's VM,
+    where freshly allocated memory is costly, every time a process (a worker, a crop job)
+    first shows a textured model."""
+    pr = _pyrender()
+    mat = getattr(mesh.visual, "material", None)
+    uv = getattr(mesh.visual, "uv", None)
+    import trimesh
+
+    if (getattr(mesh.visual, "kind", None) != "texture" or uv is None
+            or type(mat) is not trimesh.visual.material.SimpleMaterial):
+        return pr.Mesh.from_trimesh(mesh, smooth=True)
+    rgba = _rgba_texture(mat.image)
+    if rgba is None:
+        return pr.Mesh.from_trimesh(mesh, smooth=True)
+    texture = pr.Texture(source_channels="RGBA")
+    texture._source = rgba  # already formatted: the source setter would format it again
+    # what pyrender's _get_trimesh_props makes of an OBJ material
+    glossiness = mat.kwargs.get("Ns", 1.0)
+    if isinstance(glossiness, list):
+        glossiness = float(glossiness[0])
+    material = pr.MetallicRoughnessMaterial(alphaMode="BLEND",
+                                            roughnessFactor=(2 / (glossiness + 2)) ** (1.0 / 4.0),
+                                            baseColorFactor=mat.diffuse, baseColorTexture=texture)
+    from pyrender.constants import GLTF
+
+    primitive = pr.Primitive(positions=mesh.vertices.copy(), normals=mesh.vertex_normals.copy(),
+                             texcoord_0=uv.copy(), indices=mesh.faces.copy(), material=material,
+                             mode=GLTF.TRIANGLES)
+    return pr.Mesh(primitives=[primitive])
+
+
 @functools.lru_cache(maxsize=None)
 def _ordered_scene_class():
     """pyrender's Scene, with its mesh and light nodes iterated in the order they were added.
@@ -480,7 +525,7 @@ class SceneRenderer:
 
     def _mesh(self, index: int):
         if index not in self._meshes:
-            self._meshes[index] = _pyrender().Mesh.from_trimesh(self.models[index].mesh, smooth=True)
+            self._meshes[index] = _model_mesh(self.models[index].mesh)
         return self._meshes[index]
 
     def set_scene(self, scene: Scene):

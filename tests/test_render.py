@@ -257,3 +257,62 @@ def test_light_counts_are_refused_in_a_shader_that_no_longer_loops_over_them():
     assert "uniform int n_point_lights" not in fixed and "i < 3;" in fixed
     with pytest.raises(SimdataError, match="pyrender version"):
         fix_light_counts(source.replace("i < n_point_lights", "i < 4"), {"n_point_lights": 3})
+
+
+def test_texture_images_are_formatted_once_as_pyrender_formats_them():
+    """_rgba_texture gives the very array pyrender's format_texture_source(image, "RGBA") makes,
+    for the modes it takes; other modes are left to pyrender."""
+    from PIL import Image
+    from pyrender.utils import format_texture_source
+
+    from simdata.render import _rgba_texture
+
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 256, (37, 23, 3), dtype=np.uint8))
+    rgba = Image.fromarray(rng.integers(0, 256, (37, 23, 4), dtype=np.uint8))
+    for image in (rgb, rgba, rgb.convert("L"), rgb.convert("P"), rgba.convert("P")):
+        ours = _rgba_texture(image)
+        assert ours.shape == (37, 23, 4) and ours.dtype == np.uint8, image.mode
+        assert np.array_equal(ours, format_texture_source(image, "RGBA")), image.mode
+    assert _rgba_texture(rgb.convert("LA")) is None
+    assert _rgba_texture(Image.fromarray(np.zeros((4, 4), np.uint16))) is None
+
+
+def test_textured_models_render_as_from_their_pyrender_meshes(assets_dir, monkeypatch):
+    """The renderer builds a textured OBJ model's pyrender mesh itself (its texture formatted
+    once): the same arrays and material as pyrender.Mesh.from_trimesh, and scenes of textured
+    models render to the bit as with from_trimesh's meshes."""
+    import pyrender
+
+    import simdata.render as render
+    from simdata.assets import load_models
+    from simdata.transforms import look_at, make_transform, random_rotation
+    from simdata.types import Intrinsics, Lighting, PlacedObject, Scene, Table
+
+    models = load_models(assets_dir)
+    textured = [i for i, m in enumerate(models) if m.textured]
+    assert len(textured) >= 6
+    for i in textured:
+        ours = render._model_mesh(models[i].mesh).primitives[0]
+        own = pyrender.Mesh.from_trimesh(models[i].mesh, smooth=True).primitives[0]
+        for name in ("positions", "normals", "texcoord_0", "indices"):
+            assert np.array_equal(getattr(ours, name), getattr(own, name)), name
+        for name in ("alphaMode", "roughnessFactor", "metallicFactor", "doubleSided", "wireframe"):
+            assert getattr(ours.material, name) == getattr(own.material, name), name
+        assert np.array_equal(ours.material.baseColorFactor, own.material.baseColorFactor)
+        assert np.array_equal(ours.material.baseColorTexture.source, own.material.baseColorTexture.source)
+        assert ours.material.baseColorTexture.source_channels == "RGBA"
+    rng = np.random.default_rng(4)
+    placed = [PlacedObject(i, make_transform(random_rotation(rng), [*rng.uniform(-0.1, 0.1, 2), 0.04]))
+              for i in textured[:6]]
+    scene = Scene(placed, Lighting(ambient=(0.3, 0.3, 0.3), directions=[np.array([0.3, 0.2, -1.0])],
+                                   intensities=[3.0]), Table((2.0, 2.0), (0.5, 0.5, 0.5)))
+    T = look_at([0.1, -0.3, 0.5], [0.0, 0.0, 0.0], up=(0.0, 0.0, 1.0))
+    images = []
+    for make in (render._model_mesh, lambda mesh: pyrender.Mesh.from_trimesh(mesh, smooth=True)):
+        monkeypatch.setattr(render, "_model_mesh", make)
+        with render.SceneRenderer(models, Intrinsics(300.0, 300.0, 159.5, 119.5, 320, 240)) as r:
+            r.set_scene(scene)
+            images.append(r.render_rgb(T))
+    assert images[0].std() > 10
+    assert np.array_equal(images[0], images[1])
