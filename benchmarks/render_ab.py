@@ -8,9 +8,14 @@ Each measurement is a fresh process run in the checkout's folder (its own simdat
 with each ``--workers`` count. Prints and saves images/s and the physics / render / write
 split per image (ms, summed over workers), and the after / before ratio of the mean rates.
 
+With ``--startup`` each measurement is instead `simdata render` of 1 scene x 1 view, 6 objects,
+from process start to exit with a warm mesh cache (a temporary $SIMDATA_CACHE that one untimed
+run of each checkout fills): its wall time and the CPU seconds it spent in user and kernel
+mode, and the after / before ratio of the mean wall times.
+
     git worktree add /tmp/before HEAD~1
     python benchmarks/render_ab.py --before /tmp/before --after . [--meshes ../shared/ycb]
-        [--workers 1 2] [--scenes 20] [--rounds 2] [--msaa N] [--out FILE]
+        [--workers 1 2] [--scenes 20] [--rounds 2] [--msaa N] [--startup] [--out FILE]
 """
 from __future__ import annotations
 
@@ -52,6 +57,49 @@ def measure(tree: Path, meshes: str, scenes: int, workers: int, msaa: str) -> di
             "ms_per_image": {k: round(v, 1) for k, v in r["ms_per_image"].items()}}
 
 
+STARTUP = ["-c", "import sys; from simdata.cli import main; sys.exit(main())", "render",
+           "--scenes", "1", "--views", "1", "--objects", "6:6", "--no-progress"]
+
+
+def measure_startup(tree: Path, meshes: str, cache: str) -> dict:
+    """Wall, user and system seconds of one `simdata render` start-up run in ``tree``."""
+    import resource
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PYOPENGL_PLATFORM": os.environ.get("PYOPENGL_PLATFORM", "egl"),
+               "SIMDATA_CACHE": cache}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        subprocess.run([sys.executable, *STARTUP, "--meshes", meshes, "--out", str(Path(tmp) / "out")],
+                       cwd=tree, env=env, capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"wall_s": round(wall, 3), "user_s": round(after.ru_utime - before.ru_utime, 3),
+            "sys_s": round(after.ru_stime - before.ru_stime, 3)}
+
+
+def startup_ab(trees: dict, meshes: str, rounds: int) -> tuple[list, dict]:
+    """Alternated start-up runs of the checkouts (warm cache): the runs and their means."""
+    runs = []
+    with tempfile.TemporaryDirectory() as cache:
+        for tree in trees.values():  # fill the cache (each checkout's keys) untimed
+            measure_startup(tree, meshes, cache)
+        for r in range(rounds):
+            for name, tree in trees.items():
+                m = measure_startup(tree, meshes, cache)
+                runs.append({"round": r, "code": name, **m})
+                print(f"round {r} {name:6s} start-up: {m['wall_s']:.2f} s (user {m['user_s']:.2f} s, "
+                      f"system {m['sys_s']:.2f} s)", flush=True)
+    mean = {name: {k: round(sum(x[k] for x in runs if x["code"] == name) / rounds, 3)
+                   for k in ("wall_s", "user_s", "sys_s")} for name in trees}
+    summary = {"before": mean["before"], "after": mean["after"],
+               "ratio_wall": round(mean["after"]["wall_s"] / mean["before"]["wall_s"], 3)}
+    print(f"start-up: {mean['before']['wall_s']:.2f} -> {mean['after']['wall_s']:.2f} s "
+          f"({summary['ratio_wall']:.2f}x); system time {mean['before']['sys_s']:.2f} -> "
+          f"{mean['after']['sys_s']:.2f} s")
+    return runs, summary
+
+
 def revision(tree: Path) -> str:
     """The checkout's commit, with "+changes" when its tracked files differ from it."""
     git = ["git", "-C", str(tree)]
@@ -70,10 +118,21 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--msaa", default="", help="--msaa of both [the OpenGL's own]")
+    ap.add_argument("--startup", action="store_true",
+                    help="time start-up (1 scene x 1 view, warm cache) instead of images/s")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "render_ab_cpu.json"))
     args = ap.parse_args()
     t0 = time.perf_counter()
     trees = {"before": Path(args.before).resolve(), "after": Path(args.after).resolve()}
+    described = {k: {"path": str(v), "revision": revision(v)} for k, v in trees.items()}
+    if args.startup:
+        runs, summary = startup_ab(trees, args.meshes, args.rounds)
+        save_results(args.out, {"benchmark": "render_ab --startup", "meshes": args.meshes,
+                                "what": "simdata render of 1 scene x 1 view, 6 objects, warm cache: "
+                                        "process start to exit",
+                                "trees": described, "runs": runs, "summary": summary,
+                                "date": time.strftime("%Y-%m-%d"), "cpu_count": os.cpu_count()}, t0)
+        return
     runs = []
     for r in range(args.rounds):
         for name, tree in trees.items():
@@ -93,7 +152,7 @@ def main() -> None:
               f"({mean['after'] / mean['before']:.2f}x)")
     save_results(args.out, {"benchmark": "render_ab", "meshes": args.meshes,
                             "scenes": args.scenes, "views": 4, "msaa": args.msaa or None,
-                            "trees": {k: {"path": str(v), "revision": revision(v)} for k, v in trees.items()},
+                            "trees": described,
                             "runs": runs,
                             "summary": summary, "date": time.strftime("%Y-%m-%d"),
                             "cpu_count": os.cpu_count()}, t0)
