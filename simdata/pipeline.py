@@ -226,31 +226,43 @@ PHYSICS_AHEAD_MIN = 4  # scenes: fewer do not pay for the physics process's star
 PHYSICS_AHEAD = 3      # scenes settled or settling ahead of the one rendered
 
 
+def _render_settled(models, cfg: RenderConfig, renderer: SceneRenderer, physics, ahead: deque,
+                    rest: Iterator[int]) -> Iterator[dict]:
+    """Render the scenes that ``physics`` (the one-worker run's second process) settles, in
+    order: ``ahead`` holds its futures, ``rest`` the scenes not yet submitted."""
+    while True:
+        ahead.extend(physics.submit(_settle, i)
+                     for i in itertools.islice(rest, PHYSICS_AHEAD - len(ahead)))
+        if not ahead:
+            return
+        i, scene, seconds = ahead.popleft().result()
+        if isinstance(scene, str):
+            yield {"scene": i, "error": scene}
+            continue
+        stats = render_one_scene(models, cfg, i, renderer, scene)
+        if "error" not in stats:
+            stats["physics"] = seconds
+        yield stats
+
+
 def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
     """Scene results from this process, or from a pool of --workers processes. With one
     worker, a few scenes to do and more than one core, a second process settles the next
     scenes while this one renders (pybullet holds the GIL, so a thread could not): physics
     then runs on the core that rendering leaves idle, and the layouts are the very ones this
-    process would have made (pools already rely on that)."""
+    process would have made (pools already rely on that). This process settles the first scene
+    itself, while the second one starts."""
     if cfg.workers == 1 and len(todo) >= PHYSICS_AHEAD_MIN and usable_cores() > 1:
-        with SceneRenderer(models, cfg.scene.intrinsics, msaa=cfg.msaa) as renderer, \
-                spawn_executor(1, _init_physics, (layout_models(models),), (cfg,),
-                               who="the process settling the scenes' physics", then=KEPT) as physics:
+        with spawn_executor(1, _init_physics, (layout_models(models),), (cfg,),
+                            who="the process settling the scenes' physics", then=KEPT) as physics:
             ahead: deque = deque()  # a few scenes ahead: layouts can hold distractor meshes
-            rest = iter(todo)
-            while True:
-                ahead.extend(physics.submit(_settle, i)
-                             for i in itertools.islice(rest, PHYSICS_AHEAD - len(ahead)))
-                if not ahead:
-                    return
-                i, scene, seconds = ahead.popleft().result()
-                if isinstance(scene, str):
-                    yield {"scene": i, "error": scene}
-                    continue
-                stats = render_one_scene(models, cfg, i, renderer, scene)
-                if "error" not in stats:
-                    stats["physics"] = seconds
-                yield stats
+            rest = iter(todo[1:])
+            ahead.extend(physics.submit(_settle, i) for i in itertools.islice(rest, PHYSICS_AHEAD))
+            with SceneRenderer(models, cfg.scene.intrinsics, msaa=cfg.msaa) as renderer:
+                # the first scene is settled here: the second process takes about as long to
+                # start (Python, imports, the models) as this one takes to settle and render it
+                yield render_one_scene(models, cfg, todo[0], renderer)
+                yield from _render_settled(models, cfg, renderer, physics, ahead, rest)
     elif cfg.workers == 1 or len(todo) <= 1:
         with SceneRenderer(models, cfg.scene.intrinsics, msaa=cfg.msaa) as renderer:
             for i in todo:

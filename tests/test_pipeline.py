@@ -28,8 +28,8 @@ def test_same_seed_gives_identical_files_and_workers_do_not_matter(reference, tm
     from simdata import pipeline
 
     render_dataset(tiny(tmp_path / "again", workers=2), progress=False)
-    # one worker settles the next scenes in a second process from 4 scenes on (the reference's
-    # 4); the same scenes settled in the rendering process itself
+    # one worker settles the first scene itself and the next ones in a second process from 4
+    # scenes on (the reference's 4); the same scenes all settled in the rendering process
     monkeypatch.setattr(pipeline, "PHYSICS_AHEAD_MIN", 10**6)
     render_dataset(tiny(tmp_path / "here"), progress=False)
     a, b, c = (file_hashes(p) for p in (reference, tmp_path / "again", tmp_path / "here"))
