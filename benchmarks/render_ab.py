@@ -6,7 +6,8 @@ before / after so that a machine getting busier or quieter hits both).
 Each measurement is a fresh process run in the checkout's folder (its own simdata), rendering
 ``--scenes`` scenes of 4 views, 6 objects, every modality (as benchmarks/render_throughput.py)
 with each ``--workers`` count. Prints and saves images/s and the physics / render / write
-split per image (ms, summed over workers), and the after / before ratio of the mean rates.
+split per image (ms, summed over workers), the after / before ratio of the mean rates, and
+each process's wall time from start to exit (the rate counts from the models loaded on).
 
 With ``--startup`` each measurement is instead `simdata render` of 1 scene x 1 view, 6 objects,
 from process start to exit with a warm mesh cache (a temporary $SIMDATA_CACHE that one untimed
@@ -48,12 +49,15 @@ print("RESULT " + json.dumps({"images": s.images, "seconds": s.seconds,
 def measure(tree: Path, meshes: str, scenes: int, workers: int, msaa: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYOPENGL_PLATFORM": os.environ.get("PYOPENGL_PLATFORM", "egl")}
+        t = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", CHILD, meshes, str(Path(tmp) / "out"),
                                str(scenes), str(workers), msaa], cwd=tree, env=env,
                               capture_output=True, text=True, check=True)
+        process_s = time.perf_counter() - t
     line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
     r = json.loads(line[len("RESULT "):])
     return {"images_per_s": round(r["images"] / r["seconds"], 3),
+            "process_s": round(process_s, 3),  # start to exit: imports and model loading too
             "ms_per_image": {k: round(v, 1) for k, v in r["ms_per_image"].items()}}
 
 
@@ -139,17 +143,20 @@ def main() -> None:
             for w in args.workers:
                 m = measure(tree, args.meshes, args.scenes, w, args.msaa)
                 runs.append({"round": r, "code": name, "workers": w, **m})
-                print(f"round {r} {name:6s} workers {w}: {m['images_per_s']:.2f} images/s "
-                      f"{m['ms_per_image']}", flush=True)
+                print(f"round {r} {name:6s} workers {w}: {m['images_per_s']:.2f} images/s, "
+                      f"process {m['process_s']:.2f} s {m['ms_per_image']}", flush=True)
     summary = {}
     for w in args.workers:
-        mean = {name: sum(x["images_per_s"] for x in runs if x["code"] == name and x["workers"] == w)
-                / args.rounds for name in trees}
+        mean, proc_s = ({name: sum(x[key] for x in runs if x["code"] == name and x["workers"] == w)
+                         / args.rounds for name in trees} for key in ("images_per_s", "process_s"))
         summary[f"workers_{w}"] = {"before_images_per_s": round(mean["before"], 3),
                                    "after_images_per_s": round(mean["after"], 3),
-                                   "ratio": round(mean["after"] / mean["before"], 3)}
+                                   "ratio": round(mean["after"] / mean["before"], 3),
+                                   "before_process_s": round(proc_s["before"], 3),
+                                   "after_process_s": round(proc_s["after"], 3)}
         print(f"workers {w}: {mean['before']:.2f} -> {mean['after']:.2f} images/s "
-              f"({mean['after'] / mean['before']:.2f}x)")
+              f"({mean['after'] / mean['before']:.2f}x); whole process {proc_s['before']:.2f} -> "
+              f"{proc_s['after']:.2f} s")
     save_results(args.out, {"benchmark": "render_ab", "meshes": args.meshes,
                             "scenes": args.scenes, "views": 4, "msaa": args.msaa or None,
                             "trees": described,

@@ -330,6 +330,10 @@ def render_crops(cfg: RenderConfig, count: int, size: int = 64, progress: bool =
         raise SimdataError(f"--randomize {','.join(unused)} cannot be honoured by --mode crops (one "
                            f"object per crop); use materials, lights, backgrounds, camera")
     cfg = replace(cfg, msaa=resolve_msaa(cfg.msaa))  # the count rendered with is recorded
+    if cfg.workers > 1 and count > CHUNK:
+        from .pools import start_fork_server
+
+        start_fork_server()  # the pool's processes: their imports overlap loading the models
     models = load_models(cfg.meshes, cfg.units, cfg.max_texture)
     names = {m.obj_id: m.name for m in models}
     resting = [rest(m, vp.rest) for m in models] if vp else []

@@ -24,7 +24,7 @@ from typing import Iterator
 from . import __version__
 from .assets import load_models, models_fingerprint
 from .errors import SimdataError
-from .pools import spawn_executor, usable_cores
+from .pools import spawn_executor, start_fork_server, usable_cores
 from .fileio import disk_error, write_json_atomic
 from .config import RenderConfig
 from .render import DEFAULT_MSAA, SceneRenderer, choose_gl_platform, resolve_msaa
@@ -280,6 +280,8 @@ def render_dataset(cfg: RenderConfig, progress: bool = True) -> RenderSummary:
     from tqdm import tqdm
 
     cfg.validate()
+    if not cfg.ray and (cfg.workers > 1 or (cfg.scenes >= PHYSICS_AHEAD_MIN and usable_cores() > 1)):
+        start_fork_server()  # the pool's processes: their imports overlap loading the models
     models = load_models(cfg.meshes, cfg.units, cfg.max_texture)
     fingerprint = models_fingerprint(cfg.meshes)
     with ExitStack() as stack:

@@ -1,4 +1,4 @@
-"""Process pools whose workers start in parallel, however large what they share.
+"""Process pools whose workers start in parallel, however large what they share, and quickly.
 
 A spawned worker gets its initializer's arguments through its start-up pipe, and the parent
 writes them there before it starts the next worker. The pipe holds 64 KiB, so the parent waits
@@ -9,6 +9,14 @@ rendered their first scene after 42 s on a 16-core GPU machine
 shared objects once into a temporary file instead; each worker reads it itself, all at once.
 :func:`spawn_executor` gives the same workers as a ``concurrent.futures`` executor, whose
 results fail (BrokenProcessPool) rather than wait for ever when a worker dies.
+
+Workers are forked from multiprocessing's fork server, a clean process that imported the
+modules every worker needs (PRELOAD: about a second of each worker's start) once; started by
+:func:`start_fork_server` while the caller loads its models, it has them ready when the pool
+starts. It never creates a GL context or a pybullet client (neither survives a fork): workers
+make their own. Each worker takes the caller's environment as it is when the pool starts (the
+fork server's is the one it started with). Where the platform has no fork server, workers are
+spawned.
 """
 from __future__ import annotations
 
@@ -39,14 +47,14 @@ def _shared_file(shared: tuple) -> Iterator[str]:
 
 @contextmanager
 def spawn_pool(workers: int, initializer: Callable, shared: tuple, initargs: tuple = ()) -> Iterator:
-    """A ``multiprocessing`` Pool of ``workers`` spawned processes (GL contexts and pybullet
-    clients do not survive fork), each initialised by ``initializer(*shared, *initargs)``.
+    """A ``multiprocessing`` Pool of ``workers`` processes (forked from the fork server, see the
+    module's docstring), each initialised by ``initializer(*shared, *initargs)``.
     ``shared`` (large: meshes, layouts) goes through one temporary pickle file that the
     workers read in parallel; ``initargs`` (small) through their start-up pipes as usual.
     Workers run OpenCV on one thread."""
     with _shared_file(shared) as path, \
-            mp.get_context("spawn").Pool(workers, initializer=_start,
-                                         initargs=(path, initializer, initargs)) as pool:
+            _context().Pool(workers, initializer=_start,
+                            initargs=(path, initializer, initargs, dict(os.environ))) as pool:
         yield pool
 
 
@@ -62,8 +70,8 @@ def spawn_executor(workers: int, initializer: Callable, shared: tuple, initargs:
     from concurrent.futures.process import BrokenProcessPool
 
     with _shared_file(shared) as path:
-        executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
-                                       initializer=_start, initargs=(path, initializer, initargs))
+        executor = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_start,
+                                       initargs=(path, initializer, initargs, dict(os.environ)))
         try:
             yield executor
         except BaseException as e:
@@ -86,10 +94,42 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _start(path: str, initializer: Callable, initargs: tuple) -> None:
+# What every worker imports whatever its job: the fork server imports it once. Nothing that
+# reads the environment when imported (PyOpenGL picks its platform then) or prints (pybullet's
+# banner would follow a run's one-line error): workers import those themselves.
+PRELOAD = ("numpy", "cv2", "trimesh", "simdata.pipeline", "simdata.crop_render",
+           "simdata.grasping.labels")
+
+
+def _context():
+    """The multiprocessing context pools start their workers with: the fork server's, with
+    PRELOAD imported in it, where the platform has one; else spawn's."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(list(PRELOAD))  # not taken by a server already running
+    return ctx
+
+
+def start_fork_server() -> None:
+    """Start the process that pool workers are forked from now (if not running), so that its
+    imports overlap the caller's own work before the pool starts (loading the models); a pool
+    started without this call starts it then."""
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+def _start(path: str, initializer: Callable, initargs: tuple, env: dict) -> None:
     import signal
 
     import cv2
+
+    # the environment of the pool's caller now, not the one the fork server started with
+    # (SIMDATA_CACHE, PYOPENGL_PLATFORM, EGL_DEVICE_ID... may have been set since)
+    os.environ.clear()
+    os.environ.update(env)
 
     # Ctrl-C reaches the whole process group: the parent stops the run and its workers; a
     # worker that took it itself would only print a traceback of its own

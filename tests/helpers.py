@@ -200,10 +200,26 @@ def child_pids(pid: int) -> list[int]:
     return kids
 
 
-def spawned_workers(pid: int) -> list[int]:
-    """Process ids of the spawned multiprocessing workers of process ``pid``."""
-    return [kid for kid in child_pids(pid)
-            if b"spawn_main" in Path(f"/proc/{kid}/cmdline").read_bytes()]
+def descendants(pid: int) -> list[int]:
+    """Process ids of the children of ``pid``, theirs, and so on."""
+    kids = child_pids(pid)
+    return kids + [pid for kid in kids for pid in descendants(kid)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def pool_workers(pid: int) -> list[int]:
+    """Process ids of the pool workers of process ``pid``: the children of its fork server
+    (simdata.pools), or its spawned children where workers are spawned."""
+    kids = child_pids(pid)
+    servers = [kid for kid in kids if b"multiprocessing.forkserver" in _cmdline(kid)]
+    return ([w for server in servers for w in child_pids(server)]
+            + [kid for kid in kids if b"spawn_main" in _cmdline(kid)])
 
 
 @contextlib.contextmanager

@@ -129,13 +129,13 @@ def test_a_dead_crop_worker_stops_the_run_in_one_line(tmp_path):
     import os
     import signal
 
-    from helpers import error_lines, running_cli, spawned_workers, wait_until
+    from helpers import error_lines, running_cli, pool_workers, wait_until
 
     out = tmp_path / "c"
     with running_cli("render", "--mode", "crops", "--meshes", ASSETS, "--out", out, "--count",
                      "4000", "--size", "64", "--workers", "2", "--no-progress") as proc:
-        wait_until(lambda: len(spawned_workers(proc.pid)) == 2, timeout=120, poll=0.05)
-        os.kill(spawned_workers(proc.pid)[0], signal.SIGKILL)
+        wait_until(lambda: len(pool_workers(proc.pid)) == 2, timeout=120, poll=0.05)
+        os.kill(pool_workers(proc.pid)[0], signal.SIGKILL)
         lines = error_lines(proc.communicate(timeout=120)[1])  # a Pool's results would wait for ever
     assert proc.returncode == 2 and len(lines) == 1, lines
     assert "crop-rendering worker process died" in lines[0] and "nothing was written" in lines[0]

@@ -50,7 +50,7 @@ from ..errors import SimdataError
 from ..fileio import disk_error, read_image, write_bytes_atomic, write_json_atomic
 from ..transforms import M_TO_MM, invert_transform, make_transform
 from ..types import ObjectModel
-from ..pools import spawn_executor
+from ..pools import spawn_executor, start_fork_server
 from .antipodal import antipodal_cached
 from .depth_check import DepthCheckConfig, inpaint_holes, openings, plan_grasp_depth
 from .execute import try_grasp
@@ -447,6 +447,8 @@ def label_dataset(root: str | Path, cfg: GraspLabelConfig, workers: int = 1, cac
             raise disk_error(cfg_path, e) from None
     scenes = scene_dirs(root)
     todo = [s for s in scenes if not (s / SCENE_FILE).is_file()]
+    if workers > 1 and len(todo) > 1:
+        start_fork_server()  # the pool's processes: their imports overlap loading the models
     models = load_dataset_models(root)
     cache = default_cache_dir(PhysicsConfig(cache_dir=cache_dir))
     totals = {"scenes": 0, "skipped": len(scenes) - len(todo), "trials": 0, "collision_free": 0,
