@@ -337,3 +337,34 @@ def test_large_textures_are_capped_on_load_without_changing_the_look(assets_dir,
     assert np.abs(frames[0].rgb.astype(int) - frames[1].rgb.astype(int)).mean() < 0.5
     with pytest.raises(SimdataError, match="--max-texture"):
         load_models(tmp_path / "m", max_texture=-1)
+
+
+def test_an_objs_material_libraries_are_its_mtllib_lines_wherever_they_are(tmp_path):
+    """material_files reads the mtllib statements of an OBJ: the line's first word, the rest of
+    the line stripped (tabs, CRLF, at the end of the file without a newline); not in comments,
+    not inside other words, not without a name (the line regex it replaced took a bare
+    "mtllib" followed by another line for a library named after that line)."""
+    from simdata.assets import material_files
+
+    obj = tmp_path / "m.obj"
+    obj.write_bytes(b"# mtllib commented.mtl\r\nmtllib\ta b.mtl \r\nv 0 0 0\nusemtl x\n"
+                    b"  mtllib indented.mtl\nxmtllib no.mtl\nmtllib\nmtllib   \nf 1 1 1\nmtllib last.mtl")
+    (tmp_path / "last.mtl").write_text("newmtl x\nmap_Kd tex.png\n")
+    assert material_files(obj) == [tmp_path / "a b.mtl", tmp_path / "indented.mtl",
+                                   tmp_path / "last.mtl", tmp_path / "tex.png"]
+
+
+def test_a_cached_mesh_comes_back_with_its_normals_hull_and_mass_properties(assets_dir, tmp_path, monkeypatch):
+    """What every process asks of a mesh is computed once, when it is loaded, and read back
+    with it from the disk cache: the same values as computed from the mesh afresh."""
+    monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
+    load_models(assets_dir)  # fills the cache
+    for m in load_models(assets_dir):  # read back
+        cached = m.mesh._cache.cache
+        assert {"vertex_normals", "convex_hull", "is_volume"} <= set(cached), m.name
+        fresh = trimesh.Trimesh(m.mesh.vertices.copy(), m.mesh.faces.copy(), process=False)
+        assert np.allclose(cached["vertex_normals"], fresh.vertex_normals)
+        assert cached["is_volume"] == fresh.is_volume
+        hull = cached["convex_hull"]
+        assert "mass_properties" in hull._cache.cache
+        assert np.isclose(hull.volume, fresh.convex_hull.volume)
