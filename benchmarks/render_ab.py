@@ -65,13 +65,16 @@ STARTUP = ["-c", "import sys; from simdata.cli import main; sys.exit(main())", "
            "--scenes", "1", "--views", "1", "--objects", "6:6", "--no-progress"]
 
 
-def measure_startup(tree: Path, meshes: str, cache: str) -> dict:
-    """Wall, user and system seconds of one `simdata render` start-up run in ``tree``."""
+def measure_startup(tree: Path, meshes: str, cache: str, probe_gl: bool = False) -> dict:
+    """Wall, user and system seconds of one `simdata render` start-up run in ``tree``
+    (``probe_gl``: without $PYOPENGL_PLATFORM, so that it probes for the platform)."""
     import resource
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYOPENGL_PLATFORM": os.environ.get("PYOPENGL_PLATFORM", "egl"),
                "SIMDATA_CACHE": cache}
+        if probe_gl:
+            del env["PYOPENGL_PLATFORM"]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         subprocess.run([sys.executable, *STARTUP, "--meshes", meshes, "--out", str(Path(tmp) / "out")],
@@ -82,15 +85,15 @@ def measure_startup(tree: Path, meshes: str, cache: str) -> dict:
             "sys_s": round(after.ru_stime - before.ru_stime, 3)}
 
 
-def startup_ab(trees: dict, meshes: str, rounds: int) -> tuple[list, dict]:
+def startup_ab(trees: dict, meshes: str, rounds: int, probe_gl: bool = False) -> tuple[list, dict]:
     """Alternated start-up runs of the checkouts (warm cache): the runs and their means."""
     runs = []
     with tempfile.TemporaryDirectory() as cache:
         for tree in trees.values():  # fill the cache (each checkout's keys) untimed
-            measure_startup(tree, meshes, cache)
+            measure_startup(tree, meshes, cache, probe_gl)
         for r in range(rounds):
             for name, tree in trees.items():
-                m = measure_startup(tree, meshes, cache)
+                m = measure_startup(tree, meshes, cache, probe_gl)
                 runs.append({"round": r, "code": name, **m})
                 print(f"round {r} {name:6s} start-up: {m['wall_s']:.2f} s (user {m['user_s']:.2f} s, "
                       f"system {m['sys_s']:.2f} s)", flush=True)
@@ -124,14 +127,20 @@ def main() -> None:
     ap.add_argument("--msaa", default="", help="--msaa of both [the OpenGL's own]")
     ap.add_argument("--startup", action="store_true",
                     help="time start-up (1 scene x 1 view, warm cache) instead of images/s")
+    ap.add_argument("--probe-gl", action="store_true",
+                    help="with --startup: run without $PYOPENGL_PLATFORM (simdata probes for it, "
+                         "as on a machine where it is not set)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "render_ab_cpu.json"))
     args = ap.parse_args()
+    if args.probe_gl and not args.startup:
+        ap.error("--probe-gl times start-up: give --startup too")
     t0 = time.perf_counter()
     trees = {"before": Path(args.before).resolve(), "after": Path(args.after).resolve()}
     described = {k: {"path": str(v), "revision": revision(v)} for k, v in trees.items()}
     if args.startup:
-        runs, summary = startup_ab(trees, args.meshes, args.rounds)
+        runs, summary = startup_ab(trees, args.meshes, args.rounds, args.probe_gl)
         save_results(args.out, {"benchmark": "render_ab --startup", "meshes": args.meshes,
+                                "pyopengl_platform_set": not args.probe_gl,
                                 "what": "simdata render of 1 scene x 1 view, 6 objects, warm cache: "
                                         "process start to exit",
                                 "trees": described, "runs": runs, "summary": summary,

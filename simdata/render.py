@@ -39,6 +39,57 @@ _PROBE = ("import pyrender, trimesh; r = pyrender.OffscreenRenderer(8, 8); s = p
           "s.add(pyrender.Mesh.from_trimesh(trimesh.creation.box()));"
           "s.add(pyrender.PerspectiveCamera(1.0), pose=[[1,0,0,0],[0,1,0,0],[0,0,1,3],[0,0,0,1]]);"
           "r.render(s); r.delete()")
+# EGL's probe makes the context pyrender's EGL platform makes (the device of $EGL_DEVICE_ID, or
+# the default display where devices cannot be listed; an OpenGL 4.1 core context, made current)
+# with PyOpenGL alone: importing pyrender and trimesh made _PROBE take 0.7-1.9 s of every start-up
+# where $PYOPENGL_PLATFORM is not set, this 0.2 s.
+_EGL_PROBE = """
+import ctypes, os
+from OpenGL import EGL, arrays
+from OpenGL import GL
+
+def need(ok, what):  # not assert: $PYTHONOPTIMIZE would drop it
+    if not ok:
+        raise SystemExit(what)
+
+def ext(name, result, *args):
+    address = EGL.eglGetProcAddress(name)
+    if not address:
+        return None
+    f = ctypes.CFUNCTYPE(result)(address)
+    f.argtypes = args
+    return f
+
+query = ext("eglQueryDevicesEXT", EGL.EGLBoolean, EGL.EGLint, ctypes.POINTER(ctypes.c_void_p),
+            ctypes.POINTER(EGL.EGLint))
+platform_display = ext("eglGetPlatformDisplayEXT", EGL.EGLDisplay, EGL.EGLenum, ctypes.c_void_p,
+                       ctypes.POINTER(EGL.EGLint))
+index = int(os.environ.get("EGL_DEVICE_ID", "0"))
+if query is None and index == 0:
+    display = EGL.eglGetDisplay(EGL.EGL_DEFAULT_DISPLAY)
+else:
+    n = EGL.EGLint()
+    need(query(0, None, ctypes.byref(n)) and index < n.value, "no such EGL device")
+    devices = (ctypes.c_void_p * n.value)()
+    need(query(n.value, devices, ctypes.byref(n)), "eglQueryDevicesEXT")
+    display = platform_display(0x313F, devices[index], None)  # EGL_PLATFORM_DEVICE_EXT
+need(EGL.eglInitialize(display, ctypes.c_long(), ctypes.c_long()), "eglInitialize")
+config_attributes = arrays.GLintArray.asArray([
+    EGL.EGL_SURFACE_TYPE, EGL.EGL_PBUFFER_BIT, EGL.EGL_BLUE_SIZE, 8, EGL.EGL_RED_SIZE, 8,
+    EGL.EGL_GREEN_SIZE, 8, EGL.EGL_DEPTH_SIZE, 24, EGL.EGL_COLOR_BUFFER_TYPE, EGL.EGL_RGB_BUFFER,
+    EGL.EGL_RENDERABLE_TYPE, EGL.EGL_OPENGL_BIT, EGL.EGL_CONFORMANT, EGL.EGL_OPENGL_BIT, EGL.EGL_NONE])
+context_attributes = arrays.GLintArray.asArray([
+    EGL.EGL_CONTEXT_MAJOR_VERSION, 4, EGL.EGL_CONTEXT_MINOR_VERSION, 1,
+    EGL.EGL_CONTEXT_OPENGL_PROFILE_MASK, EGL.EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT, EGL.EGL_NONE])
+configs, count = (EGL.EGLConfig * 1)(), ctypes.c_long()
+need(EGL.eglChooseConfig(display, config_attributes, configs, 1, count) and count.value > 0,
+     "eglChooseConfig")
+need(EGL.eglBindAPI(EGL.EGL_OPENGL_API), "eglBindAPI")
+context = EGL.eglCreateContext(display, configs[0], EGL.EGL_NO_CONTEXT, context_attributes)
+need(context and EGL.eglMakeCurrent(display, EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, context),
+     "eglMakeCurrent")
+need(GL.glGetString(GL.GL_VERSION), "glGetString")
+"""
 
 
 def choose_gl_platform() -> str:
@@ -53,8 +104,10 @@ def choose_gl_platform() -> str:
         return current
     for platform in ("egl", "osmesa"):
         env = dict(os.environ, PYOPENGL_PLATFORM=platform)
+        env.pop("DISPLAY", None)  # pyrender asks EGL for its display without one too
+        probe = _EGL_PROBE if platform == "egl" else _PROBE
         try:
-            ok = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
+            ok = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                                 timeout=120).returncode == 0
         except subprocess.TimeoutExpired:
             ok = False

@@ -335,6 +335,20 @@ def test_gl_platform_is_probed_when_unset():
     assert r.returncode == 0 and r.stdout.strip() in ("egl", "osmesa")
 
 
+def test_the_egl_probe_takes_this_machines_egl_and_refuses_a_device_it_does_not_have():
+    """EGL's probe (the context pyrender's EGL platform makes, with PyOpenGL alone) succeeds
+    where pyrender renders with EGL, as every test here does, and fails for a device index
+    beyond the machine's, as pyrender would."""
+    from simdata.render import _EGL_PROBE
+
+    env = dict(os.environ, PYOPENGL_PLATFORM="egl")
+    run = lambda **more: subprocess.run([sys.executable, "-c", _EGL_PROBE], env={**env, **more},  # noqa: E731
+                                        capture_output=True, text=True, timeout=120)
+    assert run().returncode == 0
+    bad = run(EGL_DEVICE_ID="99")
+    assert bad.returncode != 0 and "no such EGL device" in bad.stderr
+
+
 def test_full_disk_and_permission_errors_name_the_file_and_the_fix(tmp_path):
     import errno
 
