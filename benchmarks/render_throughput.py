@@ -219,11 +219,11 @@ def _replay_one(i: int) -> dict:
 def replay_layouts(spec: dict) -> dict:
     """The "scenes" measurement from saved layouts: simdata's writers and render_scene on
     ``workers`` spawned processes, physics skipped. Loaded once here and handed to the workers
-    (simdata.pools.spawn_pool), and timed, as render_dataset does: from the prepared output
+    (simdata.pools.worker_pool), and timed, as render_dataset does: from the prepared output
     folder to the last scene, pool start included."""
     from simdata.assets import load_models, models_fingerprint
     from simdata.pipeline import prepare_output, with_absolute_paths
-    from simdata.pools import spawn_pool
+    from simdata.pools import worker_pool
     from simdata.writers import make_writers
 
     cfg = with_absolute_paths(scene_config(spec["meshes"], spec["views"], spec["out"],
@@ -241,7 +241,7 @@ def replay_layouts(spec: dict) -> dict:
         with _replay["renderer"]:  # GL freed before the interpreter's shutdown
             results = [_replay_one(i) for i in todo]
     else:
-        with spawn_pool(spec["workers"], _replay_init, init) as pool:
+        with worker_pool(spec["workers"], _replay_init, init) as pool:
             results = list(pool.imap_unordered(_replay_one, todo))
     seconds = time.perf_counter() - t0
     timings = {k: sum(r[k] for r in results) for k in ("physics", "render", "write")}

@@ -300,12 +300,12 @@ def _rendered_crops(job_args: tuple, count: int, workers: int):
         finally:
             job.close()
         return
-    from .pools import spawn_executor
+    from .pools import worker_executor
 
     chunks = [range(a, min(a + CHUNK, count)) for a in range(0, count, CHUNK)]
-    with spawn_executor(min(workers, len(chunks)), _init_crop_worker, job_args,
-                        who="a crop-rendering worker process",
-                        then="nothing was written: rerun the command") as pool:
+    with worker_executor(min(workers, len(chunks)), _init_crop_worker, job_args,
+                         who="a crop-rendering worker process",
+                         then="nothing was written: rerun the command") as pool:
         for crops in pool.map(_crop_chunk, chunks):  # in order: the writer's shards too
             yield from crops
 

@@ -24,7 +24,7 @@ from typing import Iterator
 from . import __version__
 from .assets import load_models, models_fingerprint
 from .errors import SimdataError
-from .pools import spawn_executor, start_fork_server, usable_cores
+from .pools import worker_executor, start_fork_server, usable_cores
 from .fileio import disk_error, write_json_atomic
 from .config import RenderConfig
 from .render import DEFAULT_MSAA, SceneRenderer, choose_gl_platform, resolve_msaa
@@ -253,8 +253,8 @@ def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
     process would have made (pools already rely on that). This process settles the first scene
     itself, while the second one starts."""
     if cfg.workers == 1 and len(todo) >= PHYSICS_AHEAD_MIN and usable_cores() > 1:
-        with spawn_executor(1, _init_physics, (layout_models(models),), (cfg,),
-                            who="the process settling the scenes' physics", then=KEPT) as physics:
+        with worker_executor(1, _init_physics, (layout_models(models),), (cfg,),
+                             who="the process settling the scenes' physics", then=KEPT) as physics:
             ahead: deque = deque()  # a few scenes ahead: layouts can hold distractor meshes
             rest = iter(todo[1:])
             ahead.extend(physics.submit(_settle, i) for i in itertools.islice(rest, PHYSICS_AHEAD))
@@ -268,8 +268,8 @@ def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
             for i in todo:
                 yield render_one_scene(models, cfg, i, renderer)
     else:
-        with spawn_executor(min(cfg.workers, len(todo)), _init_worker, (models,), (cfg,),
-                            who="a rendering worker process", then=KEPT) as pool:
+        with worker_executor(min(cfg.workers, len(todo)), _init_worker, (models,), (cfg,),
+                             who="a rendering worker process", then=KEPT) as pool:
             yield from (done.result() for done in as_completed([pool.submit(_work, i)
                                                                 for i in todo]))
 

@@ -1,13 +1,13 @@
 """Process pools whose workers start in parallel, however large what they share, and quickly.
 
-A spawned worker gets its initializer's arguments through its start-up pipe, and the parent
+A pool worker gets its initializer's arguments through its start-up pipe, and the parent
 writes them there before it starts the next worker. The pipe holds 64 KiB, so the parent waits
 until each child has started Python, imported its modules and read everything: with the real
 YCB meshes (49 MB pickled) that is about 2.6 s per worker, one after the other, so 16 workers
 rendered their first scene after 42 s on a 16-core GPU machine
-(benchmarks/results/render_throughput_gpu_nvidia_h100.json). :func:`spawn_pool` pickles the
+(benchmarks/results/render_throughput_gpu_nvidia_h100.json). :func:`worker_pool` pickles the
 shared objects once into a temporary file instead; each worker reads it itself, all at once.
-:func:`spawn_executor` gives the same workers as a ``concurrent.futures`` executor, whose
+:func:`worker_executor` gives the same workers as a ``concurrent.futures`` executor, whose
 results fail (BrokenProcessPool) rather than wait for ever when a worker dies.
 
 Workers are forked from multiprocessing's fork server, a clean process that imported the
@@ -46,7 +46,7 @@ def _shared_file(shared: tuple) -> Iterator[str]:
 
 
 @contextmanager
-def spawn_pool(workers: int, initializer: Callable, shared: tuple, initargs: tuple = ()) -> Iterator:
+def worker_pool(workers: int, initializer: Callable, shared: tuple, initargs: tuple = ()) -> Iterator:
     """A ``multiprocessing`` Pool of ``workers`` processes (forked from the fork server, see the
     module's docstring), each initialised by ``initializer(*shared, *initargs)``.
     ``shared`` (large: meshes, layouts) goes through one temporary pickle file that the
@@ -59,9 +59,9 @@ def spawn_pool(workers: int, initializer: Callable, shared: tuple, initargs: tup
 
 
 @contextmanager
-def spawn_executor(workers: int, initializer: Callable, shared: tuple, initargs: tuple = (), *,
-                   who: str, then: str) -> Iterator:
-    """spawn_pool's processes as a ``concurrent.futures`` executor. Where a worker dies
+def worker_executor(workers: int, initializer: Callable, shared: tuple, initargs: tuple = (), *,
+                    who: str, then: str) -> Iterator:
+    """worker_pool's processes as a ``concurrent.futures`` executor. Where a worker dies
     (killed, out of memory) the block fails with one line, "``who`` died (killed, or out of
     memory?); ``then``" (a SimdataError), instead of waiting for ever as a multiprocessing
     Pool's results do. An error or interrupt in the block terminates the workers and cancels

@@ -5,7 +5,7 @@ import tempfile
 
 import numpy as np
 
-from simdata.pools import PRELOAD, spawn_executor, spawn_pool, start_fork_server
+from simdata.pools import PRELOAD, worker_executor, worker_pool, start_fork_server
 
 _state: dict = {}
 
@@ -20,10 +20,10 @@ def _look(i):
     return os.getpid(), float(_state["big"].sum()), _state["table"]["k"], _state["tag"], i, cv2.getNumThreads()
 
 
-def test_spawned_workers_share_large_objects_through_a_file(tmp_path, monkeypatch):
+def test_pool_workers_share_large_objects_through_a_file(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the shared pickle goes
     big = np.arange(2_000_000, dtype=np.float64)  # 16 MB: far beyond a pipe's buffer
-    with spawn_pool(2, _init, (big, {"k": 3}), ("x",)) as pool:
+    with worker_pool(2, _init, (big, {"k": 3}), ("x",)) as pool:
         out = pool.map(_look, range(8), chunksize=1)
         ours = lambda: [p for p in tmp_path.iterdir() if p.name.startswith("simdata_pool_")]  # noqa: E731
         assert len(ours()) == 1  # the pool's temporary folder, while it runs
@@ -49,7 +49,7 @@ def test_workers_are_forked_with_the_imports_and_take_the_callers_environment_no
     start_fork_server()  # with SIMDATA_POOL_GONE in its environment (or started earlier)
     monkeypatch.setenv("SIMDATA_POOL_TEST", "set after the server started")
     monkeypatch.delenv("SIMDATA_POOL_GONE")
-    with spawn_executor(2, _init, (np.zeros(1), {}), ("x",), who="a test worker", then="") as pool:
+    with worker_executor(2, _init, (np.zeros(1), {}), ("x",), who="a test worker", then="") as pool:
         seen = list(pool.map(_env_and_modules, ["SIMDATA_POOL_TEST"] * 2))
         gone = pool.submit(_env_and_modules, "SIMDATA_POOL_GONE").result()[0]
     assert {r[0] for r in seen} == {"set after the server started"} and gone is None

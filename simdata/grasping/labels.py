@@ -50,7 +50,7 @@ from ..errors import SimdataError
 from ..fileio import disk_error, read_image, write_bytes_atomic, write_json_atomic
 from ..transforms import M_TO_MM, invert_transform, make_transform
 from ..types import ObjectModel
-from ..pools import spawn_executor, start_fork_server
+from ..pools import worker_executor, start_fork_server
 from .antipodal import antipodal_cached
 from .depth_check import DepthCheckConfig, inpaint_holes, openings, plan_grasp_depth
 from .execute import try_grasp
@@ -468,9 +468,9 @@ def label_dataset(root: str | Path, cfg: GraspLabelConfig, workers: int = 1, cac
             for s in todo:
                 collect(label_scene(s, models, cfg, cache))
         else:
-            with spawn_executor(min(workers, len(todo)), _init_worker, (models,), (cfg, cache),
-                                who="a grasp-labelling worker process",
-                                then="labelled scenes are kept: rerun the command to resume it") as pool:
+            with worker_executor(min(workers, len(todo)), _init_worker, (models,), (cfg, cache),
+                                 who="a grasp-labelling worker process",
+                                 then="labelled scenes are kept: rerun the command to resume it") as pool:
                 for done in as_completed([pool.submit(_work, s) for s in todo]):
                     collect(done.result())
     except OSError as e:
