@@ -346,14 +346,15 @@ def _model_mesh(mesh):
     with an OBJ texture image formatted once.
 
     pyrender formats a texture image twice (its material's and its texture's setters), in
-    five full-size copies: for a 2048x2048 image 40-1000 ms per model on this project's VM,
+    five full-size copies: for a 2048x2048 image 40-330 ms per model on this project's VM,
     where freshly allocated memory is costly, every time a process (a worker, a crop job)
     first shows a textured model."""
+    import trimesh
+    from pyrender.constants import GLTF
+
     pr = _pyrender()
     mat = getattr(mesh.visual, "material", None)
     uv = getattr(mesh.visual, "uv", None)
-    import trimesh
-
     if (getattr(mesh.visual, "kind", None) != "texture" or uv is None
             or type(mat) is not trimesh.visual.material.SimpleMaterial):
         return pr.Mesh.from_trimesh(mesh, smooth=True)
@@ -369,8 +370,6 @@ def _model_mesh(mesh):
     material = pr.MetallicRoughnessMaterial(alphaMode="BLEND",
                                             roughnessFactor=(2 / (glossiness + 2)) ** (1.0 / 4.0),
                                             baseColorFactor=mat.diffuse, baseColorTexture=texture)
-    from pyrender.constants import GLTF
-
     primitive = pr.Primitive(positions=mesh.vertices.copy(), normals=mesh.vertex_normals.copy(),
                              texcoord_0=uv.copy(), indices=mesh.faces.copy(), material=material,
                              mode=GLTF.TRIANGLES)
