@@ -218,7 +218,7 @@ def _replay_one(i: int) -> dict:
 
 def replay_layouts(spec: dict) -> dict:
     """The "scenes" measurement from saved layouts: simdata's writers and render_scene on
-    ``workers`` spawned processes, physics skipped. Loaded once here and handed to the workers
+    ``workers`` pool processes, physics skipped. Loaded once here and handed to the workers
     (simdata.pools.worker_pool), and timed, as render_dataset does: from the prepared output
     folder to the last scene, pool start included."""
     from simdata.assets import load_models, models_fingerprint

@@ -226,6 +226,12 @@ PHYSICS_AHEAD_MIN = 4  # scenes: fewer do not pay for the physics process's star
 PHYSICS_AHEAD = 3      # scenes settled or settling ahead of the one rendered
 
 
+def _physics_elsewhere(cfg: RenderConfig, scenes: int) -> bool:
+    """Whether a run with ``scenes`` scenes to do settles them in a second process: one worker,
+    enough scenes to pay for that process's start, and a core for it."""
+    return cfg.workers == 1 and scenes >= PHYSICS_AHEAD_MIN and usable_cores() > 1
+
+
 def _render_settled(models, cfg: RenderConfig, renderer: SceneRenderer, physics, ahead: deque,
                     rest: Iterator[int]) -> Iterator[dict]:
     """Render the scenes that ``physics`` (the one-worker run's second process) settles, in
@@ -252,7 +258,7 @@ def _render_here(models, cfg: RenderConfig, todo: list[int]) -> Iterator[dict]:
     then runs on the core that rendering leaves idle, and the layouts are the very ones this
     process would have made (pools already rely on that). This process settles the first scene
     itself, while the second one starts."""
-    if cfg.workers == 1 and len(todo) >= PHYSICS_AHEAD_MIN and usable_cores() > 1:
+    if _physics_elsewhere(cfg, len(todo)):
         with worker_executor(1, _init_physics, (layout_models(models),), (cfg,),
                              who="the process settling the scenes' physics", then=KEPT) as physics:
             ahead: deque = deque()  # a few scenes ahead: layouts can hold distractor meshes
@@ -280,7 +286,7 @@ def render_dataset(cfg: RenderConfig, progress: bool = True) -> RenderSummary:
     from tqdm import tqdm
 
     cfg.validate()
-    if not cfg.ray and (cfg.workers > 1 or (cfg.scenes >= PHYSICS_AHEAD_MIN and usable_cores() > 1)):
+    if not cfg.ray and (cfg.workers > 1 or _physics_elsewhere(cfg, cfg.scenes)):
         start_fork_server()  # the pool's processes: their imports overlap loading the models
     models = load_models(cfg.meshes, cfg.units, cfg.max_texture)
     fingerprint = models_fingerprint(cfg.meshes)

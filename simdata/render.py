@@ -35,14 +35,15 @@ log = logging.getLogger(__name__)
 DEFAULT_MSAA = 4  # antialiasing samples per pixel of the colour pass: pyrender's
 MSAA_CHOICES = (0, 2, 4, 8, 16)
 
-_PROBE = ("import pyrender, trimesh; r = pyrender.OffscreenRenderer(8, 8); s = pyrender.Scene();"
-          "s.add(pyrender.Mesh.from_trimesh(trimesh.creation.box()));"
-          "s.add(pyrender.PerspectiveCamera(1.0), pose=[[1,0,0,0],[0,1,0,0],[0,0,1,3],[0,0,0,1]]);"
-          "r.render(s); r.delete()")
+# OSMesa's probe renders a box with pyrender.
+_OSMESA_PROBE = ("import pyrender, trimesh; r = pyrender.OffscreenRenderer(8, 8); s = pyrender.Scene();"
+                 "s.add(pyrender.Mesh.from_trimesh(trimesh.creation.box()));"
+                 "s.add(pyrender.PerspectiveCamera(1.0), pose=[[1,0,0,0],[0,1,0,0],[0,0,1,3],[0,0,0,1]]);"
+                 "r.render(s); r.delete()")
 # EGL's probe makes the context pyrender's EGL platform makes (the device of $EGL_DEVICE_ID, or
 # the default display where devices cannot be listed; an OpenGL 4.1 core context, made current)
-# with PyOpenGL alone: importing pyrender and trimesh made _PROBE take 0.7-1.9 s of every start-up
-# where $PYOPENGL_PLATFORM is not set, this 0.2 s.
+# with PyOpenGL alone: importing pyrender and trimesh made that probe take 0.7-1.9 s of every
+# start-up where $PYOPENGL_PLATFORM is not set, this 0.2 s.
 _EGL_PROBE = """
 import ctypes, os
 from OpenGL import EGL, arrays
@@ -105,7 +106,7 @@ def choose_gl_platform() -> str:
     for platform in ("egl", "osmesa"):
         env = dict(os.environ, PYOPENGL_PLATFORM=platform)
         env.pop("DISPLAY", None)  # pyrender asks EGL for its display without one too
-        probe = _EGL_PROBE if platform == "egl" else _PROBE
+        probe = _EGL_PROBE if platform == "egl" else _OSMESA_PROBE
         try:
             ok = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                                 timeout=120).returncode == 0
