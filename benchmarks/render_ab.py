@@ -5,9 +5,12 @@ before / after so that a machine getting busier or quieter hits both).
 
 Each measurement is a fresh process run in the checkout's folder (its own simdata), rendering
 ``--scenes`` scenes of 4 views, 6 objects, every modality (as benchmarks/render_throughput.py)
-with each ``--workers`` count. Prints and saves images/s and the physics / render / write
-split per image (ms, summed over workers), the after / before ratio of the mean rates, and
-each process's wall time from start to exit (the rate counts from the models loaded on).
+with each ``--workers`` count, after one untimed run of each checkout that fills its mesh
+cache. Prints and saves images/s and the physics / render / write split per image (ms, summed
+over workers), the after / before ratio of the mean rates, each process's wall time from start
+to exit (the rate counts from the models loaded on), and the peak memory of its process tree
+(sampled every 0.25 s): proportional set size (PSS: a page shared by n processes counts 1/n in
+each) and resident set size (RSS), each summed over the processes.
 
 With ``--startup`` each measurement is instead `simdata render` of 1 scene x 1 view, 6 objects,
 from process start to exit with a warm mesh cache (a temporary $SIMDATA_CACHE that one untimed
@@ -46,18 +49,30 @@ print("RESULT " + json.dumps({"images": s.images, "seconds": s.seconds,
 """
 
 
-def measure(tree: Path, meshes: str, scenes: int, workers: int, msaa: str) -> dict:
+def measure(tree: Path, meshes: str, scenes: int, workers: int, msaa: str,
+            poll_s: float = 0.25) -> dict:
+    from render_throughput import tree_memory_mb, tree_pss_mb
+
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYOPENGL_PLATFORM": os.environ.get("PYOPENGL_PLATFORM", "egl")}
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", CHILD, meshes, str(Path(tmp) / "out"),
-                               str(scenes), str(workers), msaa], cwd=tree, env=env,
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, meshes, str(Path(tmp) / "out"),
+                                 str(scenes), str(workers), msaa], cwd=tree, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        peak_pss = peak_rss = 0.0
+        while proc.poll() is None:  # the process tree's memory, summed over its processes
+            peak_pss = max(peak_pss, sum(tree_pss_mb(proc.pid).values()))
+            peak_rss = max(peak_rss, sum(tree_memory_mb(proc.pid)[0].values()))
+            time.sleep(poll_s)
+        stdout, stderr = proc.communicate()
         process_s = time.perf_counter() - t
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+        if proc.returncode:
+            raise SystemExit(f"render in {tree} failed ({proc.returncode}): {stderr[-2000:]}")
+    line = next(l for l in stdout.splitlines() if l.startswith("RESULT "))
     r = json.loads(line[len("RESULT "):])
     return {"images_per_s": round(r["images"] / r["seconds"], 3),
             "process_s": round(process_s, 3),  # start to exit: imports and model loading too
+            "peak_pss_mb": round(peak_pss, 1), "peak_rss_mb": round(peak_rss, 1),
             "ms_per_image": {k: round(v, 1) for k, v in r["ms_per_image"].items()}}
 
 
@@ -147,25 +162,31 @@ def main() -> None:
                                 "date": time.strftime("%Y-%m-%d"), "cpu_count": os.cpu_count()}, t0)
         return
     runs = []
+    for tree in trees.values():  # each checkout's mesh cache filled, untimed
+        measure(tree, args.meshes, 1, 1, args.msaa)
     for r in range(args.rounds):
         for name, tree in trees.items():
             for w in args.workers:
                 m = measure(tree, args.meshes, args.scenes, w, args.msaa)
                 runs.append({"round": r, "code": name, "workers": w, **m})
                 print(f"round {r} {name:6s} workers {w}: {m['images_per_s']:.2f} images/s, "
-                      f"process {m['process_s']:.2f} s {m['ms_per_image']}", flush=True)
+                      f"process {m['process_s']:.2f} s, peak PSS {m['peak_pss_mb']:.0f} MB "
+                      f"(RSS {m['peak_rss_mb']:.0f}) {m['ms_per_image']}", flush=True)
     summary = {}
     for w in args.workers:
-        mean, proc_s = ({name: sum(x[key] for x in runs if x["code"] == name and x["workers"] == w)
-                         / args.rounds for name in trees} for key in ("images_per_s", "process_s"))
+        mean, proc_s, pss = ({name: sum(x[key] for x in runs if x["code"] == name and x["workers"] == w)
+                              / args.rounds for name in trees}
+                             for key in ("images_per_s", "process_s", "peak_pss_mb"))
         summary[f"workers_{w}"] = {"before_images_per_s": round(mean["before"], 3),
                                    "after_images_per_s": round(mean["after"], 3),
                                    "ratio": round(mean["after"] / mean["before"], 3),
                                    "before_process_s": round(proc_s["before"], 3),
-                                   "after_process_s": round(proc_s["after"], 3)}
+                                   "after_process_s": round(proc_s["after"], 3),
+                                   "before_peak_pss_mb": round(pss["before"], 1),
+                                   "after_peak_pss_mb": round(pss["after"], 1)}
         print(f"workers {w}: {mean['before']:.2f} -> {mean['after']:.2f} images/s "
               f"({mean['after'] / mean['before']:.2f}x); whole process {proc_s['before']:.2f} -> "
-              f"{proc_s['after']:.2f} s")
+              f"{proc_s['after']:.2f} s; peak PSS {pss['before']:.0f} -> {pss['after']:.0f} MB")
     save_results(args.out, {"benchmark": "render_ab", "meshes": args.meshes,
                             "scenes": args.scenes, "views": 4, "msaa": args.msaa or None,
                             "trees": described,

@@ -285,6 +285,23 @@ def tree_memory_mb(root: int) -> tuple[dict[int, float], dict[int, float]]:
     return rss, hwm
 
 
+def tree_pss_mb(root: int) -> dict[int, float]:
+    """{pid: proportional set size MB} of ``root`` and its descendants: each page shared by n
+    processes counts 1/n in each, so the sum is the memory the tree holds (summed RSS counts a
+    shared page, a mapped file's or one a fork left unwritten, once per process). Empty
+    without /proc/PID/smaps_rollup."""
+    pss = {}
+    for pid in _tree_pids(root) if Path("/proc").is_dir() else []:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss[pid] = int(line.split()[1]) / 1024
+                    break
+        except OSError:
+            pass
+    return pss
+
+
 def _child_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
@@ -343,8 +360,11 @@ def describe_set(path: Path) -> tuple[list, dict]:
     models = load_models(path)
     sizes = []
     for m in models:
-        img = getattr(getattr(m.mesh.visual, "material", None), "image", None) if m.textured else None
-        sizes.append(list(img.size) if img is not None else None)
+        if m.texture is not None:  # a texture file, (H,W,4)
+            sizes.append([m.texture.shape[1], m.texture.shape[0]])
+        else:  # a look pyrender formats itself
+            img = getattr(getattr(m.mesh.visual, "material", None), "image", None) if m.textured else None
+            sizes.append(list(img.size) if img is not None else None)
     return models, {"path": str(path), "models": len(models),
                     "triangles_mean": round(sum(len(m.mesh.faces) for m in models) / len(models)),
                     "textured_models": sum(s is not None for s in sizes), "texture_sizes": sizes,

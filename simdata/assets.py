@@ -9,6 +9,7 @@ Accepted layouts (see :func:`discover_models`):
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -285,7 +286,7 @@ def file_fingerprint(*paths: Path | None) -> str:
 
 # Bump when what _load_look returns, or how it is computed, changes: cached meshes of older
 # code are then not read.
-MESH_CACHE_VERSION = "5"
+MESH_CACHE_VERSION = "6"
 
 
 def _look_key(src: ModelSource, units: str, max_texture: int = MAX_TEXTURE_PX) -> str | None:
@@ -314,11 +315,14 @@ def _look_key(src: ModelSource, units: str, max_texture: int = MAX_TEXTURE_PX) -
     return h.hexdigest()[:32]
 
 
-def _load_look(src: ModelSource, units: str, max_texture: int = MAX_TEXTURE_PX) -> dict:
+def _load_look(src: ModelSource, units: str, max_texture: int = MAX_TEXTURE_PX,
+               key: str | None = None) -> dict:
     """The mesh of ``src`` in metres with its look (or a plain material where its texture is
     missing; its texture at most ``max_texture`` pixels on a side, 0 = as stored), checked;
-    with what load_model tells the user about it. Nothing in it depends on where the files
-    are or what the object is called: it is cached by content."""
+    with what load_model tells the user about it. An OBJ-style texture image leaves the mesh
+    for a texture file of the disk cache named ``key`` (in memory without one):
+    ``"texture"``, a TextureImage. Nothing in it depends on where the files are or what the
+    object is called: it is cached by content."""
     mesh = _load_trimesh(src.visual)
     max_extent = float(np.max(mesh.extents))
     if units == "auto":
@@ -346,11 +350,38 @@ def _load_look(src: ModelSource, units: str, max_texture: int = MAX_TEXTURE_PX) 
         textured = False
     # the vertex colours (the BOP models' look) come from the texture as stored
     colors = _cacheable_colors(mesh)
+    texture = None
     if textured:
         cap_texture(mesh, max_texture)
+        texture = _take_texture(mesh, key) if colors is not None else None
     compute_derived(mesh)
     return {"mesh": mesh, "unit": unit, "scale": scale, "size_m": size_m, "textured": textured,
-            "plain": plain, "plain_rgb": plain_rgb, "vertex_colors": colors}
+            "plain": plain, "plain_rgb": plain_rgb, "vertex_colors": colors, "texture": texture}
+
+
+def _take_texture(mesh, key: str | None):
+    """Move the texture image of ``mesh`` (an OBJ's SimpleMaterial, with UVs) out of it into a
+    TextureImage (simdata.texture_image: a file of the disk cache named ``key``), which the
+    renderer reads when it first draws the model; None, and the mesh unchanged, for other
+    materials and image modes (pyrender formats those itself)."""
+    import trimesh
+
+    from .texture_image import rgba_of_image, store_texture
+
+    mat = getattr(mesh.visual, "material", None)
+    if type(mat) is not trimesh.visual.material.SimpleMaterial or mesh.visual.uv is None:
+        return None
+    rgba = rgba_of_image(mat.image)
+    if rgba is None:
+        return None
+    mat.image = None
+    return store_texture(rgba, key)
+
+
+def _texture_again(src: ModelSource, units: str, max_texture: int, key: str):
+    """The texture array load_model gave ``src``, made again from its files (and its texture
+    file written again): for a process that finds that file gone."""
+    return _load_look(src, units, max_texture, key)["texture"].rgba()
 
 
 def compute_derived(mesh) -> None:
@@ -443,13 +474,21 @@ def load_model(src: ModelSource, obj_id: int, units: str = "auto",
     """Load one object in metres, check it, and report unit and texture problems; its texture
     is kept at most ``max_texture`` pixels on a side (0: as stored). The loaded mesh is cached
     by content (simdata.diskcache): a second start-up reads it back instead of parsing the
-    mesh and decoding its texture."""
+    mesh and decoding its texture. An OBJ's texture is the model's ``texture``, a file of the
+    cache read when a renderer first draws the model (simdata.texture_image), not held by
+    every process that has the model."""
     from .diskcache import cached_pickle
 
     check_max_texture(max_texture)
     key = _look_key(src, units, max_texture)
-    look = (cached_pickle("meshes", key, lambda: _load_look(src, units, max_texture)) if key
+    look = (cached_pickle("meshes", key, lambda: _load_look(src, units, max_texture, key),
+                          usable=lambda look: look["texture"] is None
+                          or look["texture"].is_usable()) if key
             else _load_look(src, units, max_texture))
+    texture = look["texture"]
+    if texture is not None and key:
+        texture = texture.with_remake(functools.partial(_texture_again, src, units, max_texture,
+                                                        key))
     warnings = _tell(src, look)
     mass = com = inertia = None
     if src.urdf is not None:
@@ -459,7 +498,7 @@ def load_model(src: ModelSource, obj_id: int, units: str = "auto",
                        scale=look["scale"], unit=look["unit"], collision_path=src.collision,
                        mass_kg=mass, com_m=com, inertia_diag=inertia, textured=look["textured"],
                        warnings=warnings, content_key=key or "",
-                       vertex_colors=look["vertex_colors"])
+                       vertex_colors=look["vertex_colors"], texture=texture)
 
 
 def load_models(root: str | Path, units: str = "auto",

@@ -59,9 +59,10 @@ def cached_json(kind: str, key: str, compute: Callable[[], Any]) -> Any:
 
 
 def pickle_cache_bytes() -> int:
-    """How many bytes a kind of pickled entries may hold ($SIMDATA_CACHE_MESHES_MB, default
-    4096 MB): they hold textures (about 55 MB for a 4096x4096 one), and beyond this the least
-    recently used go, so a library edited over months does not fill the disk."""
+    """How many bytes each folder of large cached files may hold, the loaded meshes and their
+    textures ($SIMDATA_CACHE_MESHES_MB, default 4096 MB; a 2048x2048 texture file is 17 MB):
+    beyond this the least recently used go, so a library edited over months does not fill
+    the disk."""
     from .errors import SimdataError
 
     text = os.environ.get("SIMDATA_CACHE_MESHES_MB", "4096")
@@ -76,14 +77,16 @@ def pickle_cache_bytes() -> int:
 
 
 def cached_pickle(kind: str, key: str, compute: Callable[[], Any],
-                  max_bytes: int | None = None) -> Any:
+                  max_bytes: int | None = None,
+                  usable: Callable[[Any], bool] = lambda result: True) -> Any:
     """``compute()``'s result, read from ``cache_root()/kind/key.pickle`` when there: for what
-    JSON cannot hold (a loaded mesh with its texture image). The key must cover everything the
+    JSON cannot hold (a loaded mesh). The key must cover everything the
     result depends on (file contents, library versions). Unpickling runs code, so only a file
     this user owns and nobody else may write is read (else the result is computed and not
     written there); a pickle that cannot be read is recomputed and replaced. The folder keeps
     at most ``max_bytes`` (default pickle_cache_bytes(), $SIMDATA_CACHE_MESHES_MB): the entries
-    used longest ago are removed first."""
+    used longest ago are removed first. A result read back for which ``usable(result)`` is
+    false (it names a file that was removed since) is computed again and replaced."""
     from .errors import SimdataError
     from .fileio import write_bytes_atomic
 
@@ -97,11 +100,12 @@ def cached_pickle(kind: str, key: str, compute: Callable[[], Any],
                             "point $SIMDATA_CACHE at a private folder", path)
                 return compute()
             result = pickle.load(f)
-        try:
-            os.utime(path)  # used now: the last to be evicted
-        except OSError:  # a read-only cache is still read
-            pass
-        return result
+        if usable(result):
+            try:
+                os.utime(path)  # used now: the last to be evicted
+            except OSError:  # a read-only cache is still read
+                pass
+            return result
     except FileNotFoundError:
         pass
     except Exception as e:  # truncated by hand, or from another library version
@@ -110,17 +114,17 @@ def cached_pickle(kind: str, key: str, compute: Callable[[], Any],
     try:
         write_bytes_atomic(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
         os.chmod(path, 0o644)  # whatever the umask: readable back, by this user only writable
-        _evict(path.parent, max_bytes, keep=path)
+        evict(path.parent, max_bytes, keep=path)
     except (OSError, SimdataError) as e:
         log.debug("%s cache not written: %s", kind, e)
     return result
 
 
-def _evict(folder: Path, max_bytes: int, keep: Path) -> None:
-    """Remove the least recently used ``*.pickle`` of ``folder`` (by modification time, which
-    a read refreshes) until the rest hold at most ``max_bytes``; ``keep`` stays."""
+def evict(folder: Path, max_bytes: int, keep: Path, pattern: str = "*.pickle") -> None:
+    """Remove the least recently used files ``pattern`` of ``folder`` (by modification time,
+    which a read refreshes) until the rest hold at most ``max_bytes``; ``keep`` stays."""
     entries = []
-    for p in folder.glob("*.pickle"):
+    for p in folder.glob(pattern):
         try:
             st = p.stat()
         except FileNotFoundError:  # another process evicted it

@@ -202,7 +202,14 @@ def layout_models(models: list[ObjectModel]) -> list[ObjectModel]:
 
     return [replace(m, mesh=trimesh.Trimesh(vertices=m.mesh.vertices, faces=m.mesh.faces,
                                             process=False),
-                    content_key="", vertex_colors=None)  # they describe the mesh as loaded
+                    content_key="", vertex_colors=None, texture=None)  # the look as loaded
+            for m in models]
+
+
+def portable_models(models: list[ObjectModel]) -> list[ObjectModel]:
+    """``models`` for processes on other machines (Ray tasks), which have no file of this
+    machine's disk cache: their textures travel in memory."""
+    return [replace(m, texture=m.texture.in_memory()) if m.texture is not None else m
             for m in models]
 
 
@@ -316,7 +323,8 @@ def render_dataset(cfg: RenderConfig, progress: bool = True) -> RenderSummary:
                                        dynamic_ncols=True))
         scene_cfg = with_absolute_paths(cfg)
         results = (_render_here(models, scene_cfg, todo) if cluster is None
-                   else cluster.map(render_scene_task, (models, scene_cfg, uuid.uuid4().hex), todo))
+                   else cluster.map(render_scene_task,
+                                    (portable_models(models), scene_cfg, uuid.uuid4().hex), todo))
         for stats in stack.enter_context(closing(results)):
             if "error" in stats:
                 raise SimdataError(f"scene {stats['scene']}: {stats['error']}")

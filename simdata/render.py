@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import SimdataError
 from .randomize import pattern_image, vertex_pattern
+from .texture_image import rgba_of_image
 from .transforms import opencv_to_opengl_camera
 from .types import Frame, Intrinsics, ObjectModel, Scene, Table
 
@@ -333,18 +334,10 @@ def _pyrender():
     return pyrender
 
 
-def _rgba_texture(image) -> np.ndarray | None:
-    """(H,W,4) uint8 RGBA of a PIL texture image, the array pyrender's
-    ``format_texture_source(image, "RGBA")`` makes of it, in one conversion; None for a mode
-    that function converts otherwise (16-bit, two-channel...), which is left to pyrender."""
-    if getattr(image, "mode", None) not in ("RGB", "RGBA", "L", "P"):
-        return None
-    return np.asarray(image.convert("RGBA"))
-
-
-def _model_mesh(mesh):
-    """``pyrender.Mesh.from_trimesh(mesh, smooth=True)``, the same mesh, material and texture,
-    with an OBJ texture image formatted once.
+def _model_mesh(model: ObjectModel):
+    """``pyrender.Mesh.from_trimesh(mesh, smooth=True)`` of the model's mesh wearing its
+    texture: the same mesh, material and texture, with the texture formatted once (or read
+    from the model's texture file, formatted at load).
 
     pyrender formats a texture image twice (its material's and its texture's setters), in
     five full-size copies: for a 2048x2048 image 40-330 ms per model on this project's VM,
@@ -354,12 +347,13 @@ def _model_mesh(mesh):
     from pyrender.constants import GLTF
 
     pr = _pyrender()
+    mesh = model.mesh
     mat = getattr(mesh.visual, "material", None)
     uv = getattr(mesh.visual, "uv", None)
     if (getattr(mesh.visual, "kind", None) != "texture" or uv is None
             or type(mat) is not trimesh.visual.material.SimpleMaterial):
         return pr.Mesh.from_trimesh(mesh, smooth=True)
-    rgba = _rgba_texture(mat.image)
+    rgba = model.texture.rgba() if model.texture is not None else rgba_of_image(mat.image)
     if rgba is None:
         return pr.Mesh.from_trimesh(mesh, smooth=True)
     texture = pr.Texture(source_channels="RGBA")
@@ -578,7 +572,7 @@ class SceneRenderer:
 
     def _mesh(self, index: int):
         if index not in self._meshes:
-            self._meshes[index] = _model_mesh(self.models[index].mesh)
+            self._meshes[index] = _model_mesh(self.models[index])
         return self._meshes[index]
 
     def set_scene(self, scene: Scene):

@@ -496,15 +496,21 @@ def cache_dir() -> Path:
     return cache_root() / "symmetries"
 
 
-def cached_detect(mesh, content_key: str = "") -> dict:
+def cached_detect(mesh, content_key: str = "", texture=None) -> dict:
     """:func:`detect_symmetries` with its result cached on disk (in :func:`cache_dir`) by
     :func:`mesh_digest`, or by ``content_key`` (ObjectModel.content_key: the mesh's files)
-    where there is one, which costs nothing where hashing a 4096x4096 texture costs 0.2 s."""
+    where there is one, which costs nothing where hashing a 4096x4096 texture costs 0.2 s.
+    ``texture``: the model's texture where it is kept apart from the mesh (ObjectModel.texture),
+    read only when it is needed."""
     from .diskcache import cached_json
+    from .texture_image import mesh_with_texture
+
+    def looked():  # the mesh wearing its texture: read only where it is used
+        return mesh_with_texture(mesh, texture)
 
     key = (hashlib.sha256(f"simdata-symmetry-v{VERSION} files {content_key}".encode()).hexdigest()
-           if content_key else mesh_digest(mesh))
-    return cached_json(cache_dir().name, key[:32], lambda: detect_symmetries(mesh))
+           if content_key else mesh_digest(looked()))
+    return cached_json(cache_dir().name, key[:32], lambda: detect_symmetries(looked()))
 
 
 def annotated_symmetries(model) -> dict | None:
@@ -535,7 +541,8 @@ def model_symmetries(model, overrides: dict | None = None) -> dict:
             if key in overrides:
                 return dict(overrides[key])
     annotated = annotated_symmetries(model)
-    return annotated if annotated is not None else cached_detect(model.mesh, model.content_key)
+    return (annotated if annotated is not None
+            else cached_detect(model.mesh, model.content_key, getattr(model, "texture", None)))
 
 
 def describe(info: dict) -> str:

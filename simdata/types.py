@@ -61,6 +61,10 @@ class ObjectModel:
     # describe the mesh as loaded: a model given another mesh must not keep them.
     content_key: str = ""
     vertex_colors: np.ndarray | None = None
+    # The texture image of a textured OBJ-style mesh, kept apart from the mesh (whose material
+    # then has no image) and read when a renderer first draws the model: a
+    # simdata.texture_image.TextureImage, (H,W,4) uint8 RGBA. None: the mesh holds its own look.
+    texture: object | None = None
 
     @property
     def extents_m(self) -> np.ndarray:

@@ -204,19 +204,28 @@ def test_loaded_meshes_are_cached_by_content(assets_dir, tmp_path, monkeypatch, 
         assert np.array_equal(a.mesh.vertex_normals, b.mesh.vertex_normals)
     mug_a, mug_b = cold[1].mesh.visual, warm[1].mesh.visual
     assert np.array_equal(mug_a.uv, mug_b.uv)
-    assert np.array_equal(np.asarray(mug_a.material.image), np.asarray(mug_b.material.image))
+    # the texture is a file of the cache, the image as stored (RGBA), not part of the mesh
+    from PIL import Image
+    stored = np.asarray(Image.open(d / "025_mug" / "texture_map.png").convert("RGBA"))
+    assert mug_a.material.image is None and mug_b.material.image is None
+    assert cold[1].texture.path == warm[1].texture.path
+    assert cold[1].texture.path.parent == tmp_path / "cache" / "textures"
+    assert np.array_equal(cold[1].texture.rgba(), stored)
+    assert np.array_equal(warm[1].texture.rgba(), stored)
+    assert cold[0].texture is None  # its texture is missing: a plain material
     assert np.array_equal(cold[0].mesh.visual.vertex_colors, warm[0].mesh.visual.vertex_colors)
 
-    img = np.asarray(mug_a.material.image).copy()
+    img = stored[..., :3].copy()
     img[:8] = 0
-    from PIL import Image
     Image.fromarray(img).save(d / "025_mug" / "texture_map.png")
     changed, _ = load()
-    assert len(parses) == 3 and np.array_equal(np.asarray(changed[1].mesh.visual.material.image), img)
+    assert len(parses) == 3 and np.array_equal(changed[1].texture.rgba()[..., :3], img)
     assert changed[1].content_key != cold[1].content_key
     # the look at the vertices is the texture's, as trimesh samples it
-    assert np.array_equal(changed[1].vertex_colors,
-                          np.asarray(changed[1].mesh.visual.to_color().vertex_colors, np.uint8))
+    from simdata.texture_image import mesh_with_texture
+    assert np.array_equal(changed[1].vertex_colors, np.asarray(
+        mesh_with_texture(changed[1].mesh, changed[1].texture).visual.to_color().vertex_colors,
+        np.uint8))
 
 
 def test_mesh_cache_follows_the_files_not_their_place(assets_dir, tmp_path, monkeypatch, caplog):
@@ -317,11 +326,11 @@ def test_large_textures_are_capped_on_load_without_changing_the_look(assets_dir,
     shutil.copytree(assets_dir / "025_mug", tmp_path / "m" / "025_mug")
     (full,) = load_models(tmp_path / "m", max_texture=0)
     (capped,) = load_models(tmp_path / "m", max_texture=64)
-    assert full.mesh.visual.material.image.size == (256, 256)
-    assert capped.mesh.visual.material.image.size == (64, 64)
+    assert full.texture.shape == (256, 256, 4) and capped.texture.shape == (64, 64, 4)
     assert len(list((tmp_path / "cache" / "meshes").iterdir())) == 2
-    img = np.asarray(full.mesh.visual.material.image, float)
-    assert np.allclose(np.asarray(capped.mesh.visual.material.image, float),
+    assert len(list((tmp_path / "cache" / "textures").iterdir())) == 2
+    img = np.asarray(full.texture.rgba(), float)
+    assert np.allclose(np.asarray(capped.texture.rgba(), float),
                        img.reshape(64, 4, 64, 4, -1).mean((1, 3)), atol=1)
     assert np.array_equal(full.vertex_colors, capped.vertex_colors)
     K = Intrinsics(80.0, 80.0, 31.5, 31.5, 64, 64)

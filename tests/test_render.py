@@ -260,12 +260,12 @@ def test_light_counts_are_refused_in_a_shader_that_no_longer_loops_over_them():
 
 
 def test_texture_images_are_formatted_once_as_pyrender_formats_them():
-    """_rgba_texture gives the very array pyrender's format_texture_source(image, "RGBA") makes,
-    for the modes it takes; other modes are left to pyrender."""
+    """rgba_of_image gives the very array pyrender's format_texture_source(image, "RGBA")
+    makes, for the modes it takes; other modes are left to pyrender."""
     from PIL import Image
     from pyrender.utils import format_texture_source
 
-    from simdata.render import _rgba_texture
+    from simdata.texture_image import rgba_of_image as _rgba_texture
 
     rng = np.random.default_rng(0)
     rgb = Image.fromarray(rng.integers(0, 256, (37, 23, 3), dtype=np.uint8))
@@ -279,22 +279,28 @@ def test_texture_images_are_formatted_once_as_pyrender_formats_them():
 
 
 def test_textured_models_render_as_from_their_pyrender_meshes(assets_dir, monkeypatch):
-    """The renderer builds a textured OBJ model's pyrender mesh itself (its texture formatted
-    once): the same arrays and material as pyrender.Mesh.from_trimesh, and scenes of textured
-    models render to the bit as with from_trimesh's meshes."""
+    """The renderer builds a textured OBJ model's pyrender mesh itself, from the model's texture
+    file: the same arrays and material as pyrender.Mesh.from_trimesh makes of the mesh wearing
+    its texture image, and scenes of textured models render to the bit as with from_trimesh's
+    meshes."""
     import pyrender
 
     import simdata.render as render
     from simdata.assets import load_models
+    from simdata.texture_image import mesh_with_texture
     from simdata.transforms import look_at, make_transform, random_rotation
     from simdata.types import Intrinsics, Lighting, PlacedObject, Scene, Table
 
     models = load_models(assets_dir)
     textured = [i for i, m in enumerate(models) if m.textured]
     assert len(textured) >= 6
+
+    def from_trimesh(model):
+        return pyrender.Mesh.from_trimesh(mesh_with_texture(model.mesh, model.texture), smooth=True)
+
     for i in textured:
-        ours = render._model_mesh(models[i].mesh).primitives[0]
-        own = pyrender.Mesh.from_trimesh(models[i].mesh, smooth=True).primitives[0]
+        ours = render._model_mesh(models[i]).primitives[0]
+        own = from_trimesh(models[i]).primitives[0]
         for name in ("positions", "normals", "texcoord_0", "indices"):
             assert np.array_equal(getattr(ours, name), getattr(own, name)), name
         for name in ("alphaMode", "roughnessFactor", "metallicFactor", "doubleSided", "wireframe"):
@@ -309,7 +315,7 @@ def test_textured_models_render_as_from_their_pyrender_meshes(assets_dir, monkey
                                    intensities=[3.0]), Table((2.0, 2.0), (0.5, 0.5, 0.5)))
     T = look_at([0.1, -0.3, 0.5], [0.0, 0.0, 0.0], up=(0.0, 0.0, 1.0))
     images = []
-    for make in (render._model_mesh, lambda mesh: pyrender.Mesh.from_trimesh(mesh, smooth=True)):
+    for make in (render._model_mesh, from_trimesh):
         monkeypatch.setattr(render, "_model_mesh", make)
         with render.SceneRenderer(models, Intrinsics(300.0, 300.0, 159.5, 119.5, 320, 240)) as r:
             r.set_scene(scene)
