@@ -21,6 +21,8 @@ Every measurement runs in a fresh process (the parent orchestrates and has no GL
 2. memory: one run of ``--long-images`` images (``--long-set`` with ``--long-workers``; it is
    also that set's row in 1.), sampling the RSS of the process and its workers: RSS at 100
    images vs at the end (flat: grows <= 5 %), the peak, and samples every ``--rss-every``;
+   and their PSS, where a page shared by n processes counts 1/n in each (the sum is what the
+   tree holds; summed RSS counts the fork server's pages once per worker forked from it);
 3. plain: benchmarks/plain_pyrender.py (pyrender + trimesh + cv2 only: colour + depth, one
    instance-id pass, one silhouette pass per object, PNGs) on the same meshes at the same
    settled poses (simdata's layout_scene, not timed), ``--plain-scenes`` scenes shared among
@@ -312,7 +314,7 @@ def run_child(kind: str, spec: dict, tmp: Path, watch: Path | None = None, views
               poll_s: float = 0.25) -> tuple[dict, list]:
     """Run one measurement in a fresh process. With ``watch`` (a dataset's train_pbr folder)
     sample every ``poll_s``: (seconds, images finished, {pid: RSS MB}, {pid: high-water mark
-    MB}) of the process tree."""
+    MB}, {pid: PSS MB}) of the process tree."""
     log = tmp / f"child-{kind}-{time.monotonic_ns()}"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, json.dumps(spec)]
     t0 = time.perf_counter()
@@ -322,7 +324,8 @@ def run_child(kind: str, spec: dict, tmp: Path, watch: Path | None = None, views
         while proc.poll() is None:
             if watch is not None:
                 done = sum(1 for d in watch.glob("[0-9]*") if d.is_dir()) if watch.is_dir() else 0
-                samples.append((time.perf_counter() - t0, done * views, *tree_memory_mb(proc.pid)))
+                samples.append((time.perf_counter() - t0, done * views, *tree_memory_mb(proc.pid),
+                                tree_pss_mb(proc.pid)))
             time.sleep(poll_s)
     if proc.returncode != 0:
         err = Path(f"{log}.err").read_text()[-3000:]
@@ -418,7 +421,7 @@ def measure_scenes(meshes: Path, workers: int, scenes: int, views: int, tmp: Pat
            "seconds_per_image": {k: round(v / n, 4) for k, v in t.items()},
            "peak_rss_mb": peak_rss_mb(samples),
            "main_maxrss_mb": round(res["maxrss_mb"], 1)}
-    done = [(s, k) for s, k, _, _ in samples if k > 0]
+    done = [(s, k) for s, k, *_ in samples if k > 0]
     if len(done) >= 2 and done[-1][1] > done[0][1]:
         (s0, k0), (s1, k1) = done[0], done[-1]
         # a scene finishes between two polls: the first is seen up to poll_s late, so this
@@ -431,20 +434,22 @@ def measure_scenes(meshes: Path, workers: int, scenes: int, views: int, tmp: Pat
 def peak_rss_mb(samples: list) -> float:
     """Peak RSS of the process tree: the largest sum over live processes of each one's
     high-water mark (exact for one process; for several, their peaks may not coincide)."""
-    return round(max([sum(h.values()) for *_, h in samples] or [0.0]), 1)
+    return round(max([sum(h.values()) for _, _, _, h, _ in samples] or [0.0]), 1)
 
 
 def memory_report(samples: list, rss_every: int) -> dict:
     """RSS of the process tree at 100 images vs at the end of the run (the last sample with
-    as many processes alive as at 100 images, so a pool shutting down is not the end)."""
-    live = [(s, k, r) for s, k, r, _ in samples if r]
-    ref = next(((s, k, r) for s, k, r in live if k >= 100), None)
+    as many processes alive as at 100 images, so a pool shutting down is not the end), and its
+    PSS (a page shared by n processes counts 1/n in each: the fork server's pages, which its
+    children share, and mapped texture files count once in the sum)."""
+    live = [(s, k, r, p) for s, k, r, _, p in samples if r]
+    ref = next(((s, k, r, p) for s, k, r, p in live if k >= 100), None)
     if ref is None:
         return {"error": "fewer than 100 images sampled"}
     end = [x for x in live if len(x[2]) == len(ref[2]) and x[1] >= ref[1]][-1]
     at100, at_end = sum(ref[2].values()), sum(end[2].values())
     thinned, next_k = [], 0
-    for _, k, r in live:
+    for _, k, r, _ in live:
         if k >= next_k:
             thinned.append([k, round(sum(r.values()), 1)])
             next_k = (k // rss_every + 1) * rss_every
@@ -453,8 +458,11 @@ def memory_report(samples: list, rss_every: int) -> dict:
             "growth_mb": round(at_end - at100, 1), "growth_frac": round(at_end / at100 - 1, 4),
             "per_process_mb_at_100": [round(v, 1) for _, v in sorted(ref[2].items())],
             "per_process_mb_end": [round(v, 1) for _, v in sorted(end[2].items())],
+            "pss_mb_at_100": round(sum(ref[3].values()), 1),
+            "pss_mb_end": round(sum(end[3].values()), 1),
+            "peak_sampled_pss_mb": round(max(sum(p.values()) for *_, p in live), 1),
             "peak_rss_mb": peak_rss_mb(samples),
-            "peak_sampled_rss_mb": round(max(sum(r.values()) for _, _, r in live), 1),
+            "peak_sampled_rss_mb": round(max(sum(r.values()) for _, _, r, _ in live), 1),
             "processes": len(ref[2]), "samples_images_mb": thinned}
 
 
@@ -855,7 +863,8 @@ def main():
               f"process(es): RSS {memory['rss_mb_at_100']:.0f} MB at {memory['images_at_ref']} images, "
               f"{memory['rss_mb_end']:.0f} MB at {memory['images_at_end']} ({memory['growth_frac']:+.1%})"
               f"; peak {memory['peak_rss_mb']:.0f} MB (high-water marks; {memory['peak_sampled_rss_mb']:.0f}"
-              f" MB in the samples)  target growth <= "
+              f" MB in the samples); PSS {memory['pss_mb_at_100']:.0f} -> {memory['pss_mb_end']:.0f} MB"
+              f"  target growth <= "
               f"{TARGETS['rss_growth_frac']:.0%}: {mark(memory['met'])}")
     elif memory:
         print(f"memory: {memory['error']}")
