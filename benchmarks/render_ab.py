@@ -55,19 +55,22 @@ def measure(tree: Path, meshes: str, scenes: int, workers: int, msaa: str,
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYOPENGL_PLATFORM": os.environ.get("PYOPENGL_PLATFORM", "egl")}
-        t = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, meshes, str(Path(tmp) / "out"),
-                                 str(scenes), str(workers), msaa], cwd=tree, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        peak_pss = peak_rss = 0.0
-        while proc.poll() is None:  # the process tree's memory, summed over its processes
-            peak_pss = max(peak_pss, sum(tree_pss_mb(proc.pid).values()))
-            peak_rss = max(peak_rss, sum(tree_memory_mb(proc.pid)[0].values()))
-            time.sleep(poll_s)
-        stdout, stderr = proc.communicate()
-        process_s = time.perf_counter() - t
+        out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"  # files: a pipe could fill
+        with open(out, "w") as fo, open(err, "w") as fe:
+            t = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "-c", CHILD, meshes, str(Path(tmp) / "out"),
+                                     str(scenes), str(workers), msaa], cwd=tree, env=env,
+                                    stdout=fo, stderr=fe)
+            peak_pss = peak_rss = 0.0
+            while proc.poll() is None:  # the process tree's memory, summed over its processes
+                peak_pss = max(peak_pss, sum(tree_pss_mb(proc.pid).values()))
+                peak_rss = max(peak_rss, sum(tree_memory_mb(proc.pid)[0].values()))
+                time.sleep(poll_s)
+            process_s = time.perf_counter() - t
+        stdout = out.read_text()
         if proc.returncode:
-            raise SystemExit(f"render in {tree} failed ({proc.returncode}): {stderr[-2000:]}")
+            raise SystemExit(f"render in {tree} failed ({proc.returncode}): "
+                             f"{err.read_text()[-2000:]}")
     line = next(l for l in stdout.splitlines() if l.startswith("RESULT "))
     r = json.loads(line[len("RESULT "):])
     return {"images_per_s": round(r["images"] / r["seconds"], 3),

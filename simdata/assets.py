@@ -319,10 +319,11 @@ def _load_look(src: ModelSource, units: str, max_texture: int = MAX_TEXTURE_PX,
                key: str | None = None) -> dict:
     """The mesh of ``src`` in metres with its look (or a plain material where its texture is
     missing; its texture at most ``max_texture`` pixels on a side, 0 = as stored), checked;
-    with what load_model tells the user about it. An OBJ-style texture image leaves the mesh
-    for a texture file of the disk cache named ``key`` (in memory without one):
-    ``"texture"``, a TextureImage. Nothing in it depends on where the files are or what the
-    object is called: it is cached by content."""
+    with what load_model tells the user about it. An OBJ-style texture image (SimpleMaterial,
+    with UVs, an RGB, RGBA, L or P image whose colours at the vertices could be sampled)
+    leaves the mesh for a texture file of the disk cache named ``key`` (in memory without
+    one): ``"texture"``, a TextureImage; any other look stays in the mesh. Nothing in it
+    depends on where the files are or what the object is called: it is cached by content."""
     mesh = _load_trimesh(src.visual)
     max_extent = float(np.max(mesh.extents))
     if units == "auto":
@@ -378,10 +379,27 @@ def _take_texture(mesh, key: str | None):
     return store_texture(rgba, key)
 
 
+def _texture_here(texture, key: str | None):
+    """``texture`` of a look (maybe read back from the disk cache) with its file where the
+    cache is now (a cache moved elsewhere keeps its files)."""
+    from .texture_image import TextureImage, texture_file
+
+    if texture is None or texture.path is None or key is None:
+        return texture
+    return TextureImage(texture.shape, path=texture_file(key))
+
+
+def _texture_usable(look: dict, key: str) -> bool:
+    """Whether a look read back from the disk cache has its texture (file) to go with it."""
+    texture = _texture_here(look["texture"], key)
+    return texture is None or texture.is_usable()
+
+
 def _texture_again(src: ModelSource, units: str, max_texture: int, key: str):
     """The texture array load_model gave ``src``, made again from its files (and its texture
-    file written again): for a process that finds that file gone."""
-    return _load_look(src, units, max_texture, key)["texture"].rgba()
+    file written again): for a process that finds that file gone. None if they now give none."""
+    texture = _load_look(src, units, max_texture, key)["texture"]
+    return None if texture is None else texture.rgba()
 
 
 def compute_derived(mesh) -> None:
@@ -482,13 +500,11 @@ def load_model(src: ModelSource, obj_id: int, units: str = "auto",
     check_max_texture(max_texture)
     key = _look_key(src, units, max_texture)
     look = (cached_pickle("meshes", key, lambda: _load_look(src, units, max_texture, key),
-                          usable=lambda look: look["texture"] is None
-                          or look["texture"].is_usable()) if key
+                          usable=functools.partial(_texture_usable, key=key)) if key
             else _load_look(src, units, max_texture))
-    texture = look["texture"]
-    if texture is not None and key:
-        texture = texture.with_remake(functools.partial(_texture_again, src, units, max_texture,
-                                                        key))
+    texture = _texture_here(look["texture"], key)
+    if texture is not None and texture.path is not None:
+        texture.remake = functools.partial(_texture_again, src, units, max_texture, key)
     warnings = _tell(src, look)
     mass = com = inertia = None
     if src.urdf is not None:

@@ -120,9 +120,13 @@ def cached_pickle(kind: str, key: str, compute: Callable[[], Any],
     return result
 
 
-def evict(folder: Path, max_bytes: int, keep: Path, pattern: str = "*.pickle") -> None:
+def evict(folder: Path, max_bytes: int, keep: Path, pattern: str = "*.pickle",
+          in_use_s: float = 0.0) -> None:
     """Remove the least recently used files ``pattern`` of ``folder`` (by modification time,
-    which a read refreshes) until the rest hold at most ``max_bytes``; ``keep`` stays."""
+    which a read refreshes) until the rest hold at most ``max_bytes``; ``keep`` stays, and so
+    does every file used in the last ``in_use_s`` seconds (the folder may then hold more)."""
+    import time
+
     entries = []
     for p in folder.glob(pattern):
         try:
@@ -131,8 +135,9 @@ def evict(folder: Path, max_bytes: int, keep: Path, pattern: str = "*.pickle") -
             continue
         entries.append((st.st_mtime, p, st.st_size))
     total = sum(size for _, _, size in entries)
-    for _, p, size in sorted(entries):
-        if total <= max_bytes:
+    recent = time.time() - in_use_s
+    for mtime, p, size in sorted(entries):
+        if total <= max_bytes or mtime >= recent:
             break
         if p != keep:
             p.unlink(missing_ok=True)

@@ -56,6 +56,7 @@ candidate axis; the found generators are closed into a group.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -505,7 +506,8 @@ def cached_detect(mesh, content_key: str = "", texture=None) -> dict:
     from .diskcache import cached_json
     from .texture_image import mesh_with_texture
 
-    def looked():  # the mesh wearing its texture: read only where it is used
+    @functools.cache
+    def looked():  # the mesh wearing its texture: read only where it is used, once
         return mesh_with_texture(mesh, texture)
 
     key = (hashlib.sha256(f"simdata-symmetry-v{VERSION} files {content_key}".encode()).hexdigest()

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .texture_image import TextureImage
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,9 @@ class ObjectModel:
     content_key: str = ""
     vertex_colors: np.ndarray | None = None
     # The texture image of a textured OBJ-style mesh, kept apart from the mesh (whose material
-    # then has no image) and read when a renderer first draws the model: a
-    # simdata.texture_image.TextureImage, (H,W,4) uint8 RGBA. None: the mesh holds its own look.
-    texture: object | None = None
+    # then has no image) and read when a renderer draws the model: (H,W,4) uint8 RGBA.
+    # None: the mesh holds its own look.
+    texture: TextureImage | None = None
 
     @property
     def extents_m(self) -> np.ndarray:

@@ -298,6 +298,9 @@ def test_textured_models_render_as_from_their_pyrender_meshes(assets_dir, monkey
     def from_trimesh(model):
         return pyrender.Mesh.from_trimesh(mesh_with_texture(model.mesh, model.texture), smooth=True)
 
+    import trimesh
+    from pyrender.utils import format_texture_source
+
     for i in textured:
         ours = render._model_mesh(models[i]).primitives[0]
         own = from_trimesh(models[i]).primitives[0]
@@ -307,6 +310,10 @@ def test_textured_models_render_as_from_their_pyrender_meshes(assets_dir, monkey
             assert getattr(ours.material, name) == getattr(own.material, name), name
         assert np.array_equal(ours.material.baseColorFactor, own.material.baseColorFactor)
         assert np.array_equal(ours.material.baseColorTexture.source, own.material.baseColorTexture.source)
+        # the pixels of the texture as trimesh reads it from the model's files
+        as_read = trimesh.load(str(models[i].source), force="mesh").visual.material.image
+        assert np.array_equal(ours.material.baseColorTexture.source,
+                              format_texture_source(as_read, "RGBA"))
         assert ours.material.baseColorTexture.source_channels == "RGBA"
     rng = np.random.default_rng(4)
     placed = [PlacedObject(i, make_transform(random_rotation(rng), [*rng.uniform(-0.1, 0.1, 2), 0.04]))

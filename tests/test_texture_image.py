@@ -129,3 +129,65 @@ def test_a_texture_is_rgba_pixels():
         store_texture(np.zeros((4, 4, 3), np.uint8), None)
     with pytest.raises(ValueError):
         TextureImage((4, 4, 4))
+
+
+def test_textures_in_use_are_not_evicted_however_small_the_budget(assets_dir, tmp_path, monkeypatch):
+    """The disk cache's budget never removes a texture file used in the last hour: a run maps
+    its models' files when it draws them, after every model was loaded."""
+    import os
+    import time
+
+    monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SIMDATA_CACHE_MESHES_MB", "0.001")
+    models = [m for m in load_models(assets_dir) if m.texture is not None]
+    assert len(models) >= 6 and all(m.texture.path.is_file() for m in models)
+    for m in models:
+        assert m.texture.is_usable() and m.texture.rgba().shape == m.texture.shape
+    old = models[0].texture.path
+    hours_ago = time.time() - 7200
+    os.utime(old, (hours_ago, hours_ago))  # last used two hours ago: the budget removes it
+    store_texture(np.zeros((2, 2, 4), np.uint8), "another")
+    assert not old.exists() and models[1].texture.path.is_file()
+
+
+def test_a_texture_file_others_could_change_is_not_read(assets_dir, tmp_path, monkeypatch):
+    """A texture file that others may write is not mapped (it could change under a worker):
+    the model's files are read again. A cache where the file's use cannot be recorded (a
+    read-only one) is still read."""
+    import simdata.assets as assets
+    import simdata.texture_image as texture_image
+
+    monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
+    model, stored = _mug(assets_dir, tmp_path)
+    parses = []
+    parse = assets._load_trimesh
+    monkeypatch.setattr(assets, "_load_trimesh", lambda p: (parses.append(p), parse(p))[1])
+    model.texture.path.chmod(0o666)
+    assert not model.texture.is_usable()
+    assert np.array_equal(model.texture.rgba(), stored) and len(parses) == 1  # made again
+    assert model.texture.path.stat().st_mode & 0o022 == 0  # and written again, this user's
+    model.texture.path.chmod(0o666)
+    (again,) = load_models(tmp_path / "m")  # a load does not take it either
+    assert len(parses) == 2 and again.texture.path.stat().st_mode & 0o022 == 0
+
+    def no_utime(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(texture_image.os, "utime", no_utime)
+    (warm,) = load_models(tmp_path / "m")
+    assert len(parses) == 2 and np.array_equal(warm.texture.rgba(), stored)
+
+
+def test_a_cache_moved_elsewhere_keeps_its_texture_files(assets_dir, tmp_path, monkeypatch):
+    import simdata.assets as assets
+
+    monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
+    model, stored = _mug(assets_dir, tmp_path)
+    shutil.move(tmp_path / "cache", tmp_path / "moved")
+    monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "moved"))
+    parses = []
+    parse = assets._load_trimesh
+    monkeypatch.setattr(assets, "_load_trimesh", lambda p: (parses.append(p), parse(p))[1])
+    (warm,) = load_models(tmp_path / "m")
+    assert not parses and warm.texture.path.parent == tmp_path / "moved" / "textures"
+    assert np.array_equal(warm.texture.rgba(), stored)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..assets import vertex_colors_of
+from ..texture_image import mesh_with_texture
 from ..bop_layout import SPLIT
 from ..fileio import disk_error, write_bytes_atomic, write_image, write_json_atomic
 from ..transforms import M_TO_MM, invert_transform, project_points, transform_points
@@ -126,7 +127,7 @@ def write_models(root: Path, models: list[ObjectModel],
         mesh = m.mesh
         cached = m.vertex_colors  # the look at the vertices of the mesh as loaded
         colors = (cached if cached is not None and len(cached) == len(mesh.vertices)
-                  else vertex_colors_of(mesh))
+                  else vertex_colors_of(mesh_with_texture(mesh, m.texture)))
         write_bytes_atomic(mdir / f"obj_{m.obj_id:06d}.ply",
                            ply_bytes(np.asarray(mesh.vertices) * M_TO_MM,
                                      np.asarray(mesh.vertex_normals), colors, np.asarray(mesh.faces)))
