@@ -286,7 +286,7 @@ def file_fingerprint(*paths: Path | None) -> str:
 
 # Bump when what _load_look returns, or how it is computed, changes: cached meshes of older
 # code are then not read.
-MESH_CACHE_VERSION = "6"
+MESH_CACHE_VERSION = "7"
 
 
 def _look_key(src: ModelSource, units: str, max_texture: int = MAX_TEXTURE_PX) -> str | None:
@@ -402,16 +402,27 @@ def _texture_again(src: ModelSource, units: str, max_texture: int, key: str):
     return None if texture is None else texture.rgba()
 
 
+# What trimesh computed on the way to the derived values that no process asks for again
+# (per-face triangles and edges): 3.8 of the 5.5 MB a pickled 15.7k-triangle real YCB mesh
+# took, which every process read back from the disk cache and every pool worker from the
+# pool's shared file. Anything that does ask recomputes them (a few ms).
+_TRANSIENT = ("triangles", "triangles_cross", "face_angles", "edges", "edges_sorted", "edges_face")
+
+
 def compute_derived(mesh) -> None:
     """Compute what every process asks of a loaded mesh: its vertex normals (renderer, PLY
     writer), whether it is a closed volume, its convex hull (physics, crops' resting poses,
     bins) and their mass properties (physics). trimesh keeps them in the mesh's cache, which
     it pickles, so a mesh read back from the disk cache has them: about 120 ms per process
-    for the 10 real YCB models, in the parent and every worker."""
+    for the 10 real YCB models, in the parent and every worker. The intermediate values
+    (_TRANSIENT) leave the cache."""
     mesh.vertex_normals
     mesh.convex_hull.mass_properties
     if mesh.is_volume:
         mesh.mass_properties
+    cached = getattr(getattr(mesh, "_cache", None), "cache", {})  # trimesh's, not public
+    for name in _TRANSIENT:
+        cached.pop(name, None)
 
 
 def check_max_texture(max_texture: int) -> None:

@@ -365,12 +365,16 @@ def test_an_objs_material_libraries_are_its_mtllib_lines_wherever_they_are(tmp_p
 
 def test_a_cached_mesh_comes_back_with_its_normals_hull_and_mass_properties(assets_dir, tmp_path, monkeypatch):
     """What every process asks of a mesh is computed once, when it is loaded, and read back
-    with it from the disk cache: the same values as computed from the mesh afresh."""
+    with it from the disk cache: the same values as computed from the mesh afresh; what
+    trimesh computed on the way (per-face triangles, edges) is not kept."""
+    from simdata.assets import _TRANSIENT
+
     monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
     load_models(assets_dir)  # fills the cache
     for m in load_models(assets_dir):  # read back
         cached = m.mesh._cache.cache
         assert {"vertex_normals", "convex_hull", "is_volume"} <= set(cached), m.name
+        assert not set(_TRANSIENT) & set(cached), m.name
         fresh = trimesh.Trimesh(m.mesh.vertices.copy(), m.mesh.faces.copy(), process=False)
         assert np.allclose(cached["vertex_normals"], fresh.vertex_normals)
         assert cached["is_volume"] == fresh.is_volume
