@@ -51,7 +51,7 @@ print("RESULT " + json.dumps({"images": s.images, "seconds": s.seconds,
 
 def measure(tree: Path, meshes: str, scenes: int, workers: int, msaa: str,
             poll_s: float = 0.25) -> dict:
-    from render_throughput import tree_memory_mb, tree_pss_mb
+    from render_throughput import tree_memory_mb
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYOPENGL_PLATFORM": os.environ.get("PYOPENGL_PLATFORM", "egl")}
@@ -63,8 +63,9 @@ def measure(tree: Path, meshes: str, scenes: int, workers: int, msaa: str,
                                     stdout=fo, stderr=fe)
             peak_pss = peak_rss = 0.0
             while proc.poll() is None:  # the process tree's memory, summed over its processes
-                peak_pss = max(peak_pss, sum(tree_pss_mb(proc.pid).values()))
-                peak_rss = max(peak_rss, sum(tree_memory_mb(proc.pid)[0].values()))
+                rss, _, pss = tree_memory_mb(proc.pid)
+                peak_pss = max(peak_pss, sum(pss.values()))
+                peak_rss = max(peak_rss, sum(rss.values()))
                 time.sleep(poll_s)
             process_s = time.perf_counter() - t
         stdout = out.read_text()

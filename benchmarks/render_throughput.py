@@ -268,13 +268,15 @@ def _tree_pids(root: int) -> list[int]:
     return tree
 
 
-def tree_memory_mb(root: int) -> tuple[dict[int, float], dict[int, float]]:
-    """({pid: resident set MB}, {pid: its high-water mark MB}) of ``root`` and all its
-    descendants (empty without /proc). The high-water mark (VmHWM) catches peaks between
-    two samples."""
-    rss, hwm = {}, {}
+def tree_memory_mb(root: int) -> tuple[dict[int, float], dict[int, float], dict[int, float]]:
+    """({pid: resident set MB}, {pid: its high-water mark MB}, {pid: proportional set size
+    MB}) of ``root`` and all its descendants, from one walk of /proc (empty without it). The
+    high-water mark (VmHWM) catches peaks between two samples. PSS counts each page shared by
+    n processes 1/n in each, so its sum is the memory the tree holds (summed RSS counts a
+    shared page, a mapped file's or one a fork left unwritten, once per process)."""
+    rss, hwm, pss = {}, {}, {}
     if not Path("/proc").is_dir():
-        return rss, hwm
+        return rss, hwm, pss
     for pid in _tree_pids(root):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -282,26 +284,13 @@ def tree_memory_mb(root: int) -> tuple[dict[int, float], dict[int, float]]:
                     rss[pid] = int(line.split()[1]) / 1024
                 elif line.startswith("VmHWM:"):
                     hwm[pid] = int(line.split()[1]) / 1024
-        except OSError:
-            pass
-    return rss, hwm
-
-
-def tree_pss_mb(root: int) -> dict[int, float]:
-    """{pid: proportional set size MB} of ``root`` and its descendants: each page shared by n
-    processes counts 1/n in each, so the sum is the memory the tree holds (summed RSS counts a
-    shared page, a mapped file's or one a fork left unwritten, once per process). Empty
-    without /proc/PID/smaps_rollup."""
-    pss = {}
-    for pid in _tree_pids(root) if Path("/proc").is_dir() else []:
-        try:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     pss[pid] = int(line.split()[1]) / 1024
                     break
         except OSError:
             pass
-    return pss
+    return rss, hwm, pss
 
 
 def _child_env() -> dict:
@@ -324,8 +313,7 @@ def run_child(kind: str, spec: dict, tmp: Path, watch: Path | None = None, views
         while proc.poll() is None:
             if watch is not None:
                 done = sum(1 for d in watch.glob("[0-9]*") if d.is_dir()) if watch.is_dir() else 0
-                samples.append((time.perf_counter() - t0, done * views, *tree_memory_mb(proc.pid),
-                                tree_pss_mb(proc.pid)))
+                samples.append((time.perf_counter() - t0, done * views, *tree_memory_mb(proc.pid)))
             time.sleep(poll_s)
     if proc.returncode != 0:
         err = Path(f"{log}.err").read_text()[-3000:]

@@ -88,14 +88,12 @@ def cached_pickle(kind: str, key: str, compute: Callable[[], Any],
     used longest ago are removed first. A result read back for which ``usable(result)`` is
     false (it names a file that was removed since) is computed again and replaced."""
     from .errors import SimdataError
-    from .fileio import write_bytes_atomic
 
     max_bytes = pickle_cache_bytes() if max_bytes is None else max_bytes
     path = cache_root() / kind / f"{key}.pickle"
     try:
         with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            if not is_private(os.fstat(f.fileno())):
                 log.warning("%s is not this user's own or others may write it: not read; "
                             "point $SIMDATA_CACHE at a private folder", path)
                 return compute()
@@ -112,12 +110,28 @@ def cached_pickle(kind: str, key: str, compute: Callable[[], Any],
         log.debug("%s cache entry %s unreadable (%s): recomputed", kind, path, e)
     result = compute()
     try:
-        write_bytes_atomic(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-        os.chmod(path, 0o644)  # whatever the umask: readable back, by this user only writable
-        evict(path.parent, max_bytes, keep=path)
+        store_bytes(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), max_bytes)
     except (OSError, SimdataError) as e:
         log.debug("%s cache not written: %s", kind, e)
     return result
+
+
+def is_private(st: os.stat_result) -> bool:
+    """Whether a cached file (its stat) is this user's own and nobody else may write it: only
+    such files are read back (unpickling runs code; a mapped file could change under us)."""
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def store_bytes(path: Path, data: bytes, max_bytes: int, pattern: str = "*.pickle",
+                in_use_s: float = 0.0) -> None:
+    """Write a cache entry atomically, readable back and by this user only writable whatever
+    the umask, then keep its folder to ``max_bytes`` (:func:`evict`). Raises OSError or
+    SimdataError where it cannot be written."""
+    from .fileio import write_bytes_atomic
+
+    write_bytes_atomic(path, data)
+    os.chmod(path, 0o644)
+    evict(path.parent, max_bytes, keep=path, pattern=pattern, in_use_s=in_use_s)
 
 
 def evict(folder: Path, max_bytes: int, keep: Path, pattern: str = "*.pickle",

@@ -107,9 +107,10 @@ def _mapped(path: Path, shape: tuple) -> tuple[np.ndarray | None, str | None]:
     (None, why not). A file of another user, or one others may write (who could change the
     pixels, or shorten a mapped file under a worker), is not read, as the disk cache reads no
     such pickle."""
+    from .diskcache import is_private
+
     try:
-        st = os.stat(path)
-        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        if not is_private(os.stat(path)):
             return None, "not this user's own, or others may write it"
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -147,8 +148,7 @@ def store_texture(rgba: np.ndarray, key: str | None) -> TextureImage:
     (which only costs memory). The folder keeps the disk cache's budget
     ($SIMDATA_CACHE_MESHES_MB): the files used longest ago are removed first, never one used
     in the last IN_USE_S seconds."""
-    from .diskcache import evict, pickle_cache_bytes
-    from .fileio import write_bytes_atomic
+    from .diskcache import pickle_cache_bytes, store_bytes
 
     rgba = np.ascontiguousarray(rgba, np.uint8)
     if rgba.ndim != 3 or rgba.shape[2] != 4:
@@ -159,9 +159,8 @@ def store_texture(rgba: np.ndarray, key: str | None) -> TextureImage:
     buffer = io.BytesIO()
     np.save(buffer, rgba, allow_pickle=False)
     try:
-        write_bytes_atomic(path, buffer.getvalue())
-        os.chmod(path, 0o644)
-        evict(path.parent, pickle_cache_bytes(), keep=path, pattern="*.npy", in_use_s=IN_USE_S)
+        store_bytes(path, buffer.getvalue(), pickle_cache_bytes(), pattern="*.npy",
+                    in_use_s=IN_USE_S)
     except (OSError, SimdataError) as e:
         log.debug("texture not written to the disk cache (%s): kept in memory", e)
         return TextureImage(rgba.shape, array=rgba)

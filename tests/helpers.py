@@ -79,6 +79,17 @@ def synthetic_and_real_scenes(tmp, syn_scenes: int = 1, real_views: int = 2):
     return tmp / "syn", tmp / "real"
 
 
+def count_mesh_parses(monkeypatch) -> list:
+    """The list of mesh files simdata.assets parses from now on (a load from the disk cache
+    parses none)."""
+    import simdata.assets as assets
+
+    parses = []
+    parse = assets._load_trimesh
+    monkeypatch.setattr(assets, "_load_trimesh", lambda p: (parses.append(p), parse(p))[1])
+    return parses
+
+
 def load_image_gt(root: Path, scene: str, im_id: int):
     d = Path(root) / "train_pbr" / scene
     cam = json.loads((d / "scene_camera.json").read_text())[str(im_id)]

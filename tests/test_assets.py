@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from helpers import count_mesh_parses
 from simdata.assets import (detect_unit, discover_models, load_models, missing_textures,
                             read_urdf_inertial)
 from simdata.errors import SimdataError
@@ -173,16 +174,12 @@ def test_unit_detection_bounds(tmp_path):
 def test_loaded_meshes_are_cached_by_content(assets_dir, tmp_path, monkeypatch, caplog):
     """A second load reads the mesh back from the cache (no parse): the same vertices, faces,
     UVs and texture image, the same warnings told again; a changed texture is loaded afresh."""
-    import simdata.assets as assets
-
     monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
     d = tmp_path / "meshes"
     for name in ("025_mug", "011_banana"):
         shutil.copytree(assets_dir / name, d / name)
     (d / "011_banana" / "texture_map.png").unlink()
-    parses = []
-    parse = assets._load_trimesh
-    monkeypatch.setattr(assets, "_load_trimesh", lambda p: (parses.append(p), parse(p))[1])
+    parses = count_mesh_parses(monkeypatch)
 
     def load():
         caplog.clear()
@@ -272,15 +269,11 @@ def test_mesh_cache_reads_only_private_files_and_survives_a_truncated_one(assets
     read (the mesh is loaded from its files, with a warning); a truncated one is recomputed."""
     import os
 
-    import simdata.assets as assets
-
     monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
     shutil.copytree(assets_dir / "025_mug", tmp_path / "m" / "025_mug")
     (first,) = load_models(tmp_path / "m")
     (entry,) = (tmp_path / "cache" / "meshes").iterdir()
-    parses = []
-    parse = assets._load_trimesh
-    monkeypatch.setattr(assets, "_load_trimesh", lambda p: (parses.append(p), parse(p))[1])
+    parses = count_mesh_parses(monkeypatch)
     os.chmod(entry, 0o666)
     with caplog.at_level(logging.WARNING, logger="simdata"):
         (m,) = load_models(tmp_path / "m")

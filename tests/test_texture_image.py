@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import count_mesh_parses
 from simdata.assets import load_models
 from simdata.errors import SimdataError
 from simdata.texture_image import TextureImage, mesh_with_texture, store_texture
@@ -52,8 +53,6 @@ def test_a_texture_file_gone_is_made_again_from_the_models_files(assets_dir, tmp
     """The disk cache may be deleted at any time, during a run too: a worker that finds the
     texture file gone reads the model's texture again (the same pixels, the same image), and
     the next load writes the file again."""
-    import simdata.assets as assets
-
     monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
     model, stored = _mug(assets_dir, tmp_path)
     before = _render(pickle.loads(pickle.dumps(model)))
@@ -63,9 +62,7 @@ def test_a_texture_file_gone_is_made_again_from_the_models_files(assets_dir, tmp
     assert np.array_equal(worker.texture.rgba(), stored)
     assert model.texture.path.is_file()  # written again
 
-    parses = []
-    parse = assets._load_trimesh
-    monkeypatch.setattr(assets, "_load_trimesh", lambda p: (parses.append(p), parse(p))[1])
+    parses = count_mesh_parses(monkeypatch)
     model.texture.path.unlink()  # gone while its mesh stays cached: the load reads it again
     (again,) = load_models(tmp_path / "m")
     assert len(parses) == 1 and again.texture.path.is_file()
@@ -154,14 +151,11 @@ def test_a_texture_file_others_could_change_is_not_read(assets_dir, tmp_path, mo
     """A texture file that others may write is not mapped (it could change under a worker):
     the model's files are read again. A cache where the file's use cannot be recorded (a
     read-only one) is still read."""
-    import simdata.assets as assets
     import simdata.texture_image as texture_image
 
     monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
     model, stored = _mug(assets_dir, tmp_path)
-    parses = []
-    parse = assets._load_trimesh
-    monkeypatch.setattr(assets, "_load_trimesh", lambda p: (parses.append(p), parse(p))[1])
+    parses = count_mesh_parses(monkeypatch)
     model.texture.path.chmod(0o666)
     assert not model.texture.is_usable()
     assert np.array_equal(model.texture.rgba(), stored) and len(parses) == 1  # made again
@@ -179,15 +173,11 @@ def test_a_texture_file_others_could_change_is_not_read(assets_dir, tmp_path, mo
 
 
 def test_a_cache_moved_elsewhere_keeps_its_texture_files(assets_dir, tmp_path, monkeypatch):
-    import simdata.assets as assets
-
     monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "cache"))
     model, stored = _mug(assets_dir, tmp_path)
     shutil.move(tmp_path / "cache", tmp_path / "moved")
     monkeypatch.setenv("SIMDATA_CACHE", str(tmp_path / "moved"))
-    parses = []
-    parse = assets._load_trimesh
-    monkeypatch.setattr(assets, "_load_trimesh", lambda p: (parses.append(p), parse(p))[1])
+    parses = count_mesh_parses(monkeypatch)
     (warm,) = load_models(tmp_path / "m")
     assert not parses and warm.texture.path.parent == tmp_path / "moved" / "textures"
     assert np.array_equal(warm.texture.rgba(), stored)
