@@ -60,6 +60,6 @@ fi
 if ! "$VENV/bin/python" -c "import OpenGL, sys; sys.exit(OpenGL.__version__ != '3.1.7')" 2>/dev/null; then
   "$PIP" install -q --no-deps "PyOpenGL==3.1.7" 2>&1 | grep -v "dependency conflicts\|requires PyOpenGL" || true
 fi
-"$VENV/bin/python" -c "import open3d, pybullet, pyrender, trimesh, cv2, torch, ray, pycocotools, rosbags, rerun" \
+"$VENV/bin/python" -c "import open3d, pybullet, pyrender, trimesh, cv2, torch, ray, pycocotools, rosbags, rerun, OpenGL_accelerate" \
   || { echo "setup: an import failed after installation; see the error above" >&2; exit 1; }
 echo "setup: ready ($VENV)"

@@ -123,6 +123,23 @@ def test_normals_codec_matches_its_arithmetic():
     assert np.array_equal(encode_normals(n), enc) and not encode_normals(n)[:5].any()
 
 
+def test_normals_decoding_matches_its_arithmetic_for_every_byte_triple():
+    """All 2^24 colours the geometry pass can write decode to the float32 arithmetic's
+    normals, to the bit (the decoder looks channels up with cv2.LUT; its SIMD path must not
+    round differently), as a flipped view of a read-back buffer too."""
+    from simdata.render import _decode_normals
+
+    codes = np.arange(1 << 24, dtype=np.uint32)
+    for chunk in np.split(codes, 4):
+        rgb = np.stack([chunk >> 16, (chunk >> 8) & 255, chunk & 255], -1).astype(np.uint8)
+        rgb = np.flip(rgb.reshape(2048, 2048, 3), axis=0)
+        ref = rgb.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+        ref[..., 1:] *= -1
+        ref /= np.maximum(np.linalg.norm(ref, axis=-1, keepdims=True), 1e-6)
+        ref[~rgb.any(axis=-1)] = 0.0
+        assert np.array_equal(_decode_normals(rgb).view(np.uint32), ref.view(np.uint32))
+
+
 def test_png_encoding_is_lossless_for_every_kind(tmp_path):
     """Masks, uint16 depth and RGB go through the fast PNG settings and read back unchanged."""
     from simdata.fileio import read_image, write_image

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The GPU render figures of issue 12 on a lent GPU machine whose image has torch but neither
+# pybullet nor pyrender. Prepared here (see gpu_figures.sh):
+#   .gl/               EGL/GL loader packages (.deb)
+#   .whl/              pyrender, PyOpenGL, trimesh, pyglet, freetype-py wheels (pure Python)
+#   .whl_acc/          the PyOpenGL-accelerate wheel (C wrappers for PyOpenGL's calls), for
+#                      the Python there (cp312)
+#   .devdata/layouts   render_throughput.py --save-layouts .devdata/layouts --sets real
+#                      --scenes 250 --plain-scenes 32 --long-images 0
+# Run there from the repository root with those four carried. Everything lands in
+# $OUT/figures.tgz (and the throughput JSON beside it):
+#   1. render_profile.py: one process's host CPU per image, by package, without and with
+#      PyOpenGL-accelerate;
+#   2. render_throughput.py --gpu --layouts: 1 to 16 workers and the plain script;
+#   3. 8 and 16 workers without and with PyOpenGL-accelerate, alternated twice;
+#   beside them, GPU and CPU utilisation once a second (gpu_dmon.log, cpu.log; phases.log
+#   holds when each part started).
+# MODE=ab instead compares two checkouts: BEFORE (a folder holding an older commit's simdata/
+# and benchmarks/, e.g. `git archive REV simdata benchmarks | tar x -C .devdata/before`),
+# rendered without PyOpenGL-accelerate, against this one with it, at AB_WORKERS workers,
+# alternated ROUNDS times; and profiles this one (render_profile_gpu_after.json).
+# SCENES, PROFILE_SCENES, WORKERS and AB_WORKERS shrink it for a dry run on a machine
+# without a GPU (with GPU_FLAG=--no-gpu).
+set -u
+OUT=${OUT:-/tmp/gpu_render}
+F="$OUT/f"
+mkdir -p "$F"
+SCENES=${SCENES:-150}
+PROFILE_SCENES=${PROFILE_SCENES:-25}
+WORKERS=${WORKERS:-1 4 8 16}
+AB_WORKERS=${AB_WORKERS:-8 16}
+GPU_FLAG=${GPU_FLAG:---gpu}
+if [ -d .gl ]; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+fi
+ACC=/tmp/site_acc
+if [ -d .whl_acc ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target $ACC .whl_acc/*.whl || exit 1
+fi
+PLAIN_PATH=${PYTHONPATH:-}
+with_acc() { if [ "$1" = on ]; then export PYTHONPATH=$ACC${PLAIN_PATH:+:$PLAIN_PATH}; else export PYTHONPATH=$PLAIN_PATH; fi; }
+PY=${PY:-python3}
+export PYTHONUNBUFFERED=1 PYOPENGL_PLATFORM=egl EGL_DEVICE_ID=0 PYGLET_HEADLESS=1
+vendor=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+[ -f $vendor ] && export __EGL_VENDOR_LIBRARY_FILENAMES=$vendor
+{ nvidia-smi -L; nproc; lscpu | grep -E "Model name|Thread|Core|Socket|MHz"; free -g; } \
+    > "$F/machine.txt" 2>&1
+cat "$F/machine.txt"
+
+phase() { echo "$(date +%T) $*" | tee -a "$F/phases.log"; }
+nvidia-smi dmon -s u -d 1 -o T > "$F/gpu_dmon.log" 2>&1 &
+DMON=$!
+# busy share of all cores once a second, from /proc/stat
+$PY -c '
+import time
+def busy():
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return v[3] + v[4], sum(v)
+i0, t0 = busy()
+while True:
+    time.sleep(1)
+    i1, t1 = busy()
+    print(time.strftime("%H:%M:%S"), round(100 * (1 - (i1 - i0) / max(t1 - t0, 1)), 1), flush=True)
+    i0, t0 = i1, t1
+' > "$F/cpu.log" 2>&1 &
+CPUMON=$!
+
+if [ "${MODE:-figures}" = ab ]; then
+    BEFORE=$(cd "${BEFORE:-.devdata/before}" && pwd)
+    LAYOUTS=$(pwd)/.devdata/layouts
+    phase "profile, this checkout, PyOpenGL-accelerate"
+    with_acc on
+    timeout 120 $PY benchmarks/render_profile.py $GPU_FLAG --layouts "$LAYOUTS" \
+        --scenes "$PROFILE_SCENES" --note "this checkout, PyOpenGL-accelerate" \
+        --out "$F/render_profile_gpu_after.json" > "$F/profile_after.log" 2>&1
+    echo "profile: exit $?"; grep -A14 ms_per_image "$F/profile_after.log"
+    for round in $(seq 1 "${ROUNDS:-3}"); do
+        order="before after"; [ $((round % 2)) = 0 ] && order="after before"
+        for side in $order; do
+            phase "A/B round $round, $side"
+            if [ $side = before ]; then dir=$BEFORE; with_acc off; else dir=$(pwd); with_acc on; fi
+            (cd "$dir" && timeout 120 $PY benchmarks/render_throughput.py $GPU_FLAG \
+                --layouts "$LAYOUTS" --sets real --workers $AB_WORKERS --scenes "$SCENES" \
+                --long-images 0 --crops 0 --skip plain \
+                --out "$F/ab_${side}_$round.json" > "$F/ab_${side}_$round.log" 2>&1)
+            echo "A/B $round $side: exit $?"; grep -E "^real +[0-9]+ " "$F/ab_${side}_$round.log"
+        done
+    done
+    with_acc off
+    phase "done"
+    kill $DMON $CPUMON 2>/dev/null
+    tar czf "$OUT/figures.tgz" -C "$OUT" f
+    ls -la "$OUT"
+    exit 0
+fi
+
+phase "profile"
+timeout 120 $PY benchmarks/render_profile.py $GPU_FLAG --layouts .devdata/layouts \
+    --scenes "$PROFILE_SCENES" --out "$F/render_profile_gpu.json" > "$F/profile.log" 2>&1
+echo "profile: exit $?"; tail -n 30 "$F/profile.log"
+phase "profile, PyOpenGL-accelerate"
+with_acc on
+timeout 120 $PY benchmarks/render_profile.py $GPU_FLAG --layouts .devdata/layouts \
+    --scenes "$PROFILE_SCENES" --note "PyOpenGL-accelerate" \
+    --out "$F/render_profile_gpu_accelerate.json" > "$F/profile_acc.log" 2>&1
+echo "profile (accelerate): exit $?"; grep -A14 ms_per_image "$F/profile_acc.log"
+with_acc off
+
+phase "throughput 1 4 8 16 workers, plain"
+timeout 300 $PY benchmarks/render_throughput.py $GPU_FLAG --layouts .devdata/layouts \
+    --sets real --workers $WORKERS --scenes "$SCENES" --plain-scenes 32 --long-images 0 \
+    --crops 0 --out "$F/render_throughput_gpu.json" > "$F/render.log" 2>&1
+echo "render: exit $?"; tail -n 14 "$F/render.log"
+cp "$F/render_throughput_gpu.json" "$OUT/" 2>/dev/null
+
+for round in 1 2; do
+    for acc in on off; do
+        phase "A/B round $round, PyOpenGL-accelerate $acc"
+        with_acc $acc
+        timeout 120 $PY benchmarks/render_throughput.py $GPU_FLAG --layouts .devdata/layouts \
+            --sets real --workers $AB_WORKERS --scenes "$SCENES" --long-images 0 --crops 0 \
+            --skip plain --out "$F/ab_accelerate_${acc}_$round.json" > "$F/ab_${acc}_$round.log" 2>&1
+        echo "A/B $round $acc: exit $?"; grep -E "^real +[0-9]+ " "$F/ab_${acc}_$round.log"
+    done
+done
+with_acc off
+phase "done"
+kill $DMON $CPUMON 2>/dev/null
+tar czf "$OUT/figures.tgz" -C "$OUT" f
+ls -la "$OUT"
