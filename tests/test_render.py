@@ -164,6 +164,21 @@ def test_silhouettes_of_many_objects_in_one_pass_equal_each_object_drawn_alone(a
     assert (frame.masks.sum((1, 2)) > frame.masks_visib.sum((1, 2))).any()
 
 
+def test_a_scene_of_more_objects_than_the_ids_can_label_is_refused(assets_dir):
+    """Object ids are 8-bit (254 is clutter, 255 the table): 254 objects are refused in one
+    line before anything is drawn, where they would have been labelled clutter."""
+    from simdata.assets import load_models
+    from simdata.errors import SimdataError
+    from simdata.render import MAX_OBJECTS, SceneRenderer
+    from simdata.types import Intrinsics, Lighting, PlacedObject, Scene
+
+    models = load_models(assets_dir)[:1]
+    light = Lighting(ambient=(0.3, 0.3, 0.3), directions=[(0.0, 0.0, -1.0)], intensities=[3.0])
+    with SceneRenderer(models, Intrinsics(100.0, 100.0, 31.5, 23.5, 64, 48)) as r:
+        with pytest.raises(SimdataError, match="at most 253"):
+            r.set_scene(Scene([PlacedObject(0, np.eye(4))] * (MAX_OBJECTS + 1), light, None))
+
+
 def test_geometry_pass_gives_the_ids_and_depth_of_pyrenders_segmentation_pass(assets_dir):
     """Ids, normals and depth come from one pass with our shader, read back without the colour
     pass's depth: its ids and depth equal pyrender's own segmentation pass, pixel for pixel,
