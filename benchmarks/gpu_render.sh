@@ -19,6 +19,9 @@
 # and benchmarks/, e.g. `git archive REV simdata benchmarks | tar x -C .devdata/before`),
 # rendered without PyOpenGL-accelerate, against this one with it, at AB_WORKERS workers,
 # alternated ROUNDS times; and profiles this one (render_profile_gpu_after.json).
+# MODE=threads profiles one process with the NVIDIA driver's settings as they come, with
+# __GL_YIELD=USLEEP and with __GL_THREADED_OPTIMIZATIONS=0 (the CPU of each thread), then times
+# AB_WORKERS workers as they come against the variant that used the least CPU, twice.
 # SCENES, PROFILE_SCENES, WORKERS and AB_WORKERS shrink it for a dry run on a machine
 # without a GPU (with GPU_FLAG=--no-gpu).
 set -u
@@ -71,6 +74,45 @@ while True:
     i0, t0 = i1, t1
 ' > "$F/cpu.log" 2>&1 &
 CPUMON=$!
+
+if [ "${MODE:-figures}" = threads ]; then
+    with_acc on
+    best=""; best_cpu=""
+    for variant in default __GL_YIELD=USLEEP __GL_THREADED_OPTIMIZATIONS=0; do
+        phase "profile, $variant"
+        tag=${variant%%=*}; tag=${tag#__GL_}
+        if [ $variant = default ]; then set_env=(); else set_env=("$variant"); fi
+        env "${set_env[@]}" timeout 120 $PY benchmarks/render_profile.py $GPU_FLAG \
+            --layouts .devdata/layouts --scenes "$PROFILE_SCENES" --note "$variant" \
+            --out "$F/render_profile_gpu_$tag.json" > "$F/profile_$tag.log" 2>&1
+        echo "profile $variant: exit $?"; grep -A8 by_thread "$F/profile_$tag.log"
+        cpu=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['ms_per_image']['process_cpu (all threads)'])" "$F/render_profile_gpu_$tag.json" 2>/dev/null)
+        echo "$variant: $cpu ms of CPU per image"
+        if [ $variant != default ] && [ -n "$cpu" ] && { [ -z "$best_cpu" ] || $PY -c "import sys; sys.exit(not float(sys.argv[1]) < float(sys.argv[2]))" "$cpu" "$best_cpu"; }; then
+            best=$variant; best_cpu=$cpu
+        fi
+    done
+    phase "best variant: $best ($best_cpu ms)"
+    for round in 1 2; do
+        order=(default "$best"); [ $round = 2 ] && order=("$best" default)
+        for variant in "${order[@]}"; do
+            phase "A/B round $round, $variant"
+            tag=${variant%%=*}; tag=${tag#__GL_}
+            if [ "$variant" = default ]; then set_env=(); else set_env=("$variant"); fi
+            env "${set_env[@]}" timeout 100 $PY benchmarks/render_throughput.py $GPU_FLAG \
+                --layouts .devdata/layouts --sets real --workers $AB_WORKERS --scenes "$SCENES" \
+                --long-images 0 --crops 0 --skip plain \
+                --out "$F/ab_${tag}_$round.json" > "$F/ab_${tag}_$round.log" 2>&1
+            echo "A/B $round $variant: exit $?"; grep -E "^real +[0-9]+ " "$F/ab_${tag}_$round.log"
+        done
+    done
+    with_acc off
+    phase "done"
+    kill $DMON $CPUMON 2>/dev/null
+    tar czf "$OUT/figures.tgz" -C "$OUT" f
+    ls -la "$OUT"
+    exit 0
+fi
 
 if [ "${MODE:-figures}" = ab ]; then
     BEFORE=$(cd "${BEFORE:-.devdata/before}" && pwd)

@@ -3,9 +3,9 @@ settled here) rendered and written by one process under cProfile, summed by pack
 wrappers, pyrender, numpy, simdata...) and by function.
 
 On a GPU the host CPU bounds the images per second (the GL work of a 640x480 view is a few
-ms); this says which Python pays for it. The writer's two encoding threads are not profiled
-(cProfile follows the main thread): their share is the "write" timing, whose main-thread part
-(queueing, the scene's JSON) is profiled.
+ms); this says which Python pays for it, and which threads (the rendering thread, the GL
+driver's own, the writer's encoders) use the CPU. Before Python 3.12 cProfile follows the main
+thread only; from 3.12 it sees the writer's threads too.
 
     python benchmarks/render_profile.py --layouts DIR [--scenes 25] [--out FILE]
     [--meshes DIR] [--gpu]
@@ -20,6 +20,7 @@ import platform
 import pstats
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +44,23 @@ def group_of(filename: str, name: str) -> str:
             return "numpy"
         return "C calls (ctypes GL, I/O, other)"
     return "other Python"
+
+
+def thread_cpu() -> dict[tuple[int, str], float]:
+    """{(thread id, name): CPU seconds (user + system)} of this process's live threads, from
+    /proc (empty elsewhere). GL drivers run threads of their own; the writer's encoding threads
+    end with each scene, so their CPU is what the process used beyond its live threads."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[(int(task.name), name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def profile_scenes(meshes: str, layouts_file: Path, scenes: int, views: int) -> dict:
@@ -72,11 +90,13 @@ def profile_scenes(meshes: str, layouts_file: Path, scenes: int, views: int) -> 
 
             gl_renderer = GL.glGetString(GL.GL_RENDERER).decode(errors="replace")
             prof = cProfile.Profile()
+            threads0 = thread_cpu()
             cpu0, t0 = time.process_time(), time.perf_counter()
             prof.enable()
             results = [one(i) for i in range(1, scenes + 1)]
             prof.disable()
             wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            threads1 = thread_cpu()
     images = sum(r["images"] for r in results)
     stats = pstats.Stats(prof)
     groups: dict[str, float] = {}
@@ -87,11 +107,20 @@ def profile_scenes(meshes: str, layouts_file: Path, scenes: int, views: int) -> 
         funcs.append((tottime, ncalls, cumtime, f"{Path(filename).name}:{line}({name})", g))
     funcs.sort(reverse=True)
     ms = 1000.0 / images
+    main_tid = threading.get_native_id()
+    per_thread: dict[str, float] = {}
+    for (tid, name), c in threads1.items():
+        label = "rendering (main) thread" if tid == main_tid else f"live thread: {name}"
+        per_thread[label] = per_thread.get(label, 0.0) + c - threads0.get((tid, name), 0.0)
+    if threads1:
+        per_thread["ended threads (the writer's encoders)"] = cpu - sum(per_thread.values())
     return {
         "gl_renderer": gl_renderer, "images": images, "wall_s": round(wall, 2),
         "ms_per_image": {"wall": round(wall * ms, 2), "process_cpu (all threads)": round(cpu * ms, 2),
                          **{k: round(sum(r[k] for r in results) * ms, 2)
                             for k in ("render", "write")}},
+        "cpu_ms_per_image_by_thread": {k: round(v * ms, 2) for k, v in sorted(
+            per_thread.items(), key=lambda kv: -kv[1])},
         "profiled_main_thread_ms_per_image_by_group": dict(sorted(
             ((k, round(v * ms, 2)) for k, v in groups.items()), key=lambda kv: -kv[1])),
         "top_functions": [{"function": f, "group": g, "calls_per_image": round(n / images, 1),
@@ -141,7 +170,7 @@ def main():
     out = Path(args.out) if args.out else REPO / "benchmarks" / "results" / f"render_profile_{gl}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: result[k] for k in ("images", "ms_per_image",
+    print(json.dumps({k: result[k] for k in ("images", "ms_per_image", "cpu_ms_per_image_by_thread",
                                               "profiled_main_thread_ms_per_image_by_group")}, indent=1))
     for f in result["top_functions"][:25]:
         print(f"{f['tottime_ms_per_image']:8.3f} ms {f['calls_per_image']:8.1f} calls  {f['group']:<12} {f['function']}")
