@@ -1,6 +1,7 @@
-"""Where one rendering process's CPU goes: the scenes of ``render_throughput.py --layouts`` (or
-settled here) rendered and written by one process under cProfile, summed by package (PyOpenGL's
-wrappers, pyrender, numpy, simdata...) and by function.
+"""Where one rendering process's CPU goes: the scenes saved by ``render_throughput.py
+--save-layouts`` rendered and written by one process under cProfile, summed by package
+(PyOpenGL's wrappers, pyrender, numpy, simdata...) and by function. The process runs OpenCV on
+one thread, as `simdata render`'s pool workers do.
 
 On a GPU the host CPU bounds the images per second (the GL work of a 640x480 view is a few
 ms); this says which Python pays for it, and which threads (the rendering thread, the GL
@@ -48,8 +49,9 @@ def group_of(filename: str, name: str) -> str:
 
 def thread_cpu() -> dict[tuple[int, str], float]:
     """{(thread id, name): CPU seconds (user + system)} of this process's live threads, from
-    /proc (empty elsewhere). GL drivers run threads of their own; the writer's encoding threads
-    end with each scene, so their CPU is what the process used beyond its live threads."""
+    /proc (empty elsewhere). GL drivers may run threads of their own (Mesa names its llvmpipe-N);
+    the writer's encoding threads end with each scene, so their CPU is what the process used
+    beyond its live threads."""
     out = {}
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     for task in Path("/proc/self/task").glob("*"):
@@ -152,6 +154,11 @@ def main():
     ap.add_argument("--out", default="", help="JSON [benchmarks/results/render_profile_<gl>.json]")
     ap.add_argument("--note", default="", help="recorded in the JSON (what this run varies)")
     args = ap.parse_args()
+    import cv2
+
+    # as in every pool worker (simdata.pools): OpenCV's own thread pool would otherwise show up
+    # as unnamed threads doing the work the rendering thread does in a real run
+    cv2.setNumThreads(1)
     if args.gpu:
         os.environ["PYOPENGL_PLATFORM"] = "egl"
     from simdata.render import choose_gl_platform

@@ -738,7 +738,7 @@ class SceneRenderer:
             return ids[..., 0], depth, _decode_normals(normals_rgb) if normals else None
         with self._programs(lambda own: self._geometry_cache), self._reading("rgba", depth=True):
             img, depth = render()
-        return 255 - img[..., 3], depth, _decode_normals(img[..., :3]) if normals else None
+        return 255 - img[..., 3], depth, _decode_normals(img) if normals else None
 
     @contextlib.contextmanager
     def _reading(self, colour: str, depth: bool = False):
@@ -820,33 +820,35 @@ MAX_OBJECTS = CLUTTER_ID - 1  # ids 1..253; 254 is clutter, 255 the table and di
 # The decoded value of each byte, and its square: decoding by table lookup gives the same
 # float32 numbers as the arithmetic. _NORMAL_BYTE_CV holds each channel's value in OpenCV camera
 # axes (y and z negated; (-a)/b is -(a/b) to the bit), for cv2.LUT, which looks up all three
-# channels in one pass (numpy's fancy indexing took 0.7 ms per channel and view).
+# channels of a pixel in one pass.
 _NORMAL_BYTE = np.arange(256, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
 _NORMAL_BYTE_SQ = _NORMAL_BYTE * _NORMAL_BYTE
 _NORMAL_BYTE_CV = np.stack([_NORMAL_BYTE, -_NORMAL_BYTE, -_NORMAL_BYTE], -1).reshape(1, 256, 3)
 
 
-def _decode_normals(rgb: np.ndarray) -> np.ndarray:
+def _decode_normals(img: np.ndarray) -> np.ndarray:
     """Camera-frame unit normals (H,W,3) float32, OpenCV axes, 0 where nothing was drawn, from
-    the geometry pass's colour (H,W,3) uint8 (0.5 n + 0.5 in OpenGL camera axes).
+    the geometry pass's colour (H,W,3) or (H,W,4) uint8 (0.5 n + 0.5 in OpenGL camera axes;
+    a fourth channel is ignored).
 
     Each pixel is (x, y, z) / max(sqrt(x^2 + y^2 + z^2), 1e-6) of its decoded bytes in float32,
-    summed in that order (tests check all 2^24 byte triples against that arithmetic). A
-    640x480 view takes 6.5 ms on the 2-core development machine and 9.8 on an H200 machine's
-    host, against 8 and 12.8 with numpy's per-channel lookups (there the largest single cost of
-    a view; benchmarks/results/render_profile_*.json)."""
+    summed in that order (tests check all 2^24 byte triples against that arithmetic). With
+    OpenCV on one thread, as in a pool worker, a 640x480 view of real YCB takes 6.9 ms on the
+    development machine, where numpy's per-channel lookups took 9.7."""
     import cv2
 
-    rgb = np.ascontiguousarray(rgb)
+    rgb = cv2.cvtColor(img, cv2.COLOR_RGBA2RGB) if img.shape[-1] == 4 else np.ascontiguousarray(img)
     sq = cv2.LUT(rgb, _NORMAL_BYTE_SQ)
     norm = sq[..., 0] + sq[..., 1]
     norm += sq[..., 2]
     np.sqrt(norm, out=norm)
     np.maximum(norm, np.float32(1e-6), out=norm)
+    norm[(rgb[..., 0] | rgb[..., 1] | rgb[..., 2]) == 0] = np.inf  # nothing drawn: x / inf = 0
     n_cv = cv2.LUT(rgb, _NORMAL_BYTE_CV)
     n_cv /= norm[..., None]
-    nothing = (rgb[..., 0] | rgb[..., 1] | rgb[..., 2]) == 0
-    n_cv[nothing] = 0.0
+    # -0.0 (a negative x over inf) becomes 0.0; any other value is unchanged, as no decoded
+    # byte is 0 (127.5 is no byte)
+    n_cv += np.float32(0.0)
     return n_cv
 
 

@@ -126,7 +126,7 @@ def test_normals_codec_matches_its_arithmetic():
 def test_normals_decoding_matches_its_arithmetic_for_every_byte_triple():
     """All 2^24 colours the geometry pass can write decode to the float32 arithmetic's
     normals, to the bit (the decoder looks channels up with cv2.LUT; its SIMD path must not
-    round differently), as a flipped view of a read-back buffer too."""
+    round differently), from flipped views of read-back RGB and RGBA buffers."""
     from simdata.render import _decode_normals
 
     codes = np.arange(1 << 24, dtype=np.uint32)
@@ -138,6 +138,8 @@ def test_normals_decoding_matches_its_arithmetic_for_every_byte_triple():
         ref /= np.maximum(np.linalg.norm(ref, axis=-1, keepdims=True), 1e-6)
         ref[~rgb.any(axis=-1)] = 0.0
         assert np.array_equal(_decode_normals(rgb).view(np.uint32), ref.view(np.uint32))
+        rgba = np.flip(np.dstack([rgb[::-1], np.full(rgb.shape[:2], 7, np.uint8)]), axis=0)
+        assert np.array_equal(_decode_normals(rgba).view(np.uint32), ref.view(np.uint32))
 
 
 def test_png_encoding_is_lossless_for_every_kind(tmp_path):
