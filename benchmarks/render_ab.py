@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`simdata render` of two checkouts of this project, interleaved on one machine: a code
 change's speed-up measured in one run (the same scenes, seeds and settings; rounds alternate
-before / after so that a machine getting busier or quieter hits both).
+before / after so that a machine getting busier or quieter hits both, and odd rounds run after
+first, as running second costs a few per cent here: give an even --rounds).
 
 Each measurement is a fresh process run in the checkout's folder (its own simdata), rendering
 ``--scenes`` scenes of 4 views, 6 objects, every modality (as benchmarks/render_throughput.py)
@@ -104,6 +105,14 @@ def measure_startup(tree: Path, meshes: str, cache: str, probe_gl: bool = False)
             "sys_s": round(after.ru_stime - before.ru_stime, 3)}
 
 
+def round_order(trees: dict, r: int) -> list:
+    """The checkouts in the order round ``r`` runs them: before first in even rounds, after
+    first in odd ones. On the 2-core machine (2026-11-28) whichever ran second in a round made
+    about 5 % fewer images/s, whatever its code; a fixed order put that on one side."""
+    items = list(trees.items())
+    return items if r % 2 == 0 else items[::-1]
+
+
 def startup_ab(trees: dict, meshes: str, rounds: int, probe_gl: bool = False) -> tuple[list, dict]:
     """Alternated start-up runs of the checkouts (warm cache): the runs and their means."""
     runs = []
@@ -111,7 +120,7 @@ def startup_ab(trees: dict, meshes: str, rounds: int, probe_gl: bool = False) ->
         for tree in trees.values():  # fill the cache (each checkout's keys) untimed
             measure_startup(tree, meshes, cache, probe_gl)
         for r in range(rounds):
-            for name, tree in trees.items():
+            for name, tree in round_order(trees, r):
                 m = measure_startup(tree, meshes, cache, probe_gl)
                 runs.append({"round": r, "code": name, **m})
                 print(f"round {r} {name:6s} start-up: {m['wall_s']:.2f} s (user {m['user_s']:.2f} s, "
@@ -169,7 +178,7 @@ def main() -> None:
     for tree in trees.values():  # each checkout's mesh cache filled, untimed
         measure(tree, args.meshes, 1, 1, args.msaa)
     for r in range(args.rounds):
-        for name, tree in trees.items():
+        for name, tree in round_order(trees, r):
             for w in args.workers:
                 m = measure(tree, args.meshes, args.scenes, w, args.msaa)
                 runs.append({"round": r, "code": name, "workers": w, **m})
