@@ -60,6 +60,10 @@ fi
 if ! "$VENV/bin/python" -c "import OpenGL, sys; sys.exit(OpenGL.__version__ != '3.1.7')" 2>/dev/null; then
   "$PIP" install -q --no-deps "PyOpenGL==3.1.7" 2>&1 | grep -v "dependency conflicts\|requires PyOpenGL" || true
 fi
-"$VENV/bin/python" -c "import open3d, pybullet, pyrender, trimesh, cv2, torch, ray, pycocotools, rosbags, rerun, OpenGL_accelerate" \
+"$VENV/bin/python" -c "import open3d, pybullet, pyrender, trimesh, cv2, torch, ray, pycocotools, rosbags, rerun" \
   || { echo "setup: an import failed after installation; see the error above" >&2; exit 1; }
+if [ "$(uname -m)" = x86_64 ]; then  # pyproject.toml installs it where it has wheels
+  "$VENV/bin/python" -c "import OpenGL_accelerate" \
+    || { echo "setup: PyOpenGL-accelerate failed to import; see the error above" >&2; exit 1; }
+fi
 echo "setup: ready ($VENV)"
