@@ -12,13 +12,14 @@
 #   1. render_profile.py: one process's host CPU per image, by package, without and with
 #      PyOpenGL-accelerate;
 #   2. render_throughput.py --gpu --layouts: 1 to 16 workers and the plain script;
-#   3. 8 and 16 workers without and with PyOpenGL-accelerate, alternated twice;
+#   3. 8 and 16 workers with and without PyOpenGL-accelerate, twice, in both orders;
 #   beside them, GPU and CPU utilisation once a second (gpu_dmon.log, cpu.log; phases.log
 #   holds when each part started).
 # MODE=ab instead compares two checkouts: BEFORE (a folder holding an older commit's simdata/
 # and benchmarks/, e.g. `git archive REV simdata benchmarks | tar x -C .devdata/before`),
 # rendered without PyOpenGL-accelerate, against this one with it, at AB_WORKERS workers,
-# alternated ROUNDS times; and profiles this one (render_profile_gpu_after.json).
+# alternated ROUNDS times (odd rounds before first); and profiles this one
+# (render_profile_gpu_after.json).
 # MODE=threads profiles one process with the NVIDIA driver's settings as they come, with
 # __GL_YIELD=USLEEP and with __GL_THREADED_OPTIMIZATIONS=0 (the CPU of each thread), then times
 # AB_WORKERS workers as they come against the variant that used the least CPU, twice.
@@ -75,17 +76,41 @@ while True:
 ' > "$F/cpu.log" 2>&1 &
 CPUMON=$!
 
+LAYOUTS=$(pwd)/.devdata/layouts
+# profile NAME [NOTE]: render_profile.py of this checkout -> render_profile_gpu_NAME.json
+profile() {
+    phase "profile $1"
+    timeout 120 $PY benchmarks/render_profile.py $GPU_FLAG --layouts "$LAYOUTS" \
+        --scenes "$PROFILE_SCENES" --note "${2:-}" \
+        --out "$F/render_profile_gpu_$1.json" > "$F/profile_$1.log" 2>&1
+    echo "profile $1: exit $?"; grep -A14 ms_per_image "$F/profile_$1.log"
+}
+# ab_run NAME [DIR]: render_throughput.py of DIR's checkout [this one] at AB_WORKERS workers
+ab_run() {
+    phase "A/B $1"
+    (cd "${2:-.}" && timeout 120 $PY benchmarks/render_throughput.py $GPU_FLAG \
+        --layouts "$LAYOUTS" --sets real --workers $AB_WORKERS --scenes "$SCENES" \
+        --long-images 0 --crops 0 --skip plain \
+        --out "$F/ab_$1.json" > "$F/ab_$1.log" 2>&1)
+    echo "A/B $1: exit $?"; grep -E "^real +[0-9]+ " "$F/ab_$1.log"
+}
+finish() {
+    with_acc off
+    phase "done"
+    kill $DMON $CPUMON 2>/dev/null
+    tar czf "$OUT/figures.tgz" -C "$OUT" f
+    ls -la "$OUT"
+    exit 0
+}
+
 if [ "${MODE:-figures}" = threads ]; then
     with_acc on
     best=""; best_cpu=""
     for variant in default __GL_YIELD=USLEEP __GL_THREADED_OPTIMIZATIONS=0; do
-        phase "profile, $variant"
         tag=${variant%%=*}; tag=${tag#__GL_}
-        if [ $variant = default ]; then set_env=(); else set_env=("$variant"); fi
-        env "${set_env[@]}" timeout 120 $PY benchmarks/render_profile.py $GPU_FLAG \
-            --layouts .devdata/layouts --scenes "$PROFILE_SCENES" --note "$variant" \
-            --out "$F/render_profile_gpu_$tag.json" > "$F/profile_$tag.log" 2>&1
-        echo "profile $variant: exit $?"; grep -A8 by_thread "$F/profile_$tag.log"
+        if [ $variant = default ]; then unset __GL_YIELD __GL_THREADED_OPTIMIZATIONS; else export "$variant"; fi
+        profile "$tag" "$variant"
+        [ $variant = default ] || unset "${variant%%=*}"
         cpu=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['ms_per_image']['process_cpu (all threads)'])" "$F/render_profile_gpu_$tag.json" 2>/dev/null)
         echo "$variant: $cpu ms of CPU per image"
         if [ $variant != default ] && [ -n "$cpu" ] && { [ -z "$best_cpu" ] || $PY -c "import sys; sys.exit(not float(sys.argv[1]) < float(sys.argv[2]))" "$cpu" "$best_cpu"; }; then
@@ -96,84 +121,46 @@ if [ "${MODE:-figures}" = threads ]; then
     for round in 1 2; do
         order=(default "$best"); [ $round = 2 ] && order=("$best" default)
         for variant in "${order[@]}"; do
-            phase "A/B round $round, $variant"
             tag=${variant%%=*}; tag=${tag#__GL_}
-            if [ "$variant" = default ]; then set_env=(); else set_env=("$variant"); fi
-            env "${set_env[@]}" timeout 100 $PY benchmarks/render_throughput.py $GPU_FLAG \
-                --layouts .devdata/layouts --sets real --workers $AB_WORKERS --scenes "$SCENES" \
-                --long-images 0 --crops 0 --skip plain \
-                --out "$F/ab_${tag}_$round.json" > "$F/ab_${tag}_$round.log" 2>&1
-            echo "A/B $round $variant: exit $?"; grep -E "^real +[0-9]+ " "$F/ab_${tag}_$round.log"
+            [ "$variant" = default ] || export "$variant"
+            ab_run "${tag}_$round"
+            [ "$variant" = default ] || unset "${variant%%=*}"
         done
     done
-    with_acc off
-    phase "done"
-    kill $DMON $CPUMON 2>/dev/null
-    tar czf "$OUT/figures.tgz" -C "$OUT" f
-    ls -la "$OUT"
-    exit 0
+    finish
 fi
 
 if [ "${MODE:-figures}" = ab ]; then
     BEFORE=$(cd "${BEFORE:-.devdata/before}" && pwd)
-    LAYOUTS=$(pwd)/.devdata/layouts
-    phase "profile, this checkout, PyOpenGL-accelerate"
     with_acc on
-    timeout 120 $PY benchmarks/render_profile.py $GPU_FLAG --layouts "$LAYOUTS" \
-        --scenes "$PROFILE_SCENES" --note "this checkout, PyOpenGL-accelerate" \
-        --out "$F/render_profile_gpu_after.json" > "$F/profile_after.log" 2>&1
-    echo "profile: exit $?"; grep -A14 ms_per_image "$F/profile_after.log"
+    profile after "this checkout, PyOpenGL-accelerate"
     for round in $(seq 1 "${ROUNDS:-3}"); do
         order="before after"; [ $((round % 2)) = 0 ] && order="after before"
         for side in $order; do
-            phase "A/B round $round, $side"
-            if [ $side = before ]; then dir=$BEFORE; with_acc off; else dir=$(pwd); with_acc on; fi
-            (cd "$dir" && timeout 120 $PY benchmarks/render_throughput.py $GPU_FLAG \
-                --layouts "$LAYOUTS" --sets real --workers $AB_WORKERS --scenes "$SCENES" \
-                --long-images 0 --crops 0 --skip plain \
-                --out "$F/ab_${side}_$round.json" > "$F/ab_${side}_$round.log" 2>&1)
-            echo "A/B $round $side: exit $?"; grep -E "^real +[0-9]+ " "$F/ab_${side}_$round.log"
+            if [ $side = before ]; then with_acc off; ab_run "before_$round" "$BEFORE"
+            else with_acc on; ab_run "after_$round"; fi
         done
     done
-    with_acc off
-    phase "done"
-    kill $DMON $CPUMON 2>/dev/null
-    tar czf "$OUT/figures.tgz" -C "$OUT" f
-    ls -la "$OUT"
-    exit 0
+    finish
 fi
 
-phase "profile"
-timeout 120 $PY benchmarks/render_profile.py $GPU_FLAG --layouts .devdata/layouts \
-    --scenes "$PROFILE_SCENES" --out "$F/render_profile_gpu.json" > "$F/profile.log" 2>&1
-echo "profile: exit $?"; tail -n 30 "$F/profile.log"
-phase "profile, PyOpenGL-accelerate"
+profile plain
 with_acc on
-timeout 120 $PY benchmarks/render_profile.py $GPU_FLAG --layouts .devdata/layouts \
-    --scenes "$PROFILE_SCENES" --note "PyOpenGL-accelerate" \
-    --out "$F/render_profile_gpu_accelerate.json" > "$F/profile_acc.log" 2>&1
-echo "profile (accelerate): exit $?"; grep -A14 ms_per_image "$F/profile_acc.log"
+profile accelerate "PyOpenGL-accelerate"
 with_acc off
 
 phase "throughput 1 4 8 16 workers, plain"
-timeout 300 $PY benchmarks/render_throughput.py $GPU_FLAG --layouts .devdata/layouts \
+timeout 300 $PY benchmarks/render_throughput.py $GPU_FLAG --layouts "$LAYOUTS" \
     --sets real --workers $WORKERS --scenes "$SCENES" --plain-scenes 32 --long-images 0 \
     --crops 0 --out "$F/render_throughput_gpu.json" > "$F/render.log" 2>&1
 echo "render: exit $?"; tail -n 14 "$F/render.log"
 cp "$F/render_throughput_gpu.json" "$OUT/" 2>/dev/null
 
 for round in 1 2; do
-    for acc in on off; do
-        phase "A/B round $round, PyOpenGL-accelerate $acc"
+    order="on off"; [ $round = 2 ] && order="off on"
+    for acc in $order; do
         with_acc $acc
-        timeout 120 $PY benchmarks/render_throughput.py $GPU_FLAG --layouts .devdata/layouts \
-            --sets real --workers $AB_WORKERS --scenes "$SCENES" --long-images 0 --crops 0 \
-            --skip plain --out "$F/ab_accelerate_${acc}_$round.json" > "$F/ab_${acc}_$round.log" 2>&1
-        echo "A/B $round $acc: exit $?"; grep -E "^real +[0-9]+ " "$F/ab_${acc}_$round.log"
+        ab_run "accelerate_${acc}_$round"
     done
 done
-with_acc off
-phase "done"
-kill $DMON $CPUMON 2>/dev/null
-tar czf "$OUT/figures.tgz" -C "$OUT" f
-ls -la "$OUT"
+finish
